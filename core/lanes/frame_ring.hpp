@@ -1,0 +1,409 @@
+// lanes/frame_ring.hpp: variable-length frames in one byte ring, many readers.
+//
+// This is what a partition is made of. Producers write frames of any length in place;
+// any number of readers walk the same frames, each with its own cursor; the producer never
+// overwrites bytes a registered reader has not released (back-pressure is `full`).
+//
+// Byte layout. Positions are 64-bit byte counts since creation; a position's place in
+// memory is position & (capacity - 1). Every frame starts 8-byte aligned with a header:
+//
+//     0        4        6        8                     8 + length, rounded up to 8
+//     | length | flags  | user   | payload ...         | next frame
+//
+// length is the payload size in bytes; flags bit 0 marks a padding frame. A frame never
+// straddles the end of the ring: when it would, the producer first writes a padding frame
+// that fills the ring to its end (readers skip it) and places the frame at the start.
+// So the largest frame (header + payload, rounded up) is capacity / 2: the padding before
+// it is always smaller than the frame, and both fit in one capacity.
+//
+// Publication. A frame is visible to readers only once `published_` (the end position of
+// the last committed frame) covers it. commit() is a release store of published_ (W1);
+// readers acquire-load it (R1) before reading headers or payloads, so a reader can never see
+// a frame before its commit and needs no per-frame flag or zeroing.
+//   - single producer: claims with plain stores; commit publishes everything claimed so far.
+//   - multi producer: claims with a CAS on claimed_; commits happen in claim order: a
+//     committer waits (pause, then yield) for published_ to reach its frame's start. The
+//     wait is as long as the earlier producer's copy into its own frame.
+// Reclamation. Each reader release-stores its cursor (R2) after it is done with a frame;
+// the producer acquire-loads the cursors (W2) to find the slowest one, caching the result
+// so that the scan happens only when the cache says the ring is full.
+//
+// Thread contract: the producer API is called from one thread (single) or from any number
+// of threads (multi). Each reader object is used by one thread at a time. add_reader and
+// reader destruction are cold paths and may run concurrently with producers and readers.
+// Nothing after construction allocates, locks or throws.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <system_error>
+#include <thread>
+
+#include "lanes/detail_aligned.hpp"
+#include "lanes/error.hpp"
+#include "lanes/platform.hpp"
+
+namespace lanes {
+
+enum class producer_mode : std::uint8_t { single, multi };
+
+struct frame_header {
+  std::uint32_t length;  // payload bytes
+  std::uint16_t flags;   // frame_flags
+  std::uint16_t user;    // free for the layer above
+};
+static_assert(sizeof(frame_header) == 8);
+
+namespace frame_flags {
+inline constexpr std::uint16_t padding = 1;
+}
+
+inline constexpr std::size_t frame_alignment = 8;
+
+// Bytes a frame with `payload` bytes occupies in the ring.
+constexpr std::uint64_t frame_footprint(std::uint64_t payload) noexcept {
+  return align_up(sizeof(frame_header) + payload, frame_alignment);
+}
+
+// A claimed, not yet committed frame. Write `payload` bytes (exactly; use
+// frame_ring::shrink to shorten), then commit or abort it.
+struct frame_claim {
+  std::byte* data = nullptr;       // payload; nullptr when the claim failed
+  std::uint32_t size = 0;          // payload bytes requested
+  errc status = errc::ok;          // ok, full, frame_too_large
+  std::uint64_t position = 0;      // frame start position (its header)
+  std::uint64_t begin = 0;         // claim start (before any padding frame)
+  std::uint64_t end = 0;           // claim end (next frame's position)
+  explicit operator bool() const noexcept { return status == errc::ok; }
+  std::span<std::byte> bytes() const noexcept { return {data, size}; }
+};
+
+// A committed frame seen by a reader; valid until that reader releases it.
+struct frame_view {
+  const std::byte* data = nullptr;
+  std::uint32_t size = 0;
+  std::uint16_t user = 0;
+  std::uint64_t position = 0;
+  std::span<const std::byte> bytes() const noexcept { return {data, size}; }
+};
+
+class frame_ring {
+  struct alignas(cache_line_size) reader_slot {
+    std::atomic<std::uint64_t> cursor{0};  // (R2) released by the reader
+    std::atomic<bool> active{false};
+  };
+
+ public:
+  // Minimum capacity: room for two smallest frames on each half.
+  static constexpr std::size_t min_capacity = 64;
+  static constexpr std::size_t max_capacity = std::size_t{1} << 40;
+
+  // Cold path. Throws std::system_error with errc::capacity_not_power_of_two,
+  // capacity_too_small (below min_capacity), capacity_too_large, or invalid_argument
+  // (max_readers == 0).
+  explicit frame_ring(std::size_t capacity, producer_mode mode = producer_mode::single,
+                      std::size_t max_readers = 8)
+      : mask_(checked_capacity(capacity) - 1),
+        max_frame_(capacity / 2),
+        mode_(mode),
+        reader_count_(checked_readers(max_readers)),
+        buffer_(capacity),
+        readers_(std::make_unique<reader_slot[]>(max_readers)) {
+    base_ = buffer_.data();
+  }
+
+  frame_ring(const frame_ring&) = delete;
+  frame_ring& operator=(const frame_ring&) = delete;
+
+  std::size_t capacity() const noexcept { return mask_ + 1; }
+  // Largest payload a single frame can carry.
+  std::size_t max_payload() const noexcept { return max_frame_ - sizeof(frame_header); }
+  producer_mode mode() const noexcept { return mode_; }
+
+  // ---- producer ----
+
+  // Reserves a frame of `payload` bytes. status: ok, full (readers hold the space; retry),
+  // frame_too_large (can never fit). Never blocks (multi: the CAS may retry).
+  [[nodiscard]] frame_claim try_claim(std::size_t payload) noexcept {
+    frame_claim c;
+    const std::uint64_t need = frame_footprint(payload);
+    if (payload > max_payload()) {
+      c.status = errc::frame_too_large;
+      return c;
+    }
+    std::uint64_t begin = claimed_.load(std::memory_order_relaxed);
+    std::uint64_t pad = 0;
+    for (;;) {
+      const std::uint64_t offset = begin & mask_;
+      pad = (capacity() - offset < need) ? capacity() - offset : 0;
+      const std::uint64_t end = begin + pad + need;
+      if (!has_room(end)) {
+        c.status = errc::full;
+        return c;
+      }
+      if (mode_ == producer_mode::single) {
+        claimed_.store(end, std::memory_order_relaxed);
+        break;
+      }
+      if (claimed_.compare_exchange_weak(begin, end, std::memory_order_relaxed)) break;
+    }
+    if (pad != 0) write_header(begin, static_cast<std::uint32_t>(pad - sizeof(frame_header)),
+                               frame_flags::padding, 0);
+    c.begin = begin;
+    c.position = begin + pad;
+    c.end = c.position + need;
+    c.size = static_cast<std::uint32_t>(payload);
+    c.data = base_ + (c.position & mask_) + sizeof(frame_header);
+    write_header(c.position, c.size, 0, 0);
+    return c;
+  }
+
+  // Sets the header's user field of a claimed frame (before commit).
+  void set_user(const frame_claim& c, std::uint16_t user) noexcept {
+    header_at(c.position)->user = user;
+  }
+
+  // Shortens a claimed frame's payload to `size` (<= claimed size) before commit; the
+  // unused tail stays in the ring as slack inside the frame.
+  void shrink(frame_claim& c, std::uint32_t size) noexcept {
+    c.size = size;
+    header_at(c.position)->length = size;
+  }
+
+  // Makes the frame (and, single producer, every earlier claimed frame) visible to readers.
+  void commit(const frame_claim& c) noexcept {
+    if (mode_ == producer_mode::multi) wait_turn(c.begin);
+    published_.store(c.end, std::memory_order_release);  // (W1) pairs with (R1)
+  }
+
+  // Gives a claimed frame up: it becomes a padding frame that readers skip.
+  void abort(const frame_claim& c) noexcept {
+    frame_header* h = header_at(c.position);
+    h->length = static_cast<std::uint32_t>(c.end - c.position - sizeof(frame_header));
+    h->flags = frame_flags::padding;
+    commit(c);
+  }
+
+  // Copies `payload` into a new frame and commits it. Returns ok, full or frame_too_large.
+  [[nodiscard]] errc try_write(std::span<const std::byte> payload,
+                               std::uint16_t user = 0) noexcept {
+    frame_claim c = try_claim(payload.size());
+    if (!c) return c.status;
+    if (!payload.empty()) std::memcpy(c.data, payload.data(), payload.size());
+    if (user != 0) set_user(c, user);
+    commit(c);
+    return errc::ok;
+  }
+
+  // ---- readers ----
+
+  class reader {
+   public:
+    reader() noexcept = default;
+    reader(reader&& o) noexcept { *this = std::move(o); }
+    reader& operator=(reader&& o) noexcept {
+      if (this != &o) {
+        close();
+        ring_ = o.ring_;
+        slot_ = o.slot_;
+        cursor_ = o.cursor_;
+        published_cache_ = o.published_cache_;
+        o.ring_ = nullptr;
+        o.slot_ = nullptr;
+      }
+      return *this;
+    }
+    ~reader() { close(); }
+
+    explicit operator bool() const noexcept { return ring_ != nullptr; }
+
+    // The next committed frame, or nullopt-like (data == nullptr) when there is none.
+    // Does not release it; call advance() when done. Padding frames are skipped.
+    [[nodiscard]] bool try_peek(frame_view& out) noexcept {
+      for (;;) {
+        if (cursor_ == published_cache_) {
+          published_cache_ = ring_->published_.load(std::memory_order_acquire);  // (R1)
+          if (cursor_ == published_cache_) return false;
+        }
+        const frame_header* h = ring_->header_at(cursor_);
+        if ((h->flags & frame_flags::padding) != 0) {
+          cursor_ += frame_footprint(h->length);
+          continue;
+        }
+        out.data = reinterpret_cast<const std::byte*>(h) + sizeof(frame_header);
+        out.size = h->length;
+        out.user = h->user;
+        out.position = cursor_;
+        return true;
+      }
+    }
+
+    // Steps past the frame returned by the last try_peek. Its bytes stay valid until
+    // release() (or the next poll), so a batch can be read before releasing.
+    void advance(const frame_view& f) noexcept { cursor_ = f.position + frame_footprint(f.size); }
+
+    // Hands every frame read so far back to the producer.
+    void release() noexcept {
+      slot_->cursor.store(cursor_, std::memory_order_release);  // (R2) pairs with (W2)
+    }
+
+    // Calls fn(frame_view) for up to `max` committed frames, then releases them with one
+    // store. Returns the number of frames handed to fn.
+    template <class Fn>
+    std::size_t poll(Fn&& fn, std::size_t max = SIZE_MAX) noexcept(noexcept(fn(frame_view{}))) {
+      std::size_t n = 0;
+      frame_view f;
+      while (n < max && try_peek(f)) {
+        fn(f);
+        advance(f);
+        ++n;
+      }
+      if (n != 0) release();
+      return n;
+    }
+
+    // Position of the next frame this reader will see.
+    std::uint64_t position() const noexcept { return cursor_; }
+
+    // Unregisters from the ring; the producer stops waiting for this reader.
+    void close() noexcept {
+      if (ring_ != nullptr) {
+        slot_->active.store(false, std::memory_order_release);
+        ring_ = nullptr;
+        slot_ = nullptr;
+      }
+    }
+
+   private:
+    friend class frame_ring;
+    reader(frame_ring* r, reader_slot* s, std::uint64_t cursor) noexcept
+        : ring_(r), slot_(s), cursor_(cursor), published_cache_(cursor) {}
+
+    frame_ring* ring_ = nullptr;
+    reader_slot* slot_ = nullptr;
+    std::uint64_t cursor_ = 0;
+    std::uint64_t published_cache_ = 0;
+  };
+
+  // Registers a reader that will see every frame committed from now on. Cold path: takes a
+  // mutex shared only with other add_reader calls. Returns errc::too_many_readers via `ec`
+  // and an empty reader when all slots are taken.
+  reader add_reader(errc* ec = nullptr) {
+    std::lock_guard lock(readers_mutex_);
+    for (std::size_t i = 0; i < reader_count_; ++i) {
+      reader_slot& s = readers_[i];
+      if (s.active.load(std::memory_order_relaxed)) continue;
+      // Start at the published end. A producer racing with us can only have claimed up to
+      // an older gate + capacity, which never reaches past what we are about to read.
+      const std::uint64_t start = published_.load(std::memory_order_acquire);
+      s.cursor.store(start, std::memory_order_relaxed);
+      s.active.store(true, std::memory_order_release);  // makes the cursor visible with it
+      if (ec != nullptr) *ec = errc::ok;
+      return reader(this, &s, start);
+    }
+    if (ec != nullptr) *ec = errc::too_many_readers;
+    return reader();
+  }
+
+  // ---- observers (any thread; may be stale) ----
+  std::uint64_t published_position() const noexcept {
+    return published_.load(std::memory_order_acquire);
+  }
+  std::uint64_t claimed_position() const noexcept {
+    return claimed_.load(std::memory_order_relaxed);
+  }
+  // Slowest active reader's position (published position when there are none).
+  std::uint64_t min_reader_position() const noexcept { return scan_readers(); }
+
+  // Test hook: starts the ring's positions at `position` (must be 8-aligned), as if that
+  // many bytes had already passed, so tests can place frames right before the wrap.
+  // Only valid before any frame is claimed and any reader is added.
+  void reset_position_for_test(std::uint64_t position) noexcept {
+    claimed_.store(position, std::memory_order_relaxed);
+    published_.store(position, std::memory_order_relaxed);
+    gate_.store(position, std::memory_order_relaxed);
+  }
+
+ private:
+  static std::size_t checked_capacity(std::size_t c) {
+    if (c < min_capacity) {
+      throw std::system_error(make_error_code(errc::capacity_too_small), "frame_ring");
+    }
+    if (c > max_capacity) {
+      throw std::system_error(make_error_code(errc::capacity_too_large), "frame_ring");
+    }
+    if (!is_power_of_two(c)) {
+      throw std::system_error(make_error_code(errc::capacity_not_power_of_two), "frame_ring");
+    }
+    return c;
+  }
+  static std::size_t checked_readers(std::size_t n) {
+    if (n == 0) throw std::system_error(make_error_code(errc::invalid_argument), "frame_ring");
+    return n;
+  }
+
+  frame_header* header_at(std::uint64_t position) const noexcept {
+    return reinterpret_cast<frame_header*>(base_ + (position & mask_));
+  }
+  void write_header(std::uint64_t position, std::uint32_t length, std::uint16_t flags,
+                    std::uint16_t user) noexcept {
+    frame_header* h = header_at(position);
+    h->length = length;
+    h->flags = flags;
+    h->user = user;
+  }
+
+  // True when [.., end) fits behind the slowest reader. Reloads the gate only when the
+  // cached one says no. Multi producer: the gate is shared, published with release/acquire
+  // so that a producer using another producer's scan still happens-after the readers' (R2).
+  bool has_room(std::uint64_t end) noexcept {
+    if (end - gate_.load(std::memory_order_acquire) <= capacity()) return true;
+    const std::uint64_t g = scan_readers();
+    gate_.store(g, std::memory_order_release);
+    return end - g <= capacity();
+  }
+
+  std::uint64_t scan_readers() const noexcept {
+    // With no active reader everything published is reclaimable.
+    std::uint64_t slowest = published_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < reader_count_; ++i) {
+      const reader_slot& s = readers_[i];
+      if (!s.active.load(std::memory_order_acquire)) continue;
+      const std::uint64_t c = s.cursor.load(std::memory_order_acquire);  // (W2) pairs with (R2)
+      if (c < slowest) slowest = c;
+    }
+    return slowest;
+  }
+
+  void wait_turn(std::uint64_t begin) const noexcept {
+    for (unsigned spins = 0; published_.load(std::memory_order_acquire) != begin; ++spins) {
+      if (spins < 256) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();  // the earlier claimer may be descheduled
+      }
+    }
+  }
+
+  // Producer-written, reader-read: the publication point, alone on its line.
+  alignas(cache_line_size) std::atomic<std::uint64_t> published_{0};
+  // Producer-only: claim frontier and the cached gate (slowest reader).
+  alignas(cache_line_size) std::atomic<std::uint64_t> claimed_{0};
+  std::atomic<std::uint64_t> gate_{0};
+  // Read-only after construction.
+  alignas(cache_line_size) const std::uint64_t mask_;
+  const std::uint64_t max_frame_;
+  const producer_mode mode_;
+  const std::size_t reader_count_;
+  std::byte* base_ = nullptr;
+  detail::aligned_buffer buffer_;
+  std::unique_ptr<reader_slot[]> readers_;
+  std::mutex readers_mutex_;
+};
+
+}  // namespace lanes
