@@ -16,10 +16,10 @@ namespace lanes {
 enum class errc : std::uint8_t {
   ok = 0,
   // Back-pressure and flow: not failures, the caller retries or waits.
-  full = 1,       // no room right now (ring full, slowest reader not far enough)
-  empty = 2,      // nothing to read right now
-  timeout = 3,    // a bounded wait ran out
-  closed = 4,     // the object was closed; nothing more will be accepted
+  full = 1,     // no room right now (ring full, slowest reader not far enough)
+  empty = 2,    // nothing to read right now
+  timeout = 3,  // a bounded wait ran out
+  closed = 4,   // the object was closed; nothing more will be accepted
   // Misuse: the call can never succeed as made.
   capacity_not_power_of_two = 10,
   capacity_too_small = 11,

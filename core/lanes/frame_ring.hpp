@@ -73,12 +73,12 @@ constexpr std::uint64_t frame_footprint(std::uint64_t payload) noexcept {
 // A claimed, not yet committed frame. Write `payload` bytes (exactly; use
 // frame_ring::shrink to shorten), then commit or abort it.
 struct frame_claim {
-  std::byte* data = nullptr;       // payload; nullptr when the claim failed
-  std::uint32_t size = 0;          // payload bytes requested
-  errc status = errc::ok;          // ok, full, frame_too_large
-  std::uint64_t position = 0;      // frame start position (its header)
-  std::uint64_t begin = 0;         // claim start (before any padding frame)
-  std::uint64_t end = 0;           // claim end (next frame's position)
+  std::byte* data = nullptr;   // payload; nullptr when the claim failed
+  std::uint32_t size = 0;      // payload bytes requested
+  errc status = errc::ok;      // ok, full, frame_too_large
+  std::uint64_t position = 0;  // frame start position (its header)
+  std::uint64_t begin = 0;     // claim start (before any padding frame)
+  std::uint64_t end = 0;       // claim end (next frame's position)
   explicit operator bool() const noexcept { return status == errc::ok; }
   std::span<std::byte> bytes() const noexcept { return {data, size}; }
 };
@@ -152,8 +152,9 @@ class frame_ring {
       }
       if (claimed_.compare_exchange_weak(begin, end, std::memory_order_relaxed)) break;
     }
-    if (pad != 0) write_header(begin, static_cast<std::uint32_t>(pad - sizeof(frame_header)),
-                               frame_flags::padding, 0);
+    if (pad != 0)
+      write_header(begin, static_cast<std::uint32_t>(pad - sizeof(frame_header)),
+                   frame_flags::padding, 0);
     c.begin = begin;
     c.position = begin + pad;
     c.end = c.position + need;

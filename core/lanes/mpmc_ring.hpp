@@ -125,9 +125,9 @@ class mpmc_ring {
   void emplace(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args&&...>) {
     const std::uint64_t t = tail_.fetch_add(1, std::memory_order_relaxed);
     slot& s = slots_[t & mask_];
-    wait_for(s.seq, t);                                       // (P0)
+    wait_for(s.seq, t);  // (P0)
     ::new (static_cast<void*>(s.storage)) T(std::forward<Args>(args)...);
-    s.seq.store(t + 1, std::memory_order_release);            // (P1)
+    s.seq.store(t + 1, std::memory_order_release);  // (P1)
   }
   void push(const T& v) noexcept(std::is_nothrow_copy_constructible_v<T>) { emplace(v); }
   void push(T&& v) noexcept { emplace(std::move(v)); }
@@ -137,7 +137,7 @@ class mpmc_ring {
   void pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
     const std::uint64_t h = head_.fetch_add(1, std::memory_order_relaxed);
     slot& s = slots_[h & mask_];
-    wait_for(s.seq, h + 1);                                   // (C0)
+    wait_for(s.seq, h + 1);  // (C0)
     T* item = s.item();
     out = std::move(*item);
     item->~T();

@@ -203,8 +203,10 @@ class spsc_ring {
   consumer_line cons_;
 
   // Layout proof: each written index owns exactly one cache line.
-  static_assert(sizeof(producer_line) == cache_line_size && alignof(producer_line) == cache_line_size);
-  static_assert(sizeof(consumer_line) == cache_line_size && alignof(consumer_line) == cache_line_size);
+  static_assert(sizeof(producer_line) == cache_line_size &&
+                alignof(producer_line) == cache_line_size);
+  static_assert(sizeof(consumer_line) == cache_line_size &&
+                alignof(consumer_line) == cache_line_size);
 };
 
 }  // namespace lanes

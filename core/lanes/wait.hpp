@@ -85,8 +85,8 @@ inline void light_barrier() noexcept {
 // Lives next to the condition it guards (one per ring side or partition), on its own line.
 class alignas(cache_line_size) park {
  public:
-  unsigned spins = 256;   // pause-spins before yielding
-  unsigned yields = 16;   // yields before sleeping
+  unsigned spins = 256;  // pause-spins before yielding
+  unsigned yields = 16;  // yields before sleeping
 
   template <class Pred>
   bool wait_until(Pred&& ready, wait_clock::time_point deadline = no_deadline) noexcept {
