@@ -32,6 +32,31 @@ class category final : public std::error_category {
       case errc::invalid_partition:
         return "partition index is out of range; it must be below the partition count";
       case errc::no_partitions: return "partition count must be at least 1";
+      case errc::invalid_topic_name:
+        return "invalid topic name: use 1 to 249 characters from [A-Za-z0-9._-], not '.' or '..'";
+      case errc::topic_exists:
+        return "a topic with this name already exists; pick another name or delete it first";
+      case errc::unknown_topic:
+        return "no topic with this name; create it first (lanes topics create) or check the "
+               "spelling";
+      case errc::message_too_large:
+        return "message exceeds the topic's max_message_size; raise it (and the ring "
+               "capacity) or split the message";
+      case errc::offset_out_of_range:
+        return "offset is outside the partition's retained range [log start, end offset); "
+               "seek to earliest or latest, or set an auto offset reset policy";
+      case errc::invalid_config:
+        return "invalid topic or bus configuration; see the field named in the message of "
+               "the call that failed";
+      case errc::producer_busy:
+        return "the topic is single-producer and already has a producer; close it, or "
+               "create the topic with producers = many";
+      case errc::not_assigned:
+        return "this partition is not assigned to this consumer; assign or subscribe first";
+      case errc::wrong_mode:
+        return "operation does not apply to this topic's mode (log or queue)";
+      case errc::invalid_group:
+        return "invalid consumer group name: use 1 to 249 characters from [A-Za-z0-9._-]";
     }
     return "unknown lanes error " + std::to_string(v);
   }
@@ -59,6 +84,16 @@ const char* to_string(errc e) noexcept {
     case errc::invalid_argument: return "invalid_argument";
     case errc::invalid_partition: return "invalid_partition";
     case errc::no_partitions: return "no_partitions";
+    case errc::invalid_topic_name: return "invalid_topic_name";
+    case errc::topic_exists: return "topic_exists";
+    case errc::unknown_topic: return "unknown_topic";
+    case errc::message_too_large: return "message_too_large";
+    case errc::offset_out_of_range: return "offset_out_of_range";
+    case errc::invalid_config: return "invalid_config";
+    case errc::producer_busy: return "producer_busy";
+    case errc::not_assigned: return "not_assigned";
+    case errc::wrong_mode: return "wrong_mode";
+    case errc::invalid_group: return "invalid_group";
   }
   return "unknown";
 }

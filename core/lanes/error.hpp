@@ -29,7 +29,18 @@ enum class errc : std::uint8_t {
   invalid_argument = 15,
   invalid_partition = 16,
   no_partitions = 17,
-  // Later layers (modes/, io/) append their codes from 32 on.
+  // Bus and topics (modes/).
+  invalid_topic_name = 32,
+  topic_exists = 33,
+  unknown_topic = 34,
+  message_too_large = 35,
+  offset_out_of_range = 36,
+  invalid_config = 37,
+  producer_busy = 38,
+  not_assigned = 39,
+  wrong_mode = 40,
+  invalid_group = 41,
+  // Later layers (io/) append their codes from 64 on.
 };
 
 // The category named "lanes"; messages say what happened and what to do about it.

@@ -178,7 +178,16 @@ class frame_ring {
 
   // Makes the frame (and, single producer, every earlier claimed frame) visible to readers.
   void commit(const frame_claim& c) noexcept {
+    commit(c, [] {});
+  }
+
+  // As commit(c), and runs in_turn() right before publication, when every earlier claimed
+  // frame is published and no later one can be: frames are committed in claim order, so
+  // in_turn may hand out dense sequence numbers (offsets) without any atomic RMW.
+  template <class Fn>
+  void commit(const frame_claim& c, Fn&& in_turn) noexcept {
     if (mode_ == producer_mode::multi) wait_turn(c.begin);
+    in_turn();
     published_.store(c.end, std::memory_order_release);  // (W1) pairs with (R1)
   }
 
@@ -270,6 +279,15 @@ class frame_ring {
 
     // Position of the next frame this reader will see.
     std::uint64_t position() const noexcept { return cursor_; }
+
+    // Moves the reader to `position`, which must be a frame boundary that the producer
+    // cannot reclaim meanwhile (at or after another reader's cursor that gates it, such as
+    // a log's retention reader). Cold path; the layer above checks the precondition.
+    void reset_to(std::uint64_t position) noexcept {
+      cursor_ = position;
+      published_cache_ = position;
+      slot_->cursor.store(position, std::memory_order_release);  // (R2)
+    }
 
     // Unregisters from the ring; the producer stops waiting for this reader.
     void close() noexcept {
