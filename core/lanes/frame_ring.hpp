@@ -329,6 +329,12 @@ class frame_ring {
     return reader();
   }
 
+  // The header of the frame at `position`, for a layer above that indexes frames itself.
+  // The caller guarantees the frame is claimed or published and cannot be reclaimed.
+  const frame_header& frame_at(std::uint64_t position) const noexcept {
+    return *header_at(position);
+  }
+
   // ---- observers (any thread; may be stale) ----
   std::uint64_t published_position() const noexcept {
     return published_.load(std::memory_order_acquire);
@@ -336,8 +342,11 @@ class frame_ring {
   std::uint64_t claimed_position() const noexcept {
     return claimed_.load(std::memory_order_relaxed);
   }
-  // Slowest active reader's position (published position when there are none).
-  std::uint64_t min_reader_position() const noexcept { return scan_readers(); }
+  // Slowest active reader's position (published position when there are none), leaving
+  // out `except` when given (a layer above may own a reader that it moves itself).
+  std::uint64_t min_reader_position(const reader* except = nullptr) const noexcept {
+    return scan_readers(except != nullptr ? except->slot_ : nullptr);
+  }
 
   // Test hook: starts the ring's positions at `position` (must be 8-aligned), as if that
   // many bytes had already passed, so tests can place frames right before the wrap.
@@ -387,12 +396,12 @@ class frame_ring {
     return end - g <= capacity();
   }
 
-  std::uint64_t scan_readers() const noexcept {
+  std::uint64_t scan_readers(const reader_slot* except = nullptr) const noexcept {
     // With no active reader everything published is reclaimable.
     std::uint64_t slowest = published_.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < reader_count_; ++i) {
       const reader_slot& s = readers_[i];
-      if (!s.active.load(std::memory_order_acquire)) continue;
+      if (&s == except || !s.active.load(std::memory_order_acquire)) continue;
       const std::uint64_t c = s.cursor.load(std::memory_order_acquire);  // (W2) pairs with (R2)
       if (c < slowest) slowest = c;
     }

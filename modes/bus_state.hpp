@@ -1,0 +1,135 @@
+// modes/bus_state.hpp: the bus's internal state (not installed).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lanes/bus.hpp"
+#include "lanes/frame_ring.hpp"
+#include "lanes/platform.hpp"
+#include "lanes/wait.hpp"
+
+namespace lanes::detail {
+
+std::int64_t now_ns() noexcept;
+
+// One partition of a log topic: a frame ring whose frames are records, an offset index, and
+// the log start (the retention reader: a reader of the ring that the partition itself moves,
+// so that nothing at or after the log start can be overwritten).
+//
+// Who writes what:
+//   - producers: frames; in commit order (frame_ring::commit's in_turn): the record's offset,
+//     the index entry, next_offset and end_offset.
+//   - whoever holds `mu`: the log start (retention, make_room, seek). Seeks hold `mu` too, so
+//     a position found for an offset >= log_start_offset stays valid while they use it.
+struct partition_state {
+  partition_state(const topic_config& c, std::uint32_t id);
+
+  // Position of the record `offset`, log_start_offset <= offset <= end_offset. Caller holds
+  // mu. For offset == end_offset it is where the next record will go (maybe after padding).
+  std::uint64_t position_of(std::uint64_t offset) const noexcept;
+
+  // Drops the oldest records while keep_going(record_header) says so and they lie before
+  // `limit` (a position). Caller holds mu. Returns the number dropped.
+  template <class Pred>
+  std::uint64_t drop_oldest(std::uint64_t limit, Pred&& keep_going) noexcept;
+
+  // Frees room for a producer (block policy): drops retained records that every reader has
+  // released, about an eighth of the ring at a time. Returns true if it dropped anything.
+  bool make_room(std::uint64_t want_bytes) noexcept;
+
+  // Retention by bytes and age, now. Passes readers (they get offset_out_of_range).
+  void enforce_retention(std::size_t retention_bytes, std::chrono::nanoseconds age) noexcept;
+
+  std::uint64_t bytes_held() const noexcept {
+    return ring.published_position() - log_start_position.load(std::memory_order_acquire);
+  }
+
+  const std::uint32_t id;
+  frame_ring ring;
+  frame_ring::reader retention;  // its cursor is the log start position
+  std::unique_ptr<std::atomic<std::uint32_t>[]> index;  // offset & index_mask -> ring offset
+  const std::uint64_t index_mask;
+
+  // Producer side, written only in commit order.
+  alignas(cache_line_size) std::uint64_t next_offset = 0;
+  // Read by consumers and stats.
+  alignas(cache_line_size) std::atomic<std::uint64_t> end_offset{0};
+  std::atomic<std::uint64_t> log_start_offset{0};
+  std::atomic<std::uint64_t> log_start_position{0};
+  alignas(cache_line_size) std::mutex mu;
+  park space;  // producers waiting for room (block)
+};
+
+// Committed offsets and current owners of one topic's partitions for one group.
+struct group_offsets {
+  explicit group_offsets(std::uint32_t partitions)
+      : committed(partitions), owner(partitions) {
+    for (auto& c : committed) c.store(-1, std::memory_order_relaxed);
+  }
+  std::vector<std::atomic<std::int64_t>> committed;  // -1: none
+  std::vector<std::atomic<std::uint64_t>> owner;     // member id, 0: free
+};
+
+struct topic_state {
+  topic_state(std::string n, const topic_config& c);
+
+  std::shared_ptr<group_offsets> offsets_for(const std::string& group);
+
+  const std::string name;
+  const topic_config config;
+  const std::size_t max_message;  // key + headers + value
+  std::vector<std::unique_ptr<partition_state>> partitions;
+
+  alignas(cache_line_size) std::atomic<bool> closed{false};
+  std::atomic<bool> deleted{false};
+  std::atomic<std::uint32_t> producers{0};
+  park data;  // consumers waiting for records
+
+  mutable std::mutex groups_mu;
+  std::map<std::string, std::shared_ptr<group_offsets>, std::less<>> groups;
+};
+
+struct member_info {
+  std::uint64_t id;
+  std::vector<std::string> topics;
+  std::vector<topic_partition> target;
+};
+
+struct group_state {
+  explicit group_state(std::string n) : name(std::move(n)) {}
+  void rebalance_locked(assignment_strategy strategy,
+                        const std::map<std::string, std::uint32_t>& partition_counts);
+
+  const std::string name;
+  std::mutex mu;
+  std::atomic<std::uint64_t> generation{0};
+  std::vector<member_info> members;  // in join order
+  std::atomic<std::uint64_t> next_member{1};
+};
+
+struct bus_state {
+  explicit bus_state(bus_config c) : config(std::move(c)) {}
+
+  std::shared_ptr<topic_state> find(std::string_view name) const;
+  void housekeeping_loop();
+
+  const bus_config config;
+  mutable std::mutex mu;
+  std::map<std::string, std::shared_ptr<topic_state>, std::less<>> topics;
+  std::map<std::string, std::shared_ptr<group_state>, std::less<>> groups;
+  std::atomic<bool> closed{false};
+
+  std::mutex hk_mu;
+  std::condition_variable hk_cv;
+  std::thread housekeeper;
+};
+
+}  // namespace lanes::detail

@@ -1,0 +1,620 @@
+// modes/consumer.cpp: consumers, consumer groups and rebalancing.
+#include <algorithm>
+#include <cstring>
+
+#include "bus_state.hpp"
+
+namespace lanes {
+namespace detail {
+
+void group_state::rebalance_locked(assignment_strategy strategy,
+                                   const std::map<std::string, std::uint32_t>& counts) {
+  for (member_info& m : members) m.target.clear();
+  if (strategy == assignment_strategy::range) {
+    // Per topic, contiguous ranges in join order; the first members get one extra.
+    for (const auto& [topic, n] : counts) {
+      std::vector<member_info*> subs;
+      for (member_info& m : members) {
+        if (std::find(m.topics.begin(), m.topics.end(), topic) != m.topics.end()) {
+          subs.push_back(&m);
+        }
+      }
+      if (subs.empty()) continue;
+      const std::uint32_t k = static_cast<std::uint32_t>(subs.size());
+      std::uint32_t p = 0;
+      for (std::uint32_t i = 0; i < k; ++i) {
+        const std::uint32_t share = n / k + (i < n % k ? 1 : 0);
+        for (std::uint32_t j = 0; j < share; ++j) subs[i]->target.push_back({topic, p++});
+      }
+    }
+  } else {
+    // All partitions in (topic, partition) order, dealt to subscribed members in turn.
+    std::size_t next = 0;
+    for (const auto& [topic, n] : counts) {
+      for (std::uint32_t p = 0; p < n; ++p) {
+        for (std::size_t tries = 0; tries < members.size(); ++tries) {
+          member_info& m = members[next++ % members.size()];
+          if (std::find(m.topics.begin(), m.topics.end(), topic) != m.topics.end()) {
+            m.target.push_back({topic, p});
+            break;
+          }
+        }
+      }
+    }
+  }
+  generation.fetch_add(1, std::memory_order_acq_rel);
+}
+
+namespace {
+
+record_header header_of(const std::byte* payload) noexcept {
+  record_header h;
+  std::memcpy(&h, payload, sizeof h);
+  return h;
+}
+
+}  // namespace
+}  // namespace detail
+
+struct consumer::impl {
+  struct part {
+    std::shared_ptr<detail::topic_state> topic;
+    detail::partition_state* p = nullptr;
+    std::shared_ptr<detail::group_offsets> offsets;  // null without a group
+    frame_ring::reader reader;
+    std::uint64_t next_offset = 0;
+    bool paused = false;
+    bool dirty = false;       // read since the last release
+    bool needs_seek = false;  // no valid offset and reset policy is error
+    enum class seek_kind : std::uint8_t { none, offset, beginning, end, timestamp };
+    seek_kind pending = seek_kind::none;
+    std::int64_t pending_value = 0;
+  };
+
+  std::shared_ptr<detail::bus_state> bus;
+  consumer_config cfg;
+  std::shared_ptr<detail::group_state> group;
+  std::uint64_t member_id = 0;
+  std::uint64_t applied_generation = 0;
+  std::vector<std::string> subscribed;
+  std::vector<part> parts;
+  std::vector<topic_partition> pending;  // assigned by the group, previous owner not gone yet
+  std::vector<record_view> batch;
+  std::size_t rr = 0;
+  wait_clock::time_point next_auto_commit{};
+  bool closed = false;
+
+  part* find(const topic_partition& tp) {
+    for (part& a : parts) {
+      if (a.p->id == tp.partition && a.topic->name == tp.topic) return &a;
+    }
+    return nullptr;
+  }
+  const part* find(const topic_partition& tp) const {
+    return const_cast<impl*>(this)->find(tp);
+  }
+
+  std::map<std::string, std::uint32_t> partition_counts_locked() const {
+    std::map<std::string, std::uint32_t> counts;
+    for (const auto& [n, t] : bus->topics) counts.emplace(n, t->config.partitions);
+    return counts;
+  }
+
+  // Where a newly opened partition starts. Caller holds p.mu.
+  errc start_offset(part& a, std::uint64_t& out) {
+    detail::partition_state& p = *a.p;
+    const std::uint64_t ls = p.log_start_offset.load(std::memory_order_acquire);
+    const std::uint64_t end = p.end_offset.load(std::memory_order_acquire);
+    if (a.offsets) {
+      const std::int64_t c = a.offsets->committed[p.id].load(std::memory_order_acquire);
+      if (c >= 0 && static_cast<std::uint64_t>(c) >= ls && static_cast<std::uint64_t>(c) <= end) {
+        out = static_cast<std::uint64_t>(c);
+        return errc::ok;
+      }
+    }
+    switch (cfg.reset) {
+      case offset_reset::earliest: out = ls; return errc::ok;
+      case offset_reset::latest: out = end; return errc::ok;
+      case offset_reset::error: break;
+    }
+    return errc::offset_out_of_range;
+  }
+
+  // Moves a partition's reader to `offset` (checked against the log). Caller holds p.mu.
+  errc position_locked(part& a, std::uint64_t offset) {
+    detail::partition_state& p = *a.p;
+    const std::uint64_t ls = p.log_start_offset.load(std::memory_order_acquire);
+    const std::uint64_t end = p.end_offset.load(std::memory_order_acquire);
+    if (offset < ls || offset > end) return errc::offset_out_of_range;
+    a.reader.reset_to(p.position_of(offset));
+    a.next_offset = offset;
+    a.needs_seek = false;
+    a.dirty = false;
+    return errc::ok;
+  }
+
+  errc open(std::shared_ptr<detail::topic_state> t, std::uint32_t pid) {
+    part a;
+    a.topic = std::move(t);
+    a.p = a.topic->partitions[pid].get();
+    if (!cfg.group.empty()) a.offsets = a.topic->offsets_for(cfg.group);
+    errc ec = errc::ok;
+    a.reader = a.p->ring.add_reader(&ec);
+    if (ec != errc::ok) return ec;
+    {
+      std::lock_guard lock(a.p->mu);
+      std::uint64_t o = 0;
+      if (start_offset(a, o) == errc::ok) {
+        position_locked(a, o);
+      } else {
+        a.needs_seek = true;
+        a.next_offset = a.p->end_offset.load(std::memory_order_acquire);
+        a.reader.reset_to(a.p->position_of(a.next_offset));
+      }
+    }
+    parts.push_back(std::move(a));
+    return errc::ok;
+  }
+
+  void release_part(part& a, bool commit_it) {
+    if (commit_it && a.offsets && !a.needs_seek) {
+      a.offsets->committed[a.p->id].store(static_cast<std::int64_t>(a.next_offset),
+                                          std::memory_order_release);
+    }
+    a.reader.close();
+    a.p->space.notify_all();
+    if (a.offsets && group) {
+      a.offsets->owner[a.p->id].store(0, std::memory_order_release);  // after the commit
+    }
+  }
+
+  void apply_rebalance() {
+    std::vector<topic_partition> target;
+    std::uint64_t gen = 0;
+    {
+      std::lock_guard lock(group->mu);
+      gen = group->generation.load(std::memory_order_acquire);
+      for (const auto& m : group->members) {
+        if (m.id == member_id) target = m.target;
+      }
+    }
+    if (gen != applied_generation) {
+      std::vector<topic_partition> revoked;
+      for (part& a : parts) {
+        topic_partition tp{a.topic->name, a.p->id};
+        if (std::find(target.begin(), target.end(), tp) == target.end()) revoked.push_back(tp);
+      }
+      if (!revoked.empty() && cfg.on_revoked) cfg.on_revoked(revoked);
+      for (auto it = parts.begin(); it != parts.end();) {
+        topic_partition tp{it->topic->name, it->p->id};
+        if (std::find(revoked.begin(), revoked.end(), tp) != revoked.end()) {
+          release_part(*it, cfg.auto_commit);
+          it = parts.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      pending.clear();
+      for (const topic_partition& tp : target) {
+        if (find(tp) == nullptr) pending.push_back(tp);
+      }
+      applied_generation = gen;
+    }
+    // Take over partitions whose previous owner has let go.
+    std::vector<topic_partition> taken;
+    for (auto it = pending.begin(); it != pending.end();) {
+      auto t = bus->find(it->topic);
+      if (!t || it->partition >= t->config.partitions) {
+        it = pending.erase(it);
+        continue;
+      }
+      auto offs = t->offsets_for(cfg.group);
+      std::uint64_t free_owner = 0;
+      if (offs->owner[it->partition].compare_exchange_strong(free_owner, member_id,
+                                                             std::memory_order_acq_rel)) {
+        if (open(t, it->partition) == errc::ok) {
+          taken.push_back(*it);
+        } else {
+          offs->owner[it->partition].store(0, std::memory_order_release);
+        }
+        it = pending.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!taken.empty() && cfg.on_assigned) cfg.on_assigned(taken);
+  }
+
+  void apply_seek(part& a) {
+    std::lock_guard lock(a.p->mu);
+    detail::partition_state& p = *a.p;
+    const std::uint64_t ls = p.log_start_offset.load(std::memory_order_acquire);
+    const std::uint64_t end = p.end_offset.load(std::memory_order_acquire);
+    std::uint64_t target = end;
+    switch (a.pending) {
+      case part::seek_kind::none: return;
+      case part::seek_kind::beginning: target = ls; break;
+      case part::seek_kind::end: target = end; break;
+      case part::seek_kind::offset: target = static_cast<std::uint64_t>(a.pending_value); break;
+      case part::seek_kind::timestamp:
+        for (std::uint64_t o = ls; o < end; ++o) {
+          const std::uint64_t pos = p.position_of(o);
+          const auto* payload = reinterpret_cast<const std::byte*>(&p.ring.frame_at(pos)) +
+                                sizeof(frame_header);
+          if (detail::header_of(payload).timestamp_ns >= a.pending_value) {
+            target = o;
+            break;
+          }
+        }
+        break;
+    }
+    a.pending = part::seek_kind::none;
+    if (position_locked(a, target) != errc::ok) {
+      // The offset left the log between seek() and now: follow the reset policy.
+      std::uint64_t o = 0;
+      if (start_offset(a, o) == errc::ok) {
+        position_locked(a, o);
+      } else {
+        a.needs_seek = true;
+      }
+    }
+  }
+
+  void commit_positions() {
+    for (part& a : parts) {
+      if (a.offsets && !a.needs_seek) {
+        a.offsets->committed[a.p->id].store(static_cast<std::int64_t>(a.next_offset),
+                                            std::memory_order_release);
+      }
+    }
+  }
+
+  // Reads up to max_poll_records. Returns offset_out_of_range when a partition overran with
+  // reset policy error (its records are withheld until a seek).
+  errc fill(std::size_t& n) {
+    errc status = errc::ok;
+    const std::size_t count = parts.size();
+    for (std::size_t k = 0; k < count && n < batch.size(); ++k) {
+      part& a = parts[(rr + k) % count];
+      if (a.paused || a.topic->closed.load(std::memory_order_relaxed)) continue;
+      if (a.pending != part::seek_kind::none) apply_seek(a);
+      if (a.next_offset < a.p->log_start_offset.load(std::memory_order_acquire) && !a.needs_seek) {
+        // Retention or overwrite passed us: Kafka's auto.offset.reset.
+        std::lock_guard lock(a.p->mu);
+        std::uint64_t o = 0;
+        if (cfg.reset != offset_reset::error && start_offset(a, o) == errc::ok) {
+          position_locked(a, o);
+        } else {
+          a.needs_seek = true;
+        }
+      }
+      if (a.needs_seek) {
+        status = errc::offset_out_of_range;
+        continue;
+      }
+      frame_view f;
+      while (n < batch.size() && a.reader.try_peek(f)) {
+        const record_header h = detail::header_of(f.data);
+        const std::byte* q = f.data + sizeof(record_header);
+        record_view& r = batch[n++];
+        r.topic = a.topic->name;
+        r.partition = a.p->id;
+        r.offset = h.offset;
+        r.timestamp_ns = h.timestamp_ns;
+        r.has_key = h.key_size != record_header::no_key;
+        const std::uint32_t ks = r.has_key ? h.key_size : 0;
+        r.key = {reinterpret_cast<const char*>(q), ks};
+        q += ks;
+        r.headers = headers_view(q, h.headers_size, h.header_count);
+        q += h.headers_size;
+        r.value = {reinterpret_cast<const char*>(q), h.value_size};
+        a.reader.advance(f);
+        a.next_offset = h.offset + 1;
+        a.dirty = true;
+      }
+    }
+    if (count != 0) rr = (rr + 1) % count;
+    return status;
+  }
+
+  bool has_data() const noexcept {
+    for (const part& a : parts) {
+      if (a.paused) continue;
+      if (a.p->ring.published_position() != a.reader.position()) return true;
+      if (a.pending != part::seek_kind::none) return true;
+    }
+    return false;
+  }
+
+  bool rebalance_due() const noexcept {
+    return group && (group->generation.load(std::memory_order_acquire) != applied_generation ||
+                     !pending.empty());
+  }
+
+  void leave() {
+    if (closed) return;
+    closed = true;
+    if (cfg.auto_commit) commit_positions();
+    for (part& a : parts) release_part(a, cfg.auto_commit);
+    parts.clear();
+    pending.clear();
+    if (group) {
+      std::lock_guard bl(bus->mu);
+      std::lock_guard gl(group->mu);
+      auto& ms = group->members;
+      ms.erase(std::remove_if(ms.begin(), ms.end(),
+                              [&](const detail::member_info& m) { return m.id == member_id; }),
+               ms.end());
+      group->rebalance_locked(cfg.strategy, partition_counts_locked());
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+
+consumer::consumer() noexcept = default;
+consumer::consumer(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+consumer::consumer(consumer&&) noexcept = default;
+consumer& consumer::operator=(consumer&& o) noexcept {
+  if (this != &o) {
+    close();
+    impl_ = std::move(o.impl_);
+  }
+  return *this;
+}
+consumer::~consumer() { close(); }
+
+consumer bus::make_consumer(consumer_config config, errc* status) {
+  auto set = [&](errc e) {
+    if (status != nullptr) *status = e;
+  };
+  if (is_closed()) {
+    set(errc::closed);
+    return {};
+  }
+  if (!config.group.empty() && !valid_topic_name(config.group)) {
+    set(errc::invalid_group);
+    return {};
+  }
+  if (config.max_poll_records == 0) {
+    set(errc::invalid_config);
+    return {};
+  }
+  auto p = std::make_unique<consumer::impl>();
+  p->bus = state_;
+  p->batch.resize(config.max_poll_records);
+  p->cfg = std::move(config);
+  p->next_auto_commit = wait_clock::now() + p->cfg.auto_commit_interval;
+  set(errc::ok);
+  return consumer(std::move(p));
+}
+
+errc consumer::subscribe(std::initializer_list<std::string_view> topics) {
+  std::vector<std::string> v(topics.begin(), topics.end());
+  return subscribe(std::span<const std::string>(v));
+}
+
+errc consumer::subscribe(std::span<const std::string> topics) {
+  if (!impl_ || impl_->closed) return errc::closed;
+  impl& c = *impl_;
+  if (c.cfg.group.empty()) return errc::invalid_group;
+  if (topics.empty()) return errc::invalid_argument;
+  std::lock_guard bl(c.bus->mu);
+  if (c.bus->closed.load(std::memory_order_acquire)) return errc::closed;
+  for (const std::string& t : topics) {
+    auto it = c.bus->topics.find(t);
+    if (it == c.bus->topics.end()) return errc::unknown_topic;
+    if (it->second->config.mode != topic_mode::log) return errc::wrong_mode;
+  }
+  if (!c.group) {
+    auto it = c.bus->groups.find(c.cfg.group);
+    if (it == c.bus->groups.end()) {
+      it = c.bus->groups.emplace(c.cfg.group, std::make_shared<detail::group_state>(c.cfg.group))
+               .first;
+    }
+    c.group = it->second;
+    c.member_id = c.group->next_member.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::lock_guard gl(c.group->mu);
+  auto& ms = c.group->members;
+  auto me = std::find_if(ms.begin(), ms.end(),
+                         [&](const detail::member_info& m) { return m.id == c.member_id; });
+  if (me == ms.end()) {
+    ms.push_back({c.member_id, {}, {}});
+    me = std::prev(ms.end());
+  }
+  me->topics.assign(topics.begin(), topics.end());
+  c.subscribed = me->topics;
+  c.group->rebalance_locked(c.cfg.strategy, c.partition_counts_locked());
+  return errc::ok;
+}
+
+errc consumer::assign(std::span<const topic_partition> partitions) {
+  if (!impl_ || impl_->closed) return errc::closed;
+  impl& c = *impl_;
+  if (c.group) return errc::invalid_argument;  // group members are assigned by the group
+  std::vector<std::shared_ptr<detail::topic_state>> ts;
+  for (const topic_partition& tp : partitions) {
+    auto t = c.bus->find(tp.topic);
+    if (!t) return errc::unknown_topic;
+    if (t->config.mode != topic_mode::log) return errc::wrong_mode;
+    if (tp.partition >= t->config.partitions) return errc::invalid_partition;
+    ts.push_back(std::move(t));
+  }
+  for (auto& a : c.parts) c.release_part(a, c.cfg.auto_commit && !c.cfg.group.empty());
+  c.parts.clear();
+  for (std::size_t i = 0; i < partitions.size(); ++i) {
+    if (const errc e = c.open(ts[i], partitions[i].partition); e != errc::ok) return e;
+  }
+  return errc::ok;
+}
+
+poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
+  if (!impl_ || impl_->closed || impl_->bus->closed.load(std::memory_order_acquire)) {
+    return {errc::closed, {}};
+  }
+  impl& c = *impl_;
+  // Views from the previous poll are released now.
+  for (auto& a : c.parts) {
+    if (a.dirty) {
+      a.reader.release();
+      a.dirty = false;
+      if (a.topic->config.policy == backpressure::block) a.p->space.notify_all();
+    }
+  }
+  if (c.rebalance_due()) c.apply_rebalance();
+  if (c.cfg.auto_commit && !c.cfg.group.empty()) {
+    const auto now = wait_clock::now();
+    if (now >= c.next_auto_commit) {
+      c.commit_positions();
+      c.next_auto_commit = now + c.cfg.auto_commit_interval;
+    }
+  }
+  std::size_t n = 0;
+  errc st = c.fill(n);
+  if (n == 0 && timeout.count() > 0 && st == errc::ok) {
+    const auto deadline = wait_clock::now() + timeout;
+    auto ready = [&] {
+      return c.has_data() || c.rebalance_due() ||
+             c.bus->closed.load(std::memory_order_acquire);
+    };
+    while (n == 0 && st == errc::ok) {
+      bool woke = false;
+      if (c.cfg.busy_spin) {
+        woke = busy_spin{}.wait_until(ready, deadline);
+      } else if (!c.parts.empty()) {
+        // Parks on the first partition's topic; consumers of several topics re-check every
+        // millisecond so that the others are not missed for longer than that.
+        bool one_topic = true;
+        for (auto& a : c.parts) one_topic = one_topic && a.topic == c.parts.front().topic;
+        auto until = one_topic ? deadline
+                               : std::min(deadline, wait_clock::now() + std::chrono::milliseconds(1));
+        woke = c.parts.front().topic->data.wait_until(ready, until);
+      } else {
+        // Nothing assigned yet (rebalance pending): check back every millisecond.
+        woke = spin_then_yield{}.wait_until(
+            ready, std::min(deadline, wait_clock::now() + std::chrono::milliseconds(1)));
+      }
+      if (c.bus->closed.load(std::memory_order_acquire)) return {errc::closed, {}};
+      if (c.rebalance_due()) c.apply_rebalance();
+      st = c.fill(n);
+      if (!woke && wait_clock::now() >= deadline) break;
+    }
+  }
+  return {st, std::span<const record_view>(c.batch.data(), n)};
+}
+
+errc consumer::commit() {
+  if (!impl_ || impl_->closed) return errc::closed;
+  if (impl_->cfg.group.empty()) return errc::invalid_group;
+  impl_->commit_positions();
+  return errc::ok;
+}
+
+errc consumer::commit(const topic_partition& tp, std::uint64_t offset) {
+  if (!impl_ || impl_->closed) return errc::closed;
+  if (impl_->cfg.group.empty()) return errc::invalid_group;
+  auto t = impl_->bus->find(tp.topic);
+  if (!t) return errc::unknown_topic;
+  if (tp.partition >= t->config.partitions) return errc::invalid_partition;
+  if (offset > t->partitions[tp.partition]->end_offset.load(std::memory_order_acquire)) {
+    return errc::offset_out_of_range;
+  }
+  t->offsets_for(impl_->cfg.group)
+      ->committed[tp.partition]
+      .store(static_cast<std::int64_t>(offset), std::memory_order_release);
+  return errc::ok;
+}
+
+std::int64_t consumer::committed(const topic_partition& tp) const {
+  if (!impl_ || impl_->cfg.group.empty()) return -1;
+  auto t = impl_->bus->find(tp.topic);
+  if (!t || tp.partition >= t->config.partitions) return -1;
+  return t->offsets_for(impl_->cfg.group)->committed[tp.partition].load(std::memory_order_acquire);
+}
+
+namespace {
+template <class Impl, class Part>
+errc request_seek(Impl* c, const topic_partition& tp, typename Part::seek_kind kind,
+                  std::int64_t value) {
+  if (c == nullptr || c->closed) return errc::closed;
+  Part* a = c->find(tp);
+  if (a == nullptr) return errc::not_assigned;
+  if (kind == Part::seek_kind::offset) {
+    std::lock_guard lock(a->p->mu);
+    const std::uint64_t ls = a->p->log_start_offset.load(std::memory_order_acquire);
+    const std::uint64_t end = a->p->end_offset.load(std::memory_order_acquire);
+    if (value < 0 || static_cast<std::uint64_t>(value) < ls ||
+        static_cast<std::uint64_t>(value) > end) {
+      return errc::offset_out_of_range;
+    }
+  }
+  a->pending = kind;
+  a->pending_value = value;
+  return errc::ok;
+}
+}  // namespace
+
+errc consumer::seek(const topic_partition& tp, std::uint64_t offset) {
+  return request_seek<impl, impl::part>(impl_.get(), tp, impl::part::seek_kind::offset,
+                                        static_cast<std::int64_t>(offset));
+}
+errc consumer::seek_to_beginning(const topic_partition& tp) {
+  return request_seek<impl, impl::part>(impl_.get(), tp, impl::part::seek_kind::beginning, 0);
+}
+errc consumer::seek_to_end(const topic_partition& tp) {
+  return request_seek<impl, impl::part>(impl_.get(), tp, impl::part::seek_kind::end, 0);
+}
+errc consumer::seek_to_timestamp(const topic_partition& tp, std::int64_t timestamp_ns) {
+  return request_seek<impl, impl::part>(impl_.get(), tp, impl::part::seek_kind::timestamp,
+                                        timestamp_ns);
+}
+
+errc consumer::pause(const topic_partition& tp) {
+  if (!impl_ || impl_->closed) return errc::closed;
+  auto* a = impl_->find(tp);
+  if (a == nullptr) return errc::not_assigned;
+  a->paused = true;
+  return errc::ok;
+}
+
+errc consumer::resume(const topic_partition& tp) {
+  if (!impl_ || impl_->closed) return errc::closed;
+  auto* a = impl_->find(tp);
+  if (a == nullptr) return errc::not_assigned;
+  a->paused = false;
+  return errc::ok;
+}
+
+std::int64_t consumer::position(const topic_partition& tp) const {
+  if (!impl_) return -1;
+  const auto* a = impl_->find(tp);
+  if (a == nullptr) return -1;
+  if (a->pending == impl::part::seek_kind::offset) return a->pending_value;
+  return static_cast<std::int64_t>(a->next_offset);
+}
+
+std::int64_t consumer::lag(const topic_partition& tp) const {
+  if (!impl_) return -1;
+  const auto* a = impl_->find(tp);
+  if (a == nullptr) return -1;
+  const std::uint64_t end = a->p->end_offset.load(std::memory_order_acquire);
+  return end > a->next_offset ? static_cast<std::int64_t>(end - a->next_offset) : 0;
+}
+
+std::vector<topic_partition> consumer::assignment() const {
+  std::vector<topic_partition> out;
+  if (!impl_) return out;
+  for (const auto& a : impl_->parts) out.push_back({a.topic->name, a.p->id});
+  return out;
+}
+
+std::uint64_t consumer::generation() const noexcept {
+  return impl_ ? impl_->applied_generation : 0;
+}
+
+void consumer::close() noexcept {
+  if (impl_) impl_->leave();
+}
+
+}  // namespace lanes

@@ -1,0 +1,305 @@
+// lanes/bus.hpp: the Bus, its topics, producers and consumers (log mode).
+//
+// A bus holds named topics; a topic is split into partitions; each partition is a frame ring
+// (lanes/frame_ring.hpp) in which every record gets a dense offset. Producers publish by key
+// (XXH3-64 % partitions, see lanes/partitioner.hpp), round-robin without a key, or to an
+// explicit partition. Consumers read records by offset: as members of a consumer group
+// (each partition to exactly one member of the group, every group sees every record), or
+// alone on partitions they assign themselves.
+//
+// Threads: a bus and its topics may be used from any thread. A producer or a consumer object
+// is used by one thread at a time (make one per thread). Cold paths (topics, groups,
+// assignment, seek) take locks; publish and poll do not lock or allocate.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lanes/error.hpp"
+#include "lanes/frame_ring.hpp"
+#include "lanes/partitioner.hpp"
+#include "lanes/record.hpp"
+
+namespace lanes {
+
+enum class topic_mode : std::uint8_t { log, queue };
+
+// What a producer does when a partition's ring has no room.
+//   block:     wait (at most the producer's max_block) for the slowest group holding the
+//              partition, as the Disruptor does. Nothing is ever dropped unread.
+//   overwrite: drop the oldest records; consumers that had not read them are overrun and
+//              get offset_out_of_range, then follow their offset_reset policy.
+enum class backpressure : std::uint8_t { block, overwrite };
+
+// Where a consumer starts when it has no committed offset or its offset left the log
+// (Kafka's auto.offset.reset).
+enum class offset_reset : std::uint8_t { earliest, latest, error };
+
+enum class assignment_strategy : std::uint8_t { range, round_robin };
+
+struct topic_config {
+  topic_mode mode = topic_mode::log;
+  std::uint32_t partitions = 1;
+  // Bytes of ring per partition; a power of two, at least 4 KiB.
+  std::size_t ring_capacity = std::size_t{1} << 20;
+  // single: one producer object at a time writes the topic (plain stores, the fast path).
+  // multi: any number of producers (a CAS per claim, commits in claim order).
+  producer_mode producers = producer_mode::multi;
+  // Retention: records are kept while they fit the ring, and at most this many bytes
+  // (0: the whole ring) and this long (0: no age limit) per partition.
+  std::size_t retention_bytes = 0;
+  std::chrono::nanoseconds retention_age{0};
+  backpressure policy = backpressure::block;
+  // Largest key + headers + value of one message (0: the largest the ring can carry).
+  std::size_t max_message_size = 0;
+  // Readers per partition: consumer groups plus group-less consumers (and, later, the
+  // persister). Each takes one slot while it holds the partition.
+  std::size_t max_readers = 32;
+};
+
+struct bus_config {
+  // Empty: memory only. Persistence comes with the durability issue.
+  std::string data_dir;
+  // How often the housekeeping thread applies retention by age and bytes (0: never; call
+  // bus::enforce_retention yourself).
+  std::chrono::milliseconds housekeeping_interval{10};
+};
+
+struct topic_partition {
+  std::string topic;
+  std::uint32_t partition = 0;
+  friend bool operator==(const topic_partition&, const topic_partition&) = default;
+};
+
+struct group_partition_stats {
+  std::string group;
+  std::int64_t committed = -1;  // -1: nothing committed yet
+  std::uint64_t lag = 0;        // end_offset - committed (or - log_start when none)
+};
+
+struct partition_stats {
+  std::uint32_t partition = 0;
+  std::uint64_t log_start_offset = 0;  // oldest retained offset
+  std::uint64_t end_offset = 0;        // next offset to be written
+  std::uint64_t bytes = 0;             // ring bytes held by retained records
+  std::vector<group_partition_stats> groups;
+};
+
+struct topic_info {
+  std::string name;
+  topic_config config;
+  std::vector<partition_stats> partitions;
+};
+
+// Result of a publish: where the record went, or why it did not.
+struct publish_result {
+  errc status = errc::ok;
+  std::uint32_t partition = 0;
+  std::uint64_t offset = 0;
+  explicit operator bool() const noexcept { return status == errc::ok; }
+};
+
+struct publish_options {
+  std::optional<std::uint32_t> partition;   // explicit partition (else key / round-robin)
+  std::int64_t timestamp_ns = 0;            // 0: now (CLOCK_REALTIME)
+  std::span<const header> headers;
+};
+
+// A message for publish_batch.
+struct message {
+  std::optional<std::string_view> key;
+  std::string_view value;
+  publish_options options;
+};
+
+namespace detail {
+struct topic_state;
+struct partition_state;
+struct group_state;
+struct bus_state;
+}  // namespace detail
+
+class bus;
+
+// Publishes to one topic. One thread at a time; cheap to create (make one per thread).
+class producer {
+ public:
+  producer() noexcept = default;
+  producer(producer&&) noexcept;
+  producer& operator=(producer&&) noexcept;
+  ~producer();
+
+  // Publishes one message, waiting at most max_block when the partition is full
+  // (backpressure::block). Errors: closed, unknown_topic (deleted), message_too_large,
+  // invalid_partition, timeout. Never allocates.
+  publish_result publish(std::optional<std::string_view> key, std::string_view value,
+                         const publish_options& options = {}) noexcept;
+
+  // As publish but never waits: errc::full when the partition has no room right now.
+  publish_result try_publish(std::optional<std::string_view> key, std::string_view value,
+                             const publish_options& options = {}) noexcept;
+
+  // Publishes each message in order; results[i] tells what happened to messages[i].
+  // Stops at the first failure and returns the number published.
+  std::size_t publish_batch(std::span<const message> messages,
+                            std::span<publish_result> results) noexcept;
+
+  // Zero-copy: reserves room for a value of value_size bytes in the target partition. Write
+  // the value into claim.value, then commit (returns offset) or abort. At most one claim
+  // may be open per producer.
+  struct claim {
+    errc status = errc::ok;
+    std::span<std::byte> value;
+    std::uint32_t partition = 0;
+    explicit operator bool() const noexcept { return status == errc::ok; }
+
+   private:
+    friend class producer;
+    frame_claim frame;
+  };
+  [[nodiscard]] claim try_claim(std::optional<std::string_view> key, std::size_t value_size,
+                                const publish_options& options = {}) noexcept;
+  publish_result commit(claim& c) noexcept;
+  void abort(claim& c) noexcept;
+
+  // How long publish waits for room (default 60 s, as Kafka's max.block.ms).
+  void set_max_block(std::chrono::nanoseconds d) noexcept { max_block_ = d; }
+  const std::string& topic() const noexcept;
+  explicit operator bool() const noexcept { return topic_ != nullptr; }
+
+ private:
+  friend class bus;
+  explicit producer(std::shared_ptr<detail::topic_state> t) noexcept;
+  publish_result publish_impl(std::optional<std::string_view> key, std::string_view value,
+                              const publish_options& options, bool wait) noexcept;
+  errc route(std::optional<std::string_view> key, const publish_options& o,
+             std::uint32_t& partition) noexcept;
+
+  std::shared_ptr<detail::topic_state> topic_;
+  partitioner partitioner_{1};
+  std::chrono::nanoseconds max_block_ = std::chrono::seconds(60);
+};
+
+struct consumer_config {
+  // Consumer group; empty for a group-less consumer that assigns partitions itself.
+  std::string group;
+  assignment_strategy strategy = assignment_strategy::range;
+  offset_reset reset = offset_reset::latest;
+  bool auto_commit = true;
+  std::chrono::milliseconds auto_commit_interval{5000};
+  std::size_t max_poll_records = 500;
+  // Spin instead of parking while poll waits: lowest latency, burns a core.
+  bool busy_spin = false;
+  // Rebalance callbacks, called from inside poll on the consumer's thread.
+  std::function<void(std::span<const topic_partition>)> on_assigned;
+  std::function<void(std::span<const topic_partition>)> on_revoked;
+};
+
+struct poll_result {
+  errc status = errc::ok;  // ok (records may still be empty on timeout), closed,
+                           // offset_out_of_range (reset policy error)
+  std::span<const record_view> records;
+};
+
+// Reads records. One thread at a time. Record views stay valid until the next poll or close.
+class consumer {
+ public:
+  consumer() noexcept;
+  consumer(consumer&&) noexcept;
+  consumer& operator=(consumer&&) noexcept;
+  ~consumer();
+
+  // Group consumers: join the group for these topics (rebalances the group).
+  [[nodiscard]] errc subscribe(std::span<const std::string> topics);
+  [[nodiscard]] errc subscribe(std::initializer_list<std::string_view> topics);
+  // Group-less consumers: read exactly these partitions, from their committed offsets
+  // (when a group name is set) or from the reset policy.
+  [[nodiscard]] errc assign(std::span<const topic_partition> partitions);
+
+  // Up to max_poll_records records from the assigned partitions, waiting at most `timeout`
+  // when there are none. Applies pending rebalances first. No allocation, no lock on the
+  // fast path.
+  poll_result poll(std::chrono::nanoseconds timeout = std::chrono::nanoseconds::zero()) noexcept;
+
+  // Commits the position of every assigned partition (the offset after the last record
+  // returned by poll) for the group.
+  errc commit();
+  // Commits an explicit offset (the next record to read) for one partition.
+  errc commit(const topic_partition& tp, std::uint64_t offset);
+  // Last committed offset of the group for a partition, or -1.
+  std::int64_t committed(const topic_partition& tp) const;
+
+  errc seek(const topic_partition& tp, std::uint64_t offset);
+  errc seek_to_beginning(const topic_partition& tp);
+  errc seek_to_end(const topic_partition& tp);
+  // First record whose timestamp is >= timestamp_ns (end when none).
+  errc seek_to_timestamp(const topic_partition& tp, std::int64_t timestamp_ns);
+
+  errc pause(const topic_partition& tp);
+  errc resume(const topic_partition& tp);
+
+  // Next offset this consumer will read, or -1 when the partition is not assigned.
+  std::int64_t position(const topic_partition& tp) const;
+  // end_offset - position, or -1 when the partition is not assigned.
+  std::int64_t lag(const topic_partition& tp) const;
+  // Partitions currently owned (assigned and taken over from any previous owner).
+  std::vector<topic_partition> assignment() const;
+  // Rebalance generation this consumer has applied (group consumers).
+  std::uint64_t generation() const noexcept;
+
+  // Leaves the group (after committing, when auto-commit is on) and releases partitions.
+  void close() noexcept;
+  explicit operator bool() const noexcept { return impl_ != nullptr; }
+
+  struct impl;
+
+ private:
+  friend class bus;
+  explicit consumer(std::unique_ptr<impl> p) noexcept;
+  std::unique_ptr<impl> impl_;
+};
+
+class bus {
+ public:
+  // Opens a bus. Memory only when config.data_dir is empty. Throws std::system_error with
+  // errc::invalid_config for a data directory until persistence exists.
+  explicit bus(bus_config config = {});
+  ~bus();
+  bus(const bus&) = delete;
+  bus& operator=(const bus&) = delete;
+
+  // Topic names: 1..249 characters of [A-Za-z0-9._-], not "." or "..".
+  [[nodiscard]] errc create_topic(std::string_view name, const topic_config& config);
+  [[nodiscard]] errc delete_topic(std::string_view name);
+  std::vector<std::string> list_topics() const;
+  [[nodiscard]] std::optional<topic_info> describe_topic(std::string_view name) const;
+
+  // A producer for one topic. status: unknown_topic, closed, producer_busy (single-producer
+  // topic that already has one).
+  [[nodiscard]] producer make_producer(std::string_view topic, errc* status = nullptr);
+  // A consumer; join a group with subscribe() or pick partitions with assign().
+  [[nodiscard]] consumer make_consumer(consumer_config config, errc* status = nullptr);
+
+  // Applies retention by bytes and age to every partition now.
+  void enforce_retention();
+
+  // Stops everything: publish and poll return errc::closed, every waiter wakes.
+  void close() noexcept;
+  bool is_closed() const noexcept;
+
+  static bool valid_topic_name(std::string_view name) noexcept;
+
+ private:
+  std::shared_ptr<detail::bus_state> state_;
+};
+
+}  // namespace lanes

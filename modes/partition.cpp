@@ -1,0 +1,105 @@
+// modes/partition.cpp: a log partition's offsets, index and log start.
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <ctime>
+
+#include "bus_state.hpp"
+
+namespace lanes::detail {
+
+std::int64_t now_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+namespace {
+// Smallest footprint of a record frame: frame header + record header, no key or value.
+constexpr std::uint64_t min_record_footprint = frame_footprint(sizeof(record_header));
+
+std::uint64_t index_entries_for(std::size_t capacity) {
+  // The ring can hold at most capacity / min_record_footprint records; a power of two at
+  // least that large means an entry is reused only after its record left the ring.
+  return std::bit_ceil(capacity / min_record_footprint + 1);
+}
+
+record_header read_record_header(const frame_view& f) noexcept {
+  record_header h;
+  std::memcpy(&h, f.data, sizeof h);
+  return h;
+}
+}  // namespace
+
+partition_state::partition_state(const topic_config& c, std::uint32_t pid)
+    : id(pid),
+      ring(c.ring_capacity, c.producers, c.max_readers + 1),
+      index(std::make_unique<std::atomic<std::uint32_t>[]>(index_entries_for(c.ring_capacity))),
+      index_mask(index_entries_for(c.ring_capacity) - 1) {
+  retention = ring.add_reader();
+}
+
+std::uint64_t partition_state::position_of(std::uint64_t offset) const noexcept {
+  const std::uint64_t start = log_start_position.load(std::memory_order_acquire);
+  const std::uint64_t end = end_offset.load(std::memory_order_acquire);
+  const std::uint64_t mask = ring.capacity() - 1;
+  auto locate = [&](std::uint64_t o) {
+    const std::uint64_t at = index[o & index_mask].load(std::memory_order_relaxed);
+    // Entries are ring offsets; the record lies within one capacity after the log start.
+    return start + ((at - (start & mask)) & mask);
+  };
+  if (offset < end) return locate(offset);
+  if (offset == log_start_offset.load(std::memory_order_acquire)) return start;
+  // offset == end: right after the last record.
+  const std::uint64_t last = locate(offset - 1);
+  // The last record's frame header was written before end_offset was released.
+  return last + frame_footprint(ring.frame_at(last).length);
+}
+
+template <class Pred>
+std::uint64_t partition_state::drop_oldest(std::uint64_t limit, Pred&& keep_going) noexcept {
+  std::uint64_t dropped = 0;
+  frame_view f;
+  while (retention.try_peek(f) && f.position < limit) {
+    if (!keep_going(read_record_header(f), f)) break;
+    retention.advance(f);
+    ++dropped;
+  }
+  if (dropped != 0) {
+    retention.release();  // producers may now reuse the space
+    log_start_position.store(retention.position(), std::memory_order_release);
+    log_start_offset.fetch_add(dropped, std::memory_order_release);
+  }
+  return dropped;
+}
+
+bool partition_state::make_room(std::uint64_t want_bytes) noexcept {
+  std::lock_guard lock(mu);
+  // Only what every other reader has released may go.
+  const std::uint64_t limit = ring.min_reader_position(&retention);
+  // Free at least want_bytes and about an eighth of the ring, so that this lock is taken
+  // once per many publishes when the ring is full of retained records.
+  const std::uint64_t target = std::max<std::uint64_t>(want_bytes, ring.capacity() / 8);
+  const std::uint64_t from = retention.position();
+  return drop_oldest(limit, [&](const record_header&, const frame_view& f) {
+           return f.position - from < target;
+         }) != 0;
+}
+
+void partition_state::enforce_retention(std::size_t retention_bytes,
+                                        std::chrono::nanoseconds age) noexcept {
+  std::lock_guard lock(mu);
+  const std::uint64_t published = ring.published_position();
+  if (retention_bytes != 0) {
+    drop_oldest(published, [&](const record_header&, const frame_view& f) {
+      return published - f.position > retention_bytes;
+    });
+  }
+  if (age.count() > 0) {
+    const std::int64_t cutoff = now_ns() - age.count();
+    drop_oldest(published,
+                [&](const record_header& h, const frame_view&) { return h.timestamp_ns < cutoff; });
+  }
+}
+
+}  // namespace lanes::detail
