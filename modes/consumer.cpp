@@ -64,6 +64,9 @@ struct consumer::impl {
     frame_ring::reader reader;
     std::uint64_t next_offset = 0;
     bool paused = false;
+    // backpressure::overwrite: the reader gates the producer only while pinned, and poll
+    // copies records out of the ring (the producer may reuse their bytes at any time).
+    bool overwrite = false;
     bool dirty = false;       // read since the last release
     bool needs_seek = false;  // no valid offset and reset policy is error
     enum class seek_kind : std::uint8_t { none, offset, beginning, end, timestamp };
@@ -80,6 +83,7 @@ struct consumer::impl {
   std::vector<part> parts;
   std::vector<topic_partition> pending;  // assigned by the group, previous owner not gone yet
   std::vector<record_view> batch;
+  std::vector<std::byte> arena;  // copies of records from overwrite topics, per poll
   std::size_t rr = 0;
   wait_clock::time_point next_auto_commit{};
   bool closed = false;
@@ -127,6 +131,7 @@ struct consumer::impl {
     const std::uint64_t end = p.end_offset.load(std::memory_order_acquire);
     if (offset < ls || offset > end) return errc::offset_out_of_range;
     a.reader.reset_to(p.position_of(offset));
+    if (a.overwrite) a.reader.unpin();
     a.next_offset = offset;
     a.needs_seek = false;
     a.dirty = false;
@@ -137,6 +142,10 @@ struct consumer::impl {
     part a;
     a.topic = std::move(t);
     a.p = a.topic->partitions[pid].get();
+    a.overwrite = a.topic->config.policy == backpressure::overwrite;
+    if (a.overwrite && arena.size() < a.topic->config.ring_capacity / 2) {
+      arena.resize(a.topic->config.ring_capacity / 2);  // holds the largest record
+    }
     if (!cfg.group.empty()) a.offsets = a.topic->offsets_for(cfg.group);
     errc ec = errc::ok;
     a.reader = a.p->ring.add_reader(&ec);
@@ -150,6 +159,7 @@ struct consumer::impl {
         a.needs_seek = true;
         a.next_offset = a.p->end_offset.load(std::memory_order_acquire);
         a.reader.reset_to(a.p->position_of(a.next_offset));
+        if (a.overwrite) a.reader.unpin();
       }
     }
     parts.push_back(std::move(a));
@@ -271,45 +281,90 @@ struct consumer::impl {
 
   // Reads up to max_poll_records. Returns offset_out_of_range when a partition overran with
   // reset policy error (its records are withheld until a seek).
+  // The partition's log start passed this consumer's cursor. If only padding went (the
+  // next record is still there), re-position on it; else follow the reset policy.
+  void overrun(part& a) {
+    std::lock_guard lock(a.p->mu);
+    if (a.next_offset >= a.p->log_start_offset.load(std::memory_order_acquire) &&
+        position_locked(a, a.next_offset) == errc::ok) {
+      return;
+    }
+    std::uint64_t o = 0;
+    if (cfg.reset != offset_reset::error && start_offset(a, o) == errc::ok) {
+      position_locked(a, o);
+    } else {
+      a.needs_seek = true;
+    }
+  }
+
+  static void view_of(record_view& r, const part& a, const std::byte* data) noexcept {
+    const record_header h = detail::header_of(data);
+    const std::byte* q = data + sizeof(record_header);
+    r.topic = a.topic->name;
+    r.partition = a.p->id;
+    r.offset = h.offset;
+    r.timestamp_ns = h.timestamp_ns;
+    r.has_key = h.key_size != record_header::no_key;
+    const std::uint32_t ks = r.has_key ? h.key_size : 0;
+    r.key = {reinterpret_cast<const char*>(q), ks};
+    q += ks;
+    r.headers = headers_view(q, h.headers_size, h.header_count);
+    q += h.headers_size;
+    r.value = {reinterpret_cast<const char*>(q), h.value_size};
+  }
+
+  // Overwrite policy: pin, check the log start has not passed us, copy records out, unpin.
+  void fill_copying(part& a, std::size_t& n, std::size_t& arena_used) {
+    a.reader.pin();
+    if (a.reader.position() < a.p->log_start_position.load(std::memory_order_seq_cst)) {
+      a.reader.unpin();  // overrun: the frames at our cursor may be gone
+      overrun(a);
+      if (a.needs_seek) return;
+      a.reader.pin();
+      if (a.reader.position() < a.p->log_start_position.load(std::memory_order_seq_cst)) {
+        a.reader.unpin();
+        return;  // overrun again already; next poll
+      }
+    }
+    frame_view f;
+    while (n < batch.size() && a.reader.try_peek(f)) {
+      if (arena.size() - arena_used < f.size) break;
+      std::byte* copy = arena.data() + arena_used;
+      std::memcpy(copy, f.data, f.size);
+      arena_used += align_up(f.size, 8);
+      record_view& r = batch[n++];
+      view_of(r, a, copy);
+      a.reader.advance(f);
+      a.next_offset = r.offset + 1;
+    }
+    a.reader.unpin();
+    a.p->space.notify_all();
+  }
+
   errc fill(std::size_t& n) {
     errc status = errc::ok;
+    std::size_t arena_used = 0;
     const std::size_t count = parts.size();
     for (std::size_t k = 0; k < count && n < batch.size(); ++k) {
       part& a = parts[(rr + k) % count];
       if (a.paused || a.topic->closed.load(std::memory_order_relaxed)) continue;
       if (a.pending != part::seek_kind::none) apply_seek(a);
-      if (a.next_offset < a.p->log_start_offset.load(std::memory_order_acquire) && !a.needs_seek) {
-        // Retention or overwrite passed us: Kafka's auto.offset.reset.
-        std::lock_guard lock(a.p->mu);
-        std::uint64_t o = 0;
-        if (cfg.reset != offset_reset::error && start_offset(a, o) == errc::ok) {
-          position_locked(a, o);
-        } else {
-          a.needs_seek = true;
-        }
+      if (!a.needs_seek && !a.overwrite &&
+          a.next_offset < a.p->log_start_offset.load(std::memory_order_acquire)) {
+        overrun(a);  // retention passed us: Kafka's auto.offset.reset
       }
+      if (!a.needs_seek && a.overwrite) fill_copying(a, n, arena_used);
       if (a.needs_seek) {
         status = errc::offset_out_of_range;
         continue;
       }
+      if (a.overwrite) continue;
       frame_view f;
       while (n < batch.size() && a.reader.try_peek(f)) {
-        const record_header h = detail::header_of(f.data);
-        const std::byte* q = f.data + sizeof(record_header);
         record_view& r = batch[n++];
-        r.topic = a.topic->name;
-        r.partition = a.p->id;
-        r.offset = h.offset;
-        r.timestamp_ns = h.timestamp_ns;
-        r.has_key = h.key_size != record_header::no_key;
-        const std::uint32_t ks = r.has_key ? h.key_size : 0;
-        r.key = {reinterpret_cast<const char*>(q), ks};
-        q += ks;
-        r.headers = headers_view(q, h.headers_size, h.header_count);
-        q += h.headers_size;
-        r.value = {reinterpret_cast<const char*>(q), h.value_size};
+        view_of(r, a, f.data);
         a.reader.advance(f);
-        a.next_offset = h.offset + 1;
+        a.next_offset = r.offset + 1;
         a.dirty = true;
       }
     }

@@ -66,8 +66,10 @@ std::uint64_t partition_state::drop_oldest(std::uint64_t limit, Pred&& keep_goin
     ++dropped;
   }
   if (dropped != 0) {
-    retention.release();  // producers may now reuse the space
-    log_start_position.store(retention.position(), std::memory_order_release);
+    // Order matters for consumers that pin (overwrite policy, see frame_ring::reader::pin):
+    // the new log start is visible before producers can see the retention cursor move.
+    log_start_position.store(retention.position(), std::memory_order_seq_cst);
+    retention.pin();  // producers may now reuse the space
     log_start_offset.fetch_add(dropped, std::memory_order_release);
   }
   return dropped;

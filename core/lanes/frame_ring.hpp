@@ -262,6 +262,19 @@ class frame_ring {
       slot_->cursor.store(cursor_, std::memory_order_release);  // (R2) pairs with (W2)
     }
 
+    // Non-gating readers (a layer that lets the producer overwrite unread frames) gate only
+    // while pinned, like a hazard pointer. pin() publishes the cursor with a seq_cst store;
+    // the caller then re-reads (seq_cst) whatever the producer advances *before* it scans
+    // the readers (W3), and reads frames only if its cursor is still at or after it: then
+    // either that re-read saw the advance, or the producer's scan sees the pin.
+    void pin() noexcept { slot_->cursor.store(cursor_, std::memory_order_seq_cst); }
+    // Stops gating the producer (cursor "infinitely far ahead"); frames read since the pin
+    // must not be touched any more.
+    void unpin() noexcept {
+      slot_->cursor.store(unpinned, std::memory_order_release);  // (R2)
+    }
+    static constexpr std::uint64_t unpinned = UINT64_MAX;
+
     // Calls fn(frame_view) for up to `max` committed frames, then releases them with one
     // store. Returns the number of frames handed to fn.
     template <class Fn>
@@ -402,7 +415,8 @@ class frame_ring {
     for (std::size_t i = 0; i < reader_count_; ++i) {
       const reader_slot& s = readers_[i];
       if (&s == except || !s.active.load(std::memory_order_acquire)) continue;
-      const std::uint64_t c = s.cursor.load(std::memory_order_acquire);  // (W2) pairs with (R2)
+      // (W2) pairs with (R2); seq_cst for the pin protocol (W3), a plain load on x86.
+      const std::uint64_t c = s.cursor.load(std::memory_order_seq_cst);
       if (c < slowest) slowest = c;
     }
     return slowest;
