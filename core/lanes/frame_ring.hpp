@@ -170,10 +170,16 @@ class frame_ring {
   }
 
   // Shortens a claimed frame's payload to `size` (<= claimed size) before commit; the
-  // unused tail stays in the ring as slack inside the frame.
+  // unused tail stays in the ring as a padding frame (readers step by the header's length,
+  // so the bytes given up must be a frame of their own). Bytes past `size` may be overwritten.
   void shrink(frame_claim& c, std::uint32_t size) noexcept {
     c.size = size;
     header_at(c.position)->length = size;
+    const std::uint64_t used_end = c.position + frame_footprint(size);
+    if (used_end != c.end) {
+      write_header(used_end, static_cast<std::uint32_t>(c.end - used_end - sizeof(frame_header)),
+                   frame_flags::padding, 0);
+    }
   }
 
   // Makes the frame (and, single producer, every earlier claimed frame) visible to readers.
