@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""Render ring_bench results (JSON) into the marked ring-bench section of BENCHMARKS.md.
+
+    tools/bench_report.py [--results results/ring_bench.json] [--output BENCHMARKS.md]
+                          [--notes bench/notes.json] [--command "tools/bench.sh"]
+
+Every number in the section comes from the results file; nothing is typed by hand. The
+section sits between <!-- ring-bench:begin --> and <!-- ring-bench:end -->; the rest of the
+file is left alone (a missing file is created, a file without the markers gets the section
+appended). Targets that are missed get a "why" from the optional notes file, a JSON object
+mapping target id -> text, so people can explain a result without typing numbers.
+
+Ratios follow ring_bench: ours/peer per round, only for rounds in which both runs had the
+same core placement (their ping-pong probes agree), then the median of those ratios.
+Python 3 standard library only.
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+
+BEGIN = "<!-- ring-bench:begin -->"
+END = "<!-- ring-bench:end -->"
+
+SPSC_PEERS = ["boost_spsc_queue", "moodycamel_rwq", "atomic_queue_spsc", "atomic_queue_nil_spsc"]
+ATOMIC_QUEUE_MPMC = ["atomic_queue_mpmc", "atomic_queue_nil_mpmc"]
+
+# id, what it says, ours, peers (best of them per round), metric, item bytes, op, threshold
+TARGETS = [
+    ("spsc_tput_vs_boost", "SPSC ring throughput vs boost::lockfree::spsc_queue",
+     "lanes_spsc_ring", ["boost_spsc_queue"], "throughput", 8, ">=", 2.0),
+    ("spsc_tput_vs_best_spsc", "SPSC ring throughput vs the best SPSC peer",
+     "lanes_spsc_ring", SPSC_PEERS, "throughput", 8, ">=", 1.0),
+    ("spsc_rtt_vs_boost", "SPSC ring round trip vs boost::lockfree::spsc_queue",
+     "lanes_spsc_ring", ["boost_spsc_queue"], "round_trip", 8, "<=", 0.8),
+    ("spsc_rtt_vs_pingpong", "SPSC ring round trip vs the bare cache-line ping-pong",
+     "lanes_spsc_ring", ["pingpong"], "round_trip", 8, "<=", 1.3),
+    ("mpmc_tput_vs_atomic_queue", "MPMC ring throughput vs atomic_queue MPMC (best variant)",
+     "lanes_mpmc_ring", ATOMIC_QUEUE_MPMC, "throughput", 8, ">=", 1.5),
+    ("mpmc_tput_vs_boost_queue", "MPMC ring throughput vs boost::lockfree::queue",
+     "lanes_mpmc_ring", ["boost_queue"], "throughput", 8, ">=", 3.0),
+    ("frame_tput_vs_spsc_64", "frame ring (64 B payloads) vs typed SPSC ring (64 B items), msgs/s",
+     "lanes_frame_ring", ["lanes_spsc_ring"], "throughput", 64, ">=", 0.8),
+]
+
+
+def load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class Results:
+    def __init__(self, data):
+        self.data = data
+        self.meta = data["metadata"]
+        self.factor = self.meta.get("same_placement_factor", 1.3)
+        self.queues = {q["id"]: q for q in data["queues"]}
+        self.order = [q["id"] for q in data["queues"]]
+        self.cells = {(r["queue"], r["metric"], r["item_bytes"]): r for r in data["results"]}
+        self.ratios = {(r["ours"], r["peer"], r["metric"], r["item_bytes"]): r
+                       for r in data["ratios"]}
+
+    def cell(self, queue, metric, size):
+        return self.cells.get((queue, metric, size))
+
+    def _within(self, a, b):
+        return a > 0 and b > 0 and a <= b * self.factor and b <= a * self.factor
+
+    def comparable(self, a, b, i):
+        """Runs of cells a and b in round i had one placement (as ring_bench's comparable())."""
+        if not (a["stable_samples"][i] and b["stable_samples"][i]):
+            return False
+        return self._within(a["floor_ns_samples"][i], b["floor_ns_samples"][i])
+
+    def target_ratio(self, ours, peers, metric, size):
+        """Per round: ours / best peer of that round (highest throughput, lowest round trip),
+        using only rounds where every run involved shares ours' placement."""
+        a = self.cell(ours, metric, size)
+        bs = [self.cell(p, metric, size) for p in peers]
+        bs = [b for b in bs if b is not None]
+        if a is None or not bs:
+            return None
+        n = min([len(a["samples"])] + [len(b["samples"]) for b in bs])
+        ratios, skipped = [], 0
+        for i in range(n):
+            if not all(self.comparable(a, b, i) for b in bs):
+                skipped += 1
+                continue
+            values = [b["samples"][i] for b in bs]
+            best = max(values) if metric == "throughput" else min(values)
+            ratios.append(a["samples"][i] / best)
+        return {"samples": ratios, "skipped": skipped,
+                "median": statistics.median(ratios) if ratios else None,
+                "min": min(ratios) if ratios else None, "max": max(ratios) if ratios else None}
+
+
+# ---- formatting ----
+
+def fmt_num(v, digits=3):
+    """A number with about `digits` significant digits, no exponent."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if v == 0:
+        return "0"
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(v)))))
+    return f"{v:.{decimals}f}"
+
+
+def fmt_cell(cell, scale=1.0):
+    if cell is None:
+        return "-"
+    text = f"{fmt_num(cell['median'] * scale)} ({fmt_num(cell['min'] * scale)}-" \
+           f"{fmt_num(cell['max'] * scale)})"
+    return text if cell.get("ok", True) else text + " FAILED CHECK"
+
+
+def fmt_ratio(r):
+    if r is None or r["median"] is None:
+        return "n/a"
+    return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})"
+
+
+def median_of(cell, key):
+    if cell is None or key not in cell:
+        return None
+    return statistics.median(cell[key])
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return out
+
+
+# ---- the section ----
+
+def render(res, results_path, command, notes):
+    m = res.meta
+    lines = [BEGIN, "## Rings: one producer, one consumer (ring_bench)", ""]
+    lines.append(f"Generated by `tools/bench_report.py` from `{results_path}`; do not edit by "
+                 "hand, rerun the command.")
+    lines.append("")
+    if command:
+        lines.append(f"- Command: `{command}`")
+    lines.append(f"- ring_bench command line: `{m['command']}`")
+    dirty = " (uncommitted changes in core/ or bench/)" if m.get("git_dirty_core_or_bench") else ""
+    lines.append(f"- Commit `{m['git_commit']}`{dirty}, {m['compiler']}, "
+                 f"build type {m['build_type'] or 'unset'}, run {m['date_utc']}")
+    lines.append(f"- Machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs, {m['kernel']}; "
+                 f"producer on CPU {m['producer_cpu']}, consumer on CPU {m['consumer_cpu']}, "
+                 f"pinned: {'yes' if m['pinned'] else 'NO (pinning failed)'}; "
+                 f"load average {m['loadavg_start']} at start, {m['loadavg_end']} at end")
+    lines.append(f"- {m['reps']} measured rounds after {m['warmup_rounds']} discarded warm-up "
+                 f"round ({'--quick smoke run, ' if m['quick'] else ''}~{m['target_run_seconds']}"
+                 f" s per run, {m['duration_s']:.0f} s in all); {m['order']}")
+    fr = m["frame_ring_bytes"]
+    lines.append(f"- Capacity {m['capacity']} slots for every queue; the frame ring gets "
+                 f"{fr['8']} bytes for 8-byte payloads and {fr['64']} bytes for 64-byte payloads "
+                 "(capacity x frame footprint, rounded up to a power of two)")
+    lines.append(f"- Round trip: median per trip from a log-linear histogram, timer "
+                 f"{m['round_trip_timer']} (it moves in steps of "
+                 f"{fmt_num(m['timer_step_ns'], 2)} ns; each sample is spread over one step, "
+                 "see bench/histogram.hpp)")
+    floors = [f for c in res.data["results"] for f in c["floor_ns_samples"]]
+    repeated = sum(a - 1 for c in res.data["results"] for a in c["attempts"])
+    unstable = sum(1 - s for c in res.data["results"] for s in c["stable_samples"])
+    if floors:
+        lines.append(f"- Placement: a ping-pong probe around every run read "
+                     f"{fmt_num(statistics.median(floors))} ns per trip (median; "
+                     f"{fmt_num(min(floors))}-{fmt_num(max(floors))}); {repeated} runs were "
+                     f"repeated because the placement moved during them, {unstable} still moved "
+                     "after retries. Pairs of runs in different placements are left out of "
+                     "the ratios.")
+    lines.append("")
+
+    # Throughput and round trip tables.
+    lines.append("### Throughput, million items/s: median (min-max)")
+    lines.append("")
+    rows = []
+    for q in res.order:
+        a = res.cell(q, "throughput", 8)
+        b = res.cell(q, "throughput", 64)
+        if a is None and b is None:
+            continue
+        rows.append([res.queues[q]["name"] + (" (ours)" if res.queues[q]["ours"] else ""),
+                     fmt_cell(a, 1e-6), fmt_cell(b, 1e-6)])
+    lines += table(["queue", "8 B", "64 B"], rows)
+    lines.append("")
+    lines.append("### Round trip, ns: median per trip (min-max over runs); p99 (median over runs)")
+    lines.append("")
+    rows = []
+    for q in res.order:
+        a = res.cell(q, "round_trip", 8)
+        b = res.cell(q, "round_trip", 64)
+        if a is None and b is None:
+            continue
+        rows.append([res.queues[q]["name"] + (" (ours)" if res.queues[q]["ours"] else ""),
+                     fmt_cell(a), fmt_num(median_of(a, "p99_samples")),
+                     fmt_cell(b), fmt_num(median_of(b, "p99_samples"))])
+    lines += table(["queue", "8 B", "8 B p99", "64 B", "64 B p99"], rows)
+    lines.append("")
+
+    # Targets.
+    lines.append("### Targets")
+    lines.append("")
+    lines.append("Measured: median (min-max) over rounds of ours/peer; for \"best\" the best peer "
+                 "of each round.")
+    lines.append("")
+    rows = []
+    for tid, what, ours, peers, metric, size, op, threshold in TARGETS:
+        r = res.target_ratio(ours, peers, metric, size)
+        if r is None or r["median"] is None:
+            verdict = "not measured"
+        else:
+            met = r["median"] >= threshold if op == ">=" else r["median"] <= threshold
+            verdict = "met" if met else "**missed**"
+        note = notes.get(tid, "")
+        if verdict != "met" and not note:
+            note = "(no note yet: add one to bench/notes.json)"
+        used = f", {len(r['samples'])} rounds" if r and r["median"] is not None else ""
+        skipped = f", {r['skipped']} skipped" if r and r["skipped"] else ""
+        unit = "throughput" if metric == "throughput" else "round trip"
+        rows.append([f"`{tid}`", f"{what} ({unit}, {size} B)", f"{op} {threshold:g}x",
+                     fmt_ratio(r) + used + skipped, verdict, note])
+    lines += table(["id", "target", "goal", "measured", "result", "why"], rows)
+    lines.append("")
+
+    # All pair ratios of ours.
+    lines.append("### Ours / peer, median of per-round ratios")
+    lines.append("")
+    lines.append("Throughput: above 1 is ours faster. Round trip: below 1 is ours faster.")
+    lines.append("")
+    cols = [("throughput", 8), ("throughput", 64), ("round_trip", 8), ("round_trip", 64)]
+    rows = []
+    for ours in [q for q in res.order if res.queues[q]["ours"]]:
+        for peer in res.order:
+            if peer == ours:
+                continue
+            vals = []
+            for metric, size in cols:
+                r = res.ratios.get((ours, peer, metric, size))
+                vals.append("-" if r is None or r["median"] is None else f"{r['median']:.2f}")
+            if any(v != "-" for v in vals):
+                rows.append([res.queues[ours]["name"], res.queues[peer]["name"]] + vals)
+    lines += table(["ours", "peer", "tput 8 B", "tput 64 B", "rtt 8 B", "rtt 64 B"], rows)
+    lines.append("")
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def check_ratios(res):
+    """The single-peer target ratios computed here must equal ring_bench's own."""
+    for tid, _, ours, peers, metric, size, _, _ in TARGETS:
+        if len(peers) != 1:
+            continue
+        mine = res.target_ratio(ours, peers, metric, size)
+        theirs = res.ratios.get((ours, peers[0], metric, size))
+        if mine is None or theirs is None or mine["median"] is None:
+            continue
+        if not math.isclose(mine["median"], theirs["median"], rel_tol=1e-9):
+            sys.exit(f"bench_report: {tid}: ratio {mine['median']} differs from the JSON's "
+                     f"{theirs['median']}")
+
+
+def write_section(path, section):
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = "# lanes benchmarks\n\nEverything below is generated from saved results; " \
+               "see each section for the command.\n\n"
+    if BEGIN in text and END in text:
+        start = text.index(BEGIN)
+        end = text.index(END) + len(END)
+        if end < len(text) and text[end] == "\n":
+            end += 1
+        text = text[:start] + section + text[end:]
+    else:
+        if not text.endswith("\n\n"):
+            text += "\n" if text.endswith("\n") else "\n\n"
+        text += section
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default="results/ring_bench.json")
+    ap.add_argument("--output", default="BENCHMARKS.md")
+    ap.add_argument("--notes", default="bench/notes.json",
+                    help="JSON object: target id -> why text (optional file)")
+    ap.add_argument("--command", default="",
+                    help="the command that produced the results, shown in the report")
+    args = ap.parse_args()
+
+    res = Results(load_json(args.results))
+    notes = load_json(args.notes) if os.path.exists(args.notes) else {}
+    unknown = set(notes) - {t[0] for t in TARGETS}
+    if unknown:
+        sys.exit(f"bench_report: {args.notes}: unknown target ids {sorted(unknown)}")
+    check_ratios(res)
+    write_section(args.output, render(res, args.results, args.command, notes))
+    print(f"bench_report: wrote the ring-bench section of {args.output} from {args.results}")
+
+
+if __name__ == "__main__":
+    main()
