@@ -102,6 +102,8 @@ class frame_ring {
   // Minimum capacity: room for two smallest frames on each half.
   static constexpr std::size_t min_capacity = 64;
   static constexpr std::size_t max_capacity = std::size_t{1} << 40;
+  // Largest frame footprint: header + payload must keep the length in 32 bits.
+  static constexpr std::size_t max_frame_bytes = std::size_t{1} << 32;
 
   // Cold path. Throws std::system_error with errc::capacity_not_power_of_two,
   // capacity_too_small (below min_capacity), capacity_too_large, or invalid_argument
@@ -109,7 +111,7 @@ class frame_ring {
   explicit frame_ring(std::size_t capacity, producer_mode mode = producer_mode::single,
                       std::size_t max_readers = 8)
       : mask_(checked_capacity(capacity) - 1),
-        max_frame_(capacity / 2),
+        max_frame_(capacity / 2 < max_frame_bytes ? capacity / 2 : max_frame_bytes),
         mode_(mode),
         reader_count_(checked_readers(max_readers)),
         buffer_(capacity),
@@ -121,7 +123,8 @@ class frame_ring {
   frame_ring& operator=(const frame_ring&) = delete;
 
   std::size_t capacity() const noexcept { return mask_ + 1; }
-  // Largest payload a single frame can carry.
+  // Largest payload a single frame can carry: capacity / 2 - 8, and never more than
+  // 2^32 - 8 (the header's length is 32 bits; this limit applies from 16 GiB rings on).
   std::size_t max_payload() const noexcept { return max_frame_ - sizeof(frame_header); }
   producer_mode mode() const noexcept { return mode_; }
 
