@@ -235,14 +235,14 @@ struct consumer::impl {
     if (!taken.empty() && cfg.on_assigned) cfg.on_assigned(taken);
   }
 
-  void apply_seek(part& a) {
-    std::lock_guard lock(a.p->mu);
-    detail::partition_state& p = *a.p;
+  // The offset a pending seek leads to now (the end when none). Caller holds p.mu.
+  static std::uint64_t seek_target_locked(const part& a) {
+    const detail::partition_state& p = *a.p;
     const std::uint64_t ls = p.log_start_offset.load(std::memory_order_acquire);
     const std::uint64_t end = p.end_offset.load(std::memory_order_acquire);
     std::uint64_t target = end;
     switch (a.pending) {
-      case part::seek_kind::none: return;
+      case part::seek_kind::none: target = a.next_offset; break;
       case part::seek_kind::beginning: target = ls; break;
       case part::seek_kind::end: target = end; break;
       case part::seek_kind::offset: target = static_cast<std::uint64_t>(a.pending_value); break;
@@ -258,6 +258,13 @@ struct consumer::impl {
         }
         break;
     }
+    return target;
+  }
+
+  void apply_seek(part& a) {
+    std::lock_guard lock(a.p->mu);
+    if (a.pending == part::seek_kind::none) return;
+    const std::uint64_t target = seek_target_locked(a);
     a.pending = part::seek_kind::none;
     if (position_locked(a, target) != errc::ok) {
       // The offset left the log between seek() and now: follow the reset policy.
@@ -374,7 +381,8 @@ struct consumer::impl {
 
   bool has_data() const noexcept {
     for (const part& a : parts) {
-      if (a.paused) continue;
+      // As fill(): paused partitions and deleted topics have nothing to hand out.
+      if (a.paused || a.topic->closed.load(std::memory_order_relaxed)) continue;
       if (a.p->ring.published_position() != a.reader.position()) return true;
       if (a.pending != part::seek_kind::none) return true;
     }
@@ -529,31 +537,34 @@ poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
   errc st = c.fill(n);
   if (n == 0 && timeout.count() > 0 && st == errc::ok) {
     const auto deadline = wait_clock::now() + timeout;
+    // A new generation wakes the wait; a pending hand-over (the previous owner has not
+    // let go yet) is nobody's to notify, so it is re-checked every millisecond instead.
     auto ready = [&] {
-      return c.has_data() || c.rebalance_due() ||
+      return c.has_data() ||
+             (c.group &&
+              c.group->generation.load(std::memory_order_acquire) != c.applied_generation) ||
              c.bus->closed.load(std::memory_order_acquire);
     };
     while (n == 0 && st == errc::ok) {
-      bool woke = false;
+      const auto slice = std::min(deadline, wait_clock::now() + std::chrono::milliseconds(1));
       if (c.cfg.busy_spin) {
-        woke = busy_spin{}.wait_until(ready, deadline);
+        (void)busy_spin{}.wait_until(ready, c.pending.empty() ? deadline : slice);
       } else if (!c.parts.empty()) {
         // Parks on the first partition's topic; consumers of several topics re-check every
         // millisecond so that the others are not missed for longer than that.
         bool one_topic = true;
         for (auto& a : c.parts) one_topic = one_topic && a.topic == c.parts.front().topic;
-        auto until = one_topic ? deadline
-                               : std::min(deadline, wait_clock::now() + std::chrono::milliseconds(1));
-        woke = c.parts.front().topic->data.wait_until(ready, until);
+        (void)c.parts.front().topic->data.wait_until(
+            ready, one_topic && c.pending.empty() ? deadline : slice);
       } else {
         // Nothing assigned yet (rebalance pending): check back every millisecond.
-        woke = spin_then_yield{}.wait_until(
-            ready, std::min(deadline, wait_clock::now() + std::chrono::milliseconds(1)));
+        (void)spin_then_yield{}.wait_until(ready, slice);
       }
       if (c.bus->closed.load(std::memory_order_acquire)) return {errc::closed, {}};
       if (c.rebalance_due()) c.apply_rebalance();
       st = c.fill(n);
-      if (!woke && wait_clock::now() >= deadline) break;
+      // The deadline holds even when ready() stays true without records to hand out.
+      if (wait_clock::now() >= deadline) break;
     }
   }
   return {st, std::span<const record_view>(c.batch.data(), n)};
@@ -645,8 +656,10 @@ std::int64_t consumer::position(const topic_partition& tp) const {
   if (!impl_) return -1;
   const auto* a = impl_->find(tp);
   if (a == nullptr) return -1;
-  if (a->pending == impl::part::seek_kind::offset) return a->pending_value;
-  return static_cast<std::int64_t>(a->next_offset);
+  if (a->pending == impl::part::seek_kind::none) return static_cast<std::int64_t>(a->next_offset);
+  // A seek not applied yet (poll applies it): where it will lead.
+  std::lock_guard lock(a->p->mu);
+  return static_cast<std::int64_t>(impl::seek_target_locked(*a));
 }
 
 std::int64_t consumer::lag(const topic_partition& tp) const {
@@ -654,7 +667,8 @@ std::int64_t consumer::lag(const topic_partition& tp) const {
   const auto* a = impl_->find(tp);
   if (a == nullptr) return -1;
   const std::uint64_t end = a->p->end_offset.load(std::memory_order_acquire);
-  return end > a->next_offset ? static_cast<std::int64_t>(end - a->next_offset) : 0;
+  const auto next = static_cast<std::uint64_t>(position(tp));
+  return end > next ? static_cast<std::int64_t>(end - next) : 0;
 }
 
 std::vector<topic_partition> consumer::assignment() const {
