@@ -876,7 +876,10 @@ int run_perf(const perf_options& o) {
     if (r.missing != 0) {
       const std::string what =
           std::to_string(r.missing) + " of " + std::to_string(produced) + " messages";
-      if (o.policy == lanes::backpressure::overwrite && ok) {
+      if (!ok) {
+        // The run already failed and was stopped; the shortfall follows from that.
+        notes.push_back("group " + r.name + ": " + what + " not read when the run was stopped");
+      } else if (o.policy == lanes::backpressure::overwrite) {
         notes.push_back("group " + r.name + ": " + what +
                         " overwritten before it read them (--policy overwrite)");
       } else {
