@@ -312,6 +312,12 @@ producer::claim producer::try_claim(std::optional<std::string_view> key, std::si
   }
   detail::partition_state& p = *t.partitions[c.partition];
   c.frame = p.ring.try_claim(sizeof(record_header) + body);
+  // Retained records that every reader has released make way first, as for publish: a
+  // zero-copy producer would otherwise see `full` for good once the ring has wrapped.
+  while (c.frame.status == errc::full &&
+         p.make_room(frame_footprint(sizeof(record_header) + body))) {
+    c.frame = p.ring.try_claim(sizeof(record_header) + body);
+  }
   if (!c.frame) {
     c.status = c.frame.status == errc::frame_too_large ? errc::message_too_large : c.frame.status;
     return c;

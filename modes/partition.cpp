@@ -65,12 +65,14 @@ std::uint64_t partition_state::drop_oldest(std::uint64_t limit, Pred&& keep_goin
     retention.advance(f);
     ++dropped;
   }
-  if (dropped != 0) {
+  // try_peek also steps over padding (wraps, aborted claims): give that space back too even
+  // when no record went, or a ring full of aborted claims would stay full for good.
+  if (retention.position() != log_start_position.load(std::memory_order_relaxed)) {
     // Order matters for consumers that pin (overwrite policy, see frame_ring::reader::pin):
     // the new log start is visible before producers can see the retention cursor move.
     log_start_position.store(retention.position(), std::memory_order_seq_cst);
     retention.pin();  // producers may now reuse the space
-    log_start_offset.fetch_add(dropped, std::memory_order_release);
+    if (dropped != 0) log_start_offset.fetch_add(dropped, std::memory_order_release);
   }
   return dropped;
 }
@@ -83,9 +85,9 @@ bool partition_state::make_room(std::uint64_t want_bytes) noexcept {
   // once per many publishes when the ring is full of retained records.
   const std::uint64_t target = std::max<std::uint64_t>(want_bytes, ring.capacity() / 8);
   const std::uint64_t from = retention.position();
-  return drop_oldest(limit, [&](const record_header&, const frame_view& f) {
-           return f.position - from < target;
-         }) != 0;
+  drop_oldest(
+      limit, [&](const record_header&, const frame_view& f) { return f.position - from < target; });
+  return retention.position() != from;  // records or padding gave way
 }
 
 void partition_state::enforce_retention(std::size_t retention_bytes,
