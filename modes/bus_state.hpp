@@ -71,11 +71,16 @@ struct partition_state {
 // Committed offsets and current owners of one topic's partitions for one group.
 struct group_offsets {
   explicit group_offsets(std::uint32_t partitions)
-      : committed(partitions), owner(partitions) {
+      : committed(partitions), owner(partitions), parked(partitions) {
     for (auto& c : committed) c.store(-1, std::memory_order_relaxed);
   }
   std::vector<std::atomic<std::int64_t>> committed;  // -1: none
   std::vector<std::atomic<std::uint64_t>> owner;     // member id, 0: free
+  // A partition between two owners (the old one let go, the new one has not polled yet) is
+  // still the group's: the old owner parks its reader here, where it keeps gating producers
+  // (backpressure::block), and the new owner takes it over. Cold path, under parked_mu.
+  std::mutex parked_mu;
+  std::vector<frame_ring::reader> parked;
 };
 
 struct topic_state {

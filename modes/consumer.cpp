@@ -148,7 +148,11 @@ struct consumer::impl {
     }
     if (!cfg.group.empty()) a.offsets = a.topic->offsets_for(cfg.group);
     errc ec = errc::ok;
-    a.reader = a.p->ring.add_reader(&ec);
+    if (a.offsets && group) {  // handed over within the group: take the parked reader
+      std::lock_guard lock(a.offsets->parked_mu);
+      a.reader = std::move(a.offsets->parked[pid]);
+    }
+    if (!a.reader) a.reader = a.p->ring.add_reader(&ec);
     if (ec != errc::ok) return ec;
     {
       std::lock_guard lock(a.p->mu);
@@ -166,10 +170,15 @@ struct consumer::impl {
     return errc::ok;
   }
 
-  void release_part(part& a, bool commit_it) {
+  // park: another member of the group is to own the partition next (see group_offsets).
+  void release_part(part& a, bool commit_it, bool park = false) {
     if (commit_it && a.offsets && !a.needs_seek) {
       a.offsets->committed[a.p->id].store(static_cast<std::int64_t>(a.next_offset),
                                           std::memory_order_release);
+    }
+    if (park && a.offsets && group && !a.overwrite) {
+      std::lock_guard lock(a.offsets->parked_mu);
+      a.offsets->parked[a.p->id] = std::move(a.reader);  // gates at its released cursor
     }
     a.reader.close();
     a.p->space.notify_all();
@@ -178,14 +187,27 @@ struct consumer::impl {
     }
   }
 
+  // Whether some member of the group has `tp` in its target. Caller holds group->mu.
+  bool targeted_locked(const topic_partition& tp) const {
+    for (const auto& m : group->members) {
+      if (std::find(m.target.begin(), m.target.end(), tp) != m.target.end()) return true;
+    }
+    return false;
+  }
+
   void apply_rebalance() {
     std::vector<topic_partition> target;
+    std::vector<topic_partition> handed_over;  // owned here, targeted by another member
     std::uint64_t gen = 0;
     {
       std::lock_guard lock(group->mu);
       gen = group->generation.load(std::memory_order_acquire);
       for (const auto& m : group->members) {
         if (m.id == member_id) target = m.target;
+      }
+      for (const part& a : parts) {
+        topic_partition tp{a.topic->name, a.p->id};
+        if (targeted_locked(tp)) handed_over.push_back(std::move(tp));
       }
     }
     if (gen != applied_generation) {
@@ -198,7 +220,8 @@ struct consumer::impl {
       for (auto it = parts.begin(); it != parts.end();) {
         topic_partition tp{it->topic->name, it->p->id};
         if (std::find(revoked.begin(), revoked.end(), tp) != revoked.end()) {
-          release_part(*it, cfg.auto_commit);
+          release_part(*it, cfg.auto_commit,
+                       std::find(handed_over.begin(), handed_over.end(), tp) != handed_over.end());
           it = parts.erase(it);
         } else {
           ++it;
@@ -398,10 +421,9 @@ struct consumer::impl {
     if (closed) return;
     closed = true;
     if (cfg.auto_commit) commit_positions();
-    for (part& a : parts) release_part(a, cfg.auto_commit);
-    parts.clear();
-    pending.clear();
-    if (group) {
+    if (!group) {
+      for (part& a : parts) release_part(a, cfg.auto_commit);
+    } else {
       std::lock_guard bl(bus->mu);
       std::lock_guard gl(group->mu);
       auto& ms = group->members;
@@ -409,7 +431,23 @@ struct consumer::impl {
                               [&](const detail::member_info& m) { return m.id == member_id; }),
                ms.end());
       group->rebalance_locked(cfg.strategy, partition_counts_locked());
+      // Partitions the remaining members will own stay held by the group (parked readers);
+      // partitions that nobody in the group will own any more are let go.
+      for (part& a : parts) {
+        release_part(a, cfg.auto_commit, targeted_locked({a.topic->name, a.p->id}));
+      }
+      for (const std::string& name : subscribed) {
+        auto t = bus->topics.find(name);
+        if (t == bus->topics.end()) continue;
+        auto offs = t->second->offsets_for(cfg.group);
+        std::lock_guard pl(offs->parked_mu);
+        for (std::uint32_t p = 0; p < t->second->config.partitions; ++p) {
+          if (!targeted_locked({name, p})) offs->parked[p].close();
+        }
+      }
     }
+    parts.clear();
+    pending.clear();
   }
 };
 
