@@ -594,6 +594,7 @@ int run_perf(const perf_options& o) {
     }
   }
   std::FILE* const human = o.json ? stderr : stdout;
+  const double load_before = load_average();
   const bool duration_mode = o.duration_s > 0;
 
   // ---- plan threads and CPUs ----
@@ -926,8 +927,9 @@ int run_perf(const perf_options& o) {
                o.producers == 1 ? "" : "s", o.groups, o.groups == 1 ? "" : "s", o.consumers,
                o.consumers == 1 ? "" : "s", o.message_size, name_of(o.keys), name_of(o.policy),
                name_of(o.wait), o.ring_capacity / 1024, o.zero_copy ? ", zero-copy" : "");
-  std::fprintf(human, "threads: %s\n",
-               plan.pinned ? "pinned round-robin to CPUs (producers first)" : "not pinned");
+  std::fprintf(human, "threads: %s; load average %.2f at start (%zu CPUs)\n",
+               plan.pinned ? "pinned round-robin to CPUs (producers first)" : "not pinned",
+               load_before, ncpu);
   std::fprintf(human, "messages: %llu (%.2f MiB) in %.3f s%s\n",
                static_cast<unsigned long long>(produced), mib(static_cast<double>(produced_bytes)),
                elapsed_s, paced ? fmt(", target rate %.0f msg/s", o.rate).c_str() : "");
@@ -968,6 +970,7 @@ int run_perf(const perf_options& o) {
     j.field("cpu", cpu_model());
     j.field("cpus", ncpu);
     j.field("date", utc_date());
+    j.field("load_average_1m", load_before);
     j.key("config");
     j.begin_object();
     j.field("topic", o.topic);

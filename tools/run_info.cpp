@@ -56,4 +56,11 @@ std::string utc_date() {
   return buf;
 }
 
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double one = -1;
+  if (!(in >> one)) return -1;
+  return one;
+}
+
 }  // namespace lanes_tools

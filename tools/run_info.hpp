@@ -16,5 +16,7 @@ std::string compiler();
 std::string cpu_model();
 // Now, UTC, ISO 8601 ("2024-05-01T12:34:56Z").
 std::string utc_date();
+// The 1-minute load average (/proc/loadavg), or -1: on a shared machine, how busy it was.
+double load_average();
 
 }  // namespace lanes_tools
