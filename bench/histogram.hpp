@@ -62,9 +62,10 @@ class log_linear_histogram {
   // Quantile q of the samples with each one spread evenly over [v - step/2, v + step/2].
   // When the timer advances in steps of `step` and the start of each timed interval falls
   // at a random phase of that step, a true duration d reads as one of the two multiples of
-  // the step around d, with odds that make the mean exact: spreading each reading over one
-  // step gives quantiles with resolution well below the step (with step <= 1, this is
-  // quantile(q)).
+  // the step around d, with odds that make the mean exact. A raw quantile sticks to a
+  // multiple of the step (off by up to a whole step, and blind to changes within one);
+  // spread over one step, the median of a constant duration is within a tenth of a step of
+  // it and moves continuously with it. With step <= 1 this is quantile(q).
   double smoothed_quantile(double q, double step) const {
     if (step <= 1.0 || total_ == 0) return quantile(q);
     std::vector<std::pair<double, std::uint64_t>> points;  // (bucket value, count)
