@@ -582,6 +582,37 @@ TEST(FrameRing, AbortRightBeforeTheWrap) {
   EXPECT_EQ(got[0].position, c.end);
 }
 
+TEST(FrameRing, PollHandsBackPaddingItSteppedOver) {
+  // A ring whose newest frames are all padding (aborted claims): poll() delivers nothing,
+  // but it must still give the space back, or the producer stays full for good.
+  frame_ring r(256);
+  auto rd = r.add_reader();
+  for (int i = 0; i < 2; ++i) {
+    frame_claim c = r.try_claim(r.max_payload());
+    ASSERT_TRUE(c);
+    r.abort(c);
+  }
+  EXPECT_EQ(r.try_claim(0).status, errc::full);
+  EXPECT_EQ(rd.poll([](const frame_view&) {}), 0u);
+  EXPECT_EQ(rd.position(), 256u);
+  EXPECT_EQ(r.min_reader_position(), 256u) << "skipped padding was not released";
+  EXPECT_EQ(write(r, "unblocked"), errc::ok) << "producer stays blocked by padding";
+
+  // The same through try_peek: stepping over padding moves the cursor, release() hands it
+  // back even though no frame was returned.
+  frame_claim c = r.try_claim(r.max_payload());
+  ASSERT_TRUE(c);
+  r.abort(c);
+  frame_view f;
+  ASSERT_TRUE(rd.try_peek(f));
+  EXPECT_EQ(text_of(f), "unblocked");
+  rd.advance(f);
+  EXPECT_FALSE(rd.try_peek(f));
+  EXPECT_EQ(rd.position(), r.published_position());
+  rd.release();
+  EXPECT_EQ(r.min_reader_position(), r.published_position());
+}
+
 TEST(FrameRing, ShrunkFrameKeepsLaterFramesReadable) {
   frame_ring r(512);
   auto rd = r.add_reader();

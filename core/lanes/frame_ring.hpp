@@ -242,7 +242,8 @@ class frame_ring {
     explicit operator bool() const noexcept { return ring_ != nullptr; }
 
     // The next committed frame, or nullopt-like (data == nullptr) when there is none.
-    // Does not release it; call advance() when done. Padding frames are skipped.
+    // Does not release it; call advance() when done. Padding frames are skipped (the cursor
+    // moves past them even when it returns false; the next release() hands them back).
     [[nodiscard]] bool try_peek(frame_view& out) noexcept {
       for (;;) {
         if (cursor_ == published_cache_) {
@@ -288,6 +289,7 @@ class frame_ring {
     // store. Returns the number of frames handed to fn.
     template <class Fn>
     std::size_t poll(Fn&& fn, std::size_t max = SIZE_MAX) noexcept(noexcept(fn(frame_view{}))) {
+      const std::uint64_t start = cursor_;
       std::size_t n = 0;
       frame_view f;
       while (n < max && try_peek(f)) {
@@ -295,7 +297,9 @@ class frame_ring {
         advance(f);
         ++n;
       }
-      if (n != 0) release();
+      // Also when only padding (a wrap, aborted claims) was stepped over: otherwise that
+      // space stays held while this reader sees nothing, and the producer may stay full.
+      if (cursor_ != start) release();
       return n;
     }
 
