@@ -68,14 +68,14 @@ struct topic_config {
 
 struct bus_config {
   // Empty: memory only. Persistence comes with the durability issue.
-  std::string data_dir;
+  std::string data_dir{};
   // How often the housekeeping thread applies retention by age and bytes (0: never; call
   // bus::enforce_retention yourself).
   std::chrono::milliseconds housekeeping_interval{10};
 };
 
 struct topic_partition {
-  std::string topic;
+  std::string topic{};
   std::uint32_t partition = 0;
   friend bool operator==(const topic_partition&, const topic_partition&) = default;
 };
@@ -109,16 +109,16 @@ struct publish_result {
 };
 
 struct publish_options {
-  std::optional<std::uint32_t> partition;   // explicit partition (else key / round-robin)
-  std::int64_t timestamp_ns = 0;            // 0: now (CLOCK_REALTIME)
-  std::span<const header> headers;
+  std::optional<std::uint32_t> partition{};  // explicit partition (else key / round-robin)
+  std::int64_t timestamp_ns = 0;             // 0: now (CLOCK_REALTIME)
+  std::span<const header> headers{};
 };
 
 // A message for publish_batch.
 struct message {
-  std::optional<std::string_view> key;
-  std::string_view value;
-  publish_options options;
+  std::optional<std::string_view> key{};
+  std::string_view value{};
+  publish_options options{};
 };
 
 namespace detail {
@@ -191,7 +191,7 @@ class producer {
 
 struct consumer_config {
   // Consumer group; empty for a group-less consumer that assigns partitions itself.
-  std::string group;
+  std::string group{};
   assignment_strategy strategy = assignment_strategy::range;
   offset_reset reset = offset_reset::latest;
   bool auto_commit = true;
@@ -200,8 +200,8 @@ struct consumer_config {
   // Spin instead of parking while poll waits: lowest latency, burns a core.
   bool busy_spin = false;
   // Rebalance callbacks, called from inside poll on the consumer's thread.
-  std::function<void(std::span<const topic_partition>)> on_assigned;
-  std::function<void(std::span<const topic_partition>)> on_revoked;
+  std::function<void(std::span<const topic_partition>)> on_assigned{};
+  std::function<void(std::span<const topic_partition>)> on_revoked{};
 };
 
 struct poll_result {
