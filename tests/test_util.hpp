@@ -1,8 +1,8 @@
 // tests/test_util.hpp: small helpers shared by the core tests.
 //
-//   stress_iters(n)    iteration count for concurrency tests: n by default, scaled by the
-//                      environment (LANES_STRESS_ITERS=<count> replaces it, LANES_STRESS=<k>
-//                      multiplies it), reduced under ThreadSanitizer which is ~10x slower.
+//   stress_iters(n)    iteration count for concurrency tests: n by default (sized so that
+//                      a whole tsan run stays short), scaled by the environment:
+//                      LANES_STRESS_ITERS=<count> replaces it, LANES_STRESS=<k> multiplies it.
 //   start_line         a start barrier so that all threads of a test begin together.
 //   tracked            a lifetime-counting value type that catches double construction,
 //                      double destruction and use of destroyed objects.
@@ -41,13 +41,12 @@ inline std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
   return (end != nullptr && *end == '\0' && n != 0) ? n : fallback;
 }
 
-// Iterations for a stress loop whose default is `n` (sized for a short release run).
+// Iterations for a stress loop whose default is `n`; never fewer than 16 (some tests keep a
+// few items back for the destructor).
 inline std::uint64_t stress_iters(std::uint64_t n) {
   const std::uint64_t fixed = env_u64("LANES_STRESS_ITERS", 0);
-  if (fixed != 0) return fixed;
-  std::uint64_t scaled = n * env_u64("LANES_STRESS", 1);
-  if (under_tsan && std::getenv("LANES_STRESS") == nullptr) scaled /= 8;
-  return scaled < 16 ? 16 : scaled;
+  const std::uint64_t k = fixed != 0 ? fixed : n * env_u64("LANES_STRESS", 1);
+  return k < 16 ? 16 : k;
 }
 
 // All threads call wait(); none proceeds until `count` have arrived.

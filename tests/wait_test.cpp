@@ -127,8 +127,8 @@ TYPED_TEST(WaitStrategy, PingPongHandOffs) {
   TypeParam b;
   // Two busy spinners on a shared 2-core machine may each burn a time slice per hand-off.
   const std::uint64_t rounds = std::is_same_v<TypeParam, lanes::busy_spin>
-                                   ? lanes_test::stress_iters(1000)
-                                   : lanes_test::stress_iters(4000);
+                                   ? lanes_test::stress_iters(500)
+                                   : lanes_test::stress_iters(2000);
   EXPECT_EQ(ping_pong(a, b, rounds), 0u) << "a hand-off was lost";
 }
 
@@ -248,7 +248,7 @@ TEST(Park, PingPongThatParksOnEveryHandOff) {
   lanes::park b;
   a.spins = b.spins = 0;
   a.yields = b.yields = 0;
-  EXPECT_EQ(ping_pong(a, b, lanes_test::stress_iters(4000)), 0u) << "a wake-up was lost";
+  EXPECT_EQ(ping_pong(a, b, lanes_test::stress_iters(2000)), 0u) << "a wake-up was lost";
 }
 
 TEST(Park, IsAlignedToACacheLine) {
