@@ -408,7 +408,7 @@ TEST(BusProduceConsume, PerProducerOrderPerPartitionInEveryGroup) {
   constexpr int producers = 3;
   constexpr int groups = 2;
   constexpr int members = 2;
-  const std::uint64_t per_producer = lanes_test::stress_iters(20000);
+  const std::uint64_t per_producer = lanes_test::stress_iters(10000);
   const std::uint64_t total = per_producer * producers;
 
   lanes::bus b(quiet_bus());
