@@ -369,23 +369,20 @@ void producer::abort(claim& c) noexcept {
 
 publish_result producer::publish_impl(std::optional<std::string_view> key, std::string_view value,
                                       const publish_options& o, bool wait) noexcept {
+  // try_claim already lets retained records that every reader released make way.
   claim c = try_claim(key, value.size(), o);
-  if (c.status == errc::full) {
+  if (c.status == errc::full && wait) {
     detail::partition_state& p = *topic_->partitions[c.partition];
-    const std::size_t need = frame_footprint(sizeof(record_header) + value.size());
-    // Retained records that every reader has released make way first.
-    while (c.status == errc::full && p.make_room(need)) c = try_claim(key, value.size(), o);
-    if (c.status == errc::full && wait) {
-      const auto deadline = wait_clock::now() + max_block_;
-      p.space.wait_until(
-          [&] {
-            c = try_claim(key, value.size(), o);
-            if (c.status == errc::full && p.make_room(need)) c = try_claim(key, value.size(), o);
-            return c.status != errc::full;
-          },
-          deadline);
-      if (c.status == errc::full) c.status = errc::timeout;
-    }
+    // Retries stay on the partition this message was routed to (round-robin moves on).
+    publish_options routed = o;
+    routed.partition = c.partition;
+    p.space.wait_until(
+        [&] {
+          c = try_claim(key, value.size(), routed);
+          return c.status != errc::full;
+        },
+        wait_clock::now() + max_block_);
+    if (c.status == errc::full) c.status = errc::timeout;
   }
   if (!c) return {c.status, c.partition, 0};
   if (!value.empty()) std::memcpy(c.value.data(), value.data(), value.size());
