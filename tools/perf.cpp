@@ -15,11 +15,13 @@
 // group must then have every message; with policy overwrite the shortfall is reported as
 // overwritten. A run that makes no progress for --timeout seconds fails.
 //
-// Each value starts with a 24-byte stamp: the time (steady clock, ns) the message was due
-// (--rate) or sent, the producer's sequence number, the producer id and flags (warmup).
-// Consumers take the time once per poll result (when the records were handed over) and
-// record now - stamp for each record; they also check that every producer's sequence numbers
-// rise within each partition (publish order, DESIGN.md).
+// Each value starts with a 32-byte stamp: the time (steady clock, ns) the message was due
+// (--rate; else when it was sent), the time it was sent, the producer's sequence number, the
+// producer id and flags (warmup). Consumers take the time once per poll result (when the
+// records were handed over) and record now - due for each record (and, with --rate, now - sent
+// too: the part of the latency spent after the producer got to send, which tells a late
+// producer from a slow bus); they also check that every producer's sequence numbers rise
+// within each partition (publish order, DESIGN.md).
 #include "perf.hpp"
 
 #include <pthread.h>
@@ -63,12 +65,13 @@ std::int64_t now_ns() noexcept {
 // ---- the stamp at the start of every value ----
 
 struct stamp {
-  std::int64_t time_ns;  // steady clock: when the message was due (--rate) or sent
+  std::int64_t due_ns;   // steady clock: when the message was due (--rate), else sent_ns
+  std::int64_t sent_ns;  // steady clock: right before publish
   std::uint64_t seq;     // per producer, from 0, per phase
   std::uint32_t producer;
   std::uint32_t flags;
 };
-static_assert(sizeof(stamp) == 24);
+static_assert(sizeof(stamp) == 32);
 constexpr std::size_t stamp_size = sizeof(stamp);
 constexpr std::uint32_t flag_warmup = 1;
 
@@ -200,7 +203,8 @@ struct alignas(lanes::cache_line_size) consumer_slot {
   std::atomic<std::uint64_t> warm{0};       // warmup messages
   std::atomic<std::uint64_t> caught_up{0};  // last drain epoch this consumer confirmed
   // Read after the thread is joined.
-  latency_histogram hist;
+  latency_histogram hist;       // from due time
+  latency_histogram hist_sent;  // from send time (--rate only)
   std::uint64_t bytes = 0;
   std::int64_t last_ns = 0;
   std::uint64_t order_errors = 0;
@@ -259,7 +263,8 @@ void producer_main(const perf_options& o, const run_plan& plan, unsigned id, lan
   const std::uint64_t warm = share_of(o.warmup);
   for (std::uint64_t i = 0; i < warm; ++i) {
     if (st.abort.load(std::memory_order_relaxed)) return finish();
-    const stamp s{now_ns(), i, id, flag_warmup};
+    const std::int64_t now = now_ns();
+    const stamp s{now, now, i, id, flag_warmup};
     slot.error = send(prod, keys.next(), buf, s, o.zero_copy, slot.claim_fallbacks);
     if (slot.error != lanes::errc::ok) return finish();
   }
@@ -279,6 +284,7 @@ void producer_main(const perf_options& o, const run_plan& plan, unsigned id, lan
   std::uint64_t i = 0;
   for (; i < share; ++i) {
     std::int64_t t;
+    std::int64_t sent_at;
     if (paced) {
       const std::int64_t due =
           t0 + static_cast<std::int64_t>(std::llround(offset + static_cast<double>(i) * period));
@@ -286,13 +292,15 @@ void producer_main(const perf_options& o, const run_plan& plan, unsigned id, lan
       const std::int64_t now = pace_until(due, plan.may_spin);
       slot.max_behind_ns = std::max(slot.max_behind_ns, now - due);
       t = due;  // latency counts from here, however late the send is
+      sent_at = now;
     } else {
       t = now_ns();
       if (t >= end_at) break;
+      sent_at = t;
     }
     if (st.abort.load(std::memory_order_relaxed)) break;
-    slot.error =
-        send(prod, keys.next(), buf, stamp{t, i, id, 0}, o.zero_copy, slot.claim_fallbacks);
+    slot.error = send(prod, keys.next(), buf, stamp{t, sent_at, i, id, 0}, o.zero_copy,
+                      slot.claim_fallbacks);
     if (slot.error != lanes::errc::ok) break;
     slot.sent.store(i + 1, std::memory_order_relaxed);  // progress, read every few ms
   }
@@ -307,6 +315,7 @@ void consumer_main(const perf_options& o, const run_plan& plan, unsigned thread_
                    lanes::consumer c, consumer_slot& slot, shared_state& st) {
   pin_this_thread(plan.cpu_of(thread_index));
   const unsigned np = plan.producers;
+  const bool paced = o.rate > 0;
   // Next expected sequence number per (partition, producer): publish order must hold.
   std::vector<std::uint64_t> next_seq(static_cast<std::size_t>(o.partitions) * np, 0);
   std::vector<lanes::topic_partition> owned;
@@ -344,7 +353,10 @@ void consumer_main(const perf_options& o, const run_plan& plan, unsigned thread_
           ++warm;
           continue;
         }
-        slot.hist.record(now > s.time_ns ? static_cast<std::uint64_t>(now - s.time_ns) : 0);
+        slot.hist.record(now > s.due_ns ? static_cast<std::uint64_t>(now - s.due_ns) : 0);
+        if (paced) {
+          slot.hist_sent.record(now > s.sent_ns ? static_cast<std::uint64_t>(now - s.sent_ns) : 0);
+        }
         ++received;
         bytes += rec.value.size();
         std::uint64_t& expect = next_seq[static_cast<std::size_t>(rec.partition) * np + s.producer];
@@ -391,6 +403,7 @@ struct group_result {
   std::uint64_t order_errors = 0;
   std::uint64_t malformed = 0;
   latency_histogram hist;
+  latency_histogram hist_sent;
 };
 
 double per_second(double amount, double seconds) { return seconds > 0 ? amount / seconds : 0; }
@@ -451,7 +464,7 @@ std::string validate(const perf_options& o, std::size_t longest_key) {
   }
   if (o.message_size < stamp_size) {
     return "--message-size " + std::to_string(o.message_size) + ": at least " +
-           std::to_string(stamp_size) + " bytes (the timestamp, producer and sequence)";
+           std::to_string(stamp_size) + " bytes (due and send times, producer, sequence)";
   }
   if (!lanes::is_power_of_two(o.ring_capacity) || o.ring_capacity < 4096 ||
       o.ring_capacity > (std::size_t{1} << 32)) {
@@ -518,8 +531,9 @@ CLI::App* add_perf_command(CLI::App& app, perf_options& o) {
                   "only)")
       ->check(CLI::Range(0u, 4095u))
       ->capture_default_str();
-  cmd->add_option("--message-size", o.message_size,
-                  "Value bytes per message (the first 24 carry a timestamp, producer, sequence)")
+  cmd->add_option(
+         "--message-size", o.message_size,
+         "Value bytes per message (the first 32 carry due and send times, producer, sequence)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 31))
       ->capture_default_str();
   CLI::Option* count = cmd->add_option("--count", o.count,
@@ -851,6 +865,7 @@ int run_perf(const perf_options& o) {
   std::int64_t run_end = producer_end;
   std::vector<group_result> groups(o.groups);
   latency_histogram all;
+  latency_histogram all_sent;
   std::vector<std::string> notes;
   for (unsigned g = 0; g < o.groups; ++g) {
     group_result& r = groups[g];
@@ -864,6 +879,7 @@ int run_perf(const perf_options& o) {
       r.malformed += s->malformed;
       last = std::max(last, s->last_ns);
       r.hist.merge(s->hist);
+      r.hist_sent.merge(s->hist_sent);
       if (s->poll_errors != 0) {
         errors.push_back("group " + r.name + ": " + std::to_string(s->poll_errors) +
                          " polls failed, last: " + lanes::make_error_code(s->last_error).message());
@@ -872,6 +888,7 @@ int run_perf(const perf_options& o) {
     r.elapsed_s = static_cast<double>(last - t0) / 1e9;
     run_end = std::max(run_end, last);
     all.merge(r.hist);
+    all_sent.merge(r.hist_sent);
     if (r.messages < produced) r.missing = produced - r.messages;
     if (r.messages > produced) r.duplicates = r.messages - produced;
     if (r.missing != 0) {
@@ -950,6 +967,10 @@ int run_perf(const perf_options& o) {
   if (o.groups > 0) {
     std::fprintf(human, "end-to-end latency (us) from %s: %s\n", latency_from,
                  latency_line(all).c_str());
+    if (paced) {
+      std::fprintf(human, "  from send time (without the producer's own delays): %s\n",
+                   latency_line(all_sent).c_str());
+    }
     if (o.groups > 1) {
       for (const group_result& r : groups) {
         std::fprintf(human, "  %s: %s\n", r.name.c_str(), latency_line(r.hist).c_str());
@@ -1036,12 +1057,20 @@ int run_perf(const perf_options& o) {
       j.field("order_errors", r.order_errors);
       j.key("latency_us");
       write_latency(j, r.hist);
+      if (paced) {
+        j.key("latency_from_send_us");
+        write_latency(j, r.hist_sent);
+      }
       j.end_object();
     }
     j.end_array();
     j.field("latency_from", paced ? "due" : "send");
     j.key("latency_us");
     write_latency(j, all);
+    if (paced) {
+      j.key("latency_from_send_us");
+      write_latency(j, all_sent);
+    }
     j.end_object();
     const std::string text = j.str();
     if (o.json) std::fputs(text.c_str(), stdout);
