@@ -72,7 +72,8 @@ struct seen_frame {
 // Reads every committed frame, releasing them.
 std::vector<seen_frame> drain(frame_ring::reader& rd) {
   std::vector<seen_frame> out;
-  rd.poll([&](const frame_view& f) { out.push_back({f.position, f.user, text_of(f)}); });
+  // Bounded, so that a reader stepping through garbage fails instead of eating all memory.
+  rd.poll([&](const frame_view& f) { out.push_back({f.position, f.user, text_of(f)}); }, 100'000);
   return out;
 }
 
@@ -843,17 +844,27 @@ void run_frame_ring(producer_mode mode, std::uint32_t producers, std::uint64_t n
   ASSERT_TRUE(polling && peeking);
   reader_result res_poll;
   reader_result res_peek;
+  std::atomic<bool> gave_up{false};
 
   std::vector<std::thread> threads;
   for (std::uint32_t pid = 0; pid < producers; ++pid) {
     threads.emplace_back([&, pid] {
       std::vector<std::byte> buf(frame_head + 64);
+      lanes_test::stall_guard guard(gave_up);
+      auto claim = [&](std::size_t bytes, frame_claim& c) {
+        while (!(c = r.try_claim(bytes))) {
+          if (guard.give_up()) return false;
+          lanes_test::backoff();
+        }
+        guard.progress();
+        return true;
+      };
       start.wait();
       for (std::uint64_t seq = 0; seq < n; ++seq) {
         const std::size_t len = frame_len(pid, seq);
         if (seq % 17 == 5) {  // a claim given up
           frame_claim c;
-          while (!(c = r.try_claim(len))) lanes_test::backoff();
+          if (!claim(len, c)) return;
           encode(c.data, pid, UINT64_MAX, len);
           r.abort(c);
         }
@@ -861,13 +872,15 @@ void run_frame_ring(producer_mode mode, std::uint32_t producers, std::uint64_t n
           encode(buf.data(), pid, seq, len);
           while (r.try_write(std::span<const std::byte>(buf.data(), len),
                              static_cast<std::uint16_t>(pid + 1)) != errc::ok) {
+            if (guard.give_up()) return;
             lanes_test::backoff();
           }
+          guard.progress();
           continue;
         }
         const bool shrink = seq % 11 == 3;
         frame_claim c;
-        while (!(c = r.try_claim(shrink ? len + 24 : len))) lanes_test::backoff();
+        if (!claim(shrink ? len + 24 : len, c)) return;
         encode(c.data, pid, seq, len);
         if (shrink) r.shrink(c, static_cast<std::uint32_t>(len));
         r.set_user(c, static_cast<std::uint16_t>(pid + 1));
@@ -877,15 +890,22 @@ void run_frame_ring(producer_mode mode, std::uint32_t producers, std::uint64_t n
   }
   threads.emplace_back([&] {
     std::vector<std::uint64_t> next(producers, 0);
+    lanes_test::stall_guard guard(gave_up);
     start.wait();
     while (res_poll.frames < total) {
       const std::size_t got =
           polling.poll([&](const frame_view& f) { check_frame(f, next, res_poll); }, 7);
-      if (got == 0) lanes_test::backoff();
+      if (got != 0) {
+        guard.progress();
+      } else {
+        if (guard.give_up()) return;
+        lanes_test::backoff();
+      }
     }
   });
   threads.emplace_back([&] {
     std::vector<std::uint64_t> next(producers, 0);
+    lanes_test::stall_guard guard(gave_up);
     start.wait();
     std::uint64_t unreleased = 0;
     while (res_peek.frames < total) {
@@ -893,6 +913,7 @@ void run_frame_ring(producer_mode mode, std::uint32_t producers, std::uint64_t n
       if (peeking.try_peek(f)) {
         check_frame(f, next, res_peek);
         peeking.advance(f);
+        guard.progress();
         if (++unreleased == 3) {
           peeking.release();
           unreleased = 0;
@@ -900,6 +921,7 @@ void run_frame_ring(producer_mode mode, std::uint32_t producers, std::uint64_t n
       } else {
         peeking.release();  // never sit on unreleased frames while waiting
         unreleased = 0;
+        if (guard.give_up()) return;
         lanes_test::backoff();
       }
     }
@@ -907,6 +929,7 @@ void run_frame_ring(producer_mode mode, std::uint32_t producers, std::uint64_t n
   });
   for (std::thread& t : threads) t.join();
 
+  EXPECT_FALSE(gave_up.load()) << "no progress for 30 s: frames lost or a side stuck";
   for (const reader_result* res : {&res_poll, &res_peek}) {
     EXPECT_EQ(res->frames, total);
     EXPECT_EQ(res->errors, 0u) << "first error at frame " << res->first_error_frame << ": "

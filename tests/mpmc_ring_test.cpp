@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -192,6 +194,7 @@ struct run_result {
   std::uint64_t sum = 0;
   std::uint64_t order_errors = 0;  // a consumer saw a producer's items out of order
   std::uint64_t bad_tags = 0;
+  bool gave_up = false;             // a try_* loop saw no progress for 30 s
   std::vector<std::uint32_t> seen;  // per item, how many times it was received
 };
 
@@ -203,6 +206,7 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
   const std::uint64_t total = n * static_cast<std::uint64_t>(producers);
   lanes_test::start_line start(producers + consumers);
   std::atomic<std::uint64_t> consumed{0};
+  std::atomic<bool> gave_up{false};
 
   // Blocking consumers must not take more tickets than there are items: give each a fixed
   // share; the try_* consumers take whatever is left.
@@ -230,13 +234,18 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
   for (int p = 0; p < producers; ++p) {
     const bool blocking = how == style::blocking || (how == style::mixed && p % 2 == 0);
     threads.emplace_back([&, p, blocking] {
+      lanes_test::stall_guard guard(gave_up);
       start.wait();
       for (std::uint64_t s = 0; s < n; ++s) {
         const std::uint64_t tag = lanes_test::make_tag(static_cast<std::uint64_t>(p), s);
         if (blocking) {
           r.push(tag);
         } else {
-          while (!r.try_push(tag)) lanes_test::backoff();
+          while (!r.try_push(tag)) {
+            if (guard.give_up()) return;
+            lanes_test::backoff();
+          }
+          guard.progress();
         }
       }
     });
@@ -261,6 +270,7 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
         }
         consumed.fetch_add(1, std::memory_order_relaxed);
       };
+      lanes_test::stall_guard guard(gave_up);
       start.wait();
       if (blocking) {
         for (std::uint64_t i = 0; i < mine; ++i) {
@@ -273,7 +283,9 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
           std::uint64_t v = 0;
           if (r.try_pop(v)) {
             take(v);
+            guard.progress();
           } else {
+            if (guard.give_up()) return;
             lanes_test::backoff();
           }
         }
@@ -283,6 +295,7 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
   for (std::thread& t : threads) t.join();
 
   run_result res;
+  res.gave_up = gave_up.load();
   res.consumed = consumed.load();
   res.seen.assign(static_cast<std::size_t>(total), 0);
   for (const consumer_state& st : states) {
@@ -304,6 +317,7 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
 
 void expect_exactly_once(const run_result& res, int producers, std::uint64_t n) {
   const std::uint64_t total = n * static_cast<std::uint64_t>(producers);
+  EXPECT_FALSE(res.gave_up) << "no progress for 30 s: items lost or a side stuck";
   EXPECT_EQ(res.consumed, total);
   EXPECT_EQ(res.bad_tags, 0u);
   EXPECT_EQ(res.order_errors, 0u);
@@ -336,6 +350,96 @@ TEST(MpmcRing, MixedTryAndBlockingOnTheSmallestRing) {
 TEST(MpmcRing, ThreeProducersOneBlockingConsumer) {
   const std::uint64_t n = lanes_test::stress_iters(40'000);
   expect_exactly_once(run_mpmc(3, 1, n, 16, style::mixed), 3, n);
+}
+
+// Contention without back-pressure: producers race only with each other on the tail (and
+// consumers only on the head), in tight loops, which is where a broken ticket hand-out shows.
+TEST(MpmcRing, ProducersRaceOnTheTail) {
+  const std::uint64_t n = lanes_test::stress_iters(50'000);
+  std::size_t cap = 2;
+  while (cap < 2 * n) cap *= 2;
+  mpmc_ring<std::uint64_t> r(cap);
+  lanes_test::start_line start(2);
+  std::thread a([&] {
+    start.wait();
+    for (std::uint64_t s = 0; s < n; ++s) {
+      if (!r.try_push(lanes_test::make_tag(0, s))) return;  // never full: a failure shows below
+    }
+  });
+  std::thread b([&] {
+    start.wait();
+    for (std::uint64_t s = 0; s < n; ++s) {
+      if (!r.try_push(lanes_test::make_tag(1, s))) return;
+    }
+  });
+  a.join();
+  b.join();
+  EXPECT_EQ(r.size_guess(), 2 * n);
+  std::vector<std::uint64_t> next(2, 0);
+  std::uint64_t bad = 0;
+  std::uint64_t got = 0;
+  std::uint64_t v = 0;
+  while (r.try_pop(v)) {
+    ++got;
+    const std::uint64_t p = lanes_test::tag_producer(v);
+    if (p > 1 || lanes_test::tag_seq(v) != next[p]) {
+      ++bad;
+      continue;
+    }
+    ++next[p];
+  }
+  EXPECT_EQ(got, 2 * n);
+  EXPECT_EQ(bad, 0u) << "items lost, repeated or out of order";
+  EXPECT_EQ(next[0], n);
+  EXPECT_EQ(next[1], n);
+}
+
+TEST(MpmcRing, ConsumersRaceOnTheHead) {
+  const std::uint64_t n = lanes_test::stress_iters(50'000);
+  std::size_t cap = 2;
+  while (cap < 3 * n) cap *= 2;
+  mpmc_ring<std::uint64_t> r(cap);
+  for (std::uint64_t s = 0; s < 3 * n; ++s) ASSERT_TRUE(r.try_push(s));
+  // Two try_pop consumers race each other's CAS; a third takes tickets with fetch_add.
+  lanes_test::start_line start(3);
+  std::vector<std::vector<std::uint64_t>> got(3);
+  std::vector<std::thread> threads;
+  for (std::size_t c = 0; c < 2; ++c) {
+    threads.emplace_back([&, c] {
+      got[c].reserve(3 * n);
+      start.wait();
+      std::uint64_t v = 0;
+      while (r.try_pop(v)) got[c].push_back(v);
+    });
+  }
+  threads.emplace_back([&] {
+    got[2].reserve(n);
+    start.wait();
+    std::uint64_t v = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {  // blocking pops: only as many as surely exist
+      r.pop(v);
+      got[2].push_back(v);
+    }
+  });
+  for (std::thread& t : threads) t.join();
+  // Whatever the try_pop threads gave up on while the blocking one still held tickets.
+  std::uint64_t v = 0;
+  while (r.try_pop(v)) got[0].push_back(v);
+
+  std::vector<std::uint32_t> seen(3 * n, 0);
+  std::uint64_t order_errors = 0;
+  std::uint64_t total = 0;
+  for (const std::vector<std::uint64_t>& g : got) {
+    total += g.size();
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      if (g[i] < seen.size()) ++seen[g[i]];
+      if (i > 0 && g[i] <= g[i - 1]) ++order_errors;
+    }
+  }
+  EXPECT_EQ(total, 3 * n);
+  EXPECT_EQ(order_errors, 0u) << "a consumer saw items out of push order";
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1u), static_cast<std::ptrdiff_t>(3 * n))
+      << "items lost or received twice";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -322,8 +323,10 @@ TEST(SpscRing, ConcurrentOrderIsPreserved) {
   lanes_test::start_line start(2);
   std::uint64_t first_bad = UINT64_MAX;
   std::uint64_t received = 0;
+  std::atomic<bool> gave_up{false};
 
   std::thread producer([&] {
+    lanes_test::stall_guard guard(gave_up);
     start.wait();
     std::uint64_t seq = 0;
     std::array<std::uint64_t, 5> batch{};
@@ -350,11 +353,17 @@ TEST(SpscRing, ConcurrentOrderIsPreserved) {
           progressed = !s.empty();
         }
       }
-      if (!progressed) lanes_test::backoff();
+      if (progressed) {
+        guard.progress();
+      } else {
+        if (guard.give_up()) return;
+        lanes_test::backoff();
+      }
     }
   });
 
   std::thread consumer([&] {
+    lanes_test::stall_guard guard(gave_up);
     start.wait();
     std::array<std::uint64_t, 6> buf{};
     auto check = [&](std::uint64_t v) {
@@ -383,11 +392,17 @@ TEST(SpscRing, ConcurrentOrderIsPreserved) {
             got = 1;
           }
       }
-      if (got == 0) lanes_test::backoff();
+      if (got != 0) {
+        guard.progress();
+      } else {
+        if (guard.give_up()) return;
+        lanes_test::backoff();
+      }
     }
   });
   producer.join();
   consumer.join();
+  EXPECT_FALSE(gave_up.load()) << "no progress for 30 s: items lost or a side stuck";
   EXPECT_EQ(received, n);
   EXPECT_EQ(first_bad, UINT64_MAX) << "first out-of-order item at index " << first_bad;
   EXPECT_TRUE(r.was_empty());
@@ -399,16 +414,23 @@ TEST(SpscRing, ConcurrentLifetimesBalance) {
   tracked::reset_counters();
   const std::size_t base = tracked::live();
   long long sum = 0;
+  std::atomic<bool> gave_up{false};
   {
     spsc_ring<tracked> r(16);
     lanes_test::start_line start(2);
     std::thread producer([&] {
+      lanes_test::stall_guard guard(gave_up);
       start.wait();
       for (int i = 0; i < n; ++i) {
-        while (!r.try_emplace(i)) lanes_test::backoff();
+        while (!r.try_emplace(i)) {
+          if (guard.give_up()) return;
+          lanes_test::backoff();
+        }
+        guard.progress();
       }
     });
     std::thread consumer([&] {
+      lanes_test::stall_guard guard(gave_up);
       start.wait();
       tracked out(0);
       // Leave the last 5 items in the ring for the destructor.
@@ -416,13 +438,16 @@ TEST(SpscRing, ConcurrentLifetimesBalance) {
         if (r.try_pop(out)) {
           sum += out.value();
           ++i;
+          guard.progress();
         } else {
+          if (guard.give_up()) return;
           lanes_test::backoff();
         }
       }
     });
     producer.join();
     consumer.join();
+    EXPECT_FALSE(gave_up.load()) << "no progress for 30 s: items lost or a side stuck";
     EXPECT_EQ(r.size_guess(), 5u);
   }
   const long long m = n - 5;

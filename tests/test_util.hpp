@@ -7,9 +7,11 @@
 //   tracked            a lifetime-counting value type that catches double construction,
 //                      double destruction and use of destroyed objects.
 //   item_tag           (producer id, sequence) packed into one 64-bit item.
+//   stall_guard        makes a stress loop give up (and the test fail) instead of hanging.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -148,5 +150,33 @@ class tracked {
 
 // Calls yield; for loops that spin on try_* on a machine with fewer cores than threads.
 inline void backoff() { std::this_thread::yield(); }
+
+// Turns "waits forever for an item that was lost" into a prompt test failure. Each thread of
+// a stress test owns one, sharing `gave_up`: call progress() after every attempt that made
+// progress and give_up() after every one that did not; give_up() turns true once this
+// thread made no progress for `limit`, or another thread gave up (so nobody waits for it).
+class stall_guard {
+ public:
+  explicit stall_guard(std::atomic<bool>& gave_up,
+                       std::chrono::seconds limit = std::chrono::seconds(30))
+      : gave_up_(gave_up), limit_(limit) {}
+  void progress() noexcept { idle_ = 0; }
+  bool give_up() {
+    if (gave_up_.load(std::memory_order_relaxed)) return true;
+    if (idle_++ == 0) {
+      since_ = std::chrono::steady_clock::now();
+      return false;
+    }
+    if ((idle_ & 255) != 0 || std::chrono::steady_clock::now() - since_ < limit_) return false;
+    gave_up_.store(true, std::memory_order_relaxed);
+    return true;
+  }
+
+ private:
+  std::atomic<bool>& gave_up_;
+  std::chrono::seconds limit_;
+  std::uint64_t idle_ = 0;
+  std::chrono::steady_clock::time_point since_{};
+};
 
 }  // namespace lanes_test
