@@ -18,20 +18,15 @@ bool register_membarrier() noexcept {
   return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
-// Decided once per process, before any park object can be used by two threads: the first
-// call to either barrier initialises it (thread-safe static). Seccomp filters that refuse
-// membarrier make us fall back to a full fence on the notifier side.
-bool membarrier_ok() noexcept {
-  static const bool ok = register_membarrier();
-  return ok;
-}
-
 }  // namespace
 
-bool asymmetric_fence_available() noexcept { return membarrier_ok(); }
+// Decided once per process during static initialisation, before main and so before any
+// park object can be shared by two threads. Seccomp filters that refuse membarrier leave it
+// false: notifiers then pay a full fence.
+bool asymmetric_fence = register_membarrier();
 
 void heavy_barrier() noexcept {
-  if (membarrier_ok()) {
+  if (asymmetric_fence) {
     ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
   } else {
     std::atomic_thread_fence(std::memory_order_seq_cst);

@@ -41,9 +41,17 @@ struct partition_state {
   template <class Pred>
   std::uint64_t drop_oldest(std::uint64_t limit, Pred&& keep_going) noexcept;
 
-  // Frees room for a producer (block policy): drops retained records that every reader has
-  // released, about an eighth of the ring at a time. Returns true if it dropped anything.
+  // Frees room for a producer: drops retained records that every reader has released,
+  // about an eighth of the ring at a time. Returns true if the log start moved.
   bool make_room(std::uint64_t want_bytes) noexcept;
+
+  // Moves the log start to the first record that starts at or after `target`, but not past
+  // `limit` (a frame boundary, at most the published position). Found by binary search on
+  // the offset index, so its cost does not grow with the number of records dropped. Caller
+  // holds mu. Returns true if the log start moved.
+  bool drop_before(std::uint64_t target, std::uint64_t limit) noexcept;
+  // Publishes a new log start (position and offset). Caller holds mu.
+  void set_log_start(std::uint64_t position, std::uint64_t offset) noexcept;
 
   // Retention by bytes and age, now. Passes readers (they get offset_out_of_range).
   void enforce_retention(std::size_t retention_bytes, std::chrono::nanoseconds age) noexcept;
@@ -60,11 +68,13 @@ struct partition_state {
 
   // Producer side, written only in commit order.
   alignas(cache_line_size) std::uint64_t next_offset = 0;
-  // Read by consumers and stats.
+  // Written by producers on every publish, read by stats, lag and seeks: its own line.
   alignas(cache_line_size) std::atomic<std::uint64_t> end_offset{0};
-  std::atomic<std::uint64_t> log_start_offset{0};
+  // Written rarely (whoever holds mu), read by consumers on every poll: its own line, so
+  // that polls do not miss on the line producers keep writing.
+  alignas(cache_line_size) std::atomic<std::uint64_t> log_start_offset{0};
   std::atomic<std::uint64_t> log_start_position{0};
-  alignas(cache_line_size) std::mutex mu;
+  std::mutex mu;
   park space;  // producers waiting for room (block)
 };
 

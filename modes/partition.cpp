@@ -56,6 +56,15 @@ std::uint64_t partition_state::position_of(std::uint64_t offset) const noexcept 
   return last + frame_footprint(ring.frame_at(last).length);
 }
 
+void partition_state::set_log_start(std::uint64_t position, std::uint64_t offset) noexcept {
+  // Order matters for consumers that pin (overwrite policy, see frame_ring::reader::pin):
+  // the new log start is visible before producers can see the retention cursor move.
+  log_start_position.store(position, std::memory_order_seq_cst);
+  retention.reset_to(position);
+  retention.pin();  // producers may now reuse the space
+  log_start_offset.store(offset, std::memory_order_release);
+}
+
 template <class Pred>
 std::uint64_t partition_state::drop_oldest(std::uint64_t limit, Pred&& keep_going) noexcept {
   std::uint64_t dropped = 0;
@@ -68,36 +77,53 @@ std::uint64_t partition_state::drop_oldest(std::uint64_t limit, Pred&& keep_goin
   // try_peek also steps over padding (wraps, aborted claims): give that space back too even
   // when no record went, or a ring full of aborted claims would stay full for good.
   if (retention.position() != log_start_position.load(std::memory_order_relaxed)) {
-    // Order matters for consumers that pin (overwrite policy, see frame_ring::reader::pin):
-    // the new log start is visible before producers can see the retention cursor move.
-    log_start_position.store(retention.position(), std::memory_order_seq_cst);
-    retention.pin();  // producers may now reuse the space
-    if (dropped != 0) log_start_offset.fetch_add(dropped, std::memory_order_release);
+    set_log_start(retention.position(),
+                  log_start_offset.load(std::memory_order_relaxed) + dropped);
   }
   return dropped;
 }
 
+bool partition_state::drop_before(std::uint64_t target, std::uint64_t limit) noexcept {
+  const std::uint64_t from = log_start_position.load(std::memory_order_relaxed);
+  if (target > limit) target = limit;
+  if (target <= from) return false;
+  // Offsets [lo, hi) are retained; their positions grow with the offset. Find the first
+  // one at or after target.
+  std::uint64_t lo = log_start_offset.load(std::memory_order_relaxed);
+  std::uint64_t hi = end_offset.load(std::memory_order_acquire);
+  const std::uint64_t end = hi;
+  while (lo < hi) {
+    const std::uint64_t mid = lo + (hi - lo) / 2;
+    if (position_of(mid) < target) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  // Every record before `lo` ends at or before limit (limit is a frame boundary after
+  // their start). With no record left, only padding lies between them and limit.
+  const std::uint64_t position = lo < end ? position_of(lo) : limit;
+  if (position <= from) return false;
+  set_log_start(position, lo);
+  return true;
+}
+
 bool partition_state::make_room(std::uint64_t want_bytes) noexcept {
   std::lock_guard lock(mu);
-  // Only what every other reader has released may go.
-  const std::uint64_t limit = ring.min_reader_position(&retention);
   // Free at least want_bytes and about an eighth of the ring, so that this lock is taken
-  // once per many publishes when the ring is full of retained records.
-  const std::uint64_t target = std::max<std::uint64_t>(want_bytes, ring.capacity() / 8);
-  const std::uint64_t from = retention.position();
-  drop_oldest(
-      limit, [&](const record_header&, const frame_view& f) { return f.position - from < target; });
-  return retention.position() != from;  // records or padding gave way
+  // once per many publishes when the ring is full of retained records. Only what every
+  // other reader has released may go.
+  const std::uint64_t chunk = std::max<std::uint64_t>(want_bytes, ring.capacity() / 8);
+  return drop_before(log_start_position.load(std::memory_order_relaxed) + chunk,
+                     ring.min_reader_position(&retention));
 }
 
 void partition_state::enforce_retention(std::size_t retention_bytes,
                                         std::chrono::nanoseconds age) noexcept {
   std::lock_guard lock(mu);
   const std::uint64_t published = ring.published_position();
-  if (retention_bytes != 0) {
-    drop_oldest(published, [&](const record_header&, const frame_view& f) {
-      return published - f.position > retention_bytes;
-    });
+  if (retention_bytes != 0 && published > retention_bytes) {
+    drop_before(published - retention_bytes, published);
   }
   if (age.count() > 0) {
     const std::int64_t cutoff = now_ns() - age.count();

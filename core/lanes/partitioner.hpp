@@ -17,6 +17,7 @@
 #include <system_error>
 
 #include "lanes/error.hpp"
+#include "lanes/platform.hpp"
 
 namespace lanes {
 
@@ -29,20 +30,23 @@ inline std::uint64_t key_hash(std::span<const std::byte> key) noexcept {
   return key_hash(key.data(), key.size());
 }
 
-// Per-producer router. Not thread-safe: give each producer thread its own (it is 8 bytes).
+// Per-producer router. Not thread-safe: give each producer thread its own (12 bytes).
 class partitioner {
  public:
   // Throws std::system_error(errc::no_partitions) when count == 0.
-  explicit partitioner(std::uint32_t count) : count_(checked(count)) {}
+  explicit partitioner(std::uint32_t count)
+      : count_(checked(count)), mask_(is_power_of_two(count) ? count - 1 : 0) {}
 
   std::uint32_t partition_count() const noexcept { return count_; }
 
   // The partition of a key: key_hash(key) % partition_count.
   std::uint32_t for_key(std::string_view key) const noexcept {
-    return static_cast<std::uint32_t>(key_hash(key) % count_);
+    return count_ == 1 ? 0 : for_hash(key_hash(key));
   }
+  // hash % partition_count; a mask when the count is a power of two (the same result, and
+  // it spares a 64-bit division on every publish).
   std::uint32_t for_hash(std::uint64_t hash) const noexcept {
-    return static_cast<std::uint32_t>(hash % count_);
+    return static_cast<std::uint32_t>(mask_ != 0 || count_ == 1 ? hash & mask_ : hash % count_);
   }
 
   // Keyless messages: 0, 1, ..., count-1, 0, ... for this producer.
@@ -64,6 +68,7 @@ class partitioner {
   }
 
   std::uint32_t count_;
+  std::uint32_t mask_;  // count - 1 when count is a power of two, else 0
   std::uint32_t next_ = 0;
 };
 

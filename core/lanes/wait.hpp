@@ -70,10 +70,13 @@ void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
 void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept;
 // True when MEMBARRIER_CMD_PRIVATE_EXPEDITED is registered for this process; then a
 // waiter's heavy barrier orders the notifier's plain stores and loads (asymmetric fence).
-bool asymmetric_fence_available() noexcept;
+// Set once during static initialisation (core/wait.cpp), before any thread can park; read
+// without synchronisation afterwards. While false, both sides use full fences.
+extern bool asymmetric_fence;
+inline bool asymmetric_fence_available() noexcept { return asymmetric_fence; }
 void heavy_barrier() noexcept;
 inline void light_barrier() noexcept {
-  if (asymmetric_fence_available()) {
+  if (asymmetric_fence) {
     std::atomic_signal_fence(std::memory_order_seq_cst);
   } else {
     std::atomic_thread_fence(std::memory_order_seq_cst);
