@@ -208,8 +208,9 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
   std::atomic<std::uint64_t> consumed{0};
   std::atomic<bool> gave_up{false};
 
-  // Blocking consumers must not take more tickets than there are items: give each a fixed
-  // share; the try_* consumers take whatever is left.
+  // Blocking pops take a ticket first and wait for its item, so the tickets handed out must
+  // not exceed the items: each blocking consumer pops a fixed share, and the try_* consumers
+  // together pop exactly the rest (a shared budget), never more.
   std::vector<bool> blocking_consumer(static_cast<std::size_t>(consumers));
   int n_blocking = 0;
   for (int c = 0; c < consumers; ++c) {
@@ -222,6 +223,8 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
       n_blocking == 0 ? 0
                       : (all_blocking ? total / static_cast<std::uint64_t>(consumers)
                                       : total / (2 * static_cast<std::uint64_t>(consumers)));
+  std::atomic<std::int64_t> try_budget{
+      static_cast<std::int64_t>(total - share * static_cast<std::uint64_t>(n_blocking))};
 
   struct consumer_state {
     std::vector<std::uint64_t> got;
@@ -279,15 +282,15 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
           take(v);
         }
       } else {
-        while (consumed.load(std::memory_order_relaxed) < total) {
+        // With the blocking consumers' tickets counted in, every reserved pop has an item.
+        while (try_budget.fetch_sub(1, std::memory_order_relaxed) > 0) {
           std::uint64_t v = 0;
-          if (r.try_pop(v)) {
-            take(v);
-            guard.progress();
-          } else {
+          while (!r.try_pop(v)) {
             if (guard.give_up()) return;
             lanes_test::backoff();
           }
+          take(v);
+          guard.progress();
         }
       }
     });
@@ -400,32 +403,40 @@ TEST(MpmcRing, ConsumersRaceOnTheHead) {
   while (cap < 3 * n) cap *= 2;
   mpmc_ring<std::uint64_t> r(cap);
   for (std::uint64_t s = 0; s < 3 * n; ++s) ASSERT_TRUE(r.try_push(s));
-  // Two try_pop consumers race each other's CAS; a third takes tickets with fetch_add.
+  // Two try_pop consumers race each other's CAS for 2n items; a third takes n tickets with
+  // fetch_add. The budget keeps the tickets handed out equal to the items.
   lanes_test::start_line start(3);
+  std::atomic<std::int64_t> try_budget{static_cast<std::int64_t>(2 * n)};
+  std::atomic<std::uint64_t> failed_try_pops{0};
   std::vector<std::vector<std::uint64_t>> got(3);
   std::vector<std::thread> threads;
   for (std::size_t c = 0; c < 2; ++c) {
     threads.emplace_back([&, c] {
-      got[c].reserve(3 * n);
+      got[c].reserve(2 * n);
       start.wait();
       std::uint64_t v = 0;
-      while (r.try_pop(v)) got[c].push_back(v);
+      while (try_budget.fetch_sub(1, std::memory_order_relaxed) > 0) {
+        if (r.try_pop(v)) {
+          got[c].push_back(v);
+        } else {
+          failed_try_pops.fetch_add(1);  // every item is there: try_pop must not fail
+        }
+      }
     });
   }
   threads.emplace_back([&] {
     got[2].reserve(n);
     start.wait();
     std::uint64_t v = 0;
-    for (std::uint64_t i = 0; i < n; ++i) {  // blocking pops: only as many as surely exist
+    for (std::uint64_t i = 0; i < n; ++i) {
       r.pop(v);
       got[2].push_back(v);
     }
   });
   for (std::thread& t : threads) t.join();
-  // Whatever the try_pop threads gave up on while the blocking one still held tickets.
-  std::uint64_t v = 0;
-  while (r.try_pop(v)) got[0].push_back(v);
 
+  EXPECT_EQ(failed_try_pops.load(), 0u);
+  EXPECT_TRUE(r.was_empty());
   std::vector<std::uint32_t> seen(3 * n, 0);
   std::uint64_t order_errors = 0;
   std::uint64_t total = 0;
