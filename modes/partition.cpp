@@ -5,14 +5,11 @@
 #include <ctime>
 
 #include "bus_state.hpp"
+#include "lanes/clock.hpp"
 
 namespace lanes::detail {
 
-std::int64_t now_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
+std::int64_t now_ns() noexcept { return realtime_ns(); }
 
 namespace {
 // Smallest footprint of a record frame: frame header + record header, no key or value.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "lanes/bus.hpp"
+#include "lanes/clock.hpp"
 #include "lanes/error.hpp"
 #include "lanes/frame_ring.hpp"
 #include "lanes/mpmc_ring.hpp"
