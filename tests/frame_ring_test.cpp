@@ -929,7 +929,7 @@ void run_frame_ring(producer_mode mode, std::uint32_t producers, std::uint64_t n
   });
   for (std::thread& t : threads) t.join();
 
-  EXPECT_FALSE(gave_up.load()) << "no progress for 30 s: frames lost or a side stuck";
+  EXPECT_FALSE(gave_up.load()) << "no progress for 60 s: frames lost or a side stuck";
   for (const reader_result* res : {&res_poll, &res_peek}) {
     EXPECT_EQ(res->frames, total);
     EXPECT_EQ(res->errors, 0u) << "first error at frame " << res->first_error_frame << ": "

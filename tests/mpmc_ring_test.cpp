@@ -194,7 +194,7 @@ struct run_result {
   std::uint64_t sum = 0;
   std::uint64_t order_errors = 0;  // a consumer saw a producer's items out of order
   std::uint64_t bad_tags = 0;
-  bool gave_up = false;             // a try_* loop saw no progress for 30 s
+  bool gave_up = false;             // a try_* loop saw no progress for 60 s
   std::vector<std::uint32_t> seen;  // per item, how many times it was received
 };
 
@@ -320,7 +320,7 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
 
 void expect_exactly_once(const run_result& res, int producers, std::uint64_t n) {
   const std::uint64_t total = n * static_cast<std::uint64_t>(producers);
-  EXPECT_FALSE(res.gave_up) << "no progress for 30 s: items lost or a side stuck";
+  EXPECT_FALSE(res.gave_up) << "no progress for 60 s: items lost or a side stuck";
   EXPECT_EQ(res.consumed, total);
   EXPECT_EQ(res.bad_tags, 0u);
   EXPECT_EQ(res.order_errors, 0u);

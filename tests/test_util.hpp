@@ -158,7 +158,7 @@ inline void backoff() { std::this_thread::yield(); }
 class stall_guard {
  public:
   explicit stall_guard(std::atomic<bool>& gave_up,
-                       std::chrono::seconds limit = std::chrono::seconds(30))
+                       std::chrono::seconds limit = std::chrono::seconds(60))
       : gave_up_(gave_up), limit_(limit) {}
   void progress() noexcept { idle_ = 0; }
   bool give_up() {
