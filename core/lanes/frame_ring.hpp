@@ -186,6 +186,7 @@ class frame_ring {
   }
 
   // Makes the frame (and, single producer, every earlier claimed frame) visible to readers.
+  // Single producer: commit (or abort) claims in the order they were made.
   void commit(const frame_claim& c) noexcept {
     commit(c, [] {});
   }

@@ -38,6 +38,7 @@ template <class T>
 class mpmc_ring {
   static_assert(std::is_nothrow_move_constructible_v<T>, "T must be nothrow move-constructible");
   static_assert(std::is_nothrow_destructible_v<T>, "T must be nothrow destructible");
+  static_assert(alignof(T) <= cache_line_size, "slots are aligned to a cache line at most");
 
   struct slot {
     std::atomic<std::uint64_t> seq;

@@ -31,6 +31,7 @@ template <class T>
 class spsc_ring {
   static_assert(std::is_nothrow_move_constructible_v<T>, "T must be nothrow move-constructible");
   static_assert(std::is_nothrow_destructible_v<T>, "T must be nothrow destructible");
+  static_assert(alignof(T) <= cache_line_size, "slots are aligned to a cache line at most");
 
  public:
   using value_type = T;
