@@ -86,9 +86,14 @@ struct group_offsets {
   }
   std::vector<std::atomic<std::int64_t>> committed;  // -1: none
   std::vector<std::atomic<std::uint64_t>> owner;     // member id, 0: free
-  // A partition between two owners (the old one let go, the new one has not polled yet) is
-  // still the group's: the old owner parks its reader here, where it keeps gating producers
-  // (backpressure::block), and the new owner takes it over. Cold path, under parked_mu.
+  // The group holds a partition (its unread records gate producers, backpressure::block)
+  // while any member is assigned it, owned or not yet: a partition between two owners (the
+  // old one let go, the new one has not polled yet) has the old owner's reader parked here,
+  // and one that a member is assigned before anyone owns it (the member has not polled yet)
+  // gets a reader parked here by the rebalance (at the committed offset, or at the published
+  // end when the group has none in the log). The next owner takes the parked reader over;
+  // the last member to stop reading a topic closes them.
+  // Cold path, under parked_mu; parking and closing also under the group's mu.
   std::mutex parked_mu;
   std::vector<frame_ring::reader> parked;
 };

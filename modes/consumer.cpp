@@ -1,6 +1,7 @@
 // modes/consumer.cpp: consumers, consumer groups and rebalancing.
 #include <algorithm>
 #include <cstring>
+#include <span>
 
 #include "bus_state.hpp"
 
@@ -195,19 +196,59 @@ struct consumer::impl {
     return false;
   }
 
+  // A reader for the group on a partition that none of its members owns: at the group's
+  // committed offset while that is still in the log, else at the published end (the group
+  // has seen nothing after it). Empty when the partition has no reader slot left (the first
+  // owner's open then reports too_many_readers).
+  static frame_ring::reader group_reader(detail::partition_state& p,
+                                         const detail::group_offsets& offs) {
+    frame_ring::reader r = p.ring.add_reader();
+    if (!r) return r;
+    std::lock_guard lock(p.mu);  // the log start stays put while we place the reader
+    const std::int64_t c = offs.committed[p.id].load(std::memory_order_acquire);
+    const std::uint64_t ls = p.log_start_offset.load(std::memory_order_acquire);
+    const std::uint64_t end = p.end_offset.load(std::memory_order_acquire);
+    if (c >= 0 && static_cast<std::uint64_t>(c) >= ls && static_cast<std::uint64_t>(c) <= end) {
+      r.reset_to(p.position_of(static_cast<std::uint64_t>(c)));
+    }
+    return r;
+  }
+
+  // Brings the group's hold on these topics in line with the assignment just computed (see
+  // group_offsets): a partition that some member is assigned but that nobody owns or has
+  // parked gets a parked reader now, so that the producer waits for the group from the
+  // moment a member is assigned the partition, not from that member's first poll; a partition
+  // that no member is assigned any more is let go. Caller holds bus->mu and group->mu.
+  void hold_locked(std::span<const std::string> topics) {
+    for (const std::string& name : topics) {
+      auto t = bus->topics.find(name);
+      if (t == bus->topics.end()) continue;
+      detail::topic_state& ts = *t->second;
+      // Overwrite topics: a reader gates only while pinned, so a parked one would not hold.
+      const bool gates = ts.config.policy == backpressure::block;
+      auto offs = ts.offsets_for(cfg.group);
+      std::lock_guard pl(offs->parked_mu);
+      for (std::uint32_t p = 0; p < ts.config.partitions; ++p) {
+        if (!targeted_locked({name, p})) {
+          offs->parked[p].close();
+        } else if (gates && !offs->parked[p] &&
+                   offs->owner[p].load(std::memory_order_acquire) == 0) {
+          // An owner to be takes the reader under parked_mu after its owner CAS, so it
+          // either finds this reader or made us see it as the owner.
+          offs->parked[p] = group_reader(*ts.partitions[p], *offs);
+        }
+      }
+    }
+  }
+
   void apply_rebalance() {
     std::vector<topic_partition> target;
-    std::vector<topic_partition> handed_over;  // owned here, targeted by another member
     std::uint64_t gen = 0;
     {
       std::lock_guard lock(group->mu);
       gen = group->generation.load(std::memory_order_acquire);
       for (const auto& m : group->members) {
         if (m.id == member_id) target = m.target;
-      }
-      for (const part& a : parts) {
-        topic_partition tp{a.topic->name, a.p->id};
-        if (targeted_locked(tp)) handed_over.push_back(std::move(tp));
       }
     }
     if (gen != applied_generation) {
@@ -217,14 +258,20 @@ struct consumer::impl {
         if (std::find(target.begin(), target.end(), tp) == target.end()) revoked.push_back(tp);
       }
       if (!revoked.empty() && cfg.on_revoked) cfg.on_revoked(revoked);
-      for (auto it = parts.begin(); it != parts.end();) {
-        topic_partition tp{it->topic->name, it->p->id};
-        if (std::find(revoked.begin(), revoked.end(), tp) != revoked.end()) {
-          release_part(*it, cfg.auto_commit,
-                       std::find(handed_over.begin(), handed_over.end(), tp) != handed_over.end());
-          it = parts.erase(it);
-        } else {
-          ++it;
+      if (!revoked.empty()) {
+        // Under the group's lock, as in leave(): whether another member is assigned the
+        // partition (so the group keeps holding it through a parked reader) must not change
+        // between that check and the release, or a member joining in between would find the
+        // partition owned here (hold_locked leaves it be) and then let go of by everyone.
+        std::lock_guard lock(group->mu);
+        for (auto it = parts.begin(); it != parts.end();) {
+          topic_partition tp{it->topic->name, it->p->id};
+          if (std::find(revoked.begin(), revoked.end(), tp) != revoked.end()) {
+            release_part(*it, cfg.auto_commit, targeted_locked(tp));
+            it = parts.erase(it);
+          } else {
+            ++it;
+          }
         }
       }
       pending.clear();
@@ -436,15 +483,7 @@ struct consumer::impl {
       for (part& a : parts) {
         release_part(a, cfg.auto_commit, targeted_locked({a.topic->name, a.p->id}));
       }
-      for (const std::string& name : subscribed) {
-        auto t = bus->topics.find(name);
-        if (t == bus->topics.end()) continue;
-        auto offs = t->second->offsets_for(cfg.group);
-        std::lock_guard pl(offs->parked_mu);
-        for (std::uint32_t p = 0; p < t->second->config.partitions; ++p) {
-          if (!targeted_locked({name, p})) offs->parked[p].close();
-        }
-      }
+      hold_locked(subscribed);
     }
     parts.clear();
     pending.clear();
@@ -524,9 +563,15 @@ errc consumer::subscribe(std::span<const std::string> topics) {
     ms.push_back({c.member_id, {}, {}});
     me = std::prev(ms.end());
   }
+  const std::vector<std::string> previous = std::move(me->topics);
   me->topics.assign(topics.begin(), topics.end());
   c.subscribed = me->topics;
   c.group->rebalance_locked(c.cfg.strategy, c.partition_counts_locked());
+  // The group holds its new partitions from now on, before any member has polled (records
+  // published meanwhile are the group's to read), and lets go of those of topics that no
+  // member reads any more.
+  c.hold_locked(previous);
+  c.hold_locked(c.subscribed);
   return errc::ok;
 }
 

@@ -350,6 +350,40 @@ TEST(BusGroups, AHandOverKeepsTheGroupsUnreadRecords) {
   }
 }
 
+// Block policy: a group holds a partition from the moment a member is assigned it, not from
+// that member's first poll. Records published in between are the group's to read: the
+// producer waits for the group instead of dropping them to make room.
+TEST(BusGroups, AMemberThatHasNotPolledYetHoldsItsPartitions) {
+  lanes::bus b(quiet_bus());
+  ASSERT_EQ(b.create_topic("t", log_topic(1, 4096)), errc::ok);
+  lanes::producer p = b.make_producer("t");
+  const std::string value(100, 'v');
+  lanes::consumer c = b.make_consumer(bus_test::cc().group("g").reset(offset_reset::earliest));
+  ASSERT_EQ(c.subscribe({"t"}), errc::ok);
+
+  // c has not polled yet: the producer fills the partition and then has to wait.
+  p.set_max_block(20ms);
+  std::uint64_t published = 0;
+  for (; published < 1000; ++published) {
+    const lanes::publish_result r = p.publish(std::nullopt, value);
+    if (!r) {
+      EXPECT_EQ(r.status, errc::timeout);
+      break;
+    }
+  }
+  EXPECT_LT(published, 1000u) << "the producer never waited for the group";
+  EXPECT_EQ(bus_test::stats(b, "t", 0).log_start_offset, 0u) << "unread records were dropped";
+
+  const auto got = bus_test::poll_until(c, published);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.front().offset, 0u) << "the first owner skipped records";
+  EXPECT_EQ(got.size(), published);
+
+  // Once the last member left, nobody holds the partition: old records make room again.
+  c.close();
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(p.try_publish(std::nullopt, value)) << i;
+}
+
 // Producers keep publishing while members join and leave. With commit on revoke (auto
 // commit) nothing is skipped: the group sees every message at least once. The number of
 // duplicates is reported (expected 0: positions are committed on every revoke). The
