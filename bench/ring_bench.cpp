@@ -288,7 +288,7 @@ struct cell {
   const queue_entry* queue;
   metric m;
   int size_index;
-  std::uint64_t count;           // items or round trips per timed run
+  std::uint64_t count;           // items or round trips for the next timed run
   std::vector<run_result> runs;  // measured rounds, in round order
   std::vector<int> attempts;     // per measured round: runs needed for a stable placement
   bool ok = true;
@@ -374,9 +374,11 @@ void write_results(json_writer& w, const std::vector<cell>& cells) {
   w.begin_array();
   for (const cell& c : cells) {
     std::vector<double> v, raw, p99, p999, mx, mean, floors;
+    std::vector<std::uint64_t> counts;
     std::vector<int> stable_flags;
     for (const run_result& r : c.runs) {
       floors.push_back(floor_of(r));
+      counts.push_back(r.count);
       stable_flags.push_back(stable(r) ? 1 : 0);
       v.push_back(headline(c.m, r));
       raw.push_back(r.p50_raw_ns);
@@ -391,7 +393,7 @@ void write_results(json_writer& w, const std::vector<cell>& cells) {
     w.field("metric", metric_names[c.m]);
     w.field("item_bytes", item_sizes[static_cast<std::size_t>(c.size_index)]);
     w.field("unit", metric_units[c.m]);
-    w.field("count", c.count);
+    w.array("count_samples", counts);
     w.field("ok", c.ok);
     w.array("samples", v);
     w.field("median", s.median);
@@ -544,13 +546,17 @@ int run(const options& o) {
             c.ok = false;
             all_ok = false;
           }
-          if (round == 0) {
-            c.count = calibrated_count(m, r, o.seconds);
-          } else {
+          print_run(c, round, r);
+          if (round != 0) {
             c.runs.push_back(r);
             c.attempts.push_back(attempts);
           }
-          print_run(c, round, r);
+          // Size the next runs from this one: in the warm-up round, and whenever a run took
+          // three times longer or shorter than wanted (the placement changed speeds several
+          // fold). Rates compare across counts; every count is many laps of the ring.
+          if (round == 0 || r.seconds > 3 * o.seconds || r.seconds < o.seconds / 3) {
+            c.count = calibrated_count(m, r, o.seconds);
+          }
         }
       }
     }
