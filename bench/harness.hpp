@@ -208,30 +208,39 @@ class start_barrier {
 
 // ---- spin loops on a queue's single-item API ----
 
+// Each adds its failed attempts (queue full, queue empty) to `waits`: per item, they show
+// which regime a throughput run was in (see measure_throughput).
+
 template <class Q>
-void push_spin(Q& q, const typename Q::value_type& v) noexcept {
-  while (!q.try_push(v)) lanes::cpu_relax();
+void push_spin(Q& q, const typename Q::value_type& v, std::uint64_t& waits) noexcept {
+  while (!q.try_push(v)) {
+    ++waits;
+    lanes::cpu_relax();
+  }
 }
 
 template <class Q>
-typename Q::value_type pop_spin(Q& q) noexcept {
+typename Q::value_type pop_spin(Q& q, std::uint64_t& waits) noexcept {
   typename Q::value_type v{};  // (initialised only to keep -Wmaybe-uninitialized quiet)
-  while (!q.try_pop(v)) lanes::cpu_relax();
+  while (!q.try_pop(v)) {
+    ++waits;
+    lanes::cpu_relax();
+  }
   return v;
 }
 
 // Pushes items with sequence numbers [first, first + n).
 template <class Q>
-void push_range(Q& q, std::uint64_t first, std::uint64_t n) noexcept {
+void push_range(Q& q, std::uint64_t first, std::uint64_t n, std::uint64_t& waits) noexcept {
   using T = typename Q::value_type;
-  for (std::uint64_t s = first; s != first + n; ++s) push_spin(q, make_item<T>(s));
+  for (std::uint64_t s = first; s != first + n; ++s) push_spin(q, make_item<T>(s), waits);
 }
 
 // Pops n items and checks that they carry [first, first + n) in order.
 template <class Q>
-bool pop_range(Q& q, std::uint64_t first, std::uint64_t n) noexcept {
+bool pop_range(Q& q, std::uint64_t first, std::uint64_t n, std::uint64_t& waits) noexcept {
   bool ok = true;
-  for (std::uint64_t s = first; s != first + n; ++s) ok &= seq_of(pop_spin(q)) == s;
+  for (std::uint64_t s = first; s != first + n; ++s) ok &= seq_of(pop_spin(q, waits)) == s;
   return ok;
 }
 
@@ -245,6 +254,8 @@ struct run_result {
   std::uint64_t count = 0;  // items (throughput) or round trips
   double seconds = 0;       // wall time of the timed part
   double items_per_s = 0;   // throughput runs
+  double full_waits = 0;    // throughput runs: failed pushes per item (ring full)
+  double empty_waits = 0;   // throughput runs: failed pops per item (ring empty)
   double p50_ns = 0;        // round-trip runs: median per trip, smoothed over the timer step
   double p50_raw_ns = 0;    // median per trip as read, in whole timer steps
   double p99_ns = 0;
@@ -261,30 +272,48 @@ struct run_result {
 
 // Throughput: A pushes `count` items as fast as the queue takes them, B pops them. Time runs
 // from A's start (after the barrier) to B's last pop.
+//
+// Such a run settles in one of two regimes, depending on which side is slower: the consumer
+// keeps up (the ring is near empty, every item is handed over as a cache-line transfer, and
+// throughput follows the core-to-core latency), or the consumer falls behind (the ring
+// stays near full and, with cached indices, both sides stream through memory without
+// touching each other's lines). A small change in per-item cost can flip a queue from one
+// to the other, so each run reports its failed pops (empty) and pushes (full) per item.
 template <class Q>
 run_result measure_throughput(std::size_t capacity, std::uint64_t count) {
   auto q = std::make_unique<Q>(capacity);
   start_barrier start;
   std::uint64_t t_begin = 0;
   std::uint64_t t_end = 0;
-  bool ok_warm = true;
-  bool ok_timed = true;
+  bool ok = true;
+  std::uint64_t full = 0, empty = 0;
   const std::uint64_t first = capacity + 1;  // sequence numbers after the warm-up lap
   run_result r;
+  // Whatever a thread updates while the other runs is a local of its own lambda, published
+  // once at the end: shared stack variables would put both threads on one cache line.
   r.take(run_pinned_pair(
       [&] {
-        push_range(*q, 1, capacity);
+        std::uint64_t waits = 0;
+        push_range(*q, 1, capacity, waits);
         start.arrive_and_wait();
         t_begin = now_ns();
-        push_range(*q, first, count);
+        waits = 0;
+        push_range(*q, first, count, waits);
+        full = waits;
       },
       [&] {
-        ok_warm = pop_range(*q, 1, capacity);
+        std::uint64_t waits = 0;
+        bool ok_b = pop_range(*q, 1, capacity, waits);
         start.arrive_and_wait();
-        ok_timed = pop_range(*q, first, count);
+        waits = 0;
+        ok_b &= pop_range(*q, first, count, waits);
         t_end = now_ns();
+        empty = waits;
+        ok = ok_b;
       }));
-  r.ok = ok_warm && ok_timed;
+  r.ok = ok;
+  r.full_waits = static_cast<double>(full) / static_cast<double>(count);
+  r.empty_waits = static_cast<double>(empty) / static_cast<double>(count);
   r.count = count;
   r.seconds = static_cast<double>(t_end - t_begin) * 1e-9;
   r.items_per_s = static_cast<double>(count) / r.seconds;
@@ -347,21 +376,29 @@ run_result measure_round_trip(std::size_t capacity, std::uint64_t trips) {
   bool ok_b = true;
   const std::uint64_t first = capacity + 1;  // sequence numbers after the warm-up laps
   run_result r;
+  // Per-thread state lives in each lambda (see measure_throughput); waits are not reported.
   r.take(run_pinned_pair(
       [&] {
-        push_range(*there, 1, capacity);
-        ok_a = pop_range(*back, 1, capacity);
+        std::uint64_t waits = 0;
+        bool ok = true;
+        push_range(*there, 1, capacity, waits);
+        ok &= pop_range(*back, 1, capacity, waits);
         start.arrive_and_wait();
         loop.run(*hist, first, trips, [&](std::uint64_t s) {
-          push_spin(*there, make_item<T>(s));
-          ok_a &= seq_of(pop_spin(*back)) == s;
+          push_spin(*there, make_item<T>(s), waits);
+          ok &= seq_of(pop_spin(*back, waits)) == s;
         });
+        ok_a = ok;
       },
       [&] {
-        ok_b = pop_range(*there, 1, capacity);
-        push_range(*back, 1, capacity);
+        std::uint64_t waits = 0;
+        bool ok = pop_range(*there, 1, capacity, waits);
+        push_range(*back, 1, capacity, waits);
         start.arrive_and_wait();
-        for (std::uint64_t i = 0; i != kWarmTrips + trips; ++i) push_spin(*back, pop_spin(*there));
+        for (std::uint64_t i = 0; i != kWarmTrips + trips; ++i) {
+          push_spin(*back, pop_spin(*there, waits), waits);
+        }
+        ok_b = ok;
       }));
   r.ok = ok_a && ok_b;
   finish_round_trip(r, *hist, trips, loop.tick0, loop.tick1, loop.ns0, loop.ns1);

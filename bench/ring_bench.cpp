@@ -311,9 +311,11 @@ std::uint64_t calibrated_count(metric m, const run_result& r, double seconds) {
 
 void print_run(const cell& c, int round, const run_result& r) {
   if (c.m == throughput) {
-    std::printf("  round %d  %-24s %2dB throughput %9.2f M items/s  (%llu items, %.3f s)", round,
-                c.queue->id, item_sizes[static_cast<std::size_t>(c.size_index)],
-                r.items_per_s / 1e6, static_cast<unsigned long long>(r.count), r.seconds);
+    std::printf(
+        "  round %d  %-24s %2dB throughput %9.2f M items/s  (%llu items, %.3f s, waits/item "
+        "empty %.2f full %.2f)",
+        round, c.queue->id, item_sizes[static_cast<std::size_t>(c.size_index)], r.items_per_s / 1e6,
+        static_cast<unsigned long long>(r.count), r.seconds, r.empty_waits, r.full_waits);
   } else {
     std::printf("  round %d  %-24s %2dB round trip p50 %8.1f ns  p99 %8.1f ns  (%llu trips)", round,
                 c.queue->id, item_sizes[static_cast<std::size_t>(c.size_index)], r.p50_ns, r.p99_ns,
@@ -373,12 +375,14 @@ void write_results(json_writer& w, const std::vector<cell>& cells) {
   w.key("results");
   w.begin_array();
   for (const cell& c : cells) {
-    std::vector<double> v, raw, p99, p999, mx, mean, floors;
+    std::vector<double> v, raw, p99, p999, mx, mean, floors, full, empty;
     std::vector<std::uint64_t> counts;
     std::vector<int> stable_flags;
     for (const run_result& r : c.runs) {
       floors.push_back(floor_of(r));
       counts.push_back(r.count);
+      full.push_back(r.full_waits);
+      empty.push_back(r.empty_waits);
       stable_flags.push_back(stable(r) ? 1 : 0);
       v.push_back(headline(c.m, r));
       raw.push_back(r.p50_raw_ns);
@@ -402,6 +406,10 @@ void write_results(json_writer& w, const std::vector<cell>& cells) {
     w.array("floor_ns_samples", floors);
     w.array("stable_samples", stable_flags);
     w.array("attempts", c.attempts);
+    if (c.m == throughput) {
+      w.array("full_waits_per_item_samples", full);
+      w.array("empty_waits_per_item_samples", empty);
+    }
     if (c.m == round_trip) {
       w.array("p50_raw_samples", raw);
       w.array("p99_samples", p99);

@@ -23,6 +23,7 @@ import statistics
 import sys
 
 BEGIN = "<!-- ring-bench:begin -->"
+MIN_CLASS_SHARE = 0.1  # placements with fewer runs than this share get no tables
 END = "<!-- ring-bench:end -->"
 
 SPSC_PEERS = ["boost_spsc_queue", "moodycamel_rwq", "atomic_queue_spsc", "atomic_queue_nil_spsc"]
@@ -159,6 +160,10 @@ def fmt_ratio(r):
     return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})"
 
 
+def plural(n, word):
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def placement_name(res, k):
     low, high = res.classes[k]
     return f"Placement {chr(ord('A') + k)} (ping-pong probe {fmt_num(low)}-{fmt_num(high)} ns)"
@@ -170,6 +175,17 @@ def placement_short(res, k):
 
 def queue_label(res, q):
     return res.queues[q]["name"] + (" (ours)" if res.queues[q]["ours"] else "")
+
+
+def waits_in_class(res, cell, k):
+    if cell is None or "empty_waits_per_item_samples" not in cell:
+        return "-"
+    idx = [i for i in range(len(cell["samples"])) if res.class_of(cell, i) == k]
+    if not idx:
+        return "-"
+    empty = statistics.median(cell["empty_waits_per_item_samples"][i] for i in idx)
+    full = statistics.median(cell["full_waits_per_item_samples"][i] for i in idx)
+    return f"{empty:.2f} / {full:.2f}"
 
 
 def p99_in_class(res, cell, k):
@@ -215,28 +231,36 @@ def render(res, results_path, command, notes):
                  f"{fmt_num(m['timer_step_ns'], 2)} ns; each sample is spread over one step, "
                  "see bench/histogram.hpp)")
     floors = [f for c in res.data["results"] for f in c["floor_ns_samples"]]
+    class_runs = [sum(1 for c in res.data["results"] for i in range(len(c["samples"]))
+                      if res.class_of(c, i) == k) for k in range(len(res.classes))]
     repeated = sum(a - 1 for c in res.data["results"] for a in c["attempts"])
     unstable = sum(1 - s for c in res.data["results"] for s in c["stable_samples"])
     if floors:
-        groups = "; ".join(
-            f"{placement_name(res, k)}: {len(members)} runs"
-            for k, members in enumerate(
-                [[1 for c in res.data["results"] for i in range(len(c["samples"]))
-                  if res.class_of(c, i) == k] for k in range(len(res.classes))]))
+        few = [n < MIN_CLASS_SHARE * sum(class_runs) for n in class_runs]
+        groups = "; ".join(f"{placement_name(res, k)}: {plural(n, 'run')}" +
+                           (" (too few for tables)" if few[k] else "")
+                           for k, n in enumerate(class_runs))
         lines.append(f"- Placement: the hypervisor moves the two vCPUs between core placements "
                      f"that change every number several-fold, so a ping-pong probe brackets "
                      f"each run ({fmt_num(min(floors))}-{fmt_num(max(floors))} ns per trip "
-                     f"here). {groups}. {repeated} runs were repeated because the placement "
-                     f"moved during them, {unstable} still moved after retries and are left "
-                     "out. Tables are per placement; ratios pair only runs in the same one.")
+                     f"here). {groups}. {plural(repeated, 'run')} repeated because the "
+                     f"placement moved during them; {unstable} still moved after retries and "
+                     "are left out. Tables are per placement; ratios pair only runs in the same one.")
     lines.append("")
 
-    # Throughput and round-trip tables, one pair per placement.
-    for k, (low, high) in enumerate(res.classes):
+    # Throughput and round-trip tables, one pair per placement that held a fair share of the
+    # runs (a placement seen for a run or two gets no tables of its own).
+    total_runs = sum(class_runs)
+    for k in range(len(res.classes)):
+        if class_runs[k] < MIN_CLASS_SHARE * total_runs:
+            continue
         name = placement_name(res, k)
         lines.append(f"### {name}: throughput, million items/s")
         lines.append("")
-        lines.append("median (min-max) [runs] over the runs in this placement")
+        lines.append("median (min-max) [runs] over the runs in this placement; waits: failed "
+                     "pops (ring empty) / failed pushes (ring full) per item, medians; they "
+                     "tell whether the consumer kept up (empty ring, every item a cache-line "
+                     "handoff) or fell behind (full ring, both sides streaming)")
         lines.append("")
         rows = []
         for q in res.order:
@@ -245,9 +269,10 @@ def render(res, results_path, command, notes):
             if a is None and b is None:
                 continue
             failed = " FAILED CHECK" if not all(c.get("ok", True) for c in (a, b) if c) else ""
-            rows.append([queue_label(res, q) + failed, fmt_samples(res.class_samples(a, k), 1e-6),
-                         fmt_samples(res.class_samples(b, k), 1e-6)])
-        lines += table(["queue", "8 B", "64 B"], rows)
+            rows.append([queue_label(res, q) + failed,
+                         fmt_samples(res.class_samples(a, k), 1e-6), waits_in_class(res, a, k),
+                         fmt_samples(res.class_samples(b, k), 1e-6), waits_in_class(res, b, k)])
+        lines += table(["queue", "8 B", "8 B waits", "64 B", "64 B waits"], rows)
         lines.append("")
         lines.append(f"### {name}: round trip, ns")
         lines.append("")
