@@ -9,6 +9,8 @@
 // queue (touching every slot, faulting its pages in, leaving indices at the wrap), meets at
 // a spin barrier, and only then starts the clock. Every item carries a sequence number that
 // the receiver checks, so a queue that loses, duplicates or reorders an item fails the run.
+// A short ping-pong probe before and after each run records where the hypervisor had put
+// the two vCPUs (placement_probe), so that runs in different placements are not compared.
 #pragma once
 
 #include <pthread.h>
