@@ -58,8 +58,8 @@ std::int64_t reanchor(clock_anchor& a, std::uint64_t tsc) noexcept {
   const std::int64_t elapsed_ns = ns - f.ns;
   if (elapsed_ns >= 10'000'000 && tsc > f.tsc) {
     // ns per tick over everything seen so far; refines itself at every re-anchor.
-    const auto rate = static_cast<std::uint64_t>(
-        (static_cast<uint128>(elapsed_ns) << 32) / (tsc - f.tsc));
+    const auto rate =
+        static_cast<std::uint64_t>((static_cast<uint128>(elapsed_ns) << 32) / (tsc - f.tsc));
     if (rate != 0) {
       // One millisecond of ticks; readers that see the rate before this fall back to here.
       tsc_reanchor_ticks.store((std::uint64_t{1'000'000} << 32) / rate, std::memory_order_relaxed);

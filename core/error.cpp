@@ -53,8 +53,7 @@ class category final : public std::error_category {
                "create the topic with producers = many";
       case errc::not_assigned:
         return "this partition is not assigned to this consumer; assign or subscribe first";
-      case errc::wrong_mode:
-        return "operation does not apply to this topic's mode (log or queue)";
+      case errc::wrong_mode: return "operation does not apply to this topic's mode (log or queue)";
       case errc::invalid_group:
         return "invalid consumer group name: use 1 to 249 characters from [A-Za-z0-9._-]";
     }

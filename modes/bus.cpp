@@ -10,9 +10,9 @@ namespace detail {
 topic_state::topic_state(std::string n, const topic_config& c)
     : name(std::move(n)),
       config(c),
-      max_message(c.max_message_size != 0 ? c.max_message_size
-                                          : (c.ring_capacity / 2) - sizeof(frame_header) -
-                                                sizeof(record_header)) {
+      max_message(c.max_message_size != 0
+                      ? c.max_message_size
+                      : (c.ring_capacity / 2) - sizeof(frame_header) - sizeof(record_header)) {
   partitions.reserve(c.partitions);
   for (std::uint32_t i = 0; i < c.partitions; ++i) {
     partitions.push_back(std::make_unique<partition_state>(c, i));
@@ -107,8 +107,8 @@ bool headers_ok(std::span<const header> hs) noexcept {
 bool bus::valid_topic_name(std::string_view name) noexcept {
   if (name.empty() || name.size() > 249 || name == "." || name == "..") return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
@@ -394,8 +394,8 @@ publish_result producer::publish(std::optional<std::string_view> key, std::strin
   return publish_impl(key, value, o, true);
 }
 
-publish_result producer::try_publish(std::optional<std::string_view> key,
-                                     std::string_view value, const publish_options& o) noexcept {
+publish_result producer::try_publish(std::optional<std::string_view> key, std::string_view value,
+                                     const publish_options& o) noexcept {
   return publish_impl(key, value, o, false);
 }
 

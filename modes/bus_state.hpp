@@ -62,7 +62,7 @@ struct partition_state {
 
   const std::uint32_t id;
   frame_ring ring;
-  frame_ring::reader retention;  // its cursor is the log start position
+  frame_ring::reader retention;                         // its cursor is the log start position
   std::unique_ptr<std::atomic<std::uint32_t>[]> index;  // offset & index_mask -> ring offset
   const std::uint64_t index_mask;
 

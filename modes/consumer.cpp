@@ -95,9 +95,7 @@ struct consumer::impl {
     }
     return nullptr;
   }
-  const part* find(const topic_partition& tp) const {
-    return const_cast<impl*>(this)->find(tp);
-  }
+  const part* find(const topic_partition& tp) const { return const_cast<impl*>(this)->find(tp); }
 
   std::map<std::string, std::uint32_t> partition_counts_locked() const {
     std::map<std::string, std::uint32_t> counts;
@@ -319,8 +317,8 @@ struct consumer::impl {
       case part::seek_kind::timestamp:
         for (std::uint64_t o = ls; o < end; ++o) {
           const std::uint64_t pos = p.position_of(o);
-          const auto* payload = reinterpret_cast<const std::byte*>(&p.ring.frame_at(pos)) +
-                                sizeof(frame_header);
+          const auto* payload =
+              reinterpret_cast<const std::byte*>(&p.ring.frame_at(pos)) + sizeof(frame_header);
           if (detail::header_of(payload).timestamp_ns >= a.pending_value) {
             target = o;
             break;

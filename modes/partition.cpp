@@ -74,8 +74,7 @@ std::uint64_t partition_state::drop_oldest(std::uint64_t limit, Pred&& keep_goin
   // try_peek also steps over padding (wraps, aborted claims): give that space back too even
   // when no record went, or a ring full of aborted claims would stay full for good.
   if (retention.position() != log_start_position.load(std::memory_order_relaxed)) {
-    set_log_start(retention.position(),
-                  log_start_offset.load(std::memory_order_relaxed) + dropped);
+    set_log_start(retention.position(), log_start_offset.load(std::memory_order_relaxed) + dropped);
   }
   return dropped;
 }

@@ -23,7 +23,7 @@ namespace lanes {
 
 namespace detail {
 __extension__ typedef unsigned __int128 uint128;  // GCC/Clang; no pedantic warning
-std::int64_t realtime_ns_slow() noexcept;  // CLOCK_REALTIME now
+std::int64_t realtime_ns_slow() noexcept;         // CLOCK_REALTIME now
 struct clock_anchor {
   std::uint64_t tsc = 0;
   std::int64_t ns = 0;

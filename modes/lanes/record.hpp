@@ -19,8 +19,8 @@ namespace lanes {
 
 struct record_header {
   std::uint64_t offset;
-  std::int64_t timestamp_ns;   // nanoseconds since the Unix epoch
-  std::uint32_t key_size;      // no_key when the message has no key
+  std::int64_t timestamp_ns;  // nanoseconds since the Unix epoch
+  std::uint32_t key_size;     // no_key when the message has no key
   std::uint32_t value_size;
   std::uint32_t headers_size;  // bytes of encoded headers
   std::uint32_t header_count;
