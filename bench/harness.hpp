@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -165,10 +166,19 @@ class placement_probe {
 };
 
 struct pair_outcome {
-  bool pinned = false;         // both threads were pinned to their CPU
-  double floor_before_ns = 0;  // placement probe right before the measurement
-  double floor_after_ns = 0;   // and right after it
+  bool pinned = false;            // both threads were pinned to their CPU
+  double floor_before_ns = 0;     // placement probe right before the measurement
+  double floor_after_ns = 0;      // and right after it
+  std::uint64_t preemptions = 0;  // involuntary context switches of both threads meanwhile
 };
+
+// Involuntary context switches of the calling thread so far: another task took its CPU.
+// On a shared two-core machine that is the sign of a run that competed for its cores.
+inline std::uint64_t involuntary_switches() noexcept {
+  rusage u{};
+  if (getrusage(RUSAGE_THREAD, &u) != 0) return 0;
+  return static_cast<std::uint64_t>(u.ru_nivcsw);
+}
 
 // Runs a() on CPU 0 and b() on CPU 1 concurrently, each between two placement probes, and
 // waits for both. The functions run even if pinning fails.
@@ -178,21 +188,28 @@ pair_outcome run_pinned_pair(A&& a, B&& b) {
   pair_outcome out;
   bool pinned_a = false;
   bool pinned_b = false;
+  std::uint64_t switched_a = 0;
+  std::uint64_t switched_b = 0;
   std::thread ta([&] {
     pinned_a = pin_this_thread(kProducerCpu);
+    const std::uint64_t s0 = involuntary_switches();
     out.floor_before_ns = probe->run_a();
     a();
     out.floor_after_ns = probe->run_a();
+    switched_a = involuntary_switches() - s0;
   });
   std::thread tb([&] {
     pinned_b = pin_this_thread(kConsumerCpu);
+    const std::uint64_t s0 = involuntary_switches();
     probe->run_b();
     b();
     probe->run_b();
+    switched_b = involuntary_switches() - s0;
   });
   ta.join();
   tb.join();
   out.pinned = pinned_a && pinned_b;
+  out.preemptions = switched_a + switched_b;
   return out;
 }
 
@@ -253,13 +270,14 @@ struct run_result {
   bool pinned = true;          // both threads were pinned to their CPU
   double floor_before_ns = 0;  // placement probes (ping-pong ns per trip) around the run
   double floor_after_ns = 0;
-  std::uint64_t count = 0;  // items (throughput) or round trips
-  double seconds = 0;       // wall time of the timed part
-  double items_per_s = 0;   // throughput runs
-  double full_waits = 0;    // throughput runs: failed pushes per item (ring full)
-  double empty_waits = 0;   // throughput runs: failed pops per item (ring empty)
-  double p50_ns = 0;        // round-trip runs: median per trip, smoothed over the timer step
-  double p50_raw_ns = 0;    // median per trip as read, in whole timer steps
+  std::uint64_t preemptions = 0;  // involuntary context switches of the two threads
+  std::uint64_t count = 0;        // items (throughput) or round trips
+  double seconds = 0;             // wall time of the timed part
+  double items_per_s = 0;         // throughput runs
+  double full_waits = 0;          // throughput runs: failed pushes per item (ring full)
+  double empty_waits = 0;         // throughput runs: failed pops per item (ring empty)
+  double p50_ns = 0;              // round-trip runs: median per trip, smoothed over the timer step
+  double p50_raw_ns = 0;          // median per trip as read, in whole timer steps
   double p99_ns = 0;
   double p999_ns = 0;
   double max_ns = 0;
@@ -267,6 +285,7 @@ struct run_result {
 
   void take(const pair_outcome& o) noexcept {
     pinned = o.pinned;
+    preemptions = o.preemptions;
     floor_before_ns = o.floor_before_ns;
     floor_after_ns = o.floor_after_ns;
   }

@@ -259,17 +259,22 @@ double headline(metric m, const run_result& r) {
 }
 
 // Placement (see placement_probe): a run is stable when its probes before and after agree
-// within kSamePlacement; two runs are comparable when their floors do too. The two
-// placements seen on the test machines differ by ~4x, noise by a few percent.
+// within kSamePlacement and its threads kept their cores (kMaxPreemptions); two runs are
+// comparable when both are stable and their floors agree too. The placements seen on the
+// test machines differ by ~4x, noise by a few percent.
 constexpr double kSamePlacement = 1.3;
-constexpr int kMaxAttempts = 3;  // runs whose placement moved are repeated up to this often
+constexpr int kMaxAttempts = 3;  // unstable runs are repeated up to this often
+// A run whose threads were preempted more often than this competed with other tasks for
+// its two cores (a compiler, a test): it is unstable too. A quiet run sees none or one.
+constexpr std::uint64_t kMaxPreemptions = 4;
 
 bool within(double a, double b, double factor) {
   return a > 0 && b > 0 && a <= b * factor && b <= a * factor;
 }
 double floor_of(const run_result& r) { return (r.floor_before_ns + r.floor_after_ns) / 2; }
 bool stable(const run_result& r) {
-  return within(r.floor_before_ns, r.floor_after_ns, kSamePlacement);
+  return within(r.floor_before_ns, r.floor_after_ns, kSamePlacement) &&
+         r.preemptions <= kMaxPreemptions;
 }
 bool comparable(const run_result& a, const run_result& b) {
   return stable(a) && stable(b) && within(floor_of(a), floor_of(b), kSamePlacement);
@@ -321,8 +326,10 @@ void print_run(const cell& c, int round, const run_result& r) {
                 c.queue->id, item_sizes[static_cast<std::size_t>(c.size_index)], r.p50_ns, r.p99_ns,
                 static_cast<unsigned long long>(r.count));
   }
-  std::printf("  floor %.0f/%.0f ns%s\n", r.floor_before_ns, r.floor_after_ns,
-              stable(r) ? "" : "  placement moved");
+  std::printf(
+      "  floor %.0f/%.0f ns%s%s\n", r.floor_before_ns, r.floor_after_ns,
+      within(r.floor_before_ns, r.floor_after_ns, kSamePlacement) ? "" : "  placement moved",
+      r.preemptions <= kMaxPreemptions ? "" : "  preempted");
   std::fflush(stdout);
 }
 
@@ -365,6 +372,7 @@ void write_metadata(json_writer& w, const options& o, bool pinned, const std::st
   w.field("order", "ours interleaved with peers, each queue once per round, rotated by one");
   w.field("same_placement_factor", kSamePlacement);
   w.field("max_attempts", kMaxAttempts);
+  w.field("max_preemptions", kMaxPreemptions);
   w.field("loadavg_start", load_start);
   w.field("loadavg_end", loadavg());
   w.field("duration_s", duration_s);
@@ -376,11 +384,12 @@ void write_results(json_writer& w, const std::vector<cell>& cells) {
   w.begin_array();
   for (const cell& c : cells) {
     std::vector<double> v, raw, p99, p999, mx, mean, floors, full, empty;
-    std::vector<std::uint64_t> counts;
+    std::vector<std::uint64_t> counts, preempted;
     std::vector<int> stable_flags;
     for (const run_result& r : c.runs) {
       floors.push_back(floor_of(r));
       counts.push_back(r.count);
+      preempted.push_back(r.preemptions);
       full.push_back(r.full_waits);
       empty.push_back(r.empty_waits);
       stable_flags.push_back(stable(r) ? 1 : 0);
@@ -406,6 +415,7 @@ void write_results(json_writer& w, const std::vector<cell>& cells) {
     w.array("floor_ns_samples", floors);
     w.array("stable_samples", stable_flags);
     w.array("attempts", c.attempts);
+    w.array("preemptions_samples", preempted);
     if (c.m == throughput) {
       w.array("full_waits_per_item_samples", full);
       w.array("empty_waits_per_item_samples", empty);

@@ -244,8 +244,9 @@ def render(res, results_path, command, notes, notes_path):
                      f"that change every number several-fold, so a ping-pong probe brackets "
                      f"each run ({fmt_num(min(floors))}-{fmt_num(max(floors))} ns per trip "
                      f"here). {groups}. {plural(repeated, 'run')} repeated because the "
-                     f"placement moved during them; {unstable} still moved after retries and "
-                     "are left out. Tables are per placement; ratios pair only runs in the same one.")
+                     "placement moved during them or another task took their cores "
+                     f"(more than {m.get('max_preemptions', '?')} involuntary context switches); "
+                     f"{unstable} still unstable after retries and left out. Tables are per placement; ratios pair only runs in the same one.")
     lines.append("")
 
     # Throughput and round-trip tables, one pair per placement that held a fair share of the
