@@ -245,7 +245,7 @@ def render(res, results_path, command, notes, notes_path):
                      f"each run ({fmt_num(min(floors))}-{fmt_num(max(floors))} ns per trip "
                      f"here). {groups}. {plural(repeated, 'run')} repeated because the "
                      "placement moved during them or another task took their cores "
-                     f"(more than {m.get('max_preemptions', '?')} involuntary context switches); "
+                     f"(involuntary context switches above {m.get('max_preemptions', '?')}); "
                      f"{unstable} still unstable after retries and left out. Tables are per placement; ratios pair only runs in the same one.")
     lines.append("")
 
