@@ -27,11 +27,10 @@
 #include <string>
 #include <vector>
 
-#include <lanes/lanes.hpp>
-
 #include "../tools/run_info.hpp"
 #include "harness.hpp"
 #include "json_writer.hpp"
+#include <lanes/lanes.hpp>
 
 namespace lanes_bench {
 namespace {
@@ -44,8 +43,8 @@ struct options {
   int reps = 7;
   bool quick = false;
   std::string out = "results/bus_bench.json";
-  std::uint64_t count = 2'000'000;     // messages per throughput run
-  double rate = 100'000;               // messages/s for the latency runs
+  std::uint64_t count = 2'000'000;  // messages per throughput run
+  double rate = 100'000;            // messages/s for the latency runs
   double latency_seconds = 1.0;
 };
 
@@ -74,7 +73,8 @@ struct sample {
 // ---- bus ----
 
 struct bus_fixture {
-  explicit bus_fixture(std::uint32_t partitions) : b(lanes::bus_config{{}, std::chrono::milliseconds(0)}) {
+  explicit bus_fixture(std::uint32_t partitions)
+      : b(lanes::bus_config{{}, std::chrono::milliseconds(0)}) {
     lanes::topic_config tc;
     tc.partitions = partitions;
     tc.ring_capacity = kRingBytes;
@@ -357,7 +357,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> keys = make_keys();
 
   // Case ids, in the order they run within a round.
-  const std::vector<std::string> cases = {"bus_p1",  "frame_ring", "zmq_push_pull", "bus_p4",
+  const std::vector<std::string> cases = {"bus_p1",  "frame_ring",  "zmq_push_pull", "bus_p4",
                                           "bus_p16", "bus_latency", "ring_latency"};
   std::map<std::string, std::vector<sample>> results;
   for (int round = 0; round <= opt.reps; ++round) {  // round 0: warm-up, discarded
