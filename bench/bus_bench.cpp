@@ -46,6 +46,7 @@ struct options {
   std::uint64_t count = 2'000'000;  // messages per throughput run
   double rate = 100'000;            // messages/s for the latency runs
   double latency_seconds = 1.0;
+  std::string profile;  // --profile CASE: run only that throughput case, print, no file
 };
 
 std::vector<std::string> make_keys() {
@@ -140,7 +141,7 @@ sample bus_throughput(std::uint32_t partitions, std::uint64_t count,
 
 // ---- raw frame ring ----
 
-sample ring_throughput(std::uint64_t count) {
+sample ring_throughput(std::uint64_t count, std::size_t payload = kValueBytes) {
   lanes::frame_ring ring(kRingBytes, lanes::producer_mode::single);
   lanes::frame_ring::reader reader = ring.add_reader();
   start_barrier barrier;
@@ -151,8 +152,8 @@ sample ring_throughput(std::uint64_t count) {
         t0 = now_ns();
         for (std::uint64_t i = 0; i < count; ++i) {
           lanes::frame_claim c;
-          while (!(c = ring.try_claim(kValueBytes))) lanes::cpu_relax();
-          std::memset(c.data, 0, kValueBytes);
+          while (!(c = ring.try_claim(payload))) lanes::cpu_relax();
+          std::memset(c.data, 0, payload);
           std::memcpy(c.data, &i, sizeof i);
           ring.commit(c);
         }
@@ -333,8 +334,15 @@ options parse(int argc, char** argv) {
       o.quick = true;
     } else if (a == "--out") {
       o.out = next();
+    } else if (a == "--profile") {
+      o.profile = next();
+    } else if (a == "--count") {
+      o.count = std::strtoull(next().c_str(), nullptr, 10);
     } else if (a == "--help" || a == "-h") {
-      std::puts("usage: bus_bench [--reps N] [--quick] [--out PATH]");
+      std::puts(
+          "usage: bus_bench [--reps N] [--quick] [--out PATH] [--count N]\n"
+          "       bus_bench --profile bus_p1|bus_p4|bus_p16|frame_ring|zmq_push_pull [--reps N]\n"
+          "  --profile runs only that case (for perf record) and writes no results file");
       std::exit(0);
     } else {
       die(("unknown option " + a + " (see --help)").c_str());
@@ -359,6 +367,28 @@ int main(int argc, char** argv) {
   // Case ids, in the order they run within a round.
   const std::vector<std::string> cases = {"bus_p1",  "frame_ring",  "zmq_push_pull", "bus_p4",
                                           "bus_p16", "bus_latency", "ring_latency"};
+  if (!opt.profile.empty()) {
+    for (int round = 0; round < opt.reps; ++round) {
+      sample s;
+      if (opt.profile == "bus_p1")
+        s = bus_throughput(1, opt.count, keys);
+      else if (opt.profile == "bus_p4")
+        s = bus_throughput(4, opt.count, keys);
+      else if (opt.profile == "bus_p16")
+        s = bus_throughput(16, opt.count, keys);
+      else if (opt.profile == "frame_ring")
+        s = ring_throughput(opt.count);
+      else if (opt.profile == "frame_ring_record")
+        s = ring_throughput(opt.count, 104);
+      else if (opt.profile == "zmq_push_pull")
+        s = zmq_throughput(opt.count, keys);
+      else
+        die(("unknown case " + opt.profile).c_str());
+      std::printf("%s: %.2fM msgs/s (floor %.0f ns)%s\n", opt.profile.c_str(), s.value / 1e6,
+                  s.floor_ns, s.ok ? "" : " LOST OR DUPLICATED");
+    }
+    return 0;
+  }
   std::map<std::string, std::vector<sample>> results;
   for (int round = 0; round <= opt.reps; ++round) {  // round 0: warm-up, discarded
     std::map<std::string, sample> r;

@@ -26,7 +26,7 @@ std::int64_t now_ns() noexcept;
 //
 // Who writes what:
 //   - producers: frames; in commit order (frame_ring::commit's in_turn): the record's offset,
-//     the index entry, next_offset and end_offset.
+//     the index entry and end_offset.
 //   - whoever holds `mu`: the log start (retention, make_room, seek). Seeks hold `mu` too, so
 //     a position found for an offset >= log_start_offset stays valid while they use it.
 struct partition_state {
@@ -66,9 +66,8 @@ struct partition_state {
   std::unique_ptr<std::atomic<std::uint32_t>[]> index;  // offset & index_mask -> ring offset
   const std::uint64_t index_mask;
 
-  // Producer side, written only in commit order.
-  alignas(cache_line_size) std::uint64_t next_offset = 0;
-  // Written by producers on every publish, read by stats, lag and seeks: its own line.
+  // The next offset: written by producers in commit order on every publish (single producer:
+  // also read at claim), read by stats, lag and seeks. Its own line.
   alignas(cache_line_size) std::atomic<std::uint64_t> end_offset{0};
   // Written rarely (whoever holds mu), read by consumers on every poll: its own line, so
   // that polls do not miss on the line producers keep writing.

@@ -291,6 +291,71 @@ TEST(BusProduceConsume, ZeroCopyClaimCommitAndAbortLeavesNoGap) {
   EXPECT_TRUE(bus_test::poll_quiet(cons, 5ms).empty()) << "the aborted claim surfaced";
 }
 
+// One open claim per producer: a second claim or a publish in between would be published by
+// the first one's commit (single producer) or wait for it forever (multi producer).
+TEST(BusProduceConsume, OneOpenClaimPerProducerAndSpentClaimsAreRefused) {
+  for (const auto mode : {lanes::producer_mode::single, lanes::producer_mode::multi}) {
+    SCOPED_TRACE(mode == lanes::producer_mode::single ? "single" : "multi");
+    lanes::bus b(quiet_bus());
+    lanes::topic_config tc = log_topic(1);
+    tc.producers = mode;
+    ASSERT_EQ(b.create_topic("t", tc), errc::ok);
+    lanes::producer p = b.make_producer("t");
+
+    lanes::producer::claim open = p.try_claim("k", 4);
+    ASSERT_TRUE(open);
+    const auto before = bus_test::snapshot(b, "t");
+    EXPECT_EQ(p.try_claim("k", 4).status, errc::producer_busy);
+    EXPECT_EQ(p.publish("k", "v").status, errc::producer_busy);
+    EXPECT_EQ(p.try_publish(std::nullopt, "v").status, errc::producer_busy);
+    EXPECT_EQ(bus_test::snapshot(b, "t"), before) << "a refused call changed the topic";
+
+    std::memcpy(open.value.data(), "abcd", 4);
+    const lanes::publish_result r = p.commit(open);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r.offset, 0u);
+    EXPECT_EQ(p.commit(open).status, errc::invalid_argument) << "a spent claim committed twice";
+    EXPECT_EQ(b.describe_topic("t")->partitions[0].end_offset, 1u);
+
+    // The producer is free again, and a moved-to producer inherits an open claim.
+    lanes::producer::claim again = p.try_claim(std::nullopt, 2);
+    ASSERT_TRUE(again);
+    lanes::producer moved = std::move(p);
+    EXPECT_EQ(moved.publish("k", "v").status, errc::producer_busy);
+    moved.abort(again);
+    EXPECT_EQ(moved.publish("k", "v").offset, 1u);
+  }
+}
+
+// Every form a key comes in reaches the record the same way; no key and an empty key differ.
+TEST(BusProduceConsume, KeyFormsAndEmptyKeyVersusNoKey) {
+  lanes::bus b(quiet_bus());
+  ASSERT_EQ(b.create_topic("t", log_topic(1)), errc::ok);
+  lanes::producer p = b.make_producer("t");
+  const std::string s = "from-string";
+  const std::optional<std::string_view> some = std::string_view("from-optional");
+  const std::optional<std::string_view> none;
+  ASSERT_TRUE(p.publish(s, "1"));
+  ASSERT_TRUE(p.publish(std::string_view("from-view"), "2"));
+  ASSERT_TRUE(p.publish("from-literal", "3"));
+  ASSERT_TRUE(p.publish(some, "4"));
+  ASSERT_TRUE(p.publish(none, "5"));
+  ASSERT_TRUE(p.publish(std::nullopt, "6"));
+  ASSERT_TRUE(p.publish("", "7"));
+  lanes::consumer cons = reader_of(b, "t", 1);
+  const auto got = bus_test::poll_until(cons, 7);
+  ASSERT_EQ(got.size(), 7u);
+  EXPECT_EQ(got[0].key, "from-string");
+  EXPECT_EQ(got[1].key, "from-view");
+  EXPECT_EQ(got[2].key, "from-literal");
+  EXPECT_EQ(got[3].key, "from-optional");
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(got[static_cast<std::size_t>(i)].has_key) << i;
+  EXPECT_FALSE(got[4].has_key);
+  EXPECT_FALSE(got[5].has_key);
+  EXPECT_TRUE(got[6].has_key) << "an empty key is a key";
+  EXPECT_EQ(got[6].key, "");
+}
+
 // try_claim alone (no publish to make room) must reuse the space of retained records that
 // every reader has released, as publish does; else a zero-copy producer is stuck at `full`.
 TEST(BusProduceConsume, ZeroCopyClaimsReuseRetainedSpace) {

@@ -113,10 +113,41 @@ struct publish_options {
   std::int64_t timestamp_ns = 0;             // 0: now (CLOCK_REALTIME)
   std::span<const header> headers{};
 };
+// The defaults, one constant: publish(key, value) passes its address instead of building
+// a temporary on every call.
+inline constexpr publish_options default_publish_options{};
+
+// The key of a message, or none. Converts from what callers have (a string, a string view, a
+// C string, std::nullopt or an optional view) and is 16 bytes, so that publish takes it in
+// two registers: a larger argument travels through memory, and reloading it costs a publish
+// a stalled store-to-load forward.
+class message_key {
+ public:
+  constexpr message_key() noexcept = default;
+  constexpr message_key(std::nullopt_t) noexcept {}
+  constexpr message_key(std::string_view k) noexcept : data_(k.data()), size_(k.size()) {}
+  constexpr message_key(const char* k) noexcept : message_key(std::string_view(k)) {}
+  message_key(const std::string& k) noexcept : data_(k.data()), size_(k.size()) {}
+  constexpr message_key(std::optional<std::string_view> k) noexcept {
+    if (k) *this = message_key(*k);
+  }
+  constexpr bool has_value() const noexcept { return size_ != absent; }
+  constexpr explicit operator bool() const noexcept { return has_value(); }
+  // The key's bytes; empty when there is no key.
+  constexpr std::string_view view() const noexcept {
+    return has_value() ? std::string_view(data_, size_) : std::string_view();
+  }
+  constexpr std::size_t size() const noexcept { return has_value() ? size_ : 0; }
+
+ private:
+  static constexpr std::size_t absent = ~std::size_t{0};
+  const char* data_ = nullptr;
+  std::size_t size_ = absent;
+};
 
 // A message for publish_batch.
 struct message {
-  std::optional<std::string_view> key{};
+  message_key key{};
   std::string_view value{};
   publish_options options{};
 };
@@ -141,12 +172,12 @@ class producer {
   // Publishes one message, waiting at most max_block when the partition is full
   // (backpressure::block). Errors: closed, unknown_topic (deleted), message_too_large,
   // invalid_partition, timeout. Never allocates.
-  publish_result publish(std::optional<std::string_view> key, std::string_view value,
-                         const publish_options& options = {}) noexcept;
+  publish_result publish(message_key key, std::string_view value,
+                         const publish_options& options = default_publish_options) noexcept;
 
   // As publish but never waits: errc::full when the partition has no room right now.
-  publish_result try_publish(std::optional<std::string_view> key, std::string_view value,
-                             const publish_options& options = {}) noexcept;
+  publish_result try_publish(message_key key, std::string_view value,
+                             const publish_options& options = default_publish_options) noexcept;
 
   // Publishes each message in order; results[i] tells what happened to messages[i].
   // Stops at the first failure and returns the number published.
@@ -155,7 +186,8 @@ class producer {
 
   // Zero-copy: reserves room for a value of value_size bytes in the target partition. Write
   // the value into claim.value, then commit (returns offset) or abort. At most one claim
-  // may be open per producer.
+  // may be open per producer: while one is, try_claim, publish and try_publish return
+  // errc::producer_busy. Committing a spent claim returns errc::invalid_argument.
   struct claim {
     errc status = errc::ok;
     std::span<std::byte> value;
@@ -166,8 +198,8 @@ class producer {
     friend class producer;
     frame_claim frame;
   };
-  [[nodiscard]] claim try_claim(std::optional<std::string_view> key, std::size_t value_size,
-                                const publish_options& options = {}) noexcept;
+  [[nodiscard]] claim try_claim(message_key key, std::size_t value_size,
+                                const publish_options& options = default_publish_options) noexcept;
   publish_result commit(claim& c) noexcept;
   void abort(claim& c) noexcept;
 
@@ -179,14 +211,19 @@ class producer {
  private:
   friend class bus;
   explicit producer(std::shared_ptr<detail::topic_state> t) noexcept;
-  publish_result publish_impl(std::optional<std::string_view> key, std::string_view value,
+  publish_result publish_impl(message_key key, std::string_view value,
                               const publish_options& options, bool wait) noexcept;
-  errc route(std::optional<std::string_view> key, const publish_options& o,
-             std::uint32_t& partition) noexcept;
+  void claim_record(message_key key, std::size_t value_size,
+                    const publish_options& o, claim& c) noexcept;
+  void claim_slow(detail::partition_state& p, std::size_t record, claim& c) noexcept;
+  publish_result commit_record(claim& c) noexcept;
+  bool wait_for_room(message_key key, std::size_t value_size,
+                     const publish_options& o, claim& c) noexcept;
 
   std::shared_ptr<detail::topic_state> topic_;
   partitioner partitioner_{1};
   std::chrono::nanoseconds max_block_ = std::chrono::seconds(60);
+  bool claim_open_ = false;  // a zero-copy claim is open (try_claim .. commit/abort)
 };
 
 struct consumer_config {
