@@ -36,6 +36,7 @@ namespace lanes_bench {
 namespace {
 
 constexpr std::size_t kValueBytes = 64;
+constexpr std::size_t kBatch = 64;  // messages per publish_batch in the bus_batch case
 constexpr std::size_t kRingBytes = std::size_t{8} << 20;
 constexpr int kKeys = 1024;
 
@@ -101,16 +102,36 @@ struct bus_fixture {
   lanes::consumer cons;
 };
 
+// batch == 0: one publish() per message; else publish_batch() of `batch` messages.
 sample bus_throughput(std::uint32_t partitions, std::uint64_t count,
-                      const std::vector<std::string>& keys) {
+                      const std::vector<std::string>& keys, std::size_t batch = 0) {
   bus_fixture f(partitions);
   start_barrier barrier;
   std::uint64_t t0 = 0, t1 = 0, sum = 0;
   const pair_outcome o = run_pinned_pair(
       [&] {
         char value[kValueBytes] = {};
+        std::vector<char> values(std::max<std::size_t>(batch, 1) * kValueBytes);
+        std::vector<lanes::message> msgs(batch);
+        std::vector<lanes::publish_result> results(batch);
         barrier.arrive_and_wait();
         t0 = now_ns();
+        if (batch != 0) {
+          for (std::uint64_t i = 0; i < count;) {
+            const std::size_t n =
+                static_cast<std::size_t>(std::min<std::uint64_t>(batch, count - i));
+            for (std::size_t k = 0; k < n; ++k, ++i) {
+              char* v = values.data() + k * kValueBytes;
+              std::memcpy(v, &i, sizeof i);
+              msgs[k].key = keys[i % kKeys];
+              msgs[k].value = std::string_view(v, kValueBytes);
+            }
+            if (f.prod.publish_batch(std::span(msgs.data(), n), results) != n) {
+              die("publish_batch failed");
+            }
+          }
+          return;
+        }
         for (std::uint64_t i = 0; i < count; ++i) {
           std::memcpy(value, &i, sizeof i);
           if (!f.prod.publish(keys[i % kKeys], std::string_view(value, sizeof value))) {
@@ -365,8 +386,8 @@ int main(int argc, char** argv) {
   const std::vector<std::string> keys = make_keys();
 
   // Case ids, in the order they run within a round.
-  const std::vector<std::string> cases = {"bus_p1",  "frame_ring",  "zmq_push_pull", "bus_p4",
-                                          "bus_p16", "bus_latency", "ring_latency"};
+  const std::vector<std::string> cases = {"bus_p1", "bus_batch", "frame_ring",  "zmq_push_pull",
+                                          "bus_p4", "bus_p16",   "bus_latency", "ring_latency"};
   if (!opt.profile.empty()) {
     for (int round = 0; round < opt.reps; ++round) {
       sample s;
@@ -376,6 +397,8 @@ int main(int argc, char** argv) {
         s = bus_throughput(4, opt.count, keys);
       else if (opt.profile == "bus_p16")
         s = bus_throughput(16, opt.count, keys);
+      else if (opt.profile == "bus_batch")
+        s = bus_throughput(1, opt.count, keys, kBatch);
       else if (opt.profile == "frame_ring")
         s = ring_throughput(opt.count);
       else if (opt.profile == "frame_ring_record")
@@ -393,19 +416,21 @@ int main(int argc, char** argv) {
   for (int round = 0; round <= opt.reps; ++round) {  // round 0: warm-up, discarded
     std::map<std::string, sample> r;
     r["bus_p1"] = bus_throughput(1, opt.count, keys);
+    r["bus_batch"] = bus_throughput(1, opt.count, keys, kBatch);
     r["frame_ring"] = ring_throughput(opt.count);
     r["zmq_push_pull"] = zmq_throughput(opt.count / 4, keys);  // ZeroMQ is slower: fewer msgs
     r["bus_p4"] = bus_throughput(4, opt.count, keys);
     r["bus_p16"] = bus_throughput(16, opt.count, keys);
     r["bus_latency"] = bus_latency(opt, keys);
     r["ring_latency"] = ring_latency(opt);
-    std::fprintf(stderr,
-                 "round %d%s: bus %.2fM/s ring %.2fM/s zmq %.2fM/s p4 %.2fM/s p16 %.2fM/s | "
-                 "p99 bus %.0f ns ring %.0f ns | floor %.0f ns\n",
-                 round, round == 0 ? " (warm-up)" : "", r["bus_p1"].value / 1e6,
-                 r["frame_ring"].value / 1e6, r["zmq_push_pull"].value / 1e6,
-                 r["bus_p4"].value / 1e6, r["bus_p16"].value / 1e6, r["bus_latency"].p99,
-                 r["ring_latency"].p99, r["bus_p1"].floor_ns);
+    std::fprintf(
+        stderr,
+        "round %d%s: bus %.2fM/s batch %.2fM/s ring %.2fM/s zmq %.2fM/s p4 %.2fM/s p16 %.2fM/s | "
+        "p99 bus %.0f ns ring %.0f ns | floor %.0f ns\n",
+        round, round == 0 ? " (warm-up)" : "", r["bus_p1"].value / 1e6, r["bus_batch"].value / 1e6,
+        r["frame_ring"].value / 1e6, r["zmq_push_pull"].value / 1e6, r["bus_p4"].value / 1e6,
+        r["bus_p16"].value / 1e6, r["bus_latency"].p99, r["ring_latency"].p99,
+        r["bus_p1"].floor_ns);
     for (auto& [id, s] : r) {
       if (!s.ok) die(("case " + id + " lost or duplicated messages").c_str());
       if (round > 0) results[id].push_back(s);
@@ -422,6 +447,8 @@ int main(int argc, char** argv) {
   const std::vector<ratio_def> ratio_defs = {
       {"bus_vs_frame_ring_tput", "bus_p1", "frame_ring", false},
       {"bus_vs_zmq_tput", "bus_p1", "zmq_push_pull", false},
+      {"bus_batch_vs_zmq_tput", "bus_batch", "zmq_push_pull", false},
+      {"bus_batch_vs_frame_ring_tput", "bus_batch", "frame_ring", false},
       {"bus_vs_ring_p99", "bus_latency", "ring_latency", true},
       {"bus_p4_vs_p1_tput", "bus_p4", "bus_p1", false},
       {"bus_p16_vs_p1_tput", "bus_p16", "bus_p1", false},

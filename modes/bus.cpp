@@ -361,10 +361,12 @@ namespace {
 // Single producer: the record's offset is known at claim (one producer, one open claim, in
 // order) and goes into the header with it; multi producer: it is stamped in commit order.
 [[gnu::always_inline]] inline void producer::claim_record(message_key key, std::size_t value_size,
-                                                          const publish_options& o,
-                                                          claim& c) noexcept {
+                                                          const publish_options& o, claim& c,
+                                                          std::int64_t now_ns) noexcept {
   // Read first: the clock's latency overlaps the routing and the claim.
-  const std::int64_t timestamp_ns = o.timestamp_ns != 0 ? o.timestamp_ns : realtime_ns();
+  const std::int64_t timestamp_ns = o.timestamp_ns != 0 ? o.timestamp_ns
+                                    : now_ns != 0       ? now_ns
+                                                        : realtime_ns();
   if (!topic_) {
     c.status = errc::unknown_topic;
     return;
@@ -517,12 +519,78 @@ publish_result producer::try_publish(message_key key, std::string_view value,
 
 std::size_t producer::publish_batch(std::span<const message> messages,
                                     std::span<publish_result> results) noexcept {
-  std::size_t n = 0;
-  for (; n < messages.size() && n < results.size(); ++n) {
-    const message& m = messages[n];
-    results[n] = publish(m.key, m.value, m.options);
-    if (!results[n]) break;
+  const std::size_t count = std::min(messages.size(), results.size());
+  // One clock read for the call: records without a timestamp of their own share it.
+  const std::int64_t batch_ns = realtime_ns();
+  if (!topic_ || topic_->config.producers != producer_mode::single || claim_open_) {
+    std::size_t n = 0;
+    for (; n < count; ++n) {
+      const message& m = messages[n];
+      publish_options o = m.options;
+      if (o.timestamp_ns == 0) o.timestamp_ns = batch_ns;
+      results[n] = publish(m.key, m.value, o);
+      if (!results[n]) break;
+    }
+    return n;
   }
+  // Single producer: each record is claimed, written and given its offset (index entry and
+  // end_offset, as commit does) but not published; one release store per partition then
+  // publishes all of them (the single-producer ring publishes every frame claimed before
+  // the one committed). Consumers see the batch at once and fetch the published line once.
+  detail::topic_state& t = *topic_;
+  struct open_run {
+    detail::partition_state* p;
+    frame_claim last;
+  };
+  constexpr std::size_t max_runs = 8;
+  open_run runs[max_runs];
+  std::size_t open = 0;
+  auto publish_runs = [&] {
+    for (std::size_t k = 0; k < open; ++k) runs[k].p->ring.commit(runs[k].last);
+    if (open != 0) t.data.notify_all();
+    open = 0;
+  };
+  std::size_t n = 0;
+  for (; n < count; ++n) {
+    const message& m = messages[n];
+    claim c;
+    claim_record(m.key, m.value.size(), m.options, c, batch_ns);
+    if (c.status == errc::full) {
+      // Out of room: what is claimed goes out first (readers may be waiting for it), then
+      // this message waits for room as publish() does.
+      publish_runs();
+      publish_options o = m.options;
+      if (o.timestamp_ns == 0) o.timestamp_ns = batch_ns;
+      results[n] = publish(m.key, m.value, o);
+      if (!results[n]) break;
+      continue;
+    }
+    if (!c) {
+      results[n] = {c.status, c.partition, 0};
+      break;
+    }
+    copy_bytes(c.value.data(), m.value.data(), m.value.size());
+    detail::partition_state& p = *t.partitions[c.partition];
+    const std::uint64_t offset = p.end_offset.load(std::memory_order_relaxed);
+    p.index[offset & p.index_mask].store(
+        static_cast<std::uint32_t>(c.frame.position & (p.ring.capacity() - 1)),
+        std::memory_order_relaxed);
+    // Before the frame is published, as in commit_record (seeks may see it first and wait).
+    p.end_offset.store(offset + 1, std::memory_order_release);
+    results[n] = {errc::ok, c.partition, offset};
+    std::size_t k = 0;
+    while (k < open && runs[k].p != &p) ++k;
+    if (k == open) {
+      if (open == max_runs) {
+        publish_runs();
+        k = 0;
+      }
+      runs[k].p = &p;
+      open = k + 1;
+    }
+    runs[k].last = c.frame;
+  }
+  publish_runs();
   return n;
 }
 

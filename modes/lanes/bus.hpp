@@ -180,7 +180,10 @@ class producer {
                              const publish_options& options = default_publish_options) noexcept;
 
   // Publishes each message in order; results[i] tells what happened to messages[i].
-  // Stops at the first failure and returns the number published.
+  // Stops at the first failure and returns the number published. On a single-producer
+  // topic the records of one call become visible together, with one store per partition
+  // (Kafka's producer batches, the Disruptor's batch commit); blocks as publish does.
+  // Records without a timestamp of their own get the time of the call.
   std::size_t publish_batch(std::span<const message> messages,
                             std::span<publish_result> results) noexcept;
 
@@ -213,12 +216,13 @@ class producer {
   explicit producer(std::shared_ptr<detail::topic_state> t) noexcept;
   publish_result publish_impl(message_key key, std::string_view value,
                               const publish_options& options, bool wait) noexcept;
-  void claim_record(message_key key, std::size_t value_size,
-                    const publish_options& o, claim& c) noexcept;
+  // now_ns: the timestamp for a record without one (0: read the clock).
+  void claim_record(message_key key, std::size_t value_size, const publish_options& o, claim& c,
+                    std::int64_t now_ns = 0) noexcept;
   void claim_slow(detail::partition_state& p, std::size_t record, claim& c) noexcept;
   publish_result commit_record(claim& c) noexcept;
-  bool wait_for_room(message_key key, std::size_t value_size,
-                     const publish_options& o, claim& c) noexcept;
+  bool wait_for_room(message_key key, std::size_t value_size, const publish_options& o,
+                     claim& c) noexcept;
 
   std::shared_ptr<detail::topic_state> topic_;
   partitioner partitioner_{1};
