@@ -14,5 +14,5 @@ cmake --build --preset fuzz -j2
 mkdir -p build/fuzz/corpus
 cp -n tests/fuzz/corpus/* build/fuzz/corpus/ 2>/dev/null || true
 cd build/fuzz
-exec ./tests/fuzz/io_segment_fuzz -max_total_time="$seconds" -max_len=65536 -jobs=1 \
+exec ./tests/fuzz/io_segment_fuzz -max_total_time="$seconds" -max_len=65536 \
   -print_final_stats=1 "$@" corpus
