@@ -56,6 +56,38 @@ class category final : public std::error_category {
       case errc::wrong_mode: return "operation does not apply to this topic's mode (log or queue)";
       case errc::invalid_group:
         return "invalid consumer group name: use 1 to 249 characters from [A-Za-z0-9._-]";
+      case errc::io_uring_unavailable:
+        return "io_uring is not available (old kernel, sysctl kernel.io_uring_disabled, or a "
+               "seccomp filter); enable it or run the topic without durability";
+      case errc::io_error:
+        return "a write to the partition's segment file failed with EIO; the partition log is "
+               "failed and accepts nothing more: check the disk and the kernel log, then reopen "
+               "it (data already durable stays readable)";
+      case errc::no_space:
+        return "the disk holding the partition's segments is full (ENOSPC); the partition log "
+               "is failed: free space or lower retention, then reopen it";
+      case errc::sync_failed:
+        return "fdatasync of a segment failed; nothing after the last good sync is "
+               "acknowledged and the log is failed: check the disk, then reopen it (recovery "
+               "keeps what was durable)";
+      case errc::corrupt_log:
+        return "the partition log is damaged before its durable point and was not opened; "
+               "restore it from a backup or replica, or open it with quarantine to move it aside";
+      case errc::log_quarantined:
+        return "the damaged partition log was renamed aside (*.quarantine-*) and not opened; "
+               "inspect or delete that directory, then open again to start an empty log";
+      case errc::completion_lost:
+        return "io_uring dropped completions (completion queue overflow on a kernel without "
+               "IORING_FEAT_NODROP); the log is failed: reopen it, and use a newer kernel";
+      case errc::corrupt_batch:
+        return "a batch read from a segment file failed its CRC32C or bounds check; the data at "
+               "this offset is damaged: restore the segment or seek past it";
+      case errc::file_error:
+        return "a segment file or directory could not be created, opened, renamed or deleted; "
+               "check the path, its permissions and the open file limit";
+      case errc::log_failed:
+        return "the partition log failed earlier (see its first error) and accepts nothing "
+               "more; close and reopen it to recover what was durable";
     }
     return "unknown lanes error " + std::to_string(v);
   }
@@ -93,6 +125,16 @@ const char* to_string(errc e) noexcept {
     case errc::not_assigned: return "not_assigned";
     case errc::wrong_mode: return "wrong_mode";
     case errc::invalid_group: return "invalid_group";
+    case errc::io_uring_unavailable: return "io_uring_unavailable";
+    case errc::io_error: return "io_error";
+    case errc::no_space: return "no_space";
+    case errc::sync_failed: return "sync_failed";
+    case errc::corrupt_log: return "corrupt_log";
+    case errc::log_quarantined: return "log_quarantined";
+    case errc::completion_lost: return "completion_lost";
+    case errc::corrupt_batch: return "corrupt_batch";
+    case errc::file_error: return "file_error";
+    case errc::log_failed: return "log_failed";
   }
   return "unknown";
 }

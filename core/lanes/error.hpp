@@ -40,7 +40,17 @@ enum class errc : std::uint8_t {
   not_assigned = 39,
   wrong_mode = 40,
   invalid_group = 41,
-  // Later layers (io/) append their codes from 64 on.
+  // Durability (io/): segment files, io_uring, recovery. Values from 64 on.
+  io_uring_unavailable = 64,
+  io_error = 65,
+  no_space = 66,
+  sync_failed = 67,
+  corrupt_log = 68,
+  log_quarantined = 69,
+  completion_lost = 70,
+  corrupt_batch = 71,
+  file_error = 72,
+  log_failed = 73,
 };
 
 // The category named "lanes"; messages say what happened and what to do about it.
