@@ -88,6 +88,9 @@ class category final : public std::error_category {
       case errc::log_failed:
         return "the partition log failed earlier (see its first error) and accepts nothing "
                "more; close and reopen it to recover what was durable";
+      case errc::data_dir_locked:
+        return "another process has this data directory open; stop it or use another "
+               "directory";
     }
     return "unknown lanes error " + std::to_string(v);
   }
@@ -135,6 +138,7 @@ const char* to_string(errc e) noexcept {
     case errc::corrupt_batch: return "corrupt_batch";
     case errc::file_error: return "file_error";
     case errc::log_failed: return "log_failed";
+    case errc::data_dir_locked: return "data_dir_locked";
   }
   return "unknown";
 }

@@ -1,7 +1,12 @@
 // modes/bus.cpp: the bus, topics and producers.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "bus_state.hpp"
 #include "lanes/clock.hpp"
@@ -66,7 +71,16 @@ errc validate(const topic_config& c) {
   }
   const std::size_t largest = c.ring_capacity / 2 - sizeof(frame_header) - sizeof(record_header);
   if (c.max_message_size > largest) return errc::invalid_config;
-  if (c.retention_bytes > c.ring_capacity) return errc::invalid_config;
+  // Durable topics keep records in their files: retention then applies there.
+  if (c.durable == durability::none && c.retention_bytes > c.ring_capacity) {
+    return errc::invalid_config;
+  }
+  if (c.durable != durability::none) {
+    // The ring must never drop what is not on disk yet.
+    if (c.policy != backpressure::block) return errc::invalid_config;
+    if (c.sync_interval.count() <= 0 || c.sync_bytes == 0) return errc::invalid_config;
+    if (c.segment_bytes < 4096 || c.segment_age.count() < 0) return errc::invalid_config;
+  }
   if (c.retention_age.count() < 0) return errc::invalid_config;
   if (c.max_readers == 0 || c.max_readers > 4096) return errc::invalid_config;
   if (c.policy != backpressure::block && c.policy != backpressure::overwrite) {
@@ -115,13 +129,64 @@ bool bus::valid_topic_name(std::string_view name) noexcept {
 }
 
 bus::bus(bus_config config) : state_(std::make_shared<detail::bus_state>(std::move(config))) {
-  if (!state_->config.data_dir.empty()) {
-    throw std::system_error(make_error_code(errc::invalid_config),
-                            "bus: persistence (data_dir) is not available yet");
-  }
+  if (!state_->config.data_dir.empty()) open_data_dir();
   if (state_->config.housekeeping_interval.count() > 0) {
     state_->housekeeper = std::thread([s = state_.get()] { s->housekeeping_loop(); });
   }
+}
+
+// Locks the data directory, restores its topics (recovering their logs) and committed
+// group offsets, and starts the persister. Throws std::system_error on failure.
+void bus::open_data_dir() {
+  namespace fs = std::filesystem;
+  detail::bus_state& s = *state_;
+  const fs::path root(s.config.data_dir);
+  errc ec = errc::ok;
+  std::string detail;
+  s.lock_fd = detail::lock_data_dir(root, ec, detail);
+  if (s.lock_fd < 0) throw std::system_error(make_error_code(ec), "bus: " + detail);
+  s.wakeup = std::make_shared<detail::persist_wakeup>();
+  std::error_code e;
+  std::vector<fs::path> dirs;
+  for (const auto& entry : fs::directory_iterator(root, e)) {
+    if (entry.is_directory() && fs::exists(entry.path() / "topic.conf")) dirs.push_back(entry);
+  }
+  std::sort(dirs.begin(), dirs.end());
+  for (const fs::path& dir : dirs) {
+    const std::string name = dir.filename().string();
+    std::ifstream in(dir / "topic.conf");
+    std::stringstream text;
+    text << in.rdbuf();
+    topic_config c;
+    if (!valid_topic_name(name) || !detail::decode_topic_config(text.str(), c) ||
+        detail::validate(c) != errc::ok) {
+      detail::unlock_data_dir(s.lock_fd);
+      s.lock_fd = -1;
+      throw std::system_error(make_error_code(errc::invalid_config),
+                              "bus: unreadable topic configuration " +
+                                  (dir / "topic.conf").string() + "; fix or remove it");
+    }
+    auto t = std::make_shared<detail::topic_state>(name, c);
+    t->dir = dir;
+    if (c.durable != durability::none) {
+      t->wakeup = s.wakeup;
+      if (const errc oe = detail::open_topic_logs(*t, root, s.config.quarantine_on_damage, detail);
+          oe != errc::ok) {
+        detail::unlock_data_dir(s.lock_fd);
+        s.lock_fd = -1;
+        throw std::system_error(make_error_code(oe), "bus: topic " + name + ": " + detail);
+      }
+      for (auto& [group, committed] : detail::load_group_offsets(dir, c.partitions)) {
+        auto offs = t->offsets_for(group);
+        for (std::uint32_t p = 0; p < c.partitions; ++p) {
+          offs->committed[p].store(committed[p], std::memory_order_relaxed);
+        }
+      }
+      s.durable_topics.push_back(t);
+    }
+    s.topics.emplace(name, std::move(t));
+  }
+  s.persister = std::thread([st = state_.get()] { st->persister_loop(); });
 }
 
 bus::~bus() {
@@ -132,11 +197,38 @@ bus::~bus() {
 errc bus::create_topic(std::string_view name, const topic_config& config) {
   if (!valid_topic_name(name)) return errc::invalid_topic_name;
   if (const errc e = detail::validate(config); e != errc::ok) return e;
+  const bool durable = config.durable != durability::none;
+  if (durable && state_->config.data_dir.empty()) return errc::invalid_config;  // no disk
   std::lock_guard lock(state_->mu);
   if (state_->closed.load(std::memory_order_acquire)) return errc::closed;
   if (state_->topics.find(name) != state_->topics.end()) return errc::topic_exists;
-  state_->topics.emplace(std::string(name),
-                         std::make_shared<detail::topic_state>(std::string(name), config));
+  auto t = std::make_shared<detail::topic_state>(std::string(name), config);
+  if (!state_->config.data_dir.empty()) {
+    // Every topic's configuration is stored, so a reopened bus has the same topics; only
+    // durable ones keep their records.
+    namespace fs = std::filesystem;
+    const fs::path root(state_->config.data_dir);
+    t->dir = root / std::string(name);
+    std::error_code e;
+    fs::create_directory(t->dir, e);
+    if (e) return errc::file_error;
+    ::chmod(t->dir.c_str(), 0750);
+    std::string detail;
+    if (durable) t->wakeup = state_->wakeup;
+    errc oe = detail::write_file_durably(t->dir, "topic.conf", detail::encode_topic_config(config));
+    if (oe == errc::ok && durable) oe = detail::open_topic_logs(*t, root, false, detail);
+    if (oe != errc::ok) {
+      fs::remove_all(t->dir, e);  // nothing was acknowledged: leave no half topic behind
+      detail::fsync_dir(root);
+      return oe;
+    }
+    detail::fsync_dir(root);
+    if (durable) {
+      std::lock_guard pl(state_->persist_mu);
+      state_->durable_topics.push_back(t);
+    }
+  }
+  state_->topics.emplace(std::string(name), std::move(t));
   return errc::ok;
 }
 
@@ -154,6 +246,20 @@ errc bus::delete_topic(std::string_view name) {
   t->closed.store(true, std::memory_order_release);
   t->data.notify_all();
   for (auto& p : t->partitions) p->space.notify_all();
+  if (!t->dir.empty()) {
+    {
+      // The persister is between rounds while we hold its lock: close the logs here.
+      std::lock_guard pl(state_->persist_mu);
+      auto& d = state_->durable_topics;
+      d.erase(std::remove(d.begin(), d.end(), t), d.end());
+      for (auto& p : t->partitions) {
+        if (p->persist) detail::persist_close(*p);
+      }
+    }
+    std::error_code e;
+    std::filesystem::remove_all(t->dir, e);
+    detail::fsync_dir(t->dir.parent_path());
+  }
   return errc::ok;
 }
 
@@ -180,9 +286,14 @@ std::optional<topic_info> bus::describe_topic(std::string_view name) const {
     ps.partition = p->id;
     {
       std::lock_guard lock(p->mu);  // a consistent log start (offset, position)
-      ps.log_start_offset = p->log_start_offset.load(std::memory_order_acquire);
+      ps.log_start_offset = p->first_offset();
       ps.end_offset = p->end_offset.load(std::memory_order_acquire);
       ps.bytes = p->bytes_held();
+      ps.durable_offset = p->durable_offset();
+      if (p->persist && p->persist->log->status() != errc::ok &&
+          p->persist->log->status() != errc::closed)
+        p->fail(p->persist->log->status());
+      ps.status = p->io_status.load(std::memory_order_acquire);
     }
     for (auto& [g, o] : groups) {
       group_partition_stats gs;
@@ -245,12 +356,18 @@ void bus::close() noexcept {
     std::lock_guard lock(state_->hk_mu);
     state_->hk_cv.notify_all();
   }
-  std::lock_guard lock(state_->mu);
-  for (auto& [n, t] : state_->topics) {
-    t->closed.store(true, std::memory_order_release);
-    t->data.notify_all();
-    for (auto& p : t->partitions) p->space.notify_all();
+  {
+    std::lock_guard lock(state_->mu);
+    for (auto& [n, t] : state_->topics) {
+      t->closed.store(true, std::memory_order_release);
+      t->data.notify_all();
+      for (auto& p : t->partitions) p->space.notify_all();
+    }
   }
+  // Durable topics: everything published goes to disk, then the logs close cleanly.
+  state_->stop_persister();
+  detail::unlock_data_dir(state_->lock_fd);
+  state_->lock_fd = -1;
 }
 
 bool bus::is_closed() const noexcept { return state_->closed.load(std::memory_order_acquire); }
@@ -402,6 +519,10 @@ namespace {
     return;
   }
   detail::partition_state& p = *t.partitions[c.partition];
+  if (const errc io = p.io_status.load(std::memory_order_relaxed); io != errc::ok) [[unlikely]] {
+    c.status = io;  // the partition's log failed: nothing more is accepted
+    return;
+  }
   c.frame = p.ring.try_claim(record);
   if (!c.frame) [[unlikely]] {
     claim_slow(p, record, c);
@@ -476,7 +597,7 @@ void producer::abort(claim& c) noexcept {
 [[gnu::always_inline]] inline publish_result producer::publish_impl(message_key key,
                                                                     std::string_view value,
                                                                     const publish_options& o,
-                                                                    bool wait) noexcept {
+                                                                    bool wait, bool ack) noexcept {
   if (claim_open_) [[unlikely]]
     return {errc::producer_busy, 0, 0};
   claim c;
@@ -487,7 +608,29 @@ void producer::abort(claim& c) noexcept {
   if (!c) [[unlikely]]
     return {c.status, c.partition, 0};
   copy_bytes(c.value.data(), value.data(), value.size());
-  return commit_record(c);
+  publish_result r = commit_record(c);
+  if (ack && (o.durable || topic_->config.durable == durability::sync)) [[unlikely]] {
+    wait_durable_result(r);
+  }
+  return r;
+}
+
+// Durable acknowledgement: the record is published; waits until it is on disk too.
+void producer::wait_durable_result(publish_result& r) noexcept {
+  if (!topic_->durable()) return;  // memory-only topic: nothing to wait for
+  const errc e =
+      detail::persist_wait(*topic_, *topic_->partitions[r.partition], r.offset, max_block_);
+  if (e != errc::ok) r.status = e;
+}
+
+errc producer::wait_durable(std::uint32_t partition, std::uint64_t offset,
+                            std::chrono::nanoseconds timeout) noexcept {
+  if (!topic_) return errc::unknown_topic;
+  if (partition >= topic_->partitions.size()) return errc::invalid_partition;
+  if (!topic_->durable()) return errc::wrong_mode;
+  detail::partition_state& p = *topic_->partitions[partition];
+  if (offset >= p.end_offset.load(std::memory_order_acquire)) return errc::offset_out_of_range;
+  return detail::persist_wait(*topic_, p, offset, timeout);
 }
 
 bool producer::wait_for_room(message_key key, std::size_t value_size, const publish_options& o,
@@ -509,12 +652,12 @@ bool producer::wait_for_room(message_key key, std::size_t value_size, const publ
 
 publish_result producer::publish(message_key key, std::string_view value,
                                  const publish_options& o) noexcept {
-  return publish_impl(key, value, o, true);
+  return publish_impl(key, value, o, true, true);
 }
 
 publish_result producer::try_publish(message_key key, std::string_view value,
                                      const publish_options& o) noexcept {
-  return publish_impl(key, value, o, false);
+  return publish_impl(key, value, o, false, false);
 }
 
 std::size_t producer::publish_batch(std::span<const message> messages,
@@ -528,9 +671,10 @@ std::size_t producer::publish_batch(std::span<const message> messages,
       const message& m = messages[n];
       publish_options o = m.options;
       if (o.timestamp_ns == 0) o.timestamp_ns = batch_ns;
-      results[n] = publish(m.key, m.value, o);
+      results[n] = publish_impl(m.key, m.value, o, true, false);
       if (!results[n]) break;
     }
+    wait_durable_batch(messages.first(n), results.first(n));
     return n;
   }
   // Single producer: each record is claimed, written and given its offset (index entry and
@@ -561,7 +705,7 @@ std::size_t producer::publish_batch(std::span<const message> messages,
       publish_runs();
       publish_options o = m.options;
       if (o.timestamp_ns == 0) o.timestamp_ns = batch_ns;
-      results[n] = publish(m.key, m.value, o);
+      results[n] = publish_impl(m.key, m.value, o, true, false);
       if (!results[n]) break;
       continue;
     }
@@ -591,7 +735,19 @@ std::size_t producer::publish_batch(std::span<const message> messages,
     runs[k].last = c.frame;
   }
   publish_runs();
+  wait_durable_batch(messages.first(n), results.first(n));
   return n;
+}
+
+// Durable acknowledgements of a batch: after the whole batch is published, so that one
+// group commit covers it. A result that fails to become durable gets the error.
+void producer::wait_durable_batch(std::span<const message> messages,
+                                  std::span<publish_result> results) noexcept {
+  if (!topic_ || !topic_->durable()) return;
+  const bool all = topic_->config.durable == durability::sync;
+  for (std::size_t i = results.size(); i-- > 0;) {  // newest first: the rest is then quick
+    if (results[i] && (all || messages[i].options.durable)) wait_durable_result(results[i]);
+  }
 }
 
 }  // namespace lanes

@@ -15,6 +15,7 @@
 #include "lanes/frame_ring.hpp"
 #include "lanes/platform.hpp"
 #include "lanes/wait.hpp"
+#include "persist.hpp"
 
 namespace lanes::detail {
 
@@ -60,11 +61,38 @@ struct partition_state {
     return ring.published_position() - log_start_position.load(std::memory_order_acquire);
   }
 
+  // Durable topics: the first offset that is kept only in the ring (older ones are in the
+  // files). Sets end and log start; before any producer or consumer exists.
+  void start_at(std::uint64_t offset) noexcept {
+    end_offset.store(offset, std::memory_order_release);
+    log_start_offset.store(offset, std::memory_order_release);
+  }
+  bool durable() const noexcept { return persist != nullptr; }
+  // Durable topics: the oldest offset still in the files (else the ring's log start).
+  std::uint64_t first_offset() const noexcept {
+    return persist ? persist->log->log_start_offset()
+                   : log_start_offset.load(std::memory_order_acquire);
+  }
+
   const std::uint32_t id;
   frame_ring ring;
   frame_ring::reader retention;                         // its cursor is the log start position
   std::unique_ptr<std::atomic<std::uint32_t>[]> index;  // offset & index_mask -> ring offset
   const std::uint64_t index_mask;
+  // Durable topics: ok, or the I/O error that failed the partition (producers read it on
+  // every publish; written once, by the persister).
+  std::atomic<errc> io_status{errc::ok};
+  std::unique_ptr<partition_persistence> persist;  // null: memory only
+  // Durable topics: below it every offset is on disk (the log's own watermark).
+  std::uint64_t durable_offset() const noexcept {
+    return persist ? persist->log->durable_offset() : 0;
+  }
+  // The status of the partition's log, as producers see it: set by the persister or by a
+  // durability waiter that saw the log fail, whichever comes first.
+  void fail(errc e) noexcept {
+    errc ok = errc::ok;
+    if (io_status.compare_exchange_strong(ok, e, std::memory_order_acq_rel)) space.notify_all();
+  }
 
   // The next offset: written by producers in commit order on every publish (single producer:
   // also read at claim), read by stats, lag and seeks. Its own line.
@@ -114,6 +142,11 @@ struct topic_state {
 
   mutable std::mutex groups_mu;
   std::map<std::string, std::shared_ptr<group_offsets>, std::less<>> groups;
+
+  // Durable topics: <data_dir>/<name>, and the persister's wake-up.
+  std::filesystem::path dir;
+  std::shared_ptr<persist_wakeup> wakeup;
+  bool durable() const noexcept { return wakeup != nullptr; }
 };
 
 struct member_info {
@@ -149,6 +182,16 @@ struct bus_state {
   std::mutex hk_mu;
   std::condition_variable hk_cv;
   std::thread housekeeper;
+
+  // Persistence (data_dir set): the lock, the persister and the topics it serves.
+  int lock_fd = -1;
+  std::shared_ptr<persist_wakeup> wakeup;
+  std::mutex persist_mu;  // held by the persister while it pumps; guards durable_topics
+  std::vector<std::shared_ptr<topic_state>> durable_topics;
+  std::atomic<bool> persist_stop{false};
+  std::thread persister;
+  void persister_loop();
+  void stop_persister() noexcept;
 };
 
 }  // namespace lanes::detail

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstring>
 #include <span>
+#include <vector>
 
 #include "bus_state.hpp"
 
@@ -68,6 +69,9 @@ struct consumer::impl {
     // backpressure::overwrite: the reader gates the producer only while pinned, and poll
     // copies records out of the ring (the producer may reuse their bytes at any time).
     bool overwrite = false;
+    // Durable topics: the next offset is older than the ring's log start; poll reads the
+    // segment files until it reaches the ring.
+    bool on_disk = false;
     bool dirty = false;       // read since the last release
     bool needs_seek = false;  // no valid offset and reset policy is error
     enum class seek_kind : std::uint8_t { none, offset, beginning, end, timestamp };
@@ -106,7 +110,7 @@ struct consumer::impl {
   // Where a newly opened partition starts. Caller holds p.mu.
   errc start_offset(part& a, std::uint64_t& out) {
     detail::partition_state& p = *a.p;
-    const std::uint64_t ls = p.log_start_offset.load(std::memory_order_acquire);
+    const std::uint64_t ls = p.first_offset();
     const std::uint64_t end = p.end_offset.load(std::memory_order_acquire);
     if (a.offsets) {
       const std::int64_t c = a.offsets->committed[p.id].load(std::memory_order_acquire);
@@ -128,7 +132,18 @@ struct consumer::impl {
     detail::partition_state& p = *a.p;
     const std::uint64_t ls = p.log_start_offset.load(std::memory_order_acquire);
     const std::uint64_t end = p.end_offset.load(std::memory_order_acquire);
+    if (p.durable() && offset < ls && offset >= p.first_offset()) {
+      // In the files only: poll reads them, then comes back to the ring at its log start.
+      a.reader.reset_to(p.log_start_position.load(std::memory_order_acquire));
+      a.reader.unpin();
+      a.on_disk = true;
+      a.next_offset = offset;
+      a.needs_seek = false;
+      a.dirty = false;
+      return errc::ok;
+    }
     if (offset < ls || offset > end) return errc::offset_out_of_range;
+    a.on_disk = false;
     a.reader.reset_to(p.position_of(offset));
     if (a.overwrite) a.reader.unpin();
     a.next_offset = offset;
@@ -141,10 +156,12 @@ struct consumer::impl {
     part a;
     a.topic = std::move(t);
     a.p = a.topic->partitions[pid].get();
-    a.overwrite = a.topic->config.policy == backpressure::overwrite;
-    if (a.overwrite && arena.size() < a.topic->config.ring_capacity / 2) {
-      arena.resize(a.topic->config.ring_capacity / 2);  // holds the largest record
-    }
+    // Durable topics: the ring is a cache of the files, so consumers never hold producers
+    // back; they copy records out as with overwrite and read the files when overrun.
+    a.overwrite = a.topic->config.policy == backpressure::overwrite || a.topic->durable();
+    std::size_t want = a.overwrite ? a.topic->config.ring_capacity / 2 : 0;  // largest record
+    if (a.topic->durable()) want = std::max<std::size_t>(want, std::size_t{2} << 20);  // batches
+    if (arena.size() < want) arena.resize(want);
     if (!cfg.group.empty()) a.offsets = a.topic->offsets_for(cfg.group);
     errc ec = errc::ok;
     if (a.offsets && group) {  // handed over within the group: take the parked reader
@@ -174,6 +191,7 @@ struct consumer::impl {
     if (commit_it && a.offsets && !a.needs_seek) {
       a.offsets->committed[a.p->id].store(static_cast<std::int64_t>(a.next_offset),
                                           std::memory_order_release);
+      if (a.topic->durable()) (void)store_offsets(*a.topic, *a.offsets);
     }
     if (park && a.offsets && group && !a.overwrite) {
       std::lock_guard lock(a.offsets->parked_mu);
@@ -223,7 +241,8 @@ struct consumer::impl {
       if (t == bus->topics.end()) continue;
       detail::topic_state& ts = *t->second;
       // Overwrite topics: a reader gates only while pinned, so a parked one would not hold.
-      const bool gates = ts.config.policy == backpressure::block;
+      // Durable topics: consumers never hold producers back (they fall back to the files).
+      const bool gates = ts.config.policy == backpressure::block && !ts.durable();
       auto offs = ts.offsets_for(cfg.group);
       std::lock_guard pl(offs->parked_mu);
       for (std::uint32_t p = 0; p < ts.config.partitions; ++p) {
@@ -303,6 +322,48 @@ struct consumer::impl {
     if (!taken.empty() && cfg.on_assigned) cfg.on_assigned(taken);
   }
 
+  // Durable topics: the first record in the files, before offset `below`, whose timestamp
+  // is >= ts. Cold: reads batches, skipping those whose newest record is older.
+  static bool disk_offset_for_time(const detail::partition_state& p, std::uint64_t below,
+                                   std::int64_t ts, std::uint64_t& out) {
+    if (!p.durable()) return false;
+    std::vector<std::byte> buf(std::size_t{2} << 20);
+    std::uint64_t o = p.first_offset();
+    bool found = false;
+    while (!found && o < below) {
+      io::read_result r = detail::persist_read(p, o, buf);
+      if (r.status == errc::invalid_argument && r.needed > buf.size()) {
+        buf.resize(r.needed);
+        continue;
+      }
+      if (r.status != errc::ok || r.bytes == 0) break;
+      io::for_each_batch(
+          std::span<const std::byte>(buf).first(r.bytes), p.persist->max_batch_bytes,
+          [&](const io::batch_header& h, std::span<const std::byte> payload) {
+            if (found || h.max_timestamp_ns < ts) return;
+            std::size_t at = 0;
+            while (!found && at + sizeof(frame_header) <= payload.size()) {
+              frame_header fh;
+              std::memcpy(&fh, payload.data() + at, sizeof fh);
+              const std::size_t size = frame_footprint(fh.length);
+              if (size > payload.size() - at) break;
+              const std::byte* rec = payload.data() + at + sizeof(frame_header);
+              at += size;
+              if ((fh.flags & frame_flags::padding) != 0 || fh.length < sizeof(record_header)) {
+                continue;
+              }
+              const record_header rh = detail::header_of(rec);
+              if (rh.offset >= o && rh.offset < below && rh.timestamp_ns >= ts) {
+                out = rh.offset;
+                found = true;
+              }
+            }
+          });
+      o = std::max(r.next_offset, o + 1);
+    }
+    return found;
+  }
+
   // The offset a pending seek leads to now (the end when none). Caller holds p.mu.
   static std::uint64_t seek_target_locked(const part& a) {
     const detail::partition_state& p = *a.p;
@@ -311,10 +372,11 @@ struct consumer::impl {
     std::uint64_t target = end;
     switch (a.pending) {
       case part::seek_kind::none: target = a.next_offset; break;
-      case part::seek_kind::beginning: target = ls; break;
+      case part::seek_kind::beginning: target = p.first_offset(); break;
       case part::seek_kind::end: target = end; break;
       case part::seek_kind::offset: target = static_cast<std::uint64_t>(a.pending_value); break;
       case part::seek_kind::timestamp:
+        if (disk_offset_for_time(p, ls, a.pending_value, target)) break;
         for (std::uint64_t o = ls; o < end; ++o) {
           const std::uint64_t pos = p.position_of(o);
           const auto* payload =
@@ -345,13 +407,32 @@ struct consumer::impl {
     }
   }
 
-  void commit_positions() {
+  errc commit_positions() {
+    errc status = errc::ok;
     for (part& a : parts) {
       if (a.offsets && !a.needs_seek) {
         a.offsets->committed[a.p->id].store(static_cast<std::int64_t>(a.next_offset),
                                             std::memory_order_release);
       }
     }
+    // Durable topics: the group's offsets go to disk, one file write per topic.
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      const part& a = parts[i];
+      if (!a.offsets || !a.topic->durable()) continue;
+      bool first = true;
+      for (std::size_t j = 0; j < i; ++j) first = first && parts[j].topic != a.topic;
+      if (!first) continue;
+      if (const errc e = store_offsets(*a.topic, *a.offsets); e != errc::ok) status = e;
+    }
+    return status;
+  }
+
+  errc store_offsets(const detail::topic_state& t, const detail::group_offsets& o) const {
+    std::vector<std::int64_t> committed(o.committed.size());
+    for (std::size_t p = 0; p < committed.size(); ++p) {
+      committed[p] = o.committed[p].load(std::memory_order_acquire);
+    }
+    return detail::store_group_offsets(t.dir, cfg.group, committed);
   }
 
   // Reads up to max_poll_records. Returns offset_out_of_range when a partition overran with
@@ -360,9 +441,8 @@ struct consumer::impl {
   // next record is still there), re-position on it; else follow the reset policy.
   void overrun(part& a) {
     std::lock_guard lock(a.p->mu);
-    if (a.next_offset >= a.p->log_start_offset.load(std::memory_order_acquire) &&
-        position_locked(a, a.next_offset) == errc::ok) {
-      return;
+    if (a.next_offset >= a.p->first_offset() && position_locked(a, a.next_offset) == errc::ok) {
+      return;  // still in the ring (only padding went), or in the files of a durable topic
     }
     std::uint64_t o = 0;
     if (cfg.reset != offset_reset::error && start_offset(a, o) == errc::ok) {
@@ -394,15 +474,17 @@ struct consumer::impl {
     if (a.reader.position() < a.p->log_start_position.load(std::memory_order_seq_cst)) {
       a.reader.unpin();  // overrun: the frames at our cursor may be gone
       overrun(a);
-      if (a.needs_seek) return;
+      if (a.needs_seek || a.on_disk) return;  // a durable topic goes on in its files
       a.reader.pin();
       if (a.reader.position() < a.p->log_start_position.load(std::memory_order_seq_cst)) {
         a.reader.unpin();
         return;  // overrun again already; next poll
       }
     }
+    const std::uint64_t limit =
+        cfg.read_durable_only && a.p->durable() ? a.p->durable_offset() : UINT64_MAX;
     frame_view f;
-    while (n < batch.size() && a.reader.try_peek(f)) {
+    while (n < batch.size() && a.next_offset < limit && a.reader.try_peek(f)) {
       if (arena.size() - arena_used < f.size) break;
       std::byte* copy = arena.data() + arena_used;
       std::memcpy(copy, f.data, f.size);
@@ -414,6 +496,55 @@ struct consumer::impl {
     }
     a.reader.unpin();
     a.p->space.notify_all();
+  }
+
+  // Durable topics: records older than the ring, from the segment files, copied into the
+  // arena as whole verified batches. Returns to the ring once it reaches the ring's start.
+  void fill_from_disk(part& a, std::size_t& n, std::size_t& arena_used) {
+    detail::partition_state& p = *a.p;
+    if (a.next_offset >= p.log_start_offset.load(std::memory_order_acquire)) {
+      std::lock_guard lock(p.mu);
+      if (position_locked(a, a.next_offset) != errc::ok) a.needs_seek = true;
+      return;
+    }
+    if (n >= batch.size()) return;
+    if (arena.size() - arena_used < 4096) return;  // next poll
+    std::span<std::byte> buf(arena.data() + arena_used, arena.size() - arena_used);
+    io::read_result r = detail::persist_read(p, a.next_offset, buf);
+    if (r.status == errc::invalid_argument && r.needed > buf.size()) {
+      if (arena_used != 0) return;  // earlier views point into the arena: next poll
+      arena.resize(r.needed);       // a batch larger than any seen so far (cold)
+      buf = std::span<std::byte>(arena.data(), arena.size());
+      r = detail::persist_read(p, a.next_offset, buf);
+    }
+    if (r.status == errc::offset_out_of_range) {
+      overrun(a);  // disk retention passed us too: the reset policy
+      return;
+    }
+    if (r.status != errc::ok || r.bytes == 0) return;
+    const std::uint64_t limit = cfg.read_durable_only ? p.durable_offset() : UINT64_MAX;
+    io::for_each_batch(
+        buf.first(r.bytes), p.persist->max_batch_bytes,
+        [&](const io::batch_header&, std::span<const std::byte> payload) {
+          std::size_t at = 0;
+          while (at + sizeof(frame_header) <= payload.size()) {
+            frame_header fh;
+            std::memcpy(&fh, payload.data() + at, sizeof fh);
+            const std::size_t size = frame_footprint(fh.length);
+            if (size > payload.size() - at) break;  // not a frame: stop
+            const std::byte* rec = payload.data() + at + sizeof(frame_header);
+            at += size;
+            if ((fh.flags & frame_flags::padding) != 0 || fh.length < sizeof(record_header)) {
+              continue;
+            }
+            const std::uint64_t off = detail::header_of(rec).offset;
+            if (off < a.next_offset || off >= limit || n >= batch.size()) continue;
+            view_of(batch[n++], a, rec);
+            a.next_offset = off + 1;
+            a.dirty = true;
+          }
+        });
+    arena_used += align_up(r.bytes, 8);
   }
 
   errc fill(std::size_t& n) {
@@ -428,7 +559,8 @@ struct consumer::impl {
           a.next_offset < a.p->log_start_offset.load(std::memory_order_acquire)) {
         overrun(a);  // retention passed us: Kafka's auto.offset.reset
       }
-      if (!a.needs_seek && a.overwrite) fill_copying(a, n, arena_used);
+      if (!a.needs_seek && a.on_disk) fill_from_disk(a, n, arena_used);
+      if (!a.needs_seek && a.overwrite && !a.on_disk) fill_copying(a, n, arena_used);
       if (a.needs_seek) {
         status = errc::offset_out_of_range;
         continue;
@@ -451,6 +583,7 @@ struct consumer::impl {
     for (const part& a : parts) {
       // As fill(): paused partitions and deleted topics have nothing to hand out.
       if (a.paused || a.topic->closed.load(std::memory_order_relaxed)) continue;
+      if (a.on_disk) return true;
       if (a.p->ring.published_position() != a.reader.position()) return true;
       if (a.pending != part::seek_kind::none) return true;
     }
@@ -465,7 +598,7 @@ struct consumer::impl {
   void leave() {
     if (closed) return;
     closed = true;
-    if (cfg.auto_commit) commit_positions();
+    if (cfg.auto_commit) (void)commit_positions();
     if (!group) {
       for (part& a : parts) release_part(a, cfg.auto_commit);
     } else {
@@ -610,7 +743,7 @@ poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
   if (c.cfg.auto_commit && !c.cfg.group.empty()) {
     const auto now = wait_clock::now();
     if (now >= c.next_auto_commit) {
-      c.commit_positions();
+      (void)c.commit_positions();
       c.next_auto_commit = now + c.cfg.auto_commit_interval;
     }
   }
@@ -654,8 +787,7 @@ poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
 errc consumer::commit() {
   if (!impl_ || impl_->closed) return errc::closed;
   if (impl_->cfg.group.empty()) return errc::invalid_group;
-  impl_->commit_positions();
-  return errc::ok;
+  return impl_->commit_positions();
 }
 
 errc consumer::commit(const topic_partition& tp, std::uint64_t offset) {
@@ -667,9 +799,9 @@ errc consumer::commit(const topic_partition& tp, std::uint64_t offset) {
   if (offset > t->partitions[tp.partition]->end_offset.load(std::memory_order_acquire)) {
     return errc::offset_out_of_range;
   }
-  t->offsets_for(impl_->cfg.group)
-      ->committed[tp.partition]
-      .store(static_cast<std::int64_t>(offset), std::memory_order_release);
+  auto offs = t->offsets_for(impl_->cfg.group);
+  offs->committed[tp.partition].store(static_cast<std::int64_t>(offset), std::memory_order_release);
+  if (t->durable()) return impl_->store_offsets(*t, *offs);
   return errc::ok;
 }
 
@@ -689,7 +821,7 @@ errc request_seek(Impl* c, const topic_partition& tp, typename Part::seek_kind k
   if (a == nullptr) return errc::not_assigned;
   if (kind == Part::seek_kind::offset) {
     std::lock_guard lock(a->p->mu);
-    const std::uint64_t ls = a->p->log_start_offset.load(std::memory_order_acquire);
+    const std::uint64_t ls = a->p->first_offset();  // durable topics: the files too
     const std::uint64_t end = a->p->end_offset.load(std::memory_order_acquire);
     if (value < 0 || static_cast<std::uint64_t>(value) < ls ||
         static_cast<std::uint64_t>(value) > end) {

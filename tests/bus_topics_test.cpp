@@ -146,17 +146,6 @@ TEST(BusTopics, QueueModeIsWrongModeForNow) {
   EXPECT_TRUE(b.list_topics().empty());
 }
 
-TEST(BusTopics, DataDirIsRefusedUntilPersistenceExists) {
-  lanes::bus_config c = quiet_bus();
-  c.data_dir = "/tmp/lanes-bus-topics-test";
-  try {
-    lanes::bus b(c);
-    ADD_FAILURE() << "a bus with a data_dir opened";
-  } catch (const std::system_error& e) {
-    EXPECT_EQ(e.code(), lanes::make_error_code(errc::invalid_config));
-  }
-}
-
 TEST(BusTopics, DescribeReportsLogStartEndBytesAndGroups) {
   lanes::bus b(quiet_bus());
   ASSERT_EQ(b.create_topic("t", log_topic(2)), errc::ok);

@@ -51,6 +51,7 @@ enum class errc : std::uint8_t {
   corrupt_batch = 71,
   file_error = 72,
   log_failed = 73,
+  data_dir_locked = 74,
 };
 
 // The category named "lanes"; messages say what happened and what to do about it.

@@ -272,6 +272,11 @@ class frame_ring {
     void release() noexcept {
       slot_->cursor.store(cursor_, std::memory_order_release);  // (R2) pairs with (W2)
     }
+    // Hands back the frames before `position`, a frame boundary at or before the cursor: for
+    // a reader that reads ahead and gives space back later (a persister, once written).
+    void release_to(std::uint64_t position) noexcept {
+      slot_->cursor.store(position, std::memory_order_release);  // (R2) pairs with (W2)
+    }
 
     // Non-gating readers (a layer that lets the producer overwrite unread frames) gate only
     // while pinned, like a hazard pointer. pin() publishes the cursor with a seq_cst store;

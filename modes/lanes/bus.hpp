@@ -46,6 +46,15 @@ enum class offset_reset : std::uint8_t { earliest, latest, error };
 
 enum class assignment_strategy : std::uint8_t { range, round_robin };
 
+// How a topic's records reach the disk of a bus opened with a data directory.
+//   none:  memory only (the default; also every topic of a bus without a data directory).
+//   async: group commit: one fdatasync when sync_bytes are unsynced or the oldest unsynced
+//          record is sync_interval old. publish returns at once; wait_durable or
+//          publish_options::durable wait for the disk.
+//   sync:  publish and publish_batch return only once their records are durable (one
+//          fdatasync covers everything written meanwhile, so concurrent producers share it).
+enum class durability : std::uint8_t { none, async, sync };
+
 struct topic_config {
   topic_mode mode = topic_mode::log;
   std::uint32_t partitions = 1;
@@ -61,17 +70,32 @@ struct topic_config {
   backpressure policy = backpressure::block;
   // Largest key + headers + value of one message (0: the largest the ring can carry).
   std::size_t max_message_size = 0;
-  // Readers per partition: consumer groups plus group-less consumers (and, later, the
-  // persister). Each takes one slot while it holds the partition.
+  // Readers per partition: consumer groups plus group-less consumers (and the persister of
+  // a durable topic). Each takes one slot while it holds the partition.
   std::size_t max_readers = 32;
+
+  // Persistence (a bus with a data directory). A durable topic's partitions are written to
+  // segment files; its ring is then a cache: consumers that fall behind it read the files,
+  // producers wait only for the disk, and retention_bytes / retention_age apply to the
+  // files (whole segments), not to the ring. Durable topics need backpressure::block.
+  durability durable = durability::none;
+  std::chrono::microseconds sync_interval{1000};      // async: longest wait for a group commit
+  std::size_t sync_bytes = std::size_t{1} << 20;      // async: unsynced bytes that force one
+  std::size_t segment_bytes = std::size_t{64} << 20;  // roll segments at this size
+  std::chrono::seconds segment_age{7 * 24 * 3600};    // and at this age
 };
 
 struct bus_config {
-  // Empty: memory only. Persistence comes with the durability issue.
+  // Empty: memory only. Otherwise a directory that the bus creates if needed and locks
+  // (one process at a time); topics and their durable records are restored from it on open.
   std::string data_dir{};
   // How often the housekeeping thread applies retention by age and bytes (0: never; call
   // bus::enforce_retention yourself).
   std::chrono::milliseconds housekeeping_interval{10};
+  // A partition whose files are damaged before their durable point does not open (the
+  // bus constructor throws corrupt_log); with quarantine its directory is renamed aside
+  // and the partition starts empty.
+  bool quarantine_on_damage = false;
 };
 
 struct topic_partition {
@@ -91,6 +115,9 @@ struct partition_stats {
   std::uint64_t log_start_offset = 0;  // oldest retained offset
   std::uint64_t end_offset = 0;        // next offset to be written
   std::uint64_t bytes = 0;             // ring bytes held by retained records
+  // Durable topics: every offset below this one is on disk (an fdatasync covered it).
+  std::uint64_t durable_offset = 0;
+  errc status = errc::ok;  // durable topics: the I/O error that failed the partition
   std::vector<group_partition_stats> groups;
 };
 
@@ -112,6 +139,10 @@ struct publish_options {
   std::optional<std::uint32_t> partition{};  // explicit partition (else key / round-robin)
   std::int64_t timestamp_ns = 0;             // 0: now (CLOCK_REALTIME)
   std::span<const header> headers{};
+  // Durable topics: return only once the record is on disk (raises async to sync for this
+  // publish). Errors: timeout (after the producer's max_block; the record is published),
+  // or the I/O error that failed the partition.
+  bool durable = false;
 };
 // The defaults, one constant: publish(key, value) passes its address instead of building
 // a temporary on every call.
@@ -157,6 +188,7 @@ struct topic_state;
 struct partition_state;
 struct group_state;
 struct bus_state;
+struct bus_access;  // tests reach the internals through it (defined by them)
 }  // namespace detail
 
 class bus;
@@ -175,7 +207,8 @@ class producer {
   publish_result publish(message_key key, std::string_view value,
                          const publish_options& options = default_publish_options) noexcept;
 
-  // As publish but never waits: errc::full when the partition has no room right now.
+  // As publish but never waits: errc::full when the partition has no room right now, and
+  // no durable acknowledgement (use wait_durable).
   publish_result try_publish(message_key key, std::string_view value,
                              const publish_options& options = default_publish_options) noexcept;
 
@@ -206,6 +239,11 @@ class producer {
   publish_result commit(claim& c) noexcept;
   void abort(claim& c) noexcept;
 
+  // Durable topics: waits until `offset` of `partition` is on disk. Returns ok, timeout,
+  // wrong_mode (the topic is not durable), closed, or the I/O error that failed it.
+  errc wait_durable(std::uint32_t partition, std::uint64_t offset,
+                    std::chrono::nanoseconds timeout) noexcept;
+
   // How long publish waits for room (default 60 s, as Kafka's max.block.ms).
   void set_max_block(std::chrono::nanoseconds d) noexcept { max_block_ = d; }
   const std::string& topic() const noexcept;
@@ -215,12 +253,15 @@ class producer {
   friend class bus;
   explicit producer(std::shared_ptr<detail::topic_state> t) noexcept;
   publish_result publish_impl(message_key key, std::string_view value,
-                              const publish_options& options, bool wait) noexcept;
+                              const publish_options& options, bool wait, bool ack) noexcept;
   // now_ns: the timestamp for a record without one (0: read the clock).
   void claim_record(message_key key, std::size_t value_size, const publish_options& o, claim& c,
                     std::int64_t now_ns = 0) noexcept;
   void claim_slow(detail::partition_state& p, std::size_t record, claim& c) noexcept;
   publish_result commit_record(claim& c) noexcept;
+  void wait_durable_result(publish_result& r) noexcept;
+  void wait_durable_batch(std::span<const message> messages,
+                          std::span<publish_result> results) noexcept;
   bool wait_for_room(message_key key, std::size_t value_size, const publish_options& o,
                      claim& c) noexcept;
 
@@ -240,6 +281,8 @@ struct consumer_config {
   std::size_t max_poll_records = 500;
   // Spin instead of parking while poll waits: lowest latency, burns a core.
   bool busy_spin = false;
+  // Durable topics: hand out only records that are already on disk.
+  bool read_durable_only = false;
   // Rebalance callbacks, called from inside poll on the consumer's thread.
   std::function<void(std::span<const topic_partition>)> on_assigned{};
   std::function<void(std::span<const topic_partition>)> on_revoked{};
@@ -311,8 +354,11 @@ class consumer {
 
 class bus {
  public:
-  // Opens a bus. Memory only when config.data_dir is empty. Throws std::system_error with
-  // errc::invalid_config for a data directory until persistence exists.
+  // Opens a bus. Memory only when config.data_dir is empty; otherwise creates or locks the
+  // directory and restores its topics, durable records and committed group offsets.
+  // Throws std::system_error: data_dir_locked (another process has it open), file_error
+  // (cannot create, read or write it), corrupt_log (damage before the durable point),
+  // io_uring_unavailable (the kernel refuses io_uring).
   explicit bus(bus_config config = {});
   ~bus();
   bus(const bus&) = delete;
@@ -340,6 +386,8 @@ class bus {
   static bool valid_topic_name(std::string_view name) noexcept;
 
  private:
+  friend struct detail::bus_access;
+  void open_data_dir();
   std::shared_ptr<detail::bus_state> state_;
 };
 

@@ -1,0 +1,484 @@
+// modes/persist.cpp: durable topics (see persist.hpp).
+#include "persist.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "bus_state.hpp"
+#include "lanes/clock.hpp"
+
+namespace lanes::detail {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------------------
+// files
+
+int lock_data_dir(const fs::path& dir, errc& ec, std::string& detail) {
+  std::error_code e;
+  fs::create_directories(dir, e);
+  if (e) {
+    ec = errc::file_error;
+    detail = "cannot create data directory " + dir.string() + ": " + e.message();
+    return -1;
+  }
+  ::chmod(dir.c_str(), 0750);
+  const fs::path lock = dir / ".lock";
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    ec = errc::file_error;
+    detail = "cannot open " + lock.string() + ": " + std::strerror(errno);
+    return -1;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    ec = err == EWOULDBLOCK ? errc::data_dir_locked : errc::file_error;
+    detail = dir.string() + ": " +
+             (err == EWOULDBLOCK ? "locked by another process" : std::strerror(err));
+    return -1;
+  }
+  ec = errc::ok;
+  return fd;
+}
+
+void unlock_data_dir(int fd) noexcept {
+  if (fd >= 0) ::close(fd);  // releases the flock
+}
+
+void fsync_dir(const fs::path& dir) noexcept {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+
+errc write_file_durably(const fs::path& dir, const std::string& name, const std::string& text) {
+  const fs::path tmp = dir / (name + ".tmp");
+  const fs::path final_path = dir / name;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return errc::file_error;
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return errno == ENOSPC ? errc::no_space : errc::io_error;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd) != 0) {
+    ::close(fd);
+    return errc::sync_failed;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) return errc::file_error;
+  fsync_dir(dir);
+  return errc::ok;
+}
+
+namespace {
+
+template <class T>
+bool parse_num(std::string_view s, T& out) {
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+std::string hex_of(const std::string& s) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+bool unhex(const std::string& s, std::string& out) {
+  if (s.size() % 2 != 0) return false;
+  out.clear();
+  for (std::size_t i = 0; i < s.size(); i += 2) {
+    unsigned v = 0;
+    const auto r = std::from_chars(s.data() + i, s.data() + i + 2, v, 16);
+    if (r.ec != std::errc() || r.ptr != s.data() + i + 2) return false;
+    out += static_cast<char>(v);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string encode_topic_config(const topic_config& c) {
+  std::ostringstream o;
+  o << "# lanes topic configuration (written by the bus; do not edit while it runs)\n";
+  o << "mode=" << (c.mode == topic_mode::log ? "log" : "queue") << "\n";
+  o << "partitions=" << c.partitions << "\n";
+  o << "ring_capacity=" << c.ring_capacity << "\n";
+  o << "producers=" << (c.producers == producer_mode::single ? "single" : "multi") << "\n";
+  o << "retention_bytes=" << c.retention_bytes << "\n";
+  o << "retention_age_ns=" << c.retention_age.count() << "\n";
+  o << "policy=" << (c.policy == backpressure::block ? "block" : "overwrite") << "\n";
+  o << "max_message_size=" << c.max_message_size << "\n";
+  o << "max_readers=" << c.max_readers << "\n";
+  o << "durability="
+    << (c.durable == durability::sync    ? "sync"
+        : c.durable == durability::async ? "async"
+                                         : "none")
+    << "\n";
+  o << "sync_interval_us=" << c.sync_interval.count() << "\n";
+  o << "sync_bytes=" << c.sync_bytes << "\n";
+  o << "segment_bytes=" << c.segment_bytes << "\n";
+  o << "segment_age_s=" << c.segment_age.count() << "\n";
+  return o.str();
+}
+
+bool decode_topic_config(const std::string& text, topic_config& c) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) return false;
+    const std::string k = line.substr(0, eq);
+    const std::string_view v = std::string_view(line).substr(eq + 1);
+    bool ok = true;
+    std::int64_t i64 = 0;
+    if (k == "mode") {
+      ok = v == "log" || v == "queue";
+      c.mode = v == "queue" ? topic_mode::queue : topic_mode::log;
+    } else if (k == "partitions") {
+      ok = parse_num(v, c.partitions);
+    } else if (k == "ring_capacity") {
+      ok = parse_num(v, c.ring_capacity);
+    } else if (k == "producers") {
+      ok = v == "single" || v == "multi";
+      c.producers = v == "single" ? producer_mode::single : producer_mode::multi;
+    } else if (k == "retention_bytes") {
+      ok = parse_num(v, c.retention_bytes);
+    } else if (k == "retention_age_ns") {
+      ok = parse_num(v, i64);
+      c.retention_age = std::chrono::nanoseconds(i64);
+    } else if (k == "policy") {
+      ok = v == "block" || v == "overwrite";
+      c.policy = v == "overwrite" ? backpressure::overwrite : backpressure::block;
+    } else if (k == "max_message_size") {
+      ok = parse_num(v, c.max_message_size);
+    } else if (k == "max_readers") {
+      ok = parse_num(v, c.max_readers);
+    } else if (k == "durability") {
+      ok = v == "none" || v == "async" || v == "sync";
+      c.durable = v == "sync"    ? durability::sync
+                  : v == "async" ? durability::async
+                                 : durability::none;
+    } else if (k == "sync_interval_us") {
+      ok = parse_num(v, i64);
+      c.sync_interval = std::chrono::microseconds(i64);
+    } else if (k == "sync_bytes") {
+      ok = parse_num(v, c.sync_bytes);
+    } else if (k == "segment_bytes") {
+      ok = parse_num(v, c.segment_bytes);
+    } else if (k == "segment_age_s") {
+      ok = parse_num(v, i64);
+      c.segment_age = std::chrono::seconds(i64);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+errc store_group_offsets(const fs::path& topic_dir, const std::string& group,
+                         const std::vector<std::int64_t>& committed) {
+  const fs::path dir = topic_dir / "offsets";
+  std::error_code e;
+  if (!fs::exists(dir, e)) {
+    fs::create_directory(dir, e);
+    if (e) return errc::file_error;
+    ::chmod(dir.c_str(), 0750);
+    fsync_dir(topic_dir);
+  }
+  std::string text;
+  for (std::size_t p = 0; p < committed.size(); ++p) {
+    if (committed[p] >= 0) text += std::to_string(p) + " " + std::to_string(committed[p]) + "\n";
+  }
+  return write_file_durably(dir, hex_of(group), text);
+}
+
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> load_group_offsets(
+    const fs::path& topic_dir, std::uint32_t partitions) {
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> out;
+  std::error_code e;
+  const fs::path dir = topic_dir / "offsets";
+  if (!fs::is_directory(dir, e)) return out;
+  for (const auto& entry : fs::directory_iterator(dir, e)) {
+    const std::string name = entry.path().filename().string();
+    std::string group;
+    if (name.ends_with(".tmp") || !unhex(name, group)) continue;
+    std::ifstream in(entry.path());
+    std::vector<std::int64_t> committed(partitions, -1);
+    std::uint32_t p = 0;
+    std::int64_t o = 0;
+    while (in >> p >> o) {
+      if (p < partitions && o >= 0) committed[p] = o;
+    }
+    out.emplace_back(std::move(group), std::move(committed));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// partitions
+
+io::log_options log_options_for(const topic_config& c, bool quarantine) {
+  io::log_options o;
+  o.mode = c.durable == durability::sync    ? io::durability::sync
+           : c.durable == durability::async ? io::durability::async
+                                            : io::durability::none;
+  o.segment_bytes = c.segment_bytes;
+  o.segment_age = std::chrono::duration_cast<std::chrono::milliseconds>(c.segment_age);
+  // A batch holds at least the largest record the ring can carry.
+  o.max_batch_bytes = static_cast<std::uint32_t>(
+      std::max<std::size_t>(std::size_t{8} << 20, c.ring_capacity / 2 + 4096));
+  o.sync_bytes = c.sync_bytes;
+  o.sync_interval = c.sync_interval;
+  o.quarantine_on_damage = quarantine;
+  return o;
+}
+
+errc open_topic_logs(topic_state& t, const fs::path& root, bool quarantine, std::string& detail) {
+  const io::log_options opts = log_options_for(t.config, quarantine);
+  for (auto& pp : t.partitions) {
+    partition_state& p = *pp;
+    io::open_result r = io::partition_log::open(root, t.name, p.id, opts);
+    if (!r) {
+      detail = r.detail;
+      return r.status;
+    }
+    auto ps = std::make_unique<partition_persistence>();
+    ps->max_batch_bytes = opts.max_batch_bytes;
+    ps->next_offset = r.log->appended_offset();
+    ps->fifo.resize(opts.queue_depth + 1);
+    errc ec = errc::ok;
+    ps->reader = p.ring.add_reader(&ec);
+    if (ec != errc::ok) return ec;
+    ps->appended_pos = ps->reader.position();
+    p.start_at(ps->next_offset);
+    ps->log = std::move(r.log);
+    p.persist = std::move(ps);
+  }
+  return errc::ok;
+}
+
+namespace {
+
+// Hands the frames [appended_pos, published) to the log, in batches.
+bool append_new(partition_persistence& ps, frame_ring& ring) noexcept {
+  bool work = false;
+  const std::uint64_t published = ring.published_position();
+  const std::uint64_t cap = ring.capacity();
+  const std::uint64_t target_bytes =
+      std::min<std::uint64_t>(std::uint64_t{1} << 20, ps.max_batch_bytes);
+  while (ps.appended_pos != published && ps.size < ps.fifo.size() - 1) {
+    const std::uint64_t from = ps.appended_pos;
+    std::uint64_t to = from;
+    std::uint32_t count = 0;
+    std::int64_t first_ts = 0, max_ts = 0;
+    std::uint64_t first_offset = ps.next_offset;
+    while (to != published) {
+      const frame_header& h = ring.frame_at(to);
+      const std::uint64_t size = frame_footprint(h.length);
+      if (to != from && to + size - from > target_bytes) break;
+      if ((h.flags & frame_flags::padding) == 0) {
+        record_header rh;
+        std::memcpy(&rh, reinterpret_cast<const std::byte*>(&h) + sizeof(frame_header), sizeof rh);
+        if (count == 0) {
+          first_ts = rh.timestamp_ns;
+          max_ts = rh.timestamp_ns;
+          first_offset = rh.offset;
+        }
+        max_ts = std::max(max_ts, rh.timestamp_ns);
+        ++count;
+      }
+      to += size;
+    }
+    if (count != 0) {
+      const auto* base = reinterpret_cast<const std::byte*>(&ring.frame_at(0));
+      const std::uint64_t at = from & (cap - 1);
+      const std::uint64_t len = to - from;
+      const std::uint64_t first_len = std::min(len, cap - at);
+      iovec iov[2];
+      iov[0] = {const_cast<std::byte*>(base + at), first_len};
+      iov[1] = {const_cast<std::byte*>(base), len - first_len};
+      const std::size_t n = len == first_len ? 1 : 2;
+      const io::append_result r =
+          ps.log->append(std::span<const iovec>(iov, n), first_offset, count, first_ts, max_ts);
+      if (r.status == errc::full) break;  // the log has enough in flight; next round
+      if (!r) return work;                // failed: the log's status says why
+      ps.next_offset = first_offset + count;
+    }
+    // Padding-only stretches take no offset; they are released after what precedes them.
+    ps.fifo[(ps.head + ps.size) % ps.fifo.size()] = {ps.next_offset, to};
+    ++ps.size;
+    ps.appended_pos = to;
+    work = true;
+  }
+  return work;
+}
+
+void release_written(partition_state& p, partition_persistence& ps) noexcept {
+  const std::uint64_t written = ps.log->written_offset();
+  std::uint64_t release = 0;
+  bool any = false;
+  while (ps.size != 0 && ps.fifo[ps.head].end_offset <= written) {
+    release = ps.fifo[ps.head].end_position;
+    ps.head = (ps.head + 1) % ps.fifo.size();
+    --ps.size;
+    any = true;
+  }
+  if (any) {
+    ps.reader.release_to(release);
+    p.space.notify_all();  // producers waiting for room
+  }
+}
+
+}  // namespace
+
+bool persist_pump(topic_state& t, partition_state& p) noexcept {
+  partition_persistence& ps = *p.persist;
+  if (ps.closed) return false;
+  (void)t;
+  errc st = ps.log->poll_completions();
+  bool work = append_new(ps, p.ring);
+  st = ps.log->poll_completions();
+  release_written(p, ps);
+  if (st != errc::ok && st != errc::closed) p.fail(st);  // producers get the error from now on
+  return work || ps.size != 0;
+}
+
+void persist_close(partition_state& p) noexcept {
+  partition_persistence& ps = *p.persist;
+  if (ps.closed) return;
+  // Whatever was published goes to the log before it closes.
+  for (int i = 0;
+       i < 100000 && ps.log->status() == errc::ok && ps.appended_pos != p.ring.published_position();
+       ++i) {
+    append_new(ps, p.ring);
+    (void)ps.log->poll_completions(std::chrono::milliseconds(1));
+    release_written(p, ps);
+  }
+  (void)ps.log->close();
+  release_written(p, ps);
+  ps.reader.close();
+  ps.closed = true;
+}
+
+io::read_result persist_read(const partition_state& p, std::uint64_t offset,
+                             std::span<std::byte> buf) noexcept {
+  return p.persist->log->read(offset, buf);
+}
+
+errc persist_wait(const topic_state& t, partition_state& p, std::uint64_t offset,
+                  std::chrono::nanoseconds timeout) noexcept {
+  if (!p.persist) return errc::wrong_mode;
+  if (p.durable_offset() > offset) return errc::ok;
+  if (const errc e = p.io_status.load(std::memory_order_acquire); e != errc::ok) return e;
+  t.wakeup->kick();
+  const errc e = p.persist->log->wait_durable(offset, timeout);
+  if (e == errc::ok) return e;
+  if (p.durable_offset() > offset) return errc::ok;
+  if (e != errc::timeout && e != errc::closed) p.fail(e);  // the log failed
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------
+// the persister thread
+
+void bus_state::persister_loop() {
+  std::uint64_t seen = wakeup->kicks.load(std::memory_order_acquire);
+  auto last_retention = wait_clock::now();
+  for (;;) {
+    bool work = false;
+    const bool stop = persist_stop.load(std::memory_order_acquire);
+    std::shared_ptr<topic_state> busy_topic;  // the one log with requests in flight, if one
+    std::uint32_t busy_partition = 0;
+    std::size_t busy = 0;
+    {
+      std::lock_guard lock(persist_mu);
+      const bool retention_due = wait_clock::now() - last_retention > std::chrono::seconds(1);
+      for (auto& t : durable_topics) {
+        for (auto& p : t->partitions) {
+          if (!p->persist || p->persist->closed) continue;
+          if (persist_pump(*t, *p)) work = true;
+          if (p->persist->log->in_flight() != 0) {
+            ++busy;
+            busy_topic = t;
+            busy_partition = p->id;
+          }
+          if (retention_due) {
+            if (t->config.retention_bytes != 0 || t->config.retention_age.count() != 0) {
+              p->persist->log->enforce_retention(t->config.retention_bytes,
+                                                 t->config.retention_age);
+            }
+            // Records the durable point, so that recovery scans only what came after it
+            // and treats damage before it as damage, not as a torn tail.
+            (void)p->persist->log->checkpoint();
+          }
+        }
+      }
+      if (retention_due) last_retention = wait_clock::now();
+      if (stop) {
+        for (auto& t : durable_topics) {
+          for (auto& p : t->partitions) {
+            if (p->persist) persist_close(*p);
+          }
+        }
+        return;
+      }
+    }
+    const std::uint64_t k = wakeup->kicks.load(std::memory_order_acquire);
+    if (k != seen) {
+      seen = k;
+      continue;
+    }
+    if (busy == 1) {
+      // One log with requests in flight: sleep in its completion queue (records published
+      // meanwhile make the next batch bigger: group commit).
+      std::lock_guard lock(persist_mu);
+      partition_state& p = *busy_topic->partitions[busy_partition];
+      if (!p.persist->closed)
+        (void)p.persist->log->poll_completions(std::chrono::microseconds(200));
+      continue;
+    }
+    if (busy == 0 && work) continue;
+    // Idle, or several logs busy: new records are picked up within this slice; durability
+    // waiters kick.
+    const auto slice = busy != 0 ? std::chrono::microseconds(50) : std::chrono::microseconds(500);
+    (void)wakeup->wake.wait_until(
+        [&] {
+          return wakeup->kicks.load(std::memory_order_acquire) != seen ||
+                 persist_stop.load(std::memory_order_acquire);
+        },
+        wait_clock::now() + slice);
+  }
+}
+
+void bus_state::stop_persister() noexcept {
+  if (!persister.joinable()) return;
+  persist_stop.store(true, std::memory_order_release);
+  wakeup->kick();
+  if (persister.get_id() != std::this_thread::get_id()) persister.join();
+}
+
+}  // namespace lanes::detail
