@@ -551,8 +551,11 @@ struct consumer::impl {
     errc status = errc::ok;
     std::size_t arena_used = 0;
     const std::size_t count = parts.size();
+    if (rr >= count) rr = 0;  // parts went away in a rebalance
     for (std::size_t k = 0; k < count && n < batch.size(); ++k) {
-      part& a = parts[(rr + k) % count];
+      // rr < count and k < count: one conditional subtraction instead of a division.
+      const std::size_t at = rr + k >= count ? rr + k - count : rr + k;
+      part& a = parts[at];
       if (a.paused || a.topic->closed.load(std::memory_order_relaxed)) continue;
       if (a.pending != part::seek_kind::none) apply_seek(a);
       if (!a.needs_seek && !a.overwrite &&
@@ -575,7 +578,7 @@ struct consumer::impl {
         a.dirty = true;
       }
     }
-    if (count != 0) rr = (rr + 1) % count;
+    if (count != 0) rr = rr + 1 >= count ? 0 : rr + 1;
     return status;
   }
 
