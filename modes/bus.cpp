@@ -45,6 +45,7 @@ void bus_state::housekeeping_loop() {
       for (auto& [n, t] : topics) all.push_back(t);
     }
     for (auto& t : all) {
+      queue_housekeeping(*t);
       if (t->config.retention_bytes == 0 && t->config.retention_age.count() == 0) continue;
       for (auto& p : t->partitions) {
         p->enforce_retention(t->config.retention_bytes, t->config.retention_age);
@@ -55,8 +56,9 @@ void bus_state::housekeeping_loop() {
 
 namespace {
 
-errc validate(const topic_config& c) {
-  if (c.mode != topic_mode::log) return errc::wrong_mode;  // queue mode: its own issue
+errc validate(std::string_view name, const topic_config& c) {
+  if (c.mode != topic_mode::log && c.mode != topic_mode::queue) return errc::invalid_config;
+  if (const errc e = validate_queue(name, c); e != errc::ok) return e;
   if (c.partitions == 0 || c.partitions > 65536) return errc::invalid_config;
   if (!is_power_of_two(c.ring_capacity) || c.ring_capacity < 4096 ||
       c.ring_capacity > (std::size_t{1} << 32)) {
@@ -129,12 +131,22 @@ bus::~bus() {
 
 errc bus::create_topic(std::string_view name, const topic_config& config) {
   if (!valid_topic_name(name)) return errc::invalid_topic_name;
-  if (const errc e = detail::validate(config); e != errc::ok) return e;
+  if (const errc e = detail::validate(name, config); e != errc::ok) return e;
   std::lock_guard lock(state_->mu);
   if (state_->closed.load(std::memory_order_acquire)) return errc::closed;
   if (state_->topics.find(name) != state_->topics.end()) return errc::topic_exists;
-  state_->topics.emplace(std::string(name),
-                         std::make_shared<detail::topic_state>(std::string(name), config));
+  std::shared_ptr<detail::topic_state> dlq;
+  if (!config.queue.dead_letter_topic.empty()) {  // must exist now, and take many producers
+    auto it = state_->topics.find(config.queue.dead_letter_topic);
+    if (it == state_->topics.end()) return errc::unknown_topic;
+    if (it->second->config.producers != producer_mode::multi) return errc::invalid_config;
+    dlq = it->second;
+  }
+  auto t = std::make_shared<detail::topic_state>(std::string(name), config);
+  if (config.mode == topic_mode::queue) {
+    if (const errc e = detail::open_queue(*t, std::move(dlq)); e != errc::ok) return e;
+  }
+  state_->topics.emplace(std::string(name), std::move(t));
   return errc::ok;
 }
 
@@ -231,6 +243,7 @@ void bus::enforce_retention() {
     for (auto& [n, t] : state_->topics) all.push_back(t);
   }
   for (auto& t : all) {
+    detail::queue_housekeeping(*t);
     for (auto& p : t->partitions) {
       p->enforce_retention(t->config.retention_bytes, t->config.retention_age);
     }
