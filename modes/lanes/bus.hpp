@@ -135,9 +135,9 @@ struct queue_access;
 }  // namespace detail
 
 class bus;
-class queue_consumer;            // lanes/queue.hpp
-struct queue_consumer_config;    // lanes/queue.hpp
-struct queue_group_stats;        // lanes/queue.hpp
+class queue_consumer;          // lanes/queue.hpp
+struct queue_consumer_config;  // lanes/queue.hpp
+struct queue_group_stats;      // lanes/queue.hpp
 
 // Publishes to one topic. One thread at a time; cheap to create (make one per thread).
 class producer {
