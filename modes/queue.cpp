@@ -637,6 +637,9 @@ struct queue_consumer::impl {
     } else if (group) {
       group->consumers.fetch_sub(1, std::memory_order_acq_rel);
     }
+    // A share group removed above lets go of the ring now (its readers close with it), not
+    // when this consumer object is destroyed. Every call checks `closed` before the group.
+    group.reset();
     topic->data.notify_all();
   }
 
@@ -742,7 +745,8 @@ errc queue_consumer::nack(const receipt& r, std::chrono::nanoseconds delay) noex
   const std::int64_t now = detail::steady_ns();
   if (g.settings.max_deliveries != 0 && d >= g.settings.max_deliveries) {
     s.store(detail::slot_word::make(lap, d, detail::qstate::dead), std::memory_order_release);
-    q->note_deadline(now);  // the next scan dead-letters it
+    q->note_deadline(now);
+    detail::scan(g, *q, now);  // dead-letters it now (unless a scan runs already: then it does)
   } else if (delay.count() <= 0) {
     s.store(detail::slot_word::make(lap, d, detail::qstate::ready), std::memory_order_release);
     if (!g.strict) (void)q->ready.try_push(r.offset);  // never full, see scan
