@@ -205,6 +205,7 @@ void try_advance(queue_partition& q) noexcept {
     std::uint64_t w = q.slot(f).load(std::memory_order_seq_cst);
     if (slot_word::lap(w) != q.lap(f) || slot_word::state(w) != qstate::acked) return;
     if (q.advancing.exchange(true, std::memory_order_seq_cst)) return;  // its holder re-checks
+    f = q.floor.load(std::memory_order_relaxed);  // another holder may have moved it meanwhile
     const std::uint64_t from = f;
     frame_view fv;
     unsigned waits = 0;
