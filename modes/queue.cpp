@@ -6,6 +6,7 @@
 #include <bit>
 #include <charconv>
 #include <cstring>
+#include <thread>
 
 #include "lanes/clock.hpp"
 #include "queue_state.hpp"
@@ -524,7 +525,7 @@ errc take_in_flight(queue_partition& q, const receipt& r, op what, std::uint64_t
   if (o < q.start || o >= q.claim.load(std::memory_order_acquire)) return errc::invalid_argument;
   std::atomic<std::uint64_t>& s = q.slot(o);
   std::uint64_t w = s.load(std::memory_order_acquire);
-  for (;;) {
+  for (unsigned spins = 0;; ++spins) {
     if (slot_word::lap(w) != q.lap(o)) {
       // The floor passed it and its slot went to a later offset: it was acked.
       return o < q.floor.load(std::memory_order_acquire) ? errc::already_acked
@@ -533,7 +534,11 @@ errc take_in_flight(queue_partition& q, const receipt& r, op what, std::uint64_t
     const qstate st = slot_word::state(w);
     const std::uint32_t d = slot_word::delivery(w);
     if (st == qstate::busy) {  // an expiry, nack or extend right now: a few instructions
-      cpu_relax();
+      if (spins < 64) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();  // its owner was preempted
+      }
       w = s.load(std::memory_order_acquire);
       continue;
     }

@@ -24,6 +24,15 @@
 //   expiry    whoever holds `scanning` (a receiver or the housekeeping thread, once
 //             next_expiry has passed) walks [floor, claim), gives back in_flight slots past
 //             their deadline and delayed ones that are due, and dead-letters dead ones.
+// Memory order. A slot's owner writes the deadline (relaxed) and then the slot word with a
+// release store or an acq_rel CAS; the next owner takes the slot with an acquire load or CAS,
+// so it sees the deadline and, for a fresh offset, the claimer's acquire of end_offset (which
+// pairs with the producer's release) makes the record's bytes visible to whoever reads the
+// slot after it. The floor, its position and the reader pass from one holder of `advancing` to
+// the next through that flag (seq_cst exchange / store). next_expiry is only changed by RMWs
+// (note_deadline, scan's exchange), so a scan that resets it synchronises with every deadline
+// noted before, and a deadline noted after survives the scan.
+//
 // strict_per_key: a receiver holding `dispatching` walks [floor, end) in order and delivers a
 // ready message only when no earlier unacked message has its key (key hashes per slot, a set
 // of the keys seen in this walk). Receivers that find `dispatching` taken skip the partition.

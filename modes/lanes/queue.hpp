@@ -88,9 +88,14 @@ struct queue_consumer_config {
 
 struct queue_partition_stats {
   std::uint32_t partition = 0;
-  std::uint64_t ready = 0;          // receivable now: never delivered, or given back
-  std::uint64_t in_flight = 0;      // delivered, not acked, deadline not passed (or not seen yet)
-  std::uint64_t delayed = 0;        // nacked with a delay, or within the delivery delay
+  // Receivable: never delivered, or given back. (With a delivery delay, a message no receive
+  // has looked at yet counts here even while it is within the delay; a receive that finds it
+  // early moves it to `delayed`.)
+  std::uint64_t ready = 0;
+  // Delivered, not acked, deadline not passed or not noticed yet; also dead letters that the
+  // dead-letter topic has not taken yet (full or deleted: retried every 20 ms).
+  std::uint64_t in_flight = 0;
+  std::uint64_t delayed = 0;        // nacked with a delay, or found within the delivery delay
   std::uint64_t acked = 0;          // acked by consumers since the group started
   std::uint64_t redelivered = 0;    // deliveries after a message's first
   std::uint64_t dead_lettered = 0;  // moved to the dead-letter topic (and acked here)
