@@ -674,7 +674,10 @@ queue_consumer& queue_consumer::operator=(queue_consumer&& o) noexcept {
 }
 queue_consumer::~queue_consumer() { close(); }
 
-const std::string& queue_consumer::topic() const noexcept { return impl_->topic->name; }
+const std::string& queue_consumer::topic() const noexcept {
+  static const std::string none;
+  return impl_ ? impl_->topic->name : none;
+}
 
 void queue_consumer::close() noexcept {
   if (impl_) impl_->leave();

@@ -79,6 +79,29 @@ TEST(QueueErrors, StaleReceiptAfterRedeliveryChangesNothing) {
   EXPECT_EQ(f.c.ack(second[0].receipt), errc::ok) << "the current receipt still works";
 }
 
+// Aeron-style: drive the offsets many laps around the slot table (a 4 KiB ring has a table of
+// 128 slots), so that an old receipt's slot belongs to a later offset when it comes back.
+TEST(QueueErrors, ReceiptFromManyLapsAgoIsAlreadyAcked) {
+  fixture f(queue_topic(1, 4096));
+  ASSERT_TRUE(f.p.publish(std::nullopt, "first"));
+  const auto first = receive_until(f.c, 1);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(f.c.ack(first[0].receipt), errc::ok);
+  std::uint64_t last = 0;
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(f.p.publish(std::nullopt, "again"));
+    const auto got = receive_until(f.c, 1);
+    ASSERT_EQ(got.size(), 1u);
+    ASSERT_EQ(f.c.ack(got[0].receipt), errc::ok);
+    last = got[0].receipt.offset;
+  }
+  ASSERT_EQ(last, 2000u);
+  const numbers before = snapshot(f.b, "q");
+  EXPECT_EQ(f.c.ack(first[0].receipt), errc::already_acked);
+  EXPECT_EQ(f.c.nack(first[0].receipt), errc::already_acked);
+  EXPECT_EQ(snapshot(f.b, "q"), before);
+}
+
 TEST(QueueErrors, ReceiptOfAnotherQueueIsForeign) {
   lanes::bus b(quiet_bus());
   ASSERT_EQ(b.create_topic("q1", queue_topic(1)), errc::ok);

@@ -321,6 +321,53 @@ TEST(QueueSemantics, StrictPerKeyExpiryKeepsOrder) {
   ASSERT_EQ(c.ack(got[0].receipt), errc::ok);
 }
 
+TEST(QueueSemantics, StrictPerKeyWithDeliveryDelay) {
+  lanes::bus b(quiet_bus());
+  lanes::topic_config tc = queue_topic(1);
+  tc.queue.ordering = lanes::queue_ordering::strict_per_key;
+  tc.queue.delivery_delay = 60ms;
+  ASSERT_EQ(b.create_topic("q", tc), errc::ok);
+  lanes::producer p = b.make_producer("q");
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(p.publish("k", "1"));
+  ASSERT_TRUE(p.publish("k", "2"));
+  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
+  auto got = receive_until(c, 2, 10s);
+  ASSERT_EQ(got.size(), 1u) << "one at a time per key";
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 50ms);
+  EXPECT_EQ(got[0].record.value, "1");
+  ASSERT_EQ(c.ack(got[0].receipt), errc::ok);
+  got = receive_until(c, 1, 10s);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].record.value, "2");
+  ASSERT_EQ(c.ack(got[0].receipt), errc::ok);
+}
+
+TEST(QueueSemantics, StatsCountEachState) {
+  lanes::bus b(quiet_bus());
+  ASSERT_EQ(b.create_topic("q", queue_topic(1)), errc::ok);
+  lanes::producer p = b.make_producer("q");
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(p.publish(std::nullopt, v(i)));
+  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
+  const auto got = receive_until(c, 4);
+  ASSERT_EQ(got.size(), 4u);
+  ASSERT_EQ(c.ack(got[0].receipt), errc::ok);       // acked
+  ASSERT_EQ(c.nack(got[1].receipt), errc::ok);      // ready again
+  ASSERT_EQ(c.nack(got[2].receipt, 1h), errc::ok);  // delayed
+  const auto s = qstats(b, "q");                    // got[3]: in flight; 2 never delivered
+  EXPECT_EQ(s.acked, 1u);
+  EXPECT_EQ(s.ready, 3u);
+  EXPECT_EQ(s.delayed, 1u);
+  EXPECT_EQ(s.in_flight, 1u);
+  EXPECT_EQ(s.ack_floor, 1u);
+  EXPECT_EQ(s.end_offset, 6u);
+  EXPECT_EQ(s.redelivered, 0u);
+  const auto again = receive_until(c, 1);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].receipt.offset, got[1].receipt.offset) << "given back first";
+  EXPECT_EQ(qstats(b, "q").redelivered, 1u);
+}
+
 TEST(QueueSemantics, AnOldUnackedMessageDoesNotHideNewerAckedSpace) {
   lanes::bus b(quiet_bus());
   ASSERT_EQ(b.create_topic("q", queue_topic(1)), errc::ok);

@@ -160,6 +160,7 @@ class queue_consumer {
   // acked by anyone holding their receipt). Then every call returns errc::closed.
   void close() noexcept;
   explicit operator bool() const noexcept { return impl_ != nullptr; }
+  // The topic's name (empty for a default-constructed consumer).
   const std::string& topic() const noexcept;
 
   struct impl;
