@@ -729,10 +729,35 @@ errc queue_consumer::ack(const receipt& r) noexcept {
 
 std::size_t queue_consumer::ack(std::span<const receipt> rs, std::span<errc> results) noexcept {
   std::size_t acked = 0;
+  if (!impl_ || impl_->status() != errc::ok) {
+    const errc e = impl_ ? impl_->status() : errc::closed;
+    for (std::size_t i = 0; i < rs.size() && i < results.size(); ++i) results[i] = e;
+    return 0;
+  }
+  impl& c = *impl_;
+  // The floor of each partition touched moves once, after the batch (partitions from 64 on:
+  // after each ack).
+  std::uint64_t touched = 0;
   for (std::size_t i = 0; i < rs.size(); ++i) {
-    const errc e = ack(rs[i]);
+    errc e = errc::ok;
+    std::uint64_t w = 0;
+    detail::queue_partition* q = c.partition_of(rs[i], e);
+    if (q != nullptr) e = detail::take_in_flight(*q, rs[i], detail::op::ack, w);
     if (i < results.size()) results[i] = e;
-    if (e == errc::ok) ++acked;
+    if (e != errc::ok) continue;
+    ++acked;
+    if (rs[i].partition < 64) {
+      touched |= std::uint64_t{1} << rs[i].partition;
+    } else {
+      detail::try_advance(*q);
+    }
+  }
+  for (; touched != 0; touched &= touched - 1) {
+    detail::try_advance(*c.group->partitions[static_cast<std::size_t>(std::countr_zero(touched))]);
+  }
+  if (acked != 0 && c.group->strict) {
+    c.group->changes.fetch_add(1, std::memory_order_release);
+    c.topic->data.notify_all();
   }
   return acked;
 }
