@@ -956,20 +956,17 @@ std::optional<queue_group_stats> bus::describe_queue(std::string_view topic,
 namespace detail {
 
 void queue_housekeeping(topic_state& t) noexcept {
-  std::shared_ptr<queue_group> groups[8];
-  std::size_t n = 0;
+  std::vector<std::shared_ptr<queue_group>> groups;  // the housekeeping thread: may allocate
   {
     std::lock_guard lock(t.groups_mu);
     if (t.queue_groups.empty()) return;
-    for (auto& [name, g] : t.queue_groups) {
-      if (n == std::size(groups)) break;  // more: the next round (their receivers scan too)
-      groups[n++] = g;
-    }
+    groups.reserve(t.queue_groups.size());
+    for (auto& [name, g] : t.queue_groups) groups.push_back(g);
   }
   const std::int64_t now = steady_ns();
-  for (std::size_t i = 0; i < n; ++i) {
-    for (auto& q : groups[i]->partitions) {
-      scan(*groups[i], *q, now);
+  for (const auto& g : groups) {
+    for (auto& q : g->partitions) {
+      scan(*g, *q, now);
       try_advance(*q);
     }
   }
