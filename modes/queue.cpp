@@ -27,6 +27,9 @@ namespace {
 constexpr std::int64_t never = INT64_MAX;
 // Dead letters the dead-letter topic refused (full, deleted) are retried this much later.
 constexpr std::int64_t dead_letter_retry_ns = 20'000'000;
+// Smallest time between two expiry scans of a partition (at most a quarter of the visibility
+// timeout): deadlines may be enforced this late.
+constexpr std::int64_t scan_gap_ns = 1'000'000;
 // Headers of the original message a dead letter keeps (the rest are dropped).
 constexpr std::size_t max_kept_headers = 59;
 
@@ -505,7 +508,14 @@ void scan(queue_group& g, queue_partition& q, std::int64_t now) noexcept {
       soonest = std::min(soonest, saturating_add(now, dead_letter_retry_ns));
     }
   }
-  if (soonest != never) q.note_deadline(soonest);
+  if (soonest != never) {
+    // Scans coalesce: the next one waits at least scan_gap (so a steady stream of deadlines
+    // costs one walk of the window per gap, not one per receive); deadlines noted later by
+    // nack, extend or a dead letter are not held back.
+    const std::int64_t gap =
+        std::min<std::int64_t>(scan_gap_ns, g.settings.visibility_timeout.count() / 4);
+    q.note_deadline(std::max(soonest, saturating_add(now, gap)));
+  }
   q.scanning.store(false, std::memory_order_release);
   if (acked) try_advance(q);
   if (gave_back || acked) {

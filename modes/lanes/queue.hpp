@@ -20,7 +20,10 @@
 // Threads: a queue_consumer is used by one thread at a time (make one per thread); any number
 // of consumers of the same queue compete for its messages without locks on receive and ack.
 // Deadlines are enforced on receive and by the bus's housekeeping thread (bus_config::
-// housekeeping_interval), or by bus::enforce_retention when that thread is off.
+// housekeeping_interval), or by bus::enforce_retention when that thread is off: each
+// partition keeps its earliest deadline in one word, and whoever finds it passed walks the
+// partition's unacked window once (at most once a millisecond), so a deadline is enforced at the
+// next receive or housekeeping tick after it, up to a millisecond late.
 #pragma once
 
 #include <chrono>
