@@ -5,7 +5,8 @@
 // (XXH3-64 % partitions, see lanes/partitioner.hpp), round-robin without a key, or to an
 // explicit partition. Consumers read records by offset: as members of a consumer group
 // (each partition to exactly one member of the group, every group sees every record), or
-// alone on partitions they assign themselves.
+// alone on partitions they assign themselves. Queue mode (competing consumers with acks, on the
+// same partitions) is in lanes/queue.hpp.
 //
 // Threads: a bus and its topics may be used from any thread. A producer or a consumer object
 // is used by one thread at a time (make one per thread). Cold paths (topics, groups,
