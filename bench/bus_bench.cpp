@@ -5,6 +5,7 @@
 //                busy polling consumer group), raw frame_ring (64-byte frames, batch reads),
 //                ZeroMQ PUSH/PULL (72-byte messages: the same key + value bytes)
 //   scaling      bus throughput with 1, 4 and 16 partitions (keys spread over all of them)
+//   queue        1 partition of a queue topic: receive (busy spin) and ack every message
 //   latency      publish -> poll at a fixed rate below saturation, busy-spin consumer, timed
 //                from when each message was due (no coordinated omission); the same for the
 //                raw frame ring (one-way claim/commit -> peek)
@@ -157,6 +158,61 @@ sample bus_throughput(std::uint32_t partitions, std::uint64_t count,
   s.value = static_cast<double>(count) / (static_cast<double>(t1 - t0) * 1e-9);
   s.floor_ns = o.floor_before_ns;
   s.ok = sum == count * (count - 1) / 2;  // every message exactly once
+  return s;
+}
+
+// ---- queue mode: receive and ack every message ----
+
+// One queue topic partition, the same producer as bus_p1; the consumer receives batches
+// (busy spin) and acks each message: the queue-mode hot path against the log-mode one.
+sample queue_throughput(std::uint64_t count, const std::vector<std::string>& keys) {
+  lanes::bus b(lanes::bus_config{{}, std::chrono::milliseconds(0)});
+  lanes::topic_config tc;
+  tc.mode = lanes::topic_mode::queue;
+  tc.partitions = 1;
+  tc.ring_capacity = kRingBytes;
+  tc.producers = lanes::producer_mode::single;
+  if (b.create_topic("bench", tc) != lanes::errc::ok) die("create_topic (queue) failed");
+  lanes::producer prod = b.make_producer("bench");
+  lanes::queue_consumer_config qc;
+  qc.topic = "bench";
+  qc.max_receive = 1024;
+  qc.busy_spin = true;
+  lanes::queue_consumer cons = b.make_queue_consumer(qc);
+  if (!cons) die("make_queue_consumer failed");
+  start_barrier barrier;
+  std::uint64_t t0 = 0, t1 = 0, sum = 0, ack_errors = 0;
+  const pair_outcome o = run_pinned_pair(
+      [&] {
+        char value[kValueBytes] = {};
+        barrier.arrive_and_wait();
+        t0 = now_ns();
+        for (std::uint64_t i = 0; i < count; ++i) {
+          std::memcpy(value, &i, sizeof i);
+          if (!prod.publish(keys[i % kKeys], std::string_view(value, sizeof value))) {
+            die("publish (queue) failed");
+          }
+        }
+      },
+      [&] {
+        barrier.arrive_and_wait();
+        std::uint64_t got = 0;
+        while (got < count) {
+          const lanes::receive_result r = cons.receive(1024);
+          for (const lanes::queue_message& m : r.messages) {
+            std::uint64_t i = 0;
+            std::memcpy(&i, m.record.value.data(), sizeof i);
+            sum += i;
+            if (cons.ack(m.receipt) != lanes::errc::ok) ++ack_errors;
+          }
+          got += r.messages.size();
+        }
+        t1 = now_ns();
+      });
+  sample s;
+  s.value = static_cast<double>(count) / (static_cast<double>(t1 - t0) * 1e-9);
+  s.floor_ns = o.floor_before_ns;
+  s.ok = sum == count * (count - 1) / 2 && ack_errors == 0;  // each once, each acked
   return s;
 }
 
@@ -386,8 +442,9 @@ int main(int argc, char** argv) {
   const std::vector<std::string> keys = make_keys();
 
   // Case ids, in the order they run within a round.
-  const std::vector<std::string> cases = {"bus_p1", "bus_batch", "frame_ring",  "zmq_push_pull",
-                                          "bus_p4", "bus_p16",   "bus_latency", "ring_latency"};
+  const std::vector<std::string> cases = {"bus_p1",        "bus_batch",    "frame_ring",
+                                          "zmq_push_pull", "bus_p4",       "bus_p16",
+                                          "bus_latency",   "ring_latency", "queue_p1"};
   if (!opt.profile.empty()) {
     for (int round = 0; round < opt.reps; ++round) {
       sample s;
@@ -403,6 +460,8 @@ int main(int argc, char** argv) {
         s = ring_throughput(opt.count);
       else if (opt.profile == "frame_ring_record")
         s = ring_throughput(opt.count, 104);
+      else if (opt.profile == "queue_p1")
+        s = queue_throughput(opt.count, keys);
       else if (opt.profile == "zmq_push_pull")
         s = zmq_throughput(opt.count, keys);
       else
@@ -423,14 +482,15 @@ int main(int argc, char** argv) {
     r["bus_p16"] = bus_throughput(16, opt.count, keys);
     r["bus_latency"] = bus_latency(opt, keys);
     r["ring_latency"] = ring_latency(opt);
+    r["queue_p1"] = queue_throughput(opt.count, keys);
     std::fprintf(
         stderr,
         "round %d%s: bus %.2fM/s batch %.2fM/s ring %.2fM/s zmq %.2fM/s p4 %.2fM/s p16 %.2fM/s | "
-        "p99 bus %.0f ns ring %.0f ns | floor %.0f ns\n",
+        "p99 bus %.0f ns ring %.0f ns | queue %.2fM/s | floor %.0f ns\n",
         round, round == 0 ? " (warm-up)" : "", r["bus_p1"].value / 1e6, r["bus_batch"].value / 1e6,
         r["frame_ring"].value / 1e6, r["zmq_push_pull"].value / 1e6, r["bus_p4"].value / 1e6,
         r["bus_p16"].value / 1e6, r["bus_latency"].p99, r["ring_latency"].p99,
-        r["bus_p1"].floor_ns);
+        r["queue_p1"].value / 1e6, r["bus_p1"].floor_ns);
     for (auto& [id, s] : r) {
       if (!s.ok) die(("case " + id + " lost or duplicated messages").c_str());
       if (round > 0) results[id].push_back(s);
@@ -452,6 +512,7 @@ int main(int argc, char** argv) {
       {"bus_vs_ring_p99", "bus_latency", "ring_latency", true},
       {"bus_p4_vs_p1_tput", "bus_p4", "bus_p1", false},
       {"bus_p16_vs_p1_tput", "bus_p16", "bus_p1", false},
+      {"queue_vs_bus_tput", "queue_p1", "bus_p1", false},
   };
 
   std::filesystem::path out(opt.out);

@@ -56,6 +56,16 @@ class category final : public std::error_category {
       case errc::wrong_mode: return "operation does not apply to this topic's mode (log or queue)";
       case errc::invalid_group:
         return "invalid consumer group name: use 1 to 249 characters from [A-Za-z0-9._-]";
+      case errc::stale_receipt:
+        return "the receipt is no longer current: its visibility timeout passed and the message "
+               "was given back or delivered again (or it was nacked); use the receipt of the "
+               "latest delivery, and extend the visibility of messages that take long";
+      case errc::foreign_receipt:
+        return "the receipt belongs to another queue (topic or queue group); ack, nack or extend "
+               "it with a consumer of the queue that delivered it";
+      case errc::already_acked:
+        return "the message was already acked (or dead-lettered): nothing to do; do not ack "
+               "a receipt twice";
       case errc::io_uring_unavailable:
         return "io_uring is not available (old kernel, sysctl kernel.io_uring_disabled, or a "
                "seccomp filter); enable it or run the topic without durability";
@@ -128,6 +138,9 @@ const char* to_string(errc e) noexcept {
     case errc::not_assigned: return "not_assigned";
     case errc::wrong_mode: return "wrong_mode";
     case errc::invalid_group: return "invalid_group";
+    case errc::stale_receipt: return "stale_receipt";
+    case errc::foreign_receipt: return "foreign_receipt";
+    case errc::already_acked: return "already_acked";
     case errc::io_uring_unavailable: return "io_uring_unavailable";
     case errc::io_error: return "io_error";
     case errc::no_space: return "no_space";

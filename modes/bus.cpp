@@ -52,6 +52,7 @@ void bus_state::housekeeping_loop() {
       for (auto& [n, t] : topics) all.push_back(t);
     }
     for (auto& t : all) {
+      queue_housekeeping(*t);
       if (t->config.retention_bytes == 0 && t->config.retention_age.count() == 0) continue;
       for (auto& p : t->partitions) {
         p->enforce_retention(t->config.retention_bytes, t->config.retention_age);
@@ -62,8 +63,9 @@ void bus_state::housekeeping_loop() {
 
 namespace {
 
-errc validate(const topic_config& c) {
-  if (c.mode != topic_mode::log) return errc::wrong_mode;  // queue mode: its own issue
+errc validate(std::string_view name, const topic_config& c) {
+  if (c.mode != topic_mode::log && c.mode != topic_mode::queue) return errc::invalid_config;
+  if (const errc e = validate_queue(name, c); e != errc::ok) return e;
   if (c.partitions == 0 || c.partitions > 65536) return errc::invalid_config;
   if (!is_power_of_two(c.ring_capacity) || c.ring_capacity < 4096 ||
       c.ring_capacity > (std::size_t{1} << 32)) {
@@ -76,6 +78,8 @@ errc validate(const topic_config& c) {
     return errc::invalid_config;
   }
   if (c.durable != durability::none) {
+    // Durable queues (persisted enqueues and acks) are not built yet.
+    if (c.mode == topic_mode::queue) return errc::invalid_config;
     // The ring must never drop what is not on disk yet.
     if (c.policy != backpressure::block) return errc::invalid_config;
     if (c.sync_interval.count() <= 0 || c.sync_bytes == 0) return errc::invalid_config;
@@ -159,7 +163,7 @@ void bus::open_data_dir() {
     text << in.rdbuf();
     topic_config c;
     if (!valid_topic_name(name) || !detail::decode_topic_config(text.str(), c) ||
-        detail::validate(c) != errc::ok) {
+        detail::validate(name, c) != errc::ok) {
       detail::unlock_data_dir(s.lock_fd);
       s.lock_fd = -1;
       throw std::system_error(make_error_code(errc::invalid_config),
@@ -186,6 +190,20 @@ void bus::open_data_dir() {
     }
     s.topics.emplace(name, std::move(t));
   }
+  // Queue topics last: their dead-letter topics exist by now.
+  for (auto& [name, t] : s.topics) {
+    if (t->config.mode != topic_mode::queue) continue;
+    std::shared_ptr<detail::topic_state> dlq;
+    if (!t->config.queue.dead_letter_topic.empty()) {
+      auto it = s.topics.find(t->config.queue.dead_letter_topic);
+      if (it != s.topics.end()) dlq = it->second;
+    }
+    if (const errc qe = detail::open_queue(*t, std::move(dlq)); qe != errc::ok) {
+      detail::unlock_data_dir(s.lock_fd);
+      s.lock_fd = -1;
+      throw std::system_error(make_error_code(qe), "bus: queue topic " + name);
+    }
+  }
   s.persister = std::thread([st = state_.get()] { st->persister_loop(); });
 }
 
@@ -196,13 +214,23 @@ bus::~bus() {
 
 errc bus::create_topic(std::string_view name, const topic_config& config) {
   if (!valid_topic_name(name)) return errc::invalid_topic_name;
-  if (const errc e = detail::validate(config); e != errc::ok) return e;
+  if (const errc e = detail::validate(name, config); e != errc::ok) return e;
   const bool durable = config.durable != durability::none;
   if (durable && state_->config.data_dir.empty()) return errc::invalid_config;  // no disk
   std::lock_guard lock(state_->mu);
   if (state_->closed.load(std::memory_order_acquire)) return errc::closed;
   if (state_->topics.find(name) != state_->topics.end()) return errc::topic_exists;
+  std::shared_ptr<detail::topic_state> dlq;
+  if (!config.queue.dead_letter_topic.empty()) {  // must exist now, and take many producers
+    auto it = state_->topics.find(config.queue.dead_letter_topic);
+    if (it == state_->topics.end()) return errc::unknown_topic;
+    if (it->second->config.producers != producer_mode::multi) return errc::invalid_config;
+    dlq = it->second;
+  }
   auto t = std::make_shared<detail::topic_state>(std::string(name), config);
+  if (config.mode == topic_mode::queue) {
+    if (const errc e = detail::open_queue(*t, std::move(dlq)); e != errc::ok) return e;
+  }
   if (!state_->config.data_dir.empty()) {
     // Every topic's configuration is stored, so a reopened bus has the same topics; only
     // durable ones keep their records.
@@ -344,6 +372,7 @@ void bus::enforce_retention() {
     for (auto& [n, t] : state_->topics) all.push_back(t);
   }
   for (auto& t : all) {
+    detail::queue_housekeeping(*t);
     for (auto& p : t->partitions) {
       p->enforce_retention(t->config.retention_bytes, t->config.retention_age);
     }

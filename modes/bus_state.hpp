@@ -21,6 +21,15 @@ namespace lanes::detail {
 
 std::int64_t now_ns() noexcept;
 
+struct topic_state;
+struct queue_group;  // modes/queue_state.hpp
+// Queue mode hooks (modes/queue.cpp): checks a topic's queue settings (name: the topic's);
+// opens a queue topic's queue (dead_letters: its dead-letter topic, if any); gives back
+// expired messages and moves queue topics' log starts to their ack floors.
+errc validate_queue(std::string_view name, const topic_config& c) noexcept;
+errc open_queue(topic_state& t, std::shared_ptr<topic_state> dead_letters);
+void queue_housekeeping(topic_state& t) noexcept;
+
 // One partition of a log topic: a frame ring whose frames are records, an offset index, and
 // the log start (the retention reader: a reader of the ring that the partition itself moves,
 // so that nothing at or after the log start can be overwritten).
@@ -142,6 +151,8 @@ struct topic_state {
 
   mutable std::mutex groups_mu;
   std::map<std::string, std::shared_ptr<group_offsets>, std::less<>> groups;
+  // Queue groups reading this topic, under groups_mu (a queue topic: its queue, named "").
+  std::map<std::string, std::shared_ptr<queue_group>, std::less<>> queue_groups;
 
   // Durable topics: <data_dir>/<name>, and the persister's wake-up.
   std::filesystem::path dir;

@@ -142,6 +142,13 @@ std::string encode_topic_config(const topic_config& c) {
   o << "sync_bytes=" << c.sync_bytes << "\n";
   o << "segment_bytes=" << c.segment_bytes << "\n";
   o << "segment_age_s=" << c.segment_age.count() << "\n";
+  o << "queue.visibility_timeout_ns=" << c.queue.visibility_timeout.count() << "\n";
+  o << "queue.max_deliveries=" << c.queue.max_deliveries << "\n";
+  o << "queue.dead_letter_topic=" << c.queue.dead_letter_topic << "\n";
+  o << "queue.delivery_delay_ns=" << c.queue.delivery_delay.count() << "\n";
+  o << "queue.ordering="
+    << (c.queue.ordering == queue_ordering::strict_per_key ? "strict_per_key" : "best_effort")
+    << "\n";
   return o.str();
 }
 
@@ -193,6 +200,20 @@ bool decode_topic_config(const std::string& text, topic_config& c) {
     } else if (k == "segment_age_s") {
       ok = parse_num(v, i64);
       c.segment_age = std::chrono::seconds(i64);
+    } else if (k == "queue.visibility_timeout_ns") {
+      ok = parse_num(v, i64);
+      c.queue.visibility_timeout = std::chrono::nanoseconds(i64);
+    } else if (k == "queue.max_deliveries") {
+      ok = parse_num(v, c.queue.max_deliveries);
+    } else if (k == "queue.dead_letter_topic") {
+      c.queue.dead_letter_topic = std::string(v);
+    } else if (k == "queue.delivery_delay_ns") {
+      ok = parse_num(v, i64);
+      c.queue.delivery_delay = std::chrono::nanoseconds(i64);
+    } else if (k == "queue.ordering") {
+      ok = v == "best_effort" || v == "strict_per_key";
+      c.queue.ordering =
+          v == "strict_per_key" ? queue_ordering::strict_per_key : queue_ordering::best_effort;
     }
     if (!ok) return false;
   }

@@ -408,3 +408,42 @@ TEST(BusDurable, SigkillLosesNothingDurablyAcknowledged) {
 }
 
 }  // namespace
+
+namespace {
+
+// Queue topics are stored with their settings (queue durability itself is not built: a
+// durable queue topic is refused) and come back, dead-letter topic included, whatever the
+// order of the names.
+TEST(BusDurable, QueueTopicSettingsSurviveReopenAndDurableQueuesAreRefused) {
+  LANES_REQUIRE_URING();
+  io_test::scratch_dir dir;
+  {
+    lanes::bus b(disk_bus(dir.path()));
+    ASSERT_EQ(b.create_topic("zz-dead", bus_test::log_topic(1)), errc::ok);
+    lanes::topic_config q = bus_test::log_topic(2);
+    q.mode = lanes::topic_mode::queue;
+    q.queue.visibility_timeout = 2s;
+    q.queue.max_deliveries = 3;
+    q.queue.dead_letter_topic = "zz-dead";
+    q.queue.delivery_delay = 5ms;
+    q.queue.ordering = lanes::queue_ordering::strict_per_key;
+    ASSERT_EQ(b.create_topic("a-jobs", q), errc::ok);
+    q.durable = lanes::durability::sync;
+    EXPECT_EQ(b.create_topic("b-jobs", q), errc::invalid_config);
+  }
+  lanes::bus b(disk_bus(dir.path()));
+  const auto info = b.describe_topic("a-jobs");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->config.mode, lanes::topic_mode::queue);
+  EXPECT_EQ(info->config.partitions, 2u);
+  EXPECT_EQ(info->config.queue.visibility_timeout, std::chrono::nanoseconds(2s));
+  EXPECT_EQ(info->config.queue.max_deliveries, 3u);
+  EXPECT_EQ(info->config.queue.dead_letter_topic, "zz-dead");
+  EXPECT_EQ(info->config.queue.delivery_delay, std::chrono::nanoseconds(5ms));
+  EXPECT_EQ(info->config.queue.ordering, lanes::queue_ordering::strict_per_key);
+  EXPECT_FALSE(b.describe_topic("b-jobs"));
+  lanes::producer p = b.make_producer("a-jobs");
+  EXPECT_TRUE(p.publish("k", "works after reopen"));
+}
+
+}  // namespace

@@ -138,12 +138,13 @@ TEST(BusTopics, BadConfigsAreInvalidConfigAndChangeNothing) {
   EXPECT_EQ(b.create_topic("largest", edge), errc::ok);
 }
 
-TEST(BusTopics, QueueModeIsWrongModeForNow) {
+// Queue mode has its own tests (tests/queue_*_test.cpp); here: it is a topic like any other.
+TEST(BusTopics, QueueModeTopicIsListed) {
   lanes::bus b(quiet_bus());
   lanes::topic_config c = log_topic(1);
   c.mode = lanes::topic_mode::queue;
-  EXPECT_EQ(b.create_topic("q", c), errc::wrong_mode);
-  EXPECT_TRUE(b.list_topics().empty());
+  EXPECT_EQ(b.create_topic("q", c), errc::ok);
+  EXPECT_EQ(b.list_topics(), std::vector<std::string>{"q"});
 }
 
 TEST(BusTopics, DescribeReportsLogStartEndBytesAndGroups) {

@@ -39,6 +39,7 @@ NAMES = {
     "zmq_push_pull": "ZeroMQ inproc PUSH/PULL",
     "bus_latency": "lanes bus publish -> poll",
     "ring_latency": "lanes::frame_ring claim/commit -> peek",
+    "queue_p1": "lanes queue, 1 partition, receive + ack",
 }
 
 
@@ -64,7 +65,9 @@ def render(data, results_path, command, notes):
     out.append("")
     out.append("| case | msgs/s |")
     out.append("| --- | --- |")
-    for cid in ["bus_p1", "bus_batch", "frame_ring", "zmq_push_pull", "bus_p4", "bus_p16"]:
+    for cid in ["bus_p1", "bus_batch", "frame_ring", "zmq_push_pull", "bus_p4", "bus_p16", "queue_p1"]:
+        if cid not in c:  # results from before the case existed
+            continue
         x = c[cid]
         out.append(f"| {NAMES[cid]} | {x['median'] / 1e6:.2f} ({x['min'] / 1e6:.2f}-{x['max'] / 1e6:.2f}) |")
     out.append("")

@@ -391,6 +391,80 @@ void consumer_main(const perf_options& o, const run_plan& plan, unsigned thread_
   c.close();
 }
 
+// ---- queue consumer thread (--mode queue) ----
+
+// As consumer_main, but receives and acks each message. Order is checked per consumer: the
+// offsets one consumer takes from a partition rise (nothing is nacked or expires here).
+void queue_consumer_main(const perf_options& o, const run_plan& plan, unsigned thread_index,
+                         lanes::bus& bus, lanes::queue_consumer c, consumer_slot& slot,
+                         shared_state& st) {
+  pin_this_thread(plan.cpu_of(thread_index));
+  const unsigned np = plan.producers;
+  const bool paced = o.rate > 0;
+  std::vector<std::uint64_t> next_seq(static_cast<std::size_t>(o.partitions) * np, 0);
+  std::uint64_t confirmed = 0;
+  std::uint64_t received = 0;
+  std::uint64_t warm = 0;
+  std::uint64_t bytes = 0;
+  for (;;) {
+    const int ph = st.phase.load(std::memory_order_acquire);
+    if (ph == phase_stop) break;
+    const auto timeout =
+        ph == phase_setup ? std::chrono::milliseconds(1) : std::chrono::milliseconds(20);
+    const lanes::receive_result r = c.receive(o.max_poll_records, timeout);
+    if (r.status == lanes::errc::closed) break;
+    if (r.status != lanes::errc::ok) {
+      ++slot.poll_errors;
+      slot.last_error = r.status;
+    }
+    if (!r.messages.empty()) {
+      const std::int64_t now = now_ns();  // the messages were handed over now
+      for (const lanes::queue_message& m : r.messages) {
+        const lanes::record_view& rec = m.record;
+        stamp s;
+        const bool well_formed = rec.value.size() >= stamp_size;
+        if (well_formed) std::memcpy(&s, rec.value.data(), sizeof s);
+        if (!well_formed || s.producer >= np || rec.partition >= o.partitions) {
+          ++slot.malformed;
+        } else if ((s.flags & flag_warmup) != 0) {
+          ++warm;
+        } else {
+          slot.hist.record(now > s.due_ns ? static_cast<std::uint64_t>(now - s.due_ns) : 0);
+          if (paced) {
+            slot.hist_sent.record(now > s.sent_ns ? static_cast<std::uint64_t>(now - s.sent_ns)
+                                                  : 0);
+          }
+          ++received;
+          bytes += rec.value.size();
+          std::uint64_t& expect =
+              next_seq[static_cast<std::size_t>(rec.partition) * np + s.producer];
+          if (s.seq < expect) ++slot.order_errors;
+          expect = s.seq + 1;
+        }
+        if (const lanes::errc e = c.ack(m.receipt); e != lanes::errc::ok) {
+          ++slot.poll_errors;
+          slot.last_error = e;
+        }
+      }
+      slot.last_ns = now;
+      slot.received.store(received, std::memory_order_relaxed);
+      slot.warm.store(warm, std::memory_order_relaxed);
+    }
+    // Pairs with the main thread's release of drain_epoch (raised after every producer
+    // finished): the queue has nothing left to hand out once everything published is acked.
+    const std::uint64_t epoch = st.drain_epoch.load(std::memory_order_acquire);
+    if (epoch != confirmed) {
+      const auto q = bus.describe_queue(o.topic);
+      if (q && q->total().ack_floor == q->total().end_offset) {
+        confirmed = epoch;
+        slot.caught_up.store(epoch, std::memory_order_release);
+      }
+    }
+  }
+  slot.bytes = bytes;
+  c.close();
+}
+
 // ---- reporting helpers ----
 
 struct group_result {
@@ -485,6 +559,12 @@ std::string validate(const perf_options& o, std::size_t longest_key) {
            " s between messages; raise --rate or --timeout";
   }
   if (o.groups + 1 > 4096) return "--groups: at most 4095";
+  if (o.mode == lanes::topic_mode::queue) {
+    if (o.groups != 1) return "--mode queue: a queue topic is one queue; use --groups 1";
+    if (o.policy != lanes::backpressure::block) {
+      return "--mode queue: a queue keeps every message until it is acked; use --policy block";
+    }
+  }
   return {};
 }
 
@@ -517,6 +597,9 @@ CLI::App* add_perf_command(CLI::App& app, perf_options& o) {
       "Throughput and end-to-end latency of an in-memory bus in one process: producer threads "
       "publish, consumer groups read (as Kafka's producer/consumer perf tests)");
   cmd->add_option("--topic", o.topic, "Topic to create and use")->capture_default_str();
+  add_choice(cmd, "--mode", o.mode,
+             {{"log", lanes::topic_mode::log}, {"queue", lanes::topic_mode::queue}},
+             "log: groups poll the topic; queue: competing consumers receive and ack");
   cmd->add_option("--partitions", o.partitions, "Partitions of the topic")
       ->check(CLI::Range(1u, 65536u))
       ->capture_default_str();
@@ -647,6 +730,7 @@ int run_perf(const perf_options& o) {
   bc.housekeeping_interval = std::chrono::milliseconds(0);  // no retention: no extra thread
   lanes::bus bus(bc);
   lanes::topic_config tc;
+  tc.mode = o.mode;
   tc.partitions = o.partitions;
   tc.ring_capacity = o.ring_capacity;
   tc.producers = o.producers == 1 ? lanes::producer_mode::single : lanes::producer_mode::multi;
@@ -661,7 +745,26 @@ int run_perf(const perf_options& o) {
   shared_state st;
   std::vector<std::unique_ptr<consumer_slot>> cslots;
   std::vector<lanes::consumer> consumers;
-  for (unsigned g = 0; g < o.groups; ++g) {
+  std::vector<lanes::queue_consumer> queue_consumers;
+  const bool queue = o.mode == lanes::topic_mode::queue;
+  for (unsigned g = 0; queue && g < o.groups; ++g) {
+    for (unsigned k = 0; k < o.consumers; ++k) {
+      lanes::queue_consumer_config qc;
+      qc.topic = o.topic;
+      qc.max_receive = o.max_poll_records;
+      qc.busy_spin = o.wait == wait_mode::spin;
+      lanes::errc e = lanes::errc::ok;
+      queue_consumers.push_back(bus.make_queue_consumer(qc, &e));
+      if (e != lanes::errc::ok) {
+        std::fprintf(stderr, "lanes perf: queue consumer %u: %s\n", k,
+                     lanes::make_error_code(e).message().c_str());
+        return exit_failed;
+      }
+      cslots.push_back(std::make_unique<consumer_slot>());
+      cslots.back()->group = g;
+    }
+  }
+  for (unsigned g = 0; !queue && g < o.groups; ++g) {
     for (unsigned k = 0; k < o.consumers; ++k) {
       lanes::consumer_config cc;
       cc.group = "perf-g" + std::to_string(g);
@@ -695,6 +798,11 @@ int run_perf(const perf_options& o) {
   }
 
   std::vector<std::thread> cthreads;
+  for (std::size_t k = 0; k < queue_consumers.size(); ++k) {
+    cthreads.emplace_back(queue_consumer_main, std::cref(o), std::cref(plan),
+                          static_cast<unsigned>(plan.producers + k), std::ref(bus),
+                          std::move(queue_consumers[k]), std::ref(*cslots[k]), std::ref(st));
+  }
   for (std::size_t k = 0; k < consumers.size(); ++k) {
     cthreads.emplace_back(consumer_main, std::cref(o), std::cref(plan),
                           static_cast<unsigned>(plan.producers + k), std::move(consumers[k]),
@@ -762,6 +870,7 @@ int run_perf(const perf_options& o) {
   bool ok = wait_for(
       "consumers joined their groups",
       [&] {
+        if (queue) return true;  // queue consumers share every partition from the start
         for (unsigned g = 0; g < o.groups; ++g) {
           if (group_sum(g, &consumer_slot::assigned) != o.partitions) return false;
         }
@@ -995,6 +1104,7 @@ int run_perf(const perf_options& o) {
     j.key("config");
     j.begin_object();
     j.field("topic", o.topic);
+    j.field("mode", o.mode == lanes::topic_mode::queue ? "queue" : "log");
     j.field("partitions", o.partitions);
     j.field("producers", o.producers);
     j.field("consumers_per_group", o.consumers);

@@ -24,6 +24,9 @@ enum class wait_mode : std::uint8_t { park, spin };
 
 struct perf_options {
   std::string topic = "perf";
+  // log: consumer groups poll; queue: one queue topic whose consumers receive and ack each
+  // message (--groups 1, --consumers compete for all partitions).
+  lanes::topic_mode mode = lanes::topic_mode::log;
   std::uint32_t partitions = 1;
   unsigned producers = 1;
   unsigned consumers = 1;  // per group

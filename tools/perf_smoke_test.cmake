@@ -1,7 +1,8 @@
 # tools/perf_smoke_test.cmake: ctest driver for `lanes perf`, run as
-#   cmake -DLANES=<path to the lanes binary> -DMODE=json|usage -P perf_smoke_test.cmake
+#   cmake -DLANES=<path to the lanes binary> -DMODE=json|queue|usage -P perf_smoke_test.cmake
 # MODE json:  a short run with --json exits 0 and prints one JSON object with the expected
 #             keys and counts (parsed with string(JSON), not grepped).
+# MODE queue: the same with --mode queue (every message received and acked once).
 # MODE usage: usage errors (unknown flag, bad choice, --data-dir) exit 2 with a message.
 cmake_minimum_required(VERSION 3.25)
 
@@ -39,6 +40,33 @@ if(MODE STREQUAL "json")
     endif()
   endforeach()
   message(STATUS "lanes perf --json: ok")
+elseif(MODE STREQUAL "queue")
+  # --mode queue: competing consumers receive and ack every message exactly once.
+  set(count 20000)
+  execute_process(COMMAND "${LANES}" perf --mode queue --count ${count} --partitions 2
+                          --consumers 2 --json
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 240)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "lanes perf --mode queue exited ${rc}, want 0\nstdout:\n${out}\n"
+                        "stderr:\n${err}")
+  endif()
+  foreach(check "status=ok" "config;mode=queue" "messages=${count}"
+                "groups;0;messages=${count}" "groups;0;missing=0" "groups;0;duplicates=0"
+                "groups;0;order_errors=0")
+    string(REPLACE "=" ";" parts "${check}")
+    list(POP_BACK parts want)
+    string(JSON value ERROR_VARIABLE json_error GET "${out}" ${parts})
+    if(json_error OR NOT value STREQUAL want)
+      message(FATAL_ERROR "JSON '${parts}' is '${value}', want '${want}' ${json_error}\n${out}")
+    endif()
+  endforeach()
+  # A queue topic is one queue.
+  execute_process(COMMAND "${LANES}" perf --mode queue --groups 2
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
+  if(NOT rc EQUAL 2)
+    message(FATAL_ERROR "lanes perf --mode queue --groups 2: exit ${rc}, want 2\n${err}")
+  endif()
+  message(STATUS "lanes perf --mode queue: ok")
 elseif(MODE STREQUAL "usage")
   foreach(case "--no-such-flag" "--keys=sometimes" "--count=0" "--message-size=8"
                "--data-dir=/tmp/lanes-perf-smoke")

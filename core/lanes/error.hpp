@@ -40,6 +40,10 @@ enum class errc : std::uint8_t {
   not_assigned = 39,
   wrong_mode = 40,
   invalid_group = 41,
+  // Queue mode (modes/lanes/queue.hpp).
+  stale_receipt = 42,
+  foreign_receipt = 43,
+  already_acked = 44,
   // Durability (io/): segment files, io_uring, recovery. Values from 64 on.
   io_uring_unavailable = 64,
   io_error = 65,

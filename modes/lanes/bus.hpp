@@ -5,7 +5,8 @@
 // (XXH3-64 % partitions, see lanes/partitioner.hpp), round-robin without a key, or to an
 // explicit partition. Consumers read records by offset: as members of a consumer group
 // (each partition to exactly one member of the group, every group sees every record), or
-// alone on partitions they assign themselves.
+// alone on partitions they assign themselves. Queue mode (competing consumers with acks, on the
+// same partitions) is in lanes/queue.hpp.
 //
 // Threads: a bus and its topics may be used from any thread. A producer or a consumer object
 // is used by one thread at a time (make one per thread). Cold paths (topics, groups,
@@ -27,6 +28,7 @@
 #include "lanes/error.hpp"
 #include "lanes/frame_ring.hpp"
 #include "lanes/partitioner.hpp"
+#include "lanes/queue_config.hpp"
 #include "lanes/record.hpp"
 
 namespace lanes {
@@ -73,6 +75,10 @@ struct topic_config {
   // Readers per partition: consumer groups plus group-less consumers (and the persister of
   // a durable topic). Each takes one slot while it holds the partition.
   std::size_t max_readers = 32;
+  // Queue mode: visibility, dead letters, delay, ordering (lanes/queue_config.hpp). A queue
+  // topic needs backpressure::block and no retention (a message stays until it is acked).
+  // Log topics use these settings for the queue groups that read them.
+  queue_settings queue{};
 
   // Persistence (a bus with a data directory). A durable topic's partitions are written to
   // segment files; its ring is then a cache: consumers that fall behind it read the files,
@@ -189,9 +195,13 @@ struct partition_state;
 struct group_state;
 struct bus_state;
 struct bus_access;  // tests reach the internals through it (defined by them)
+struct queue_access;
 }  // namespace detail
 
 class bus;
+class queue_consumer;          // lanes/queue.hpp
+struct queue_consumer_config;  // lanes/queue.hpp
+struct queue_group_stats;      // lanes/queue.hpp
 
 // Publishes to one topic. One thread at a time; cheap to create (make one per thread).
 class producer {
@@ -251,6 +261,7 @@ class producer {
 
  private:
   friend class bus;
+  friend struct detail::queue_access;  // dead letters
   explicit producer(std::shared_ptr<detail::topic_state> t) noexcept;
   publish_result publish_impl(message_key key, std::string_view value,
                               const publish_options& options, bool wait, bool ack) noexcept;
@@ -376,7 +387,18 @@ class bus {
   // A consumer; join a group with subscribe() or pick partitions with assign().
   [[nodiscard]] consumer make_consumer(consumer_config config, errc* status = nullptr);
 
-  // Applies retention by bytes and age to every partition now.
+  // A queue consumer (lanes/queue.hpp): of a queue topic, or in a queue group (share group)
+  // of a log topic. status: closed, unknown_topic, invalid_group, wrong_mode, invalid_config,
+  // too_many_readers.
+  [[nodiscard]] queue_consumer make_queue_consumer(const queue_consumer_config& config,
+                                                   errc* status = nullptr);
+  // Ready, in flight, delayed, acked, redelivered, dead-lettered and bytes held per partition
+  // of a queue (group "" of a queue topic) or of a log topic's queue group. May be stale.
+  [[nodiscard]] std::optional<queue_group_stats> describe_queue(std::string_view topic,
+                                                                std::string_view group = {}) const;
+
+  // Applies retention by bytes and age to every partition now; for queues, also gives back
+  // messages whose visibility timeout passed and moves the log start to the acked prefix.
   void enforce_retention();
 
   // Stops everything: publish and poll return errc::closed, every waiter wakes.

@@ -8,6 +8,8 @@
 #include "lanes/mpmc_ring.hpp"
 #include "lanes/partitioner.hpp"
 #include "lanes/platform.hpp"
+#include "lanes/queue.hpp"
+#include "lanes/queue_config.hpp"
 #include "lanes/record.hpp"
 #include "lanes/spsc_ring.hpp"
 #include "lanes/wait.hpp"
