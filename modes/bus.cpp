@@ -83,7 +83,11 @@ errc validate(std::string_view name, const topic_config& c) {
     // The ring must never drop what is not on disk yet.
     if (c.policy != backpressure::block) return errc::invalid_config;
     if (c.sync_interval.count() <= 0 || c.sync_bytes == 0) return errc::invalid_config;
-    if (c.segment_bytes < 4096 || c.segment_age.count() < 0) return errc::invalid_config;
+    // A segment holds at least one batch with the largest record; its size fits 32 bits.
+    if (c.segment_bytes < c.ring_capacity / 2 + 4096 + 128 || c.segment_bytes >= (1ull << 32) ||
+        c.segment_age.count() < 0) {
+      return errc::invalid_config;
+    }
   }
   if (c.retention_age.count() < 0) return errc::invalid_config;
   if (c.max_readers == 0 || c.max_readers > 4096) return errc::invalid_config;

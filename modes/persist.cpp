@@ -269,9 +269,11 @@ io::log_options log_options_for(const topic_config& c, bool quarantine) {
                                             : io::durability::none;
   o.segment_bytes = c.segment_bytes;
   o.segment_age = std::chrono::duration_cast<std::chrono::milliseconds>(c.segment_age);
-  // A batch holds at least the largest record the ring can carry.
+  // A batch holds at least the largest record the ring can carry, and fits a segment
+  // (validate() checks that segment_bytes leaves room for that).
   o.max_batch_bytes = static_cast<std::uint32_t>(
-      std::max<std::size_t>(std::size_t{8} << 20, c.ring_capacity / 2 + 4096));
+      std::min<std::size_t>(std::max<std::size_t>(std::size_t{1} << 20, c.ring_capacity / 2 + 4096),
+                            c.segment_bytes - 128));
   o.sync_bytes = c.sync_bytes;
   o.sync_interval = c.sync_interval;
   o.quarantine_on_damage = quarantine;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bus_test_util.hpp"
+#include "io_test_util.hpp"
 #include "lanes/bus.hpp"
 #include "test_util.hpp"
 
@@ -47,14 +48,32 @@ struct order_check {
   }
 };
 
-TEST(BusStress, ProducersGroupsChurnAndRetentionTogether) {
+// Memory only, and durable: there the ring is a cache, consumers fall behind it onto the
+// segment files and come back while the persister writes, rolls segments and applies
+// retention to them.
+class BusStress : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(Storage, BusStress, ::testing::Values(false, true),
+                         [](const auto& param_info) {
+                           return param_info.param ? "durable" : "memory";
+                         });
+
+TEST_P(BusStress, ProducersGroupsChurnAndRetentionTogether) {
+  const bool durable = GetParam();
+  if (durable) LANES_REQUIRE_URING();
+  io_test::scratch_dir dir;
   lanes::bus_config bc;
   bc.housekeeping_interval = 1ms;
+  if (durable) bc.data_dir = dir.path().string();
   lanes::bus b(bc);
   lanes::topic_config tc;
   tc.partitions = kPartitions;
   tc.ring_capacity = 1 << 14;
   tc.retention_bytes = 1 << 12;
+  if (durable) {
+    tc.durable = lanes::durability::async;
+    tc.segment_bytes = 1 << 15;    // many rolls
+    tc.retention_bytes = 1 << 17;  // whole segments deleted while consumers read them
+  }
   ASSERT_EQ(b.create_topic("t", tc), errc::ok);
 
   // Time-based, so the same under ThreadSanitizer (each round is just slower there).
