@@ -2,7 +2,7 @@
 #   cmake -DLANES=<path to the lanes binary> -DMODE=json|usage -P perf_smoke_test.cmake
 # MODE json:  a short run with --json exits 0 and prints one JSON object with the expected
 #             keys and counts (parsed with string(JSON), not grepped).
-# MODE usage: usage errors (unknown flag, bad choice, --data-dir) exit 2 with a message.
+# MODE usage: usage errors (unknown flag, bad choice, --durability without --data-dir) exit 2.
 cmake_minimum_required(VERSION 3.25)
 
 if(NOT DEFINED LANES OR NOT DEFINED MODE)
@@ -41,7 +41,7 @@ if(MODE STREQUAL "json")
   message(STATUS "lanes perf --json: ok")
 elseif(MODE STREQUAL "usage")
   foreach(case "--no-such-flag" "--keys=sometimes" "--count=0" "--message-size=8"
-               "--data-dir=/tmp/lanes-perf-smoke")
+               "--durability=sync" "--durability=fast")
     execute_process(COMMAND "${LANES}" perf ${case}
                     OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
     if(NOT rc EQUAL 2)
