@@ -136,7 +136,9 @@ int run_topics(const topics_options& o, const topics_commands& sub) {
     if (e == lanes::errc::topic_exists) runtime_error("topic '" + o.topic + "' exists already");
     if (e == lanes::errc::invalid_config || e == lanes::errc::capacity_not_power_of_two ||
         e == lanes::errc::capacity_too_small || e == lanes::errc::capacity_too_large) {
-      usage_error("topic '" + o.topic + "': " + describe(e));
+      usage_error("topic '" + o.topic + "': " + describe(e) +
+                  " (durable topics need --segment-bytes of at least 8 MiB + 80 bytes, and "
+                  "ring_capacity / 2 + 4176 with a ring above 16 MiB)");
     }
     if (e != lanes::errc::ok)
       runtime_error("cannot create topic '" + o.topic + "': " + describe(e));
