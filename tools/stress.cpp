@@ -273,7 +273,10 @@ std::string corrupt_tail(const options& o, rng& r,
     if (fd >= 0) ::close(fd);
   }
   // Nor below an acknowledged record or a committed offset (records the group read).
-  const std::uint64_t safe_from = std::max({durable, acked_end[part], committed[part]});
+  // --corrupt acked is the self-test: it damages acknowledged data on purpose, and the run
+  // must then report violations.
+  const std::uint64_t safe_from =
+      o.corrupt == "acked" ? 0 : std::max({durable, acked_end[part], committed[part]});
   const int fd = ::open(last.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return "cannot open " + last.string();
   struct stat st {};
@@ -304,7 +307,7 @@ std::string corrupt_tail(const options& o, rng& r,
     ++s.corruptions_skipped;
     what = "nothing after the durable point " + std::to_string(safe_from) + " in partition " +
            std::to_string(part) + ": not damaged";
-  } else if (o.corrupt == "flip") {
+  } else if (o.corrupt == "flip" || o.corrupt == "acked") {
     const std::uint64_t at = found.pos + r.below(found.end - found.pos);
     unsigned char byte = 0;
     (void)::pread(fd, &byte, 1, static_cast<off_t>(at));
@@ -456,8 +459,9 @@ double median(std::vector<double> v) {
 int run(const options& o_in) {
   options o = o_in;
   if (!o.seed_given) o.seed = static_cast<std::uint64_t>(wall_ns());
-  if (o.corrupt != "none" && o.corrupt != "flip" && o.corrupt != "truncate") {
-    usage_error("--corrupt '" + o.corrupt + "': use none, flip or truncate");
+  if (o.corrupt != "none" && o.corrupt != "flip" && o.corrupt != "truncate" &&
+      o.corrupt != "acked") {
+    usage_error("--corrupt '" + o.corrupt + "': use none, flip, truncate or acked");
   }
   if (o.durability == lanes::durability::none) {
     usage_error("--durability none: nothing would survive the kill; use sync or async");
@@ -697,8 +701,9 @@ int main(int argc, char** argv) {
       ->default_str("sync");
   app.add_option("--corrupt", o.corrupt,
                  "Between cycles damage the last segment after the durable point: none, flip "
-                 "(one bit) or truncate")
-      ->check(CLI::IsMember({"none", "flip", "truncate"}))
+                 "(one bit) or truncate; acked (self-test) flips a bit in acknowledged data, "
+                 "which must be reported as violations")
+      ->check(CLI::IsMember({"none", "flip", "truncate", "acked"}))
       ->capture_default_str();
   app.add_option_function<std::uint64_t>(
       "--seed",
