@@ -318,6 +318,31 @@ TEST_F(ToolsCli, TailRotationTruncationRestart) {
   EXPECT_NE(j.out.find("\"name\": \"tail.pos\""), std::string::npos) << j.out;
 }
 
+// A crash (SIGKILL) in the middle of a burst: the restart goes on from the last record
+// that reached the log, so every line is there exactly once.
+TEST_F(ToolsCli, TailSurvivesSigkill) {
+  const fs::path log = dir_ / "app.log";
+  spit(log, numbered(1, 30));
+  {
+    background tail({"tail", log.string(), "-d", data_.string(), "-t", "app", "--create",
+                     "--durability", "sync", "--poll-interval", "0.01", "-v"},
+                    dir_ / "t1.out", dir_ / "t1.err");
+    ASSERT_TRUE(wait_lines(dir_ / "t1.out", 30)) << slurp(dir_ / "t1.err");
+    spit(log, numbered(31, 400), true);
+    ASSERT_TRUE(wait_lines(dir_ / "t1.out", 40)) << slurp(dir_ / "t1.err");
+    EXPECT_EQ(tail.stop(SIGKILL), -1);
+  }
+  {
+    background tail({"tail", log.string(), "-d", data_.string(), "-t", "app", "--poll-interval",
+                     "0.01", "--idle-exit", "1"},
+                    dir_ / "t2.out", dir_ / "t2.err");
+    EXPECT_EQ(tail.stop(0), 0) << slurp(dir_ / "t2.err");
+  }
+  const result r = lanes("consume -d " + d() + " -t app -e");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, numbered(1, 400));
+}
+
 TEST_F(ToolsCli, DumpAndVerifyFindDamage) {
   std::string input;
   for (int i = 0; i < 200; ++i)
