@@ -1,41 +1,70 @@
 // tools/lanes_main.cpp: the `lanes` command line tool. Each subcommand lives in its own file
-// pair (perf.hpp/.cpp, ...) and registers itself here.
+// (perf.cpp, produce.cpp, consume.cpp, topics.cpp, tail.cpp, dump.cpp) and registers itself
+// here.
 //
 // Exit codes, the same for every subcommand: 0 ok, 1 the command ran and failed, 2 usage.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 
+#include "cli_common.hpp"
+#include "commands.hpp"
 #include "lanes/version.hpp"
 #include "perf.hpp"
 
-namespace {
-constexpr int exit_ok = 0;
-constexpr int exit_failed = 1;
-constexpr int exit_usage = 2;
-}  // namespace
+using namespace lanes_tools;
 
 int main(int argc, char** argv) {
-  CLI::App app{"lanes: command line tool of the lanes in-memory message bus", "lanes"};
+  CLI::App app{"lanes: command line tool of the lanes message bus (kcat-like)", "lanes"};
   app.set_version_flag("--version", std::string("lanes ") + lanes::version_string);
   app.require_subcommand(1);
   app.footer(
-      "Exit codes: 0 ok, 1 run failed (e.g. messages missing), 2 usage error.\n"
+      "Exit codes: 0 ok; 1 the command ran and failed (runtime error, damage found, messages "
+      "missing); 2 usage error (bad flag or value).\n"
+      "Errors are one line on stderr: 'lanes: error: ...'. A data directory is open in one "
+      "process at a time; dump and verify read it without opening it.\n"
       "Run 'lanes SUBCOMMAND --help' for the options of a subcommand.");
 
-  lanes_tools::perf_options perf;
-  CLI::App* perf_cmd = lanes_tools::add_perf_command(app, perf);
+  perf_options perf;
+  CLI::App* perf_cmd = add_perf_command(app, perf);
+  produce_options produce;
+  CLI::App* produce_cmd = add_produce_command(app, produce);
+  consume_options consume;
+  CLI::App* consume_cmd = add_consume_command(app, consume);
+  topics_options topics;
+  topics_commands topics_sub;
+  CLI::App* topics_cmd = add_topics_command(app, topics, topics_sub);
+  tail_options tail;
+  CLI::App* tail_cmd = add_tail_command(app, tail);
+  dump_options dump;
+  CLI::App* dump_cmd = add_dump_command(app, dump);
+  verify_options verify;
+  CLI::App* verify_cmd = add_verify_command(app, verify);
 
   try {
     app.parse(argc, argv);
+  } catch (const cli_error& e) {
+    // Thrown by an option callback (a value CLI11's checks let through).
+    std::fprintf(stderr, "lanes: error: %s\n", e.what());
+    return e.exit_code();
   } catch (const CLI::ParseError& e) {
     // --help and --version are "errors" with exit code 0; everything else is a usage error.
-    const int printed = app.exit(e);
-    return printed == 0 ? exit_ok : exit_usage;
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "lanes: error: %s\nRun with --help for more information.\n", e.what());
+    return exit_usage;
   }
 
   try {
-    if (perf_cmd->parsed()) return lanes_tools::run_perf(perf);
+    if (perf_cmd->parsed()) return run_perf(perf);
+    if (produce_cmd->parsed()) return run_produce(produce);
+    if (consume_cmd->parsed()) return run_consume(consume);
+    if (topics_cmd->parsed()) return run_topics(topics, topics_sub);
+    if (tail_cmd->parsed()) return run_tail(tail);
+    if (dump_cmd->parsed()) return run_dump(dump);
+    if (verify_cmd->parsed()) return run_verify(verify);
+  } catch (const cli_error& e) {
+    std::fprintf(stderr, "lanes: error: %s\n", e.what());
+    return e.exit_code();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lanes: error: %s\n", e.what());
     return exit_failed;

@@ -26,6 +26,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -44,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli_common.hpp"
 #include "json_writer.hpp"
 #include "lanes/lanes.hpp"
 #include "latency_histogram.hpp"
@@ -51,10 +53,6 @@
 
 namespace lanes_tools {
 namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_failed = 1;
-constexpr int exit_usage = 2;
 
 std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -202,6 +200,10 @@ struct alignas(lanes::cache_line_size) consumer_slot {
   std::atomic<std::uint64_t> received{0};   // measured messages
   std::atomic<std::uint64_t> warm{0};       // warmup messages
   std::atomic<std::uint64_t> caught_up{0};  // last drain epoch this consumer confirmed
+  // Latency so far, for the progress line: sum and count of measured records, largest.
+  std::atomic<std::uint64_t> lat_sum_ns{0};
+  std::atomic<std::uint64_t> lat_count{0};
+  std::atomic<std::uint64_t> lat_max_ns{0};
   // Read after the thread is joined.
   latency_histogram hist;       // from due time
   latency_histogram hist_sent;  // from send time (--rate only)
@@ -338,6 +340,7 @@ void consumer_main(const perf_options& o, const run_plan& plan, unsigned thread_
     }
     if (!r.records.empty()) {
       const std::int64_t now = now_ns();  // the records were handed over now
+      std::uint64_t batch_sum = 0, batch_n = 0, batch_max = 0;
       for (const lanes::record_view& rec : r.records) {
         stamp s;
         if (rec.value.size() < stamp_size) {
@@ -353,7 +356,11 @@ void consumer_main(const perf_options& o, const run_plan& plan, unsigned thread_
           ++warm;
           continue;
         }
-        slot.hist.record(now > s.due_ns ? static_cast<std::uint64_t>(now - s.due_ns) : 0);
+        const std::uint64_t lat = now > s.due_ns ? static_cast<std::uint64_t>(now - s.due_ns) : 0;
+        slot.hist.record(lat);
+        batch_sum += lat;
+        ++batch_n;
+        batch_max = std::max(batch_max, lat);
         if (paced) {
           slot.hist_sent.record(now > s.sent_ns ? static_cast<std::uint64_t>(now - s.sent_ns) : 0);
         }
@@ -364,6 +371,14 @@ void consumer_main(const perf_options& o, const run_plan& plan, unsigned thread_
         expect = s.seq + 1;
       }
       slot.last_ns = now;
+      if (batch_n != 0) {
+        // Read by the main thread's progress line only; no ordering needed.
+        slot.lat_sum_ns.fetch_add(batch_sum, std::memory_order_relaxed);
+        slot.lat_count.fetch_add(batch_n, std::memory_order_relaxed);
+        if (batch_max > slot.lat_max_ns.load(std::memory_order_relaxed)) {
+          slot.lat_max_ns.store(batch_max, std::memory_order_relaxed);
+        }
+      }
       slot.received.store(received, std::memory_order_relaxed);
       slot.warm.store(warm, std::memory_order_relaxed);
     }
@@ -672,17 +687,32 @@ CLI::App* add_perf_command(CLI::App& app, perf_options& o) {
                 "Print one JSON object on stdout (the human summary goes to stderr)");
   cmd->add_option("--out", o.out, "Also write the JSON result to this file");
   cmd->add_option("--data-dir", o.data_dir,
-                  "Persist partitions here (not available yet: the bus is memory-only)");
+                  "Open the bus on this data directory (the topic must not exist there; it is "
+                  "deleted after the run unless --keep-topic)");
+  add_durability_option(cmd, "--durability", o.durability,
+                        "none: memory only; async: group commit; sync: every publish waits for "
+                        "the disk. Durable runs need --data-dir; consumers then read durable "
+                        "records only, so latency includes the disk");
+  cmd->add_flag("--keep-topic", o.keep_topic, "Keep the topic and its files after the run");
+  cmd->add_flag("--progress", o.progress,
+                "A live progress line on stderr even when it is not a terminal");
   return cmd;
 }
 
 int run_perf(const perf_options& o) {
-  if (!o.data_dir.empty()) {
+  if (o.durability != lanes::durability::none && o.data_dir.empty()) {
     std::fprintf(stderr,
-                 "lanes perf: --data-dir: persistence is not available yet (the bus is "
-                 "memory-only); run without --data-dir\n");
+                 "lanes: error: --durability %s needs --data-dir DIR (where the "
+                 "partitions are written)\n",
+                 name_of(o.durability));
     return exit_usage;
   }
+  if (o.durability != lanes::durability::none && o.policy == lanes::backpressure::overwrite) {
+    std::fprintf(stderr, "lanes: error: --policy overwrite: durable topics need --policy block\n");
+    return exit_usage;
+  }
+  const bool durable = o.durability != lanes::durability::none;
+  const bool live_progress = o.progress || ::isatty(STDERR_FILENO) == 1;
   {
     const key_picker probe(o.keys, o.keys == key_mode::none ? 0 : o.key_space, 0);
     if (const std::string e = validate(o, probe.longest()); !e.empty()) {
@@ -728,9 +758,32 @@ int run_perf(const perf_options& o) {
   // ---- bus, topic, consumers, producers ----
   lanes::bus_config bc;
   bc.housekeeping_interval = std::chrono::milliseconds(0);  // no retention: no extra thread
-  lanes::bus bus(bc);
+  std::unique_ptr<lanes::bus> bus_holder;
+  if (o.data_dir.empty()) {
+    bus_holder = std::make_unique<lanes::bus>(bc);
+  } else {
+    bus_holder = open_bus(o.data_dir, dir_use::may_create);
+    if (bus_holder->describe_topic(o.topic)) {
+      std::fprintf(stderr,
+                   "lanes: error: topic '%s' exists in %s; pick another --topic or delete it "
+                   "(lanes topics --data-dir %s delete %s)\n",
+                   o.topic.c_str(), o.data_dir.c_str(), o.data_dir.c_str(), o.topic.c_str());
+      return exit_failed;
+    }
+  }
+  lanes::bus& bus = *bus_holder;
+  // A durable topic that this run created is deleted at the end (unless --keep-topic).
+  struct topic_cleanup {
+    lanes::bus& b;
+    const perf_options& opt;
+    bool armed = false;
+    ~topic_cleanup() {
+      if (armed && !opt.keep_topic && !b.is_closed()) (void)b.delete_topic(opt.topic);
+    }
+  } cleanup{bus, o};
   lanes::topic_config tc;
   tc.mode = o.mode;
+  tc.durable = o.durability;
   tc.partitions = o.partitions;
   tc.ring_capacity = o.ring_capacity;
   tc.producers = o.producers == 1 ? lanes::producer_mode::single : lanes::producer_mode::multi;
@@ -741,6 +794,7 @@ int run_perf(const perf_options& o) {
                  lanes::make_error_code(e).message().c_str());
     return exit_failed;
   }
+  cleanup.armed = !o.data_dir.empty();
 
   shared_state st;
   std::vector<std::unique_ptr<consumer_slot>> cslots;
@@ -771,6 +825,7 @@ int run_perf(const perf_options& o) {
       cc.reset = lanes::offset_reset::earliest;
       cc.busy_spin = o.wait == wait_mode::spin;
       cc.max_poll_records = o.max_poll_records;
+      cc.read_durable_only = durable;
       lanes::errc e = lanes::errc::ok;
       lanes::consumer c = bus.make_consumer(cc, &e);
       if (e == lanes::errc::ok) e = c.subscribe({std::string_view(o.topic)});
@@ -901,9 +956,40 @@ int run_perf(const perf_options& o) {
   std::int64_t next_report = t0 + static_cast<std::int64_t>(o.report_interval_s * 1e9);
   std::uint64_t last_reported = 0;
   std::int64_t last_report_ns = t0;
+  // The live progress line (a terminal, or --progress): rewritten in place twice a second
+  // with messages, rate, elapsed time and latency so far (mean and max over every group).
+  const std::int64_t progress_every = 500'000'000;
+  std::int64_t next_progress = t0 + progress_every;
+  bool progress_shown = false;
+  auto progress_tick = [&](std::int64_t now) {
+    if (!live_progress || now < next_progress) return;
+    std::uint64_t sent = 0;
+    for (auto& s : pslots) sent += s->sent.load(std::memory_order_relaxed);
+    std::uint64_t received = 0, lat_sum = 0, lat_n = 0, lat_max = 0;
+    for (auto& s : cslots) {
+      received += s->received.load(std::memory_order_relaxed);
+      lat_sum += s->lat_sum_ns.load(std::memory_order_relaxed);
+      lat_n += s->lat_count.load(std::memory_order_relaxed);
+      lat_max = std::max(lat_max, s->lat_max_ns.load(std::memory_order_relaxed));
+    }
+    const double elapsed = static_cast<double>(now - t0) / 1e9;
+    std::string line = fmt("\rlanes perf: %.1f s, ", elapsed) + std::to_string(sent) +
+                       " msgs sent, " +
+                       fmt("%.0f msg/s", per_second(static_cast<double>(sent), elapsed)) + ", " +
+                       std::to_string(received) + " received";
+    if (lat_n != 0) {
+      line += ", latency mean " + fmt_us(lat_sum / lat_n) + " us, max " + fmt_us(lat_max) + " us";
+    }
+    line += "   ";
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+    progress_shown = true;
+    next_progress = now + progress_every;
+  };
   auto report_tick = [&] {
-    if (o.report_interval_s <= 0) return;
     const std::int64_t now = now_ns();
+    progress_tick(now);
+    if (o.report_interval_s <= 0 || live_progress) return;
     if (now < next_report) return;
     std::uint64_t sent = 0;
     for (auto& s : pslots) sent += s->sent.load(std::memory_order_relaxed);
@@ -953,6 +1039,7 @@ int run_perf(const perf_options& o) {
   }
   st.phase.store(phase_stop, std::memory_order_release);
   for (auto& t : cthreads) t.join();
+  if (progress_shown) std::fputs("\n", stderr);
 
   // ---- results ----
   std::int64_t producer_end = t0;
@@ -1046,13 +1133,15 @@ int run_perf(const perf_options& o) {
                                    : "send time (no --rate: includes queueing in the ring)";
 
   // ---- human summary ----
-  std::fprintf(human,
-               "lanes perf: topic %s, %u partition%s, %u producer%s, %u group%s x %u consumer%s, "
-               "%zu B values, keys %s, policy %s, wait %s, ring %zu KiB/partition%s\n",
-               o.topic.c_str(), o.partitions, o.partitions == 1 ? "" : "s", o.producers,
-               o.producers == 1 ? "" : "s", o.groups, o.groups == 1 ? "" : "s", o.consumers,
-               o.consumers == 1 ? "" : "s", o.message_size, name_of(o.keys), name_of(o.policy),
-               name_of(o.wait), o.ring_capacity / 1024, o.zero_copy ? ", zero-copy" : "");
+  std::fprintf(
+      human,
+      "lanes perf: topic %s, %u partition%s, %u producer%s, %u group%s x %u consumer%s, "
+      "%zu B values, keys %s, policy %s, wait %s, ring %zu KiB/partition%s, durability %s\n",
+      o.topic.c_str(), o.partitions, o.partitions == 1 ? "" : "s", o.producers,
+      o.producers == 1 ? "" : "s", o.groups, o.groups == 1 ? "" : "s", o.consumers,
+      o.consumers == 1 ? "" : "s", o.message_size, name_of(o.keys), name_of(o.policy),
+      name_of(o.wait), o.ring_capacity / 1024, o.zero_copy ? ", zero-copy" : "",
+      name_of(o.durability));
   std::fprintf(human, "threads: %s; load average %.2f at start (%zu CPUs)\n",
                plan.pinned ? "pinned round-robin to CPUs (producers first)" : "not pinned",
                load_before, ncpu);
@@ -1125,7 +1214,9 @@ int run_perf(const perf_options& o) {
     j.field("max_poll_records", o.max_poll_records);
     j.field("warmup", o.warmup);
     j.field("pinned", plan.pinned);
-    j.field("durability", "none (memory only)");
+    j.field("durability", name_of(o.durability));
+    j.field("data_dir", o.data_dir);
+    j.field("read_durable_only", durable);
     j.end_object();
     j.field("status", failed ? "failed" : "ok");
     j.key("errors");

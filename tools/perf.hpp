@@ -48,7 +48,15 @@ struct perf_options {
   bool pin = true;
   bool json = false;
   std::string out;
+  // Persistence: a bus on this data directory, the topic with this durability (none keeps
+  // the topic in memory even with a data directory). Durable runs read durable records only,
+  // so latency includes the disk.
   std::string data_dir;
+  lanes::durability durability = lanes::durability::none;
+  bool keep_topic = false;  // durable runs: keep the topic and its files after the run
+  // A live progress line on stderr (messages, rate, elapsed, latency so far): when stderr is
+  // a terminal, or always with --progress.
+  bool progress = false;
 };
 
 // Adds the `perf` subcommand to app; when it was given, run_perf(options) is what to run.

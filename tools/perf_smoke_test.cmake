@@ -3,7 +3,7 @@
 # MODE json:  a short run with --json exits 0 and prints one JSON object with the expected
 #             keys and counts (parsed with string(JSON), not grepped).
 # MODE queue: the same with --mode queue (every message received and acked once).
-# MODE usage: usage errors (unknown flag, bad choice, --data-dir) exit 2 with a message.
+# MODE usage: usage errors (unknown flag, bad choice, --durability without --data-dir) exit 2.
 cmake_minimum_required(VERSION 3.25)
 
 if(NOT DEFINED LANES OR NOT DEFINED MODE)
@@ -69,7 +69,7 @@ elseif(MODE STREQUAL "queue")
   message(STATUS "lanes perf --mode queue: ok")
 elseif(MODE STREQUAL "usage")
   foreach(case "--no-such-flag" "--keys=sometimes" "--count=0" "--message-size=8"
-               "--data-dir=/tmp/lanes-perf-smoke")
+               "--durability=sync" "--durability=fast")
     execute_process(COMMAND "${LANES}" perf ${case}
                     OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
     if(NOT rc EQUAL 2)

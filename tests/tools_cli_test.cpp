@@ -1,0 +1,484 @@
+// tests/tools_cli_test.cpp: the `lanes` command line tool end to end. Every test runs the
+// built binary (LANES_BIN) in a scratch directory, through the shell for one-shot commands
+// and fork/exec for the ones that run in the background (tail), and checks exit codes, what
+// is printed and what is in the data directory afterwards.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lanes/lanes.hpp"
+
+namespace {
+namespace fs = std::filesystem;
+
+struct result {
+  int rc = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void spit(const fs::path& p, const std::string& text, bool append = false) {
+  std::ofstream f(p, append ? std::ios::app | std::ios::binary : std::ios::binary);
+  f << text;
+}
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> v;
+  std::istringstream in(s);
+  std::string l;
+  while (std::getline(in, l)) v.push_back(l);
+  return v;
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+class ToolsCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/lanes-cli-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    data_ = dir_ / "data";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!HasFailure()) fs::remove_all(dir_, ec);
+  }
+
+  // Runs `lanes ARGS` (a shell command line after the binary) with `input` on stdin.
+  result lanes(const std::string& args, const std::string& input = "") {
+    const fs::path in = dir_ / "stdin", out = dir_ / "stdout", err = dir_ / "stderr";
+    spit(in, input);
+    const std::string cmd = std::string(LANES_BIN) + " " + args + " < " + quote(in) + " > " +
+                            quote(out) + " 2> " + quote(err);
+    const int st = std::system(cmd.c_str());
+    result r;
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  std::string d() const { return quote(data_.string()); }
+
+  fs::path dir_;
+  fs::path data_;
+};
+
+// A `lanes` process in the background, stdout and stderr to files.
+class background {
+ public:
+  background(std::vector<std::string> args, const fs::path& out, const fs::path& err) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      std::vector<char*> argv;
+      std::string bin = LANES_BIN;
+      argv.push_back(bin.data());
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(LANES_BIN, argv.data());
+      ::_exit(127);
+    }
+  }
+  ~background() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // Sends sig and waits; returns the exit code (-1 when killed by a signal).
+  int stop(int sig, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    if (sig != 0) ::kill(pid_, sig);
+    const auto until = std::chrono::steady_clock::now() + limit;
+    int st = 0;
+    while (::waitpid(pid_, &st, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > until) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &st, 0);
+        pid_ = -1;
+        return -2;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Waits until `file` has at least n lines (tail -v prints one per published line).
+bool wait_lines(const fs::path& file, std::size_t n,
+                std::chrono::seconds limit = std::chrono::seconds(20)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (lines_of(slurp(file)).size() >= n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+std::string numbered(int from, int to) {
+  std::string s;
+  for (int i = from; i <= to; ++i) s += "line-" + std::to_string(i) + "\n";
+  return s;
+}
+
+TEST_F(ToolsCli, ProduceConsumeRoundTrip) {
+  const std::string input = "k1:v1\nk2:v2\nk1:v3\nno key here\nk3:\n";
+  result r = lanes("produce -d " + d() + " -t orders -K : -H src=test -H trace=42 --create " +
+                       "--partitions 3 -v",
+                   input);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out).size(), 5u) << r.out;  // "partition offset" per message
+
+  r = lanes("consume -d " + d() + " -t orders -e");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::vector<std::string> got = lines_of(r.out);
+  std::vector<std::string> want = {"v1", "v2", "v3", "no key here", ""};
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+
+  r = lanes("consume -d " + d() + " -t orders -e -f key-value");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  got = lines_of(r.out);
+  std::sort(got.begin(), got.end());
+  want = {"\tno key here", "k1\tv1", "k1\tv3", "k2\tv2", "k3\t"};
+  EXPECT_EQ(got, want);
+  // One key, one partition, publish order.
+  const auto k1 = std::find(got.begin(), got.end(), "k1\tv1");
+  EXPECT_NE(k1, got.end());
+
+  r = lanes("consume -d " + d() + " -t orders -e --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(lines_of(r.out).size(), 5u);
+  EXPECT_NE(r.out.find("\"key\": \"k1\", \"value\": \"v1\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"key\": null, \"value\": \"no key here\""), std::string::npos);
+  EXPECT_NE(r.out.find("\"headers\": [{\"name\": \"src\", \"value\": \"test\"}, {\"name\": "
+                       "\"trace\", \"value\": \"42\"}]"),
+            std::string::npos);
+  EXPECT_NE(r.out.find("\"topic\": \"orders\""), std::string::npos);
+
+  // -c, --partition, --from OFFSET and @TIMESTAMP_MS.
+  r = lanes("consume -d " + d() + " -t orders -c 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out).size(), 2u);
+  std::size_t per_partition = 0;
+  for (int p = 0; p < 3; ++p) {
+    r = lanes("consume -d " + d() + " -t orders -e --partition " + std::to_string(p));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    per_partition += lines_of(r.out).size();
+  }
+  EXPECT_EQ(per_partition, 5u);
+  r = lanes("consume -d " + d() + " -t orders -e --json --from @9000000000000");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "");  // every record is older than the year 2255
+  r = lanes("consume -d " + d() + " -t orders -e --from @0");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out).size(), 5u);
+  r = lanes("consume -d " + d() + " -t orders -e --from latest");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+
+  // A group commits what it printed: the second run has nothing new, then the new one.
+  r = lanes("consume -d " + d() + " -t orders -e --group g1 -c 3");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out).size(), 3u);
+  r = lanes("consume -d " + d() + " -t orders -e --group g1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out).size(), 2u);
+  r = lanes("consume -d " + d() + " -t orders -e --group g1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  ASSERT_EQ(lanes("produce -d " + d() + " -t orders --durability sync", "late\n").rc, 0);
+  r = lanes("consume -d " + d() + " -t orders -e --group g1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "late\n");
+
+  // An empty topic with -e exits at once.
+  ASSERT_EQ(lanes("topics -d " + d() + " create empty --durability sync").rc, 0);
+  r = lanes("consume -d " + d() + " -t empty -e");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(ToolsCli, TopicsCreateListDescribeDelete) {
+  result r = lanes("topics -d " + d() + " create t1 --partitions 2 --durability async");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = lanes("topics -d " + d() + " create t1");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("lanes: error: topic 't1' exists already"), std::string::npos) << r.err;
+  ASSERT_EQ(lanes("produce -d " + d() + " -t t1 -p 1", "a\nb\nc\n").rc, 0);
+  ASSERT_EQ(lanes("consume -d " + d() + " -t t1 -e --group readers -c 1").rc, 0);
+  r = lanes("topics -d " + d() + " list");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "t1\tpartitions=2\tdurability=async\n");
+  r = lanes("topics -d " + d() + " describe t1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("2 partitions, durability async"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("readers"), std::string::npos) << r.out;
+  r = lanes("topics -d " + d() + " describe t1 --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("\"end_offset\": 3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"durable_offset\": 3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"committed\": 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"lag\": 2"), std::string::npos) << r.out;
+  r = lanes("topics -d " + d() + " delete t1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(lanes("topics -d " + d() + " list").out, "");
+  EXPECT_FALSE(fs::exists(data_ / "t1"));
+}
+
+// tail -F behaviour: rotation (the path names a new file) and truncation while running, a
+// stop, more lines and a rotation while stopped, a restart: every line once, in order.
+TEST_F(ToolsCli, TailRotationTruncationRestart) {
+  const fs::path log = dir_ / "access.log";
+  spit(log, numbered(1, 50));
+  const fs::path out = dir_ / "tail.out", err = dir_ / "tail.err";
+  {
+    background tail({"tail", log.string(), "-d", data_.string(), "-t", "access", "--create",
+                     "--poll-interval", "0.02", "-v"},
+                    out, err);
+    ASSERT_TRUE(wait_lines(out, 50)) << slurp(err);
+    spit(log, numbered(51, 60), true);
+    ASSERT_TRUE(wait_lines(out, 60)) << slurp(err);
+    spit(log, "line-61-part", true);  // no newline yet: not published
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_EQ(lines_of(slurp(out)).size(), 60u);
+    spit(log, "ial\n", true);
+    ASSERT_TRUE(wait_lines(out, 61)) << slurp(err);
+    // Rotation: the writer still finishes lines in the old file before the new one appears.
+    fs::rename(log, dir_ / "access.log.1");
+    spit(dir_ / "access.log.1", numbered(62, 65), true);
+    spit(log, numbered(66, 70));
+    ASSERT_TRUE(wait_lines(out, 70)) << slurp(err);
+    // Truncation (copytruncate): the file gets shorter, then grows again.
+    fs::resize_file(log, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    spit(log, numbered(71, 73), true);
+    ASSERT_TRUE(wait_lines(out, 73)) << slurp(err);
+    EXPECT_EQ(tail.stop(SIGTERM), 0) << slurp(err);
+  }
+  // While stopped: more lines, then a rotation with lines finished in the old file.
+  spit(log, numbered(74, 80), true);
+  fs::rename(log, dir_ / "access.log.2");
+  spit(dir_ / "access.log.2", numbered(81, 81), true);
+  spit(log, numbered(82, 85));
+  {
+    background tail({"tail", log.string(), "-d", data_.string(), "-t", "access", "--poll-interval",
+                     "0.02", "--idle-exit", "1", "-v"},
+                    dir_ / "tail2.out", dir_ / "tail2.err");
+    EXPECT_EQ(tail.stop(0), 0) << slurp(dir_ / "tail2.err");
+  }
+  EXPECT_EQ(lines_of(slurp(dir_ / "tail2.out")).size(), 12u) << slurp(dir_ / "tail2.err");
+  // A restart with nothing new publishes nothing.
+  {
+    background tail({"tail", log.string(), "-d", data_.string(), "-t", "access", "--poll-interval",
+                     "0.02", "--idle-exit", "0.5", "-v"},
+                    dir_ / "tail3.out", dir_ / "tail3.err");
+    EXPECT_EQ(tail.stop(0), 0) << slurp(dir_ / "tail3.err");
+  }
+  EXPECT_EQ(slurp(dir_ / "tail3.out"), "");
+  const result r = lanes("consume -d " + d() + " -t access -e");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::string want = numbered(1, 60) + "line-61-partial\n" + numbered(62, 85);
+  EXPECT_EQ(r.out, want);
+  // Each record carries its position.
+  const result j = lanes("consume -d " + d() + " -t access -e --json -c 1");
+  EXPECT_NE(j.out.find("\"name\": \"tail.pos\""), std::string::npos) << j.out;
+}
+
+// A crash (SIGKILL) in the middle of a burst: the restart goes on from the last record
+// that reached the log, so every line is there exactly once.
+TEST_F(ToolsCli, TailSurvivesSigkill) {
+  const fs::path log = dir_ / "app.log";
+  spit(log, numbered(1, 30));
+  {
+    background tail({"tail", log.string(), "-d", data_.string(), "-t", "app", "--create",
+                     "--durability", "sync", "--poll-interval", "0.01", "-v"},
+                    dir_ / "t1.out", dir_ / "t1.err");
+    ASSERT_TRUE(wait_lines(dir_ / "t1.out", 30)) << slurp(dir_ / "t1.err");
+    spit(log, numbered(31, 400), true);
+    ASSERT_TRUE(wait_lines(dir_ / "t1.out", 40)) << slurp(dir_ / "t1.err");
+    EXPECT_EQ(tail.stop(SIGKILL), -1);
+  }
+  {
+    background tail({"tail", log.string(), "-d", data_.string(), "-t", "app", "--poll-interval",
+                     "0.01", "--idle-exit", "1"},
+                    dir_ / "t2.out", dir_ / "t2.err");
+    EXPECT_EQ(tail.stop(0), 0) << slurp(dir_ / "t2.err");
+  }
+  const result r = lanes("consume -d " + d() + " -t app -e");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, numbered(1, 400));
+}
+
+TEST_F(ToolsCli, DumpAndVerifyFindDamage) {
+  std::string input;
+  for (int i = 0; i < 200; ++i)
+    input += "key" + std::to_string(i % 7) + ":value-" + std::to_string(i) + "\n";
+  ASSERT_EQ(lanes("produce -d " + d() + " -t t --create --partitions 2 -K :", input).rc, 0);
+  result r = lanes("verify " + d());
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("200 records"), std::string::npos) << r.out;
+  const fs::path seg = data_ / "t" / "0" / "00000000000000000000.log";
+  r = lanes("dump " + quote(seg.string()) + " --values");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("batch at 32: offsets 0.."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("offset 0: timestamp"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("value-"), std::string::npos);
+
+  // A copy with one flipped byte in the first batch's payload.
+  const fs::path copy = dir_ / "copy";
+  fs::copy(data_, copy, fs::copy_options::recursive);
+  const fs::path bad = copy / "t" / "0" / "00000000000000000000.log";
+  {
+    std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(32 + 48 + 40);
+    char c = 0;
+    f.get(c);
+    f.seekp(32 + 48 + 40);
+    f.put(static_cast<char>(c ^ 0x10));
+  }
+  r = lanes("verify " + quote(copy.string()));
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find(bad.string() + ": byte 32: bad_crc"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("lanes: error:"), std::string::npos);
+  r = lanes("dump " + quote(bad.string()));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find(bad.string() + ": damage at byte 32: bad_crc"), std::string::npos) << r.err;
+  // The original is untouched and still fine; a bus refuses the damaged copy.
+  EXPECT_EQ(lanes("verify " + d()).rc, 0);
+  r = lanes("consume -d " + quote(copy.string()) + " -t t -e");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("lanes verify"), std::string::npos) << r.err;
+
+  // A second copy cut short by a few bytes: the data lay below the durable point.
+  const fs::path copy2 = dir_ / "copy2";
+  fs::copy(data_, copy2, fs::copy_options::recursive);
+  const fs::path cut = copy2 / "t" / "1" / "00000000000000000000.log";
+  fs::resize_file(cut, fs::file_size(cut) - 5);
+  r = lanes("verify " + quote(copy2.string()) + " --json");
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("\"kind\": \"truncated\""), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find(cut.string()), std::string::npos) << r.err;
+}
+
+TEST_F(ToolsCli, ErrorsAreOneLineWithExitCodes) {
+  ASSERT_EQ(lanes("topics -d " + d() + " create t --durability sync").rc, 0);
+  ASSERT_EQ(lanes("produce -d " + d() + " -t t", "x\n").rc, 0);
+  auto one_line = [](const result& r) {
+    return r.err.rfind("lanes: error: ", 0) == 0 &&
+           std::count(r.err.begin(), r.err.end(), '\n') <= 2;
+  };
+  // Unknown topic: 1, and the message names what there is.
+  result r = lanes("consume -d " + d() + " -t nope -e");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_TRUE(one_line(r)) << r.err;
+  EXPECT_NE(r.err.find("unknown topic 'nope'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("topics: t"), std::string::npos) << r.err;
+  r = lanes("produce -d " + d() + " -t nope", "x\n");
+  EXPECT_EQ(r.rc, 1);
+  // Bad flags and values: 2.
+  r = lanes("consume -d " + d() + " -t t --no-such-flag");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_TRUE(one_line(r)) << r.err;
+  EXPECT_EQ(lanes("consume -d " + d() + " -t t --from yesterday").rc, 2);
+  EXPECT_EQ(lanes("consume -d " + d() + " -t t --group g --from 5").rc, 2);
+  EXPECT_EQ(lanes("produce -d " + d() + " -t t -H novalue", "x\n").rc, 2);
+  EXPECT_EQ(lanes("produce -d " + d() + " -t 'bad/name'", "x\n").rc, 2);
+  EXPECT_EQ(lanes("topics -d " + d() + " create u --durability maybe").rc, 2);
+  EXPECT_EQ(lanes("no-such-command").rc, 2);
+  EXPECT_EQ(lanes("").rc, 2);
+  // A missing data directory: 1, and nothing is created.
+  r = lanes("consume -d " + quote((dir_ / "missing").string()) + " -t t -e");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_TRUE(one_line(r)) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "missing"));
+  // A memory-only topic cannot take lanes produce (its messages would vanish).
+  ASSERT_EQ(lanes("topics -d " + d() + " create mem --durability none").rc, 0);
+  r = lanes("produce -d " + d() + " -t mem", "x\n");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("memory-only"), std::string::npos) << r.err;
+  // Partition out of range: 1.
+  EXPECT_EQ(lanes("consume -d " + d() + " -t t -e --partition 7").rc, 1);
+  // --help: 0 with the exit codes documented.
+  r = lanes("--help");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("Exit codes: 0 ok; 1"), std::string::npos) << r.out;
+
+  // Locked: this process holds the bus; every command that opens one says so, and the
+  // offline readers still work.
+  {
+    lanes::bus_config bc;
+    bc.data_dir = data_.string();
+    lanes::bus held(bc);
+    r = lanes("consume -d " + d() + " -t t -e");
+    EXPECT_EQ(r.rc, 1);
+    EXPECT_TRUE(one_line(r)) << r.err;
+    EXPECT_NE(r.err.find("in use by another process"), std::string::npos) << r.err;
+    EXPECT_EQ(lanes("produce -d " + d() + " -t t", "y\n").rc, 1);
+    EXPECT_EQ(lanes("topics -d " + d() + " list").rc, 1);
+    r = lanes("verify " + d());
+    EXPECT_EQ(r.rc, 0) << r.err;
+    r = lanes("dump " + quote((data_ / "t" / "0" / "00000000000000000000.log").string()));
+    EXPECT_EQ(r.rc, 0) << r.err;
+  }
+  // Unreadable data directory (skipped as root, who reads everything).
+  if (::geteuid() != 0) {
+    const fs::path locked = dir_ / "noperm";
+    fs::create_directory(locked);
+    fs::permissions(locked, fs::perms::none);
+    r = lanes("topics -d " + quote(locked.string()) + " list");
+    EXPECT_EQ(r.rc, 1);
+    EXPECT_NE(r.err.find("permissions"), std::string::npos) << r.err;
+    fs::permissions(locked, fs::perms::owner_all);
+  }
+}
+
+TEST_F(ToolsCli, PerfOnADataDirectory) {
+  for (const char* dur : {"async", "sync"}) {
+    const result r = lanes("perf --data-dir " + d() + " --durability " + dur +
+                           " --count 2000 --warmup 100 --json --progress");
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string("\"durability\": \"") + dur + "\""), std::string::npos);
+    EXPECT_NE(r.out.find("\"status\": \"ok\""), std::string::npos) << r.out;
+  }
+  // The run's topic is deleted afterwards; a kept one blocks the next run with a clear error.
+  ASSERT_EQ(lanes("perf --data-dir " + d() + " --durability async --count 100 --keep-topic").rc, 0);
+  const result r = lanes("perf --data-dir " + d() + " --durability async --count 100");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("topic 'perf' exists"), std::string::npos) << r.err;
+}
+
+}  // namespace

@@ -1,0 +1,266 @@
+// tools/consume.cpp: `lanes consume`, messages -> stdout (kcat -C).
+//
+// Output, one message per line: the value (default), key<TAB>value (-f key-value; no key
+// prints an empty key), or --json: {"topic", "partition", "offset", "timestamp_ns", "key"
+// (null without one), "value", "headers": [{"name", "value"}...]} on one line. Bytes are
+// written as they are (JSON escapes control characters only).
+//
+// Where to read:
+//   --partition N          that partition only, group-less; else every partition
+//   --group G              a member of group G: it starts at G's committed offsets and
+//                          commits what it printed (after each batch is written out)
+//   --from earliest|latest|OFFSET|@TIMESTAMP_MS
+//                          without --group: where each partition starts (default earliest);
+//                          with --group: only earliest|latest, for partitions G never
+//                          committed (Kafka's auto.offset.reset)
+// When to stop: -c N after N messages; -e at the end: once every assigned partition's
+// position reached the end offset it had when consume started (at once when that is
+// nothing); else on SIGINT/SIGTERM.
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <thread>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "lanes/lanes.hpp"
+
+namespace lanes_tools {
+namespace {
+
+void json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (const char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (u < 0x20 || u == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", u);
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+void format_record(std::string& out, const lanes::record_view& r, output_format f) {
+  switch (f) {
+    case output_format::value: out.append(r.value); break;
+    case output_format::key_value:
+      out.append(r.key);
+      out += '\t';
+      out.append(r.value);
+      break;
+    case output_format::json:
+      out += "{\"topic\": ";
+      json_string(out, r.topic);
+      out += ", \"partition\": " + std::to_string(r.partition);
+      out += ", \"offset\": " + std::to_string(r.offset);
+      out += ", \"timestamp_ns\": " + std::to_string(r.timestamp_ns);
+      out += ", \"key\": ";
+      if (r.has_key) {
+        json_string(out, r.key);
+      } else {
+        out += "null";
+      }
+      out += ", \"value\": ";
+      json_string(out, r.value);
+      out += ", \"headers\": [";
+      bool first = true;
+      for (const lanes::header h : r.headers) {
+        out += first ? "{\"name\": " : ", {\"name\": ";
+        first = false;
+        json_string(out, h.name);
+        out += ", \"value\": ";
+        json_string(out, h.value);
+        out += '}';
+      }
+      out += "]}";
+      break;
+  }
+  out += '\n';
+}
+
+struct start_point {
+  enum kind_t { earliest, latest, offset, timestamp } kind = earliest;
+  std::uint64_t value = 0;
+};
+
+start_point parse_from(const std::string& s) {
+  start_point p;
+  if (s == "earliest" || s == "beginning") return p;
+  if (s == "latest" || s == "end") {
+    p.kind = start_point::latest;
+    return p;
+  }
+  const bool at = !s.empty() && s[0] == '@';
+  const std::string digits = at ? s.substr(1) : s;
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos ||
+      digits.size() > 19) {
+    usage_error("--from '" + s + "': use earliest, latest, an offset or @TIMESTAMP_MS");
+  }
+  p.kind = at ? start_point::timestamp : start_point::offset;
+  p.value = std::stoull(digits);
+  return p;
+}
+
+}  // namespace
+
+CLI::App* add_consume_command(CLI::App& app, consume_options& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "consume", "Print the messages of a topic of a data directory, one per line");
+  cmd->add_option("--data-dir,-d", o.data_dir, "Data directory of the bus")->required();
+  cmd->add_option("--topic,-t", o.topic, "Topic to read")->required();
+  cmd->add_option("--from,-o", o.from,
+                  "Start: earliest, latest, OFFSET or @TIMESTAMP_MS (with --group: earliest or "
+                  "latest, for partitions without a committed offset)")
+      ->capture_default_str();
+  cmd->add_option("--group,-G", o.group, "Read as a member of this group and commit");
+  cmd->add_option("--partition,-p", o.partition, "Read this partition only (not with --group)");
+  cmd->add_option_function<std::string>(
+         "--format,-f",
+         [&o](const std::string& v) {
+           o.format = v == "key-value" ? output_format::key_value : output_format::value;
+         },
+         "value (default) or key-value (key<TAB>value)")
+      ->check(CLI::IsMember({"value", "key-value"}));
+  cmd->add_flag("--json", o.json,
+                "One JSON object per line: topic, partition, offset, timestamp_ns, key, value, "
+                "headers");
+  cmd->add_flag("--exit,-e", o.exit_at_end,
+                "Exit once every partition reached the end offset it had at start");
+  cmd->add_option("--count,-c", o.max_count, "Exit after this many messages")
+      ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
+  return cmd;
+}
+
+int run_consume(const consume_options& o) {
+  const start_point from = parse_from(o.from);
+  if (!o.group.empty()) {
+    if (o.partition) usage_error("--partition and --group: a group assigns partitions itself");
+    if (from.kind == start_point::offset || from.kind == start_point::timestamp) {
+      usage_error("--from " + o.from +
+                  " with --group: a group starts at its committed offsets; use earliest or "
+                  "latest (for partitions it never committed), or drop --group");
+    }
+  }
+  const output_format format = o.json ? output_format::json : o.format;
+  install_stop_signals();
+
+  auto bus = open_bus(o.data_dir, dir_use::existing);
+  const lanes::topic_info info = require_topic(*bus, o.data_dir, o.topic);
+  if (o.partition && *o.partition >= info.config.partitions) {
+    runtime_error("--partition " + std::to_string(*o.partition) + ": topic '" + o.topic + "' has " +
+                  std::to_string(info.config.partitions) + " partitions");
+  }
+  // The end offsets at start: -e stops when every assigned partition reached its own.
+  std::vector<std::uint64_t> end_at(info.config.partitions, 0);
+  for (const lanes::partition_stats& p : info.partitions) end_at[p.partition] = p.end_offset;
+
+  lanes::consumer_config cc;
+  cc.group = o.group;
+  cc.auto_commit = false;
+  cc.reset = from.kind == start_point::latest ? lanes::offset_reset::latest
+                                              : lanes::offset_reset::earliest;
+  lanes::errc status = lanes::errc::ok;
+  lanes::consumer c = bus->make_consumer(cc, &status);
+  if (status != lanes::errc::ok) runtime_error("consumer: " + describe(status));
+  if (!o.group.empty()) {
+    status = c.subscribe({std::string_view(o.topic)});
+    if (status != lanes::errc::ok)
+      runtime_error("joining group " + o.group + ": " + describe(status));
+  } else {
+    std::vector<lanes::topic_partition> tps;
+    for (std::uint32_t p = 0; p < info.config.partitions; ++p) {
+      if (!o.partition || *o.partition == p) tps.push_back({o.topic, p});
+    }
+    status = c.assign(tps);
+    if (status != lanes::errc::ok) runtime_error("assign: " + describe(status));
+    for (const lanes::topic_partition& tp : tps) {
+      lanes::errc e = lanes::errc::ok;
+      switch (from.kind) {
+        case start_point::earliest: e = c.seek_to_beginning(tp); break;
+        case start_point::latest: e = c.seek_to_end(tp); break;
+        case start_point::offset: e = c.seek(tp, from.value); break;
+        case start_point::timestamp:
+          if (from.value > static_cast<std::uint64_t>(INT64_MAX / 1'000'000)) {
+            usage_error("--from " + o.from + ": timestamp out of range");
+          }
+          e = c.seek_to_timestamp(tp, static_cast<std::int64_t>(from.value) * 1'000'000);
+          break;
+      }
+      if (e != lanes::errc::ok) {
+        const auto& ps = info.partitions[tp.partition];
+        runtime_error("--from " + o.from + " on partition " + std::to_string(tp.partition) + ": " +
+                      describe(e) + " (the partition holds offsets " +
+                      std::to_string(ps.log_start_offset) + ".." + std::to_string(ps.end_offset) +
+                      ")");
+      }
+    }
+  }
+
+  // Per partition: one past the last offset printed (what a group commits).
+  std::map<std::uint32_t, std::uint64_t> printed_to;
+  auto commit_printed = [&] {
+    if (o.group.empty()) return;
+    for (const auto& [p, next] : printed_to) {
+      const lanes::errc e = c.commit({o.topic, p}, next);
+      if (e != lanes::errc::ok) runtime_error("commit for group " + o.group + ": " + describe(e));
+    }
+    printed_to.clear();
+  };
+  auto at_end = [&] {
+    const std::vector<lanes::topic_partition> owned = c.assignment();
+    if (owned.empty()) return false;  // a group member before its first assignment
+    for (const lanes::topic_partition& tp : owned) {
+      const std::int64_t pos = c.position(tp);
+      if (pos < 0 || static_cast<std::uint64_t>(pos) < end_at[tp.partition]) return false;
+    }
+    return true;
+  };
+
+  std::uint64_t count = 0;
+  std::string out;
+  bool output_closed = false;
+  while (!stop_requested.load(std::memory_order_relaxed)) {
+    if (o.exit_at_end && at_end()) break;
+    if (o.max_count != 0 && count >= o.max_count) break;
+    const lanes::poll_result r = c.poll(std::chrono::milliseconds(100));
+    if (r.status == lanes::errc::closed) break;
+    if (r.status != lanes::errc::ok) runtime_error("poll: " + describe(r.status));
+    out.clear();
+    for (const lanes::record_view& rec : r.records) {
+      if (o.max_count != 0 && count >= o.max_count) {
+        // Not printed: a group member must read it again, so rewind the position.
+        if (o.group.empty()) break;
+        if (!printed_to.count(rec.partition)) printed_to[rec.partition] = rec.offset;
+        continue;
+      }
+      format_record(out, rec, format);
+      printed_to[rec.partition] = rec.offset + 1;
+      ++count;
+    }
+    if (!out.empty()) {
+      if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() ||
+          std::fflush(stdout) != 0) {
+        output_closed = true;  // e.g. `| head`: stop reading, commit nothing more
+        break;
+      }
+    }
+    commit_printed();
+  }
+  if (!output_closed) commit_printed();
+  c.close();
+  return exit_ok;
+}
+
+}  // namespace lanes_tools

@@ -1,0 +1,193 @@
+// tools/topics.cpp: `lanes topics --data-dir DIR create|list|describe|delete`.
+//
+// describe prints, per partition: log start, end and durable offsets, the bytes the ring
+// holds and the bytes of its segment files, the partition's I/O status, and every group's
+// committed offset and lag (end - committed, or end - log start when it never committed).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "json_writer.hpp"
+#include "lanes/lanes.hpp"
+
+namespace lanes_tools {
+namespace {
+
+std::uint64_t segment_bytes_on_disk(const std::string& dir, const std::string& topic,
+                                    std::uint32_t partition) {
+  namespace fs = std::filesystem;
+  std::error_code e;
+  std::uint64_t total = 0;
+  const fs::path p = fs::path(dir) / topic / std::to_string(partition);
+  for (const auto& entry : fs::directory_iterator(p, e)) {
+    if (entry.path().extension() == ".log") total += entry.file_size(e);
+  }
+  return total;
+}
+
+void describe_human(const lanes::topic_info& info, const std::string& dir) {
+  const lanes::topic_config& c = info.config;
+  std::printf("topic %s: %s mode, %u partition%s, durability %s, ring %zu B/partition",
+              info.name.c_str(), c.mode == lanes::topic_mode::log ? "log" : "queue", c.partitions,
+              c.partitions == 1 ? "" : "s", name_of(c.durable), c.ring_capacity);
+  if (c.durable != lanes::durability::none) std::printf(", segments %zu B", c.segment_bytes);
+  std::printf("\n%9s %12s %12s %12s %12s %14s  %s\n", "partition", "log_start", "end", "durable",
+              "ring_bytes", "segment_bytes", "status");
+  for (const lanes::partition_stats& p : info.partitions) {
+    std::printf("%9u %12llu %12llu %12llu %12llu %14llu  %s\n", p.partition,
+                static_cast<unsigned long long>(p.log_start_offset),
+                static_cast<unsigned long long>(p.end_offset),
+                static_cast<unsigned long long>(p.durable_offset),
+                static_cast<unsigned long long>(p.bytes),
+                static_cast<unsigned long long>(segment_bytes_on_disk(dir, info.name, p.partition)),
+                lanes::to_string(p.status));
+  }
+  bool any = false;
+  for (const lanes::partition_stats& p : info.partitions) {
+    for (const lanes::group_partition_stats& g : p.groups) {
+      if (!any) std::printf("%-24s %9s %12s %12s\n", "group", "partition", "committed", "lag");
+      any = true;
+      std::printf("%-24s %9u %12lld %12llu\n", g.group.c_str(), p.partition,
+                  static_cast<long long>(g.committed), static_cast<unsigned long long>(g.lag));
+    }
+  }
+  if (!any) std::printf("no consumer groups\n");
+}
+
+void describe_json(json_writer& j, const lanes::topic_info& info, const std::string& dir) {
+  j.begin_object();
+  j.field("topic", info.name);
+  j.field("partitions", info.config.partitions);
+  j.field("durability", name_of(info.config.durable));
+  j.field("ring_capacity", info.config.ring_capacity);
+  j.field("segment_bytes", info.config.segment_bytes);
+  j.key("partition_stats");
+  j.begin_array();
+  for (const lanes::partition_stats& p : info.partitions) {
+    j.begin_object();
+    j.field("partition", p.partition);
+    j.field("log_start_offset", p.log_start_offset);
+    j.field("end_offset", p.end_offset);
+    j.field("durable_offset", p.durable_offset);
+    j.field("ring_bytes", p.bytes);
+    j.field("segment_bytes", segment_bytes_on_disk(dir, info.name, p.partition));
+    j.field("status", lanes::to_string(p.status));
+    j.key("groups");
+    j.begin_array();
+    for (const lanes::group_partition_stats& g : p.groups) {
+      j.begin_object();
+      j.field("group", g.group);
+      j.field("committed", g.committed);
+      j.field("lag", g.lag);
+      j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+}
+
+}  // namespace
+
+CLI::App* add_topics_command(CLI::App& app, topics_options& o, topics_commands& sub) {
+  CLI::App* cmd = app.add_subcommand("topics", "Create, list, describe or delete topics");
+  cmd->add_option("--data-dir,-d", o.data_dir, "Data directory of the bus")->required();
+  cmd->require_subcommand(1);
+  sub.create = cmd->add_subcommand("create", "Create a topic");
+  sub.create->add_option("topic", o.topic, "Topic name")->required();
+  sub.create->add_option("--partitions", o.partitions, "Partitions")
+      ->check(CLI::Range(1u, 65536u))
+      ->capture_default_str();
+  add_durability_option(sub.create, "--durability", o.durability,
+                        "How records reach the disk: none (memory only: lost when the process "
+                        "exits), async (group commit) or sync");
+  sub.create->add_option("--ring-capacity", o.ring_capacity, "Ring bytes per partition")
+      ->transform(CLI::AsSizeValue(false))
+      ->default_str("1MiB");
+  sub.create->add_option("--segment-bytes", o.segment_bytes, "Roll segment files at this size")
+      ->transform(CLI::AsSizeValue(false))
+      ->default_str("64MiB");
+  sub.list = cmd->add_subcommand("list", "List topics: name, partitions, durability");
+  sub.describe = cmd->add_subcommand(
+      "describe", "Partitions (log start, end, durable offsets, bytes) and groups with lag");
+  sub.describe->add_option("topic", o.topic, "Topic name (default: every topic)");
+  sub.describe->add_flag("--json", o.json, "One JSON array of topics");
+  sub.remove = cmd->add_subcommand("delete", "Delete a topic and its files");
+  sub.remove->add_option("topic", o.topic, "Topic name")->required();
+  for (CLI::App* s : {sub.create, sub.list, sub.describe, sub.remove}) s->fallthrough();
+  return cmd;
+}
+
+int run_topics(const topics_options& o, const topics_commands& sub) {
+  if (!o.topic.empty() && !lanes::bus::valid_topic_name(o.topic)) {
+    usage_error("topic '" + o.topic + "': use 1..249 characters of [A-Za-z0-9._-]");
+  }
+  if (sub.create->parsed()) {
+    auto bus = open_bus(o.data_dir, dir_use::may_create);
+    lanes::topic_config tc;
+    tc.partitions = o.partitions;
+    tc.durable = o.durability;
+    tc.ring_capacity = o.ring_capacity;
+    tc.segment_bytes = o.segment_bytes;
+    const lanes::errc e = bus->create_topic(o.topic, tc);
+    if (e == lanes::errc::topic_exists) runtime_error("topic '" + o.topic + "' exists already");
+    if (e == lanes::errc::invalid_config || e == lanes::errc::capacity_not_power_of_two ||
+        e == lanes::errc::capacity_too_small || e == lanes::errc::capacity_too_large) {
+      usage_error("topic '" + o.topic + "': " + describe(e) +
+                  " (durable topics need --segment-bytes of at least 8 MiB + 80 bytes, and "
+                  "ring_capacity / 2 + 4176 with a ring above 16 MiB)");
+    }
+    if (e != lanes::errc::ok)
+      runtime_error("cannot create topic '" + o.topic + "': " + describe(e));
+    std::printf("created topic %s: %u partition%s, durability %s\n", o.topic.c_str(), o.partitions,
+                o.partitions == 1 ? "" : "s", name_of(o.durability));
+    return exit_ok;
+  }
+  auto bus = open_bus(o.data_dir, dir_use::existing);
+  if (sub.list->parsed()) {
+    for (const std::string& name : bus->list_topics()) {
+      if (auto info = bus->describe_topic(name)) {
+        std::printf("%s\tpartitions=%u\tdurability=%s\n", name.c_str(), info->config.partitions,
+                    name_of(info->config.durable));
+      }
+    }
+    return exit_ok;
+  }
+  if (sub.describe->parsed()) {
+    std::vector<lanes::topic_info> infos;
+    if (!o.topic.empty()) {
+      infos.push_back(require_topic(*bus, o.data_dir, o.topic));
+    } else {
+      for (const std::string& name : bus->list_topics()) {
+        if (auto info = bus->describe_topic(name)) infos.push_back(*info);
+      }
+    }
+    if (o.json) {
+      json_writer j;
+      j.begin_array();
+      for (const auto& info : infos) describe_json(j, info, o.data_dir);
+      j.end_array();
+      std::fputs(j.str().c_str(), stdout);
+    } else {
+      for (std::size_t i = 0; i < infos.size(); ++i) {
+        if (i != 0) std::printf("\n");
+        describe_human(infos[i], o.data_dir);
+      }
+    }
+    return exit_ok;
+  }
+  if (sub.remove->parsed()) {
+    (void)require_topic(*bus, o.data_dir, o.topic);
+    const lanes::errc e = bus->delete_topic(o.topic);
+    if (e != lanes::errc::ok)
+      runtime_error("cannot delete topic '" + o.topic + "': " + describe(e));
+    std::printf("deleted topic %s\n", o.topic.c_str());
+    return exit_ok;
+  }
+  return exit_usage;
+}
+
+}  // namespace lanes_tools
