@@ -70,7 +70,7 @@ constexpr std::size_t kMemValueBytes = 64;
 constexpr std::size_t kMemRingBytes = std::size_t{8} << 20;
 
 struct options {
-  int reps = 5;
+  int reps = 7;
   bool quick = false;
   std::string dir = "/var/tmp/lanes-bench";
   std::string out = "results/persist_bench.json";
