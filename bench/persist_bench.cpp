@@ -25,6 +25,7 @@
 //
 //   persist_bench [--reps N] [--quick] [--dir PATH] [--out PATH] [--fio PATH]
 //   persist_bench --profile async|sync|sync_p4|mem_dir|mem_nodir [--reps N] [--dir PATH]
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -110,7 +111,7 @@ using sample = std::map<std::string, double>;
 
 struct disk_info {
   std::string dir, mount_point, device, fs_type, statfs_type, mount_options;
-  std::string block_device, dev_numbers, rotational, write_cache, vendor, kind;
+  std::string block_device, dev_numbers, rotational, write_cache, vendor, kind, journal;
   std::uint64_t size_bytes = 0;
   std::string stat_path;  // /sys/dev/block/M:m/stat, for I/O and flush counters
 };
@@ -173,6 +174,13 @@ disk_info probe_disk(const fs::path& dir) {
     const fs::path real = fs::canonical(sys, ec);
     if (!ec) {
       d.block_device = real.filename().string();
+      // ext4 and others with a jbd2 journal list it as /proc/fs/jbd2/<device>-<inode>.
+      d.journal = "none (no /proc/fs/jbd2 entry)";
+      for (const auto& e : fs::directory_iterator("/proc/fs/jbd2", ec)) {
+        if (e.path().filename().string().rfind(d.block_device + "-", 0) == 0) {
+          d.journal = "jbd2 (" + e.path().filename().string() + ")";
+        }
+      }
       d.stat_path = (real / "stat").string();
       // A partition has no queue/ of its own: the whole disk is its parent.
       const fs::path disk = fs::exists(real / "queue") ? real : real.parent_path();
@@ -224,6 +232,27 @@ void add_block_delta(sample& s, const block_counters& a, const block_counters& b
   if (a.flushes >= 0) s["dev_flushes"] = b.flushes - a.flushes;
 }
 
+// CPU time (user + system) and context switches (voluntary + involuntary) of this process's
+// threads (RUSAGE_SELF: producers, the persister, io_uring's io-wq workers) or of the
+// children waited for (RUSAGE_CHILDREN: fio and its io-wq workers).
+struct usage {
+  double cpu_s = 0, switches = 0;
+};
+
+usage read_usage(int who) {
+  rusage u{};
+  (void)getrusage(who, &u);
+  usage r;
+  r.cpu_s = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+  r.switches = static_cast<double>(u.ru_nvcsw + u.ru_nivcsw);
+  return r;
+}
+
+usage operator-(const usage& a, const usage& b) {
+  return {a.cpu_s - b.cpu_s, a.switches - b.switches};
+}
+
 // ---- segment files ----
 
 struct log_scan {
@@ -270,6 +299,7 @@ lanes::bus_config disk_bus(const fs::path& dir) {
 struct fio_run {
   json_value job;  // jobs[0] of fio's JSON
   std::string command;
+  usage used;  // the fio process (with its start-up), its threads and io-wq workers
 };
 
 std::string shell_quote(const std::string& s) {
@@ -289,6 +319,10 @@ std::string run_capture(const std::string& cmd, int& status) {
   return out;
 }
 
+// fio's own start-up and exit (shared memory, job parsing, forking the job): measured once
+// with a one-block job, the least of three, and taken off every fio run's CPU and switches.
+usage fio_baseline{};
+
 // Runs fio on a fresh file in `dir` (appended to from empty, as the bus appends to its
 // segments) and returns its only job. fio prints notes before the JSON: it is cut out.
 fio_run run_fio(const options& opt, const fs::path& dir, const std::string& args) {
@@ -299,7 +333,11 @@ fio_run run_fio(const options& opt, const fs::path& dir, const std::string& args
               " --output-format=json " +
               args;
   int status = 0;
+  const usage u0 = read_usage(RUSAGE_CHILDREN);
   const std::string out = run_capture(r.command + " 2>&1", status);
+  r.used = read_usage(RUSAGE_CHILDREN) - u0 - fio_baseline;
+  r.used.cpu_s = std::max(0.0, r.used.cpu_s);
+  r.used.switches = std::max(0.0, r.used.switches);
   const std::size_t a = out.find('{');
   const std::size_t b = out.rfind('}');
   if (status != 0 || a == std::string::npos || b == std::string::npos) {
@@ -332,6 +370,8 @@ sample fio_seq(const options& opt, const fs::path& dir, const std::string& engin
   sample s;
   s["value"] = r.job.number({"write", "bw_bytes"}) / 1e6;
   s["fdatasync_every"] = static_cast<double>(fdatasync_every);
+  s["cpu_s_per_gb"] = r.used.cpu_s / (static_cast<double>(bytes) / 1e9);
+  s["switches"] = r.used.switches;
   s["runtime_ms"] = r.job.number({"write", "runtime"});
   s["syncs"] = r.job.number({"sync", "lat_ns", "N"});
   s["sync_p50_ns"] = r.job.number({"sync", "lat_ns", "percentile", "50.000000"});
@@ -360,6 +400,12 @@ sample fio_sync_latency(const options& opt, const fs::path& dir, std::size_t wri
   s["iops"] = r.job.number({"write", "iops"});
   s["write_p50"] = r.job.number({"write", "clat_ns", "percentile", "50.000000"});
   s["value"] = s["p99"];
+  // psync does everything on fio's job thread, whose own accounting is exact (the process
+  // delta carries fio's noisy start-up); usr_cpu and sys_cpu are percent of job_runtime.
+  const double job_cpu_s = (r.job.number({"usr_cpu"}) + r.job.number({"sys_cpu"})) / 100.0 *
+                           r.job.number({"job_runtime"}) * 1e-3;
+  s["cpu_us_per_op"] = job_cpu_s * 1e6 / static_cast<double>(opt.sync_ops);
+  s["switches_per_op"] = r.job.number({"ctx"}) / static_cast<double>(opt.sync_ops);
   add_block_delta(s, b0, b1);
   if (s.count("dev_flushes") != 0 && s["syncs"] > 0) {
     s["flushes_per_sync"] = s["dev_flushes"] / s["syncs"];
@@ -378,6 +424,7 @@ sample bus_async(const options& opt, const fs::path& dir, const disk_info& disk)
   sample s;
   const block_counters b0 = read_block(disk.stat_path);
   std::uint64_t t0 = 0, t_published = 0, t1 = 0;
+  usage u0, used;
   {
     lanes::bus b(disk_bus(dir));
     lanes::topic_config tc;
@@ -389,6 +436,7 @@ sample bus_async(const options& opt, const fs::path& dir, const disk_info& disk)
     if (b.create_topic("seq", tc) != lanes::errc::ok) die("create_topic(seq) failed");
     lanes::producer p = b.make_producer("seq");
     std::uint64_t last = 0;
+    u0 = read_usage(RUSAGE_SELF);
     t0 = now_ns();
     for (std::uint64_t i = 0; i < total;) {
       const std::size_t n =
@@ -406,6 +454,7 @@ sample bus_async(const options& opt, const fs::path& dir, const disk_info& disk)
     t_published = now_ns();
     const lanes::errc e = p.wait_durable(0, last, std::chrono::seconds(120));
     t1 = now_ns();
+    used = read_usage(RUSAGE_SELF) - u0;
     if (e != lanes::errc::ok) die(std::string("wait_durable failed: ") + lanes::to_string(e));
     const auto info = b.describe_topic("seq");
     if (!info || info->partitions[0].durable_offset < total) die("not everything is durable");
@@ -425,6 +474,8 @@ sample bus_async(const options& opt, const fs::path& dir, const disk_info& disk)
   s["avg_batch_bytes"] =
       ls.batches ? static_cast<double>(ls.payload) / static_cast<double>(ls.batches) : 0;
   s["segments"] = static_cast<double>(ls.files);
+  s["cpu_s_per_gb"] = used.cpu_s / (static_cast<double>(total * kSeqValueBytes) / 1e9);
+  s["switches"] = used.switches;
   add_block_delta(s, b0, b1);
   return s;
 }
@@ -439,6 +490,7 @@ sample bus_sync_latency(const options& opt, const fs::path& dir, const disk_info
   std::memset(value, 's', sizeof value);
   const block_counters b0 = read_block(disk.stat_path);
   std::uint64_t t0 = 0, t1 = 0;
+  usage u0, used;
   {
     lanes::bus b(disk_bus(dir));
     lanes::topic_config tc;
@@ -448,6 +500,7 @@ sample bus_sync_latency(const options& opt, const fs::path& dir, const disk_info
     tc.durable = lanes::durability::sync;
     if (b.create_topic("lat", tc) != lanes::errc::ok) die("create_topic(lat) failed");
     lanes::producer p = b.make_producer("lat");
+    u0 = read_usage(RUSAGE_SELF);
     t0 = now_ns();
     for (std::uint64_t i = 0; i < opt.sync_ops; ++i) {
       std::memcpy(value, &i, sizeof i);
@@ -458,6 +511,7 @@ sample bus_sync_latency(const options& opt, const fs::path& dir, const disk_info
       lat.push_back(static_cast<double>(z - a));
     }
     t1 = now_ns();
+    used = read_usage(RUSAGE_SELF) - u0;
   }
   const block_counters b1 = read_block(disk.stat_path);
   const log_scan ls = scan_logs(dir);
@@ -471,6 +525,8 @@ sample bus_sync_latency(const options& opt, const fs::path& dir, const disk_info
   s["p999"] = percentile(lat, 0.999);
   s["max"] = lat.back();
   s["ops_per_s"] = static_cast<double>(opt.sync_ops) / (static_cast<double>(t1 - t0) * 1e-9);
+  s["cpu_us_per_op"] = used.cpu_s * 1e6 / static_cast<double>(opt.sync_ops);
+  s["switches_per_op"] = used.switches / static_cast<double>(opt.sync_ops);
   s["value"] = s["p99"];
   s["records_per_batch"] =
       ls.batches ? static_cast<double>(ls.records) / static_cast<double>(ls.batches) : 0;
@@ -490,6 +546,7 @@ sample bus_sync_producers(const options& opt, const fs::path& dir, const disk_in
   const block_counters b0 = read_block(disk.stat_path);
   std::uint64_t total = 0;
   double secs = 0;
+  usage used;
   std::vector<double> lat;
   {
     lanes::bus b(disk_bus(dir));
@@ -530,10 +587,12 @@ sample bus_sync_producers(const options& opt, const fs::path& dir, const disk_in
       });
     }
     while (ready.load(std::memory_order_acquire) < producers) std::this_thread::yield();
+    const usage u0 = read_usage(RUSAGE_SELF);
     t0 = now_ns();
     go.store(true, std::memory_order_release);  // pairs with the producers' acquire of go
     for (auto& t : threads) t.join();
     secs = static_cast<double>(now_ns() - t0) * 1e-9;  // the last ack, not the deadline
+    used = read_usage(RUSAGE_SELF) - u0;
     for (std::size_t k = 0; k < counts.size(); ++k) {
       total += counts[k];
       lat.insert(lat.end(), lats[k].begin(), lats[k].end());
@@ -545,6 +604,8 @@ sample bus_sync_producers(const options& opt, const fs::path& dir, const disk_in
   if (ls.records != total) die("group-commit run: the segment files do not hold every record");
   s["value"] = static_cast<double>(total) / secs;  // durable msgs/s
   s["messages"] = static_cast<double>(total);
+  s["cpu_us_per_msg"] = total ? used.cpu_s * 1e6 / static_cast<double>(total) : 0;
+  s["switches_per_msg"] = total ? used.switches / static_cast<double>(total) : 0;
   s["p50"] = percentile(lat, 0.50);
   s["p99"] = percentile(lat, 0.99);
   s["records_per_batch"] =
@@ -749,6 +810,15 @@ int main(int argc, char** argv) {
   while (!fio_version.empty() && fio_version.back() == '\n') fio_version.pop_back();
   if (fio_status != 0) die("fio is not installed (Debian package fio; tools/setup.sh)");
   const std::size_t sync_write = probe_sync_write_bytes(work / "probe");
+  {
+    usage least{1e9, 1e9};
+    for (int i = 0; i < 3; ++i) {
+      const fio_run r = run_fio(opt, work / "fio", "--ioengine=psync --bs=4096 --size=4096");
+      least.cpu_s = std::min(least.cpu_s, r.used.cpu_s);
+      least.switches = std::min(least.switches, r.used.switches);
+    }
+    fio_baseline = least;
+  }
   std::fprintf(stderr, "persist_bench: %s on %s (%s, %s), load %.2f; sync write %zu bytes; %s\n",
                work.c_str(), disk.device.c_str(), disk.fs_type.c_str(), disk.kind.c_str(),
                load_start, sync_write, fio_version.c_str());
@@ -770,7 +840,9 @@ int main(int argc, char** argv) {
   std::map<std::string, std::vector<sample>> results;
   std::map<std::string, std::string> commands;
   const std::string uring = "--ioengine=io_uring --iodepth=" + std::to_string(kFioIodepth);
+  std::vector<double> round_load;
   for (int round = 0; round <= opt.reps; ++round) {  // round 0: warm-up, discarded
+    if (round > 0) round_load.push_back(lanes_tools::load_average());
     std::map<std::string, sample> r;
     // Group-commit cadence, configured: one fdatasync per sync_bytes. Observed: the bus
     // keeps one sync in flight and batches what is written meanwhile, so it syncs less
@@ -882,9 +954,12 @@ int main(int argc, char** argv) {
   w.field("date", lanes_tools::utc_date());
   w.field("load_average", load_start);
   w.field("load_average_end", load_end);
+  w.array("round_load_average", round_load);
   w.field("reps", opt.reps);
   w.field("quick", opt.quick);
   w.field("fio_version", fio_version);
+  w.field("fio_startup_cpu_s", fio_baseline.cpu_s);
+  w.field("fio_startup_switches", fio_baseline.switches);
   w.key("disk");
   w.begin_object();
   w.field("dir", disk.dir);
@@ -899,6 +974,7 @@ int main(int argc, char** argv) {
   w.field("write_cache", disk.write_cache);
   w.field("vendor", disk.vendor);
   w.field("kind", disk.kind);
+  w.field("journal", disk.journal);
   w.field("size_bytes", disk.size_bytes);
   w.end_object();
   w.key("params");

@@ -67,14 +67,16 @@ def render(data, results_path, command, notes):
     out.append(f"- Command: `{command}`")
     out.append(f"- Commit `{data['git_commit']}`, {data['compiler']}, CPU {data['cpu_model']} "
                f"({data['cpus']} CPUs, shared), run {data['date']}, load average "
-               f"{data['load_average']:.2f} at start, {data['load_average_end']:.2f} at end")
+               f"{data['load_average']:.2f} at start, {data['load_average_end']:.2f} at end (per round: "
+               f"{', '.join(f'{x:.1f}' for x in data.get('round_load_average', []))})")
     out.append(f"- {data['reps']} measured rounds after 1 discarded warm-up round"
                f"{' (--quick)' if data['quick'] else ''}; every case once per round, fio and "
                "the bus alternating; ratios are taken within a round, then their median")
     out.append(f"- Disk: `{d['dir']}` on `{d['device']}` ({d['fs_type']}, mounted on "
                f"`{d['mount_point']}` with `{d['mount_options']}`), block device `{d['block_device']}` "
                f"({d['size_bytes'] / 2**30:.0f} GiB, write cache: {d['write_cache']}, "
-               f"rotational={d['rotational']}): {d['kind']}. {data['fio_version']}. fio and the bus "
+               f"rotational={d['rotational']}, journal: {d.get('journal', '?')}): {d['kind']}. "
+               f"{data['fio_version']}. fio and the bus "
                "write fresh files in the same directory, appending from empty")
     out.append(f"- Async: one producer, `publish_batch` of {p['async_batch_msgs']} x "
                f"{p['async_value_bytes']}-byte values, {p['async_bytes'] >> 20} MiB per run, "
@@ -119,11 +121,12 @@ def render(data, results_path, command, notes):
 
     out.append("### Sequential writes, MB/s (10^6 bytes/s): median (min-max)")
     out.append("")
-    out.append("| case | MB/s | bus / this |")
-    out.append("| --- | --- | --- |")
-    out.append(f"| lanes bus, async, value bytes | {span(metric(data, 'bus_async', 'value'), '{:.0f}')} | - |")
+    out.append("| case | MB/s | bus / this | CPU s per GB |")
+    out.append("| --- | --- | --- | --- |")
+    out.append(f"| lanes bus, async, value bytes | {span(metric(data, 'bus_async', 'value'), '{:.0f}')} | - | "
+               f"{med(metric(data, 'bus_async', 'cpu_s_per_gb')):.2f} |")
     out.append(f"| lanes bus, async, segment bytes (headers included) | "
-               f"{span(metric(data, 'bus_async', 'disk_mb_s'), '{:.0f}')} | - |")
+               f"{span(metric(data, 'bus_async', 'disk_mb_s'), '{:.0f}')} | - | - |")
     for cid, name, rid in [
             ("fio_seq_uring", f"fio buffered, io_uring iodepth {p['fio_iodepth']}, --fdatasync={p['fio_seq_fdatasync']}",
              "async_vs_fio_uring"),
@@ -137,7 +140,8 @@ def render(data, results_path, command, notes):
              "async_vs_fio_direct")]:
         x = r[rid]
         out.append(f"| {name} | {span(metric(data, cid, 'value'), '{:.0f}')} | "
-                   f"{x['median']:.2f}x ({x['min']:.2f}-{x['max']:.2f}) |")
+                   f"{x['median']:.2f}x ({x['min']:.2f}-{x['max']:.2f}) | "
+                   f"{med(metric(data, cid, 'cpu_s_per_gb')):.2f} |")
     which = [p["best_buffered_of"][int(w)] for w in metric(data, "fio_seq_best", "which")]
     every = metric(data, "fio_seq_psync_matched", "fdatasync_every")
     out.append("")
@@ -145,7 +149,10 @@ def render(data, results_path, command, notes):
                f"{p['fio_seq_bs'] >> 10} KiB, from the bus's block-device flushes in the same round "
                f"(median {med(metric(data, 'bus_async', 'dev_flushes')):.0f} per run; segment rolls "
                "add a few, so fio gets slightly more syncs than the bus did). Best buffered run per "
-               f"round: {', '.join(f'`{w}`' for w in which)}.")
+               f"round: {', '.join(f'`{w}`' for w in which)}. CPU: user + system time of every "
+               "thread of the process over the run (the bus: producer, persister and io_uring's io-wq "
+               f"workers; fio: the whole process less its start-up, {data.get('fio_startup_cpu_s', 0):.2f} s "
+               "measured with a one-block job), per GB of values; a rough gauge on a shared machine.")
     out.append("")
     out.append(f"The bus's writes averaged {med(metric(data, 'bus_async', 'avg_batch_bytes')) / 1024:.0f} KiB "
                f"({med(metric(data, 'bus_async', 'batches')):.0f} batches per run); publishing alone "
@@ -156,26 +163,32 @@ def render(data, results_path, command, notes):
 
     out.append("### Durable-ack latency, one producer, milliseconds: median over rounds")
     out.append("")
-    out.append("| case | p50 | p99 | p99.9 | max | ops/s |")
-    out.append("| --- | --- | --- | --- | --- | --- |")
+    out.append("| case | p50 | p99 | p99.9 | max | ops/s | CPU us per op | context switches per op |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     f = "{:.3f}"
     bus = "bus_sync_lat"
     fio = "fio_sync_lat"
     out.append(f"| lanes bus `publish` on a sync topic (write + fdatasync + ack) | "
                f"{f.format(med(metric(data, bus, 'p50')) / 1e6)} | {f.format(med(metric(data, bus, 'p99')) / 1e6)} | "
                f"{f.format(med(metric(data, bus, 'p999')) / 1e6)} | {f.format(med(metric(data, bus, 'max')) / 1e6)} | "
-               f"{med(metric(data, bus, 'ops_per_s')):.0f} |")
+               f"{med(metric(data, bus, 'ops_per_s')):.0f} | {med(metric(data, bus, 'cpu_us_per_op')):.0f} | "
+               f"{med(metric(data, bus, 'switches_per_op')):.1f} |")
     out.append(f"| fio `fdatasync` alone (`sync` clat, psync, --fdatasync=1) | "
                f"{f.format(med(metric(data, fio, 'p50')) / 1e6)} | {f.format(med(metric(data, fio, 'p99')) / 1e6)} | "
                f"{f.format(med(metric(data, fio, 'p999')) / 1e6)} | {f.format(med(metric(data, fio, 'max')) / 1e6)} | "
-               f"{med(metric(data, fio, 'iops')):.0f} (write + fdatasync) |")
+               f"{med(metric(data, fio, 'iops')):.0f} (write + fdatasync) | "
+               f"{med(metric(data, fio, 'cpu_us_per_op')):.0f} | {med(metric(data, fio, 'switches_per_op')):.1f} |")
     x = r["sync_p50_vs_fio_sync_p50"]
     out.append("")
     out.append(f"Bus p50 / fio fdatasync p50: {x['median']:.2f}x ({x['min']:.2f}-{x['max']:.2f}). "
                f"fio's write() alone: p50 {med(metric(data, fio, 'write_p50')) / 1e3:.1f} us. "
                "Block-device flushes per fdatasync (fio): "
                f"{med(metric(data, fio, 'flushes_per_sync')):.2f}; per bus publish: "
-               f"{med(metric(data, bus, 'flushes_per_msg')):.2f}.")
+               f"{med(metric(data, bus, 'flushes_per_msg')):.2f}. Flushes from other tenants of the disk "
+               "during each fio fdatasync run (device flushes less fio's fdatasyncs): "
+               f"{', '.join(f'{a - b:.0f}' for a, b in zip(metric(data, fio, 'dev_flushes'), metric(data, fio, 'syncs')))}. "
+               "CPU and context switches: the bus's whole process over the run (producer, persister, "
+               "io-wq workers); fio's job thread, which does both the write and the fdatasync (psync).")
     out.append("")
 
     out.append("### Group commit: sync topic, 1 KiB values, each producer waits for its durable ack")
@@ -186,8 +199,9 @@ def render(data, results_path, command, notes):
                "the bus's durable message rate (exact when each bus sync costs what fio's does).")
     out.append("")
     out.append("| producers | durable msgs/s | vs 1 producer | records per written batch | "
-               "fdatasyncs/msg measured | fdatasyncs/msg derived | ack p50 ms | ack p99 ms |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+               "fdatasyncs/msg measured | fdatasyncs/msg derived | ack p50 ms | ack p99 ms | "
+               "CPU us per msg | context switches per msg |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     fps = metric(data, fio, "flushes_per_sync")
     for n in (1, 2, 4):
         cid = f"bus_sync_p{n}"
@@ -198,7 +212,8 @@ def render(data, results_path, command, notes):
         out.append(f"| {n} | {span(metric(data, cid, 'value'), '{:.0f}')} | {vs} | "
                    f"{med(metric(data, cid, 'records_per_batch')):.2f} | {span(measured, '{:.2f}')} | "
                    f"{span(derived, '{:.2f}')} | {med(metric(data, cid, 'p50')) / 1e6:.3f} | "
-                   f"{med(metric(data, cid, 'p99')) / 1e6:.3f} |")
+                   f"{med(metric(data, cid, 'p99')) / 1e6:.3f} | {med(metric(data, cid, 'cpu_us_per_msg')):.0f} | "
+                   f"{med(metric(data, cid, 'switches_per_msg')):.1f} |")
     out.append("")
 
     out.append("### Memory only, million msgs/s: median (min-max)")
