@@ -256,8 +256,11 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
     }
     detail::fsync_dir(root);
     if (durable) {
-      std::lock_guard pl(state_->persist_mu);
-      state_->durable_topics.push_back(t);
+      {
+        std::lock_guard pl(state_->persist_mu);
+        state_->durable_topics.push_back(t);
+      }
+      state_->wakeup->kick();  // the persister may be in its long idle sleep
     }
   }
   state_->topics.emplace(std::string(name), std::move(t));

@@ -487,7 +487,16 @@ void bus_state::persister_loop() {
     if (busy == 0 && work) continue;
     // Idle, or several logs busy: new records are picked up within this slice; durability
     // waiters kick.
-    const auto slice = busy != 0 ? std::chrono::microseconds(50) : std::chrono::microseconds(500);
+    // With no durable topic nothing is pending: sleep long (a new durable topic or a
+    // durability waiter kicks).
+    bool any = false;
+    {
+      std::lock_guard lock(persist_mu);
+      any = !durable_topics.empty();
+    }
+    const auto slice = busy != 0 ? std::chrono::microseconds(50)
+                       : any     ? std::chrono::microseconds(500)
+                                 : std::chrono::microseconds(100'000);
     (void)wakeup->wake.wait_until(
         [&] {
           return wakeup->kicks.load(std::memory_order_acquire) != seen ||
