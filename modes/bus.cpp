@@ -386,6 +386,22 @@ void bus::enforce_retention() {
   }
 }
 
+errc bus::on_durable(std::string_view topic, durable_callback fn) {
+  auto t = state_->find(topic);
+  if (!t) return errc::unknown_topic;
+  if (!t->durable()) return errc::wrong_mode;
+  std::lock_guard lock(state_->persist_mu);  // the persister calls it under this lock
+  t->on_durable = std::move(fn);
+  if (t->on_durable) {
+    for (auto& p : t->partitions) {
+      p->persist->reported_durable = 0;  // the current durable offset is reported next round
+      p->persist->reported_failure = false;
+    }
+  }
+  state_->wakeup->kick();
+  return errc::ok;
+}
+
 void bus::close() noexcept {
   if (state_->closed.exchange(true, std::memory_order_acq_rel)) return;
   {

@@ -157,6 +157,7 @@ struct topic_state {
   // Durable topics: <data_dir>/<name>, and the persister's wake-up.
   std::filesystem::path dir;
   std::shared_ptr<persist_wakeup> wakeup;
+  bus::durable_callback on_durable;  // under the bus's persist_mu (the persister calls it)
   bool durable() const noexcept { return wakeup != nullptr; }
 };
 

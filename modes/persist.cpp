@@ -387,6 +387,18 @@ bool persist_pump(topic_state& t, partition_state& p) noexcept {
   st = ps.log->poll_completions();
   release_written(p, ps);
   if (st != errc::ok && st != errc::closed) p.fail(st);  // producers get the error from now on
+  if (t.on_durable) {
+    const std::uint64_t durable = ps.log->durable_offset();
+    if (durable > ps.reported_durable) {
+      ps.reported_durable = durable;
+      t.on_durable(p.id, durable, errc::ok);
+    }
+    const errc io = p.io_status.load(std::memory_order_acquire);
+    if (io != errc::ok && !ps.reported_failure) {
+      ps.reported_failure = true;
+      t.on_durable(p.id, durable, io);
+    }
+  }
   return work || ps.size != 0;
 }
 
@@ -464,7 +476,13 @@ void bus_state::persister_loop() {
       if (stop) {
         for (auto& t : durable_topics) {
           for (auto& p : t->partitions) {
-            if (p->persist) persist_close(*p);
+            if (!p->persist) continue;
+            persist_close(*p);
+            const std::uint64_t durable = p->persist->log->durable_offset();
+            if (t->on_durable && durable > p->persist->reported_durable) {
+              p->persist->reported_durable = durable;
+              t->on_durable(p->id, durable, errc::ok);
+            }
           }
         }
         return;

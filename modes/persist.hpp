@@ -65,6 +65,8 @@ struct partition_persistence {
   std::vector<in_flight> fifo;  // ring buffer, capacity fixed at open
   std::size_t head = 0, size = 0;
   bool closed = false;
+  std::uint64_t reported_durable = 0;  // last durable offset given to the callback
+  bool reported_failure = false;
 };
 
 // ---- files ----

@@ -13,9 +13,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -444,6 +446,73 @@ TEST(BusDurable, QueueTopicSettingsSurviveReopenAndDurableQueuesAreRefused) {
   EXPECT_FALSE(b.describe_topic("b-jobs"));
   lanes::producer p = b.make_producer("a-jobs");
   EXPECT_TRUE(p.publish("k", "works after reopen"));
+}
+
+}  // namespace
+
+namespace {
+
+// Durable acknowledgements as callbacks: each partition's durable offset reaches every
+// published record, grows monotonically, and an I/O error is reported once.
+TEST(BusDurable, OnDurableCallbackReportsProgressAndFailure) {
+  LANES_REQUIRE_URING();
+  io_test::scratch_dir dir;
+  // Declared before the bus: its close (in the destructor) may still call back.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::uint64_t> durable(2, 0);
+  bool monotonic = true;
+  std::vector<errc> errors;
+  lanes::bus b(disk_bus(dir.path()));
+  ASSERT_EQ(b.create_topic("t", durable_topic(2, lanes::durability::async)), errc::ok);
+  ASSERT_EQ(b.create_topic("m", bus_test::log_topic(1)), errc::ok);
+  EXPECT_EQ(b.on_durable("m", [](std::uint32_t, std::uint64_t, errc) {}), errc::wrong_mode);
+  EXPECT_EQ(b.on_durable("nope", [](std::uint32_t, std::uint64_t, errc) {}), errc::unknown_topic);
+  ASSERT_EQ(b.on_durable("t",
+                         [&](std::uint32_t p, std::uint64_t d, errc e) {
+                           std::lock_guard lock(mu);
+                           if (e != errc::ok) {
+                             errors.push_back(e);
+                           } else {
+                             if (d < durable[p]) monotonic = false;
+                             durable[p] = d;
+                           }
+                           cv.notify_all();
+                         }),
+            errc::ok);
+  lanes::producer p = b.make_producer("t");
+  std::vector<std::uint64_t> end(2, 0);
+  for (int i = 0; i < 500; ++i) {
+    const lanes::publish_result r = p.publish(std::nullopt, "v");
+    ASSERT_TRUE(r);
+    end[r.partition] = r.offset + 1;
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return durable == end; }))
+        << durable[0] << "/" << end[0] << " " << durable[1] << "/" << end[1];
+    EXPECT_TRUE(monotonic);
+    EXPECT_TRUE(errors.empty());
+  }
+  {
+    lanes::detail::bus_state& s = lanes::detail::bus_access::state(b);
+    std::lock_guard lock(s.persist_mu);
+    for (auto& t : s.durable_topics) {
+      if (t->name == "t") {
+        t->partitions[0]->persist->log->faults().fail_nth(lanes::io::fault_op::write, 1, EIO);
+      }
+    }
+  }
+  // Partition 0 fails on its next write; the callback hears about it once.
+  for (int i = 0; i < 4; ++i) (void)p.publish(std::nullopt, "after", {.partition = 0u});
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return !errors.empty(); }));
+  }
+  b.close();  // a last report may come from the close
+  std::lock_guard lock(mu);
+  EXPECT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], errc::io_error);
 }
 
 }  // namespace

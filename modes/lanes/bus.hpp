@@ -397,6 +397,14 @@ class bus {
   [[nodiscard]] std::optional<queue_group_stats> describe_queue(std::string_view topic,
                                                                 std::string_view group = {}) const;
 
+  // Durable acknowledgements as callbacks: fn(partition, durable_offset, status) runs on the
+  // persister thread each time a partition of `topic` makes more records durable (every
+  // offset below durable_offset is on disk), and once with the error if its log fails.
+  // Keep it short and do not call back into the bus from it; an empty fn removes it.
+  // Errors: unknown_topic, wrong_mode (not a durable topic).
+  using durable_callback = std::function<void(std::uint32_t, std::uint64_t, errc)>;
+  [[nodiscard]] errc on_durable(std::string_view topic, durable_callback fn);
+
   // Applies retention by bytes and age to every partition now; for queues, also gives back
   // messages whose visibility timeout passed and moves the log start to the acked prefix.
   void enforce_retention();
