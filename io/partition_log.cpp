@@ -458,6 +458,7 @@ errc partition_log::recover(const std::filesystem::path& topic_dir, std::string&
         seg->tidx = std::move(rb.tidx);
         seg->tidx.reserve(seg->idx_cap + 1);
         if (!index_ok && i + 1 < bases.size()) {
+          crash_point("index_rebuild");  // rebuilt in memory, not written
           // A sealed segment: write its rebuilt index now.
           const auto a = encode_index(file_kind::offset_index, base, seg->idx.get(),
                                       seg->idx_count.load(std::memory_order_relaxed));
@@ -559,6 +560,7 @@ errc partition_log::create_segment(std::uint64_t base, std::int64_t now_ns) noex
     seg->idx_cap = opt_.segment_bytes / opt_.index_interval_bytes + 2;
     seg->idx = std::make_unique<offset_index_entry[]>(seg->idx_cap);
     seg->tidx.reserve(seg->idx_cap + 1);
+    crash_point("segment_roll");  // created, its directory entry not synced
     if (!fsync_dir(dir_)) return errc::file_error;
     segment* raw = seg.get();
     {
@@ -813,6 +815,7 @@ bool partition_log::sync_due(std::int64_t now_mono) const noexcept {
 }
 
 void partition_log::start_sync_group() noexcept {
+  crash_point("after_write");  // written, not synced
   const std::uint64_t target = written_.load(std::memory_order_relaxed);
   const std::uint64_t durable = durable_.load(std::memory_order_relaxed);
   std::size_t ops = 0;
@@ -1050,6 +1053,7 @@ std::size_t partition_log::enforce_retention(std::uint64_t max_bytes,
     // Open readers keep the file (their descriptor) until they drop the segment.
     for (const char* ext : {".log", ".index", ".timeindex"}) {
       ::unlink(gone->sibling(ext).c_str());
+      crash_point("retention_delete");  // some of the segment's files gone, not all
     }
     ++deleted;
   }

@@ -442,7 +442,7 @@ errc persist_wait(const topic_state& t, partition_state& p, std::uint64_t offset
 
 void bus_state::persister_loop() {
   std::uint64_t seen = wakeup->kicks.load(std::memory_order_acquire);
-  auto last_retention = wait_clock::now();
+  auto last_retention = wait_clock::time_point{};  // first round: retention and a checkpoint
   for (;;) {
     bool work = false;
     const bool stop = persist_stop.load(std::memory_order_acquire);

@@ -23,10 +23,15 @@
 //      end of the log.
 // Anything that fails is a violation; the exit code is 1 when there was any.
 //
-// Not covered: fault points inside io/ chosen by an environment variable do not exist, so
-// the only faults are the kill and the damage above. --seed fixes the parent's choices (kill
-// moments, which partition and byte to damage); the child's thread timing is the kernel's,
-// so a replay with the same seed repeats the schedule of kills and damage, not every byte.
+// --fault-point NAME arms one of io/'s crash points in each child (after_write,
+// segment_roll, retention_delete, index_rebuild; see lanes/fault_injection.hpp), at a random
+// hit, so that the child kills itself there rather than (or before) the parent's kill.
+// index_rebuild: the parent removes a sealed segment's .index before the cycle, so the
+// child's recovery rebuilds it. retention_delete: the topic keeps about two segments, and
+// acknowledged messages below the log start count as retired, not lost. --seed fixes the parent's
+// choices (kill moments, which partition and byte to damage); the child's thread timing is the
+// kernel's, so a replay with the same seed repeats the schedule of kills and damage, not every
+// byte.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -51,6 +56,7 @@
 
 #include "cli_common.hpp"
 #include "json_writer.hpp"
+#include "lanes/fault_injection.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes/segment_format.hpp"
 #include "lanes/segment_scan.hpp"
@@ -71,6 +77,7 @@ struct options {
   unsigned producers = 2;
   lanes::durability durability = lanes::durability::sync;
   std::string corrupt = "none";
+  std::string fault_point;  // io/ crash point armed in each child
   std::uint64_t seed = 0;
   bool seed_given = false;
   std::string data_dir;
@@ -146,8 +153,10 @@ void ledger_write(int fd, const ledger_entry* e, std::size_t n) {
 
 // ---- child: produce and consume until killed ----
 
-[[noreturn]] void child_main(const options& o, unsigned cycle, int ledger_fd) {
+[[noreturn]] void child_main(const options& o, unsigned cycle, int ledger_fd,
+                             std::uint64_t crash_after) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (!o.fault_point.empty()) lanes::io::arm_crash_point(o.fault_point.c_str(), crash_after);
   lanes::bus_config bc;
   bc.data_dir = o.data_dir;
   std::unique_ptr<lanes::bus> bus;
@@ -232,6 +241,8 @@ struct stats {
   std::uint64_t commits = 0;
   std::uint64_t verified = 0;  // records read back in the last verification
   std::uint64_t corruptions = 0;
+  std::uint64_t retired = 0;       // acknowledged, then deleted by retention
+  std::uint64_t faults_fired = 0;  // cycles in which the child hit its crash point
   std::uint64_t corruptions_skipped = 0;
   std::uint64_t bytes_truncated_expected = 0;
   std::vector<double> recovery_ms;
@@ -432,8 +443,16 @@ void verify(const options& o, const std::unordered_map<std::uint64_t, ack>& acks
                     std::to_string(group_committed) + " > end " + std::to_string(ps.end_offset));
     }
   }
+  std::vector<std::uint64_t> log_start(o.partitions, 0);
+  for (const lanes::partition_stats& ps : info->partitions) {
+    if (ps.partition < o.partitions) log_start[ps.partition] = ps.log_start_offset;
+  }
   for (const auto& [k, a] : acks) {
     auto it = seen.find(k);
+    if (it == seen.end() && a.offset < log_start[a.partition]) {
+      ++s.retired;  // deleted by retention, as configured
+      continue;
+    }
     if (it == seen.end()) {
       violation(s, "lost",
                 "acknowledged producer " + std::to_string(k >> 40) + " seq " +
@@ -454,6 +473,28 @@ double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// index_rebuild: removes the .index of one sealed segment, so that the next open rebuilds
+// it (and the child's crash point fires inside that rebuild).
+void drop_an_index(const options& o, rng& r) {
+  std::vector<fs::path> sealed;
+  std::error_code ec;
+  for (std::uint32_t p = 0; p < o.partitions; ++p) {
+    std::vector<fs::path> logs;
+    for (const auto& e :
+         fs::directory_iterator(fs::path(o.data_dir) / topic_name / std::to_string(p), ec)) {
+      if (e.path().extension() == ".log") logs.push_back(e.path());
+    }
+    std::sort(logs.begin(), logs.end());
+    if (logs.size() > 1)
+      logs.pop_back();  // the active segment has no index yet
+    else
+      logs.clear();
+    for (auto& l : logs) sealed.push_back(l.replace_extension(".index"));
+  }
+  if (sealed.empty()) return;
+  fs::remove(sealed[r.next() % sealed.size()], ec);
 }
 
 int run(const options& o_in) {
@@ -484,9 +525,10 @@ int run(const options& o_in) {
     lanes::topic_config tc;
     tc.partitions = o.partitions;
     tc.durable = o.durability;
-    // The smallest segments the io/ layer takes (max_batch_bytes of 8 MiB + headers), so that
-    // longer runs roll segments.
-    tc.segment_bytes = (std::size_t{8} << 20) + 65536;
+    // Small rings and segments: rolls (and retention) happen within a cycle.
+    tc.ring_capacity = std::size_t{256} << 10;
+    tc.segment_bytes = std::size_t{160} << 10;
+    if (o.fault_point == "retention_delete") tc.retention_bytes = std::size_t{400} << 10;
     if (const lanes::errc e = bus->create_topic(topic_name, tc); e != lanes::errc::ok) {
       runtime_error("create_topic: " + describe(e));
     }
@@ -511,11 +553,15 @@ int run(const options& o_in) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) runtime_error("pipe failed");
     std::fflush(nullptr);
+    // Writes are many, rolls, deletes and rebuilds few: crash at an early hit of those.
+    const std::uint64_t crash_after = 1 + r.next() % (o.fault_point == "after_write" ? 8 : 2);
+    if (o.fault_point == "index_rebuild") drop_an_index(o, r);
     const pid_t pid = ::fork();
     if (pid < 0) runtime_error("fork failed");
+    // The child crashes at the nth hit of the fault point (when it gets that far).
     if (pid == 0) {
       ::close(fds[0]);
-      child_main(o, cycle, fds[1]);
+      child_main(o, cycle, fds[1], crash_after);
     }
     ::close(fds[1]);
     // Kill somewhere in (5%, 100%] of --duration.
@@ -566,7 +612,10 @@ int run(const options& o_in) {
     }
     ::close(fds[0]);
     ::waitpid(pid, &child_status, 0);
-    if (exited_early || !WIFSIGNALED(child_status)) {
+    const bool crashed_itself = exited_early && !o.fault_point.empty() &&
+                                WIFSIGNALED(child_status) && WTERMSIG(child_status) == SIGKILL;
+    if (crashed_itself) ++s.faults_fired;  // the armed crash point fired before our kill
+    if ((exited_early && !crashed_itself) || !WIFSIGNALED(child_status)) {
       violation(s, "child_failed",
                 "cycle " + std::to_string(cycle) + ": the child exited by itself (status " +
                     std::to_string(WIFEXITED(child_status) ? WEXITSTATUS(child_status) : -1) +
@@ -617,6 +666,9 @@ int run(const options& o_in) {
     j.field("commits", s.commits);
     j.field("messages_verified", s.verified);
     j.field("corruptions", s.corruptions);
+    j.field("fault_point", o.fault_point);
+    j.field("faults_fired", s.faults_fired);
+    j.field("retired", s.retired);
     j.field("corruptions_skipped", s.corruptions_skipped);
     j.field("violations", bad);
     j.key("violations_by_kind");
@@ -649,6 +701,13 @@ int run(const options& o_in) {
         static_cast<unsigned long long>(bad));
     std::printf("recovery (bus open after the kill): min %.1f ms, median %.1f ms, max %.1f ms\n",
                 rec_min, median(s.recovery_ms), rec_max);
+    if (!o.fault_point.empty()) {
+      std::printf(
+          "fault point %s: the child crashed there in %llu of %u cycles; %llu acked "
+          "messages retired by retention\n",
+          o.fault_point.c_str(), static_cast<unsigned long long>(s.faults_fired), o.cycles,
+          static_cast<unsigned long long>(s.retired));
+    }
     for (const auto& [k, n] : s.violations) {
       std::printf("violations %s: %llu\n", k.c_str(), static_cast<unsigned long long>(n));
     }
@@ -713,6 +772,10 @@ int main(int argc, char** argv) {
       },
       "Seed of kill moments and damage (default: the clock; printed)");
   app.add_option("--data-dir", o.data_dir, "Data directory (default: a new one under /tmp)");
+  app.add_option("--fault-point", o.fault_point,
+                 "Crash each child at an io/ point: after_write, segment_roll, "
+                 "retention_delete or index_rebuild")
+      ->check(CLI::IsMember({"after_write", "segment_roll", "retention_delete", "index_rebuild"}));
   app.add_flag("--keep", o.keep, "Keep the temporary data directory after a clean run");
   app.add_flag("--json", o.json, "Print the summary as one JSON object on stdout");
   app.add_flag("--progress", o.progress, "Progress lines on stderr even with --json");

@@ -56,4 +56,22 @@ class fault_injector {
   std::uint64_t fired_ = 0;
 };
 
+// Crash points, for the persistence stress tool (tools/stress.cpp): the process kills itself
+// with SIGKILL at a named point of the log's life, chosen by the environment:
+//   LANES_CRASH_AT=<point>   one of the names below
+//   LANES_CRASH_AFTER=<n>    at the nth time the point is reached (default 1)
+// Points: after_write (writes completed, their fdatasync not submitted yet), segment_roll (a
+// new segment file created, the directory not fsynced yet), retention_delete (a segment's
+// .log unlinked, its index files not yet), index_rebuild (recovery rebuilt an index in
+// memory, before writing it). Unset (always, outside the tool): one predictable branch on
+// a flag read once.
+// arm_crash_point does the same as the environment, for a process that forks children
+// (the environment is read once, at start).
+void arm_crash_point(const char* name, std::uint64_t after) noexcept;
+void crash_point_slow(const char* name) noexcept;
+extern bool crash_points_armed;
+inline void crash_point(const char* name) noexcept {
+  if (__builtin_expect(crash_points_armed, 0)) crash_point_slow(name);
+}
+
 }  // namespace lanes::io
