@@ -443,6 +443,7 @@ errc persist_wait(const topic_state& t, partition_state& p, std::uint64_t offset
 void bus_state::persister_loop() {
   std::uint64_t seen = wakeup->kicks.load(std::memory_order_acquire);
   auto last_retention = wait_clock::time_point{};  // first round: retention and a checkpoint
+  auto last_checkpoint = wait_clock::time_point{};
   for (;;) {
     bool work = false;
     const bool stop = persist_stop.load(std::memory_order_acquire);
@@ -451,7 +452,9 @@ void bus_state::persister_loop() {
     std::size_t busy = 0;
     {
       std::lock_guard lock(persist_mu);
-      const bool retention_due = wait_clock::now() - last_retention > std::chrono::seconds(1);
+      const auto now = wait_clock::now();
+      const bool retention_due = now - last_retention > std::chrono::seconds(1);
+      const bool checkpoint_due = now - last_checkpoint > std::chrono::milliseconds(100);
       for (auto& t : durable_topics) {
         for (auto& p : t->partitions) {
           if (!p->persist || p->persist->closed) continue;
@@ -461,18 +464,22 @@ void bus_state::persister_loop() {
             busy_topic = t;
             busy_partition = p->id;
           }
-          if (retention_due) {
-            if (t->config.retention_bytes != 0 || t->config.retention_age.count() != 0) {
-              p->persist->log->enforce_retention(t->config.retention_bytes,
-                                                 t->config.retention_age);
-            }
-            // Records the durable point, so that recovery scans only what came after it
-            // and treats damage before it as damage, not as a torn tail.
-            (void)p->persist->log->checkpoint();
+          if (retention_due &&
+              (t->config.retention_bytes != 0 || t->config.retention_age.count() != 0)) {
+            p->persist->log->enforce_retention(t->config.retention_bytes, t->config.retention_age);
+          }
+          // Records the durable point (every 100 ms while it moves), so that recovery scans
+          // only what came after it and treats damage before it as damage, not as a torn
+          // tail: acknowledged records newer than the last checkpoint are the only ones a
+          // damaged disk could take without an error.
+          const std::uint64_t durable = p->persist->log->durable_offset();
+          if ((checkpoint_due && durable != p->persist->checkpointed) || retention_due) {
+            if (p->persist->log->checkpoint() == errc::ok) p->persist->checkpointed = durable;
           }
         }
       }
-      if (retention_due) last_retention = wait_clock::now();
+      if (retention_due) last_retention = now;
+      if (checkpoint_due) last_checkpoint = now;
       if (stop) {
         for (auto& t : durable_topics) {
           for (auto& p : t->partitions) {

@@ -67,6 +67,7 @@ struct partition_persistence {
   bool closed = false;
   std::uint64_t reported_durable = 0;  // last durable offset given to the callback
   bool reported_failure = false;
+  std::uint64_t checkpointed = 0;  // durable offset of the last checkpoint written
 };
 
 // ---- files ----
