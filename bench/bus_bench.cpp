@@ -88,6 +88,7 @@ constexpr std::size_t kValueBytes = 64;
 constexpr std::size_t kBatch = 64;  // messages per publish_batch in the bus_batch case
 constexpr std::size_t kRingBytes = std::size_t{8} << 20;
 constexpr int kKeys = 1024;
+constexpr std::size_t kScalingRingBytes = std::size_t{2} << 20;  // per partition, scaling runs
 
 struct options {
   int reps = 7;
@@ -104,6 +105,7 @@ struct options {
   double sweep_seconds = 0.5;
   int scaling_reps = 3;
   std::uint64_t scaling_bytes = std::uint64_t{128} << 20;  // value bytes per scaling run
+  double scaling_seconds = 1.0;  // and at most this long (producers stop at the deadline)
 };
 
 // Latency percentiles recorded per run, as HdrHistogram plots them (max is separate).
@@ -509,11 +511,11 @@ sample zmq_latency(double rate, double seconds, const std::vector<std::string>& 
 // unpinned and the consumer parking (busy_spin off), since threads then outnumber the cores;
 // producers wait in publish as the bus makes them (backpressure::block).
 sample scaling_run(std::uint32_t partitions, int producers, std::size_t value_bytes,
-                   std::uint64_t count, const std::vector<std::string>& keys) {
+                   std::uint64_t count, double max_seconds, const std::vector<std::string>& keys) {
   lanes::bus b(lanes::bus_config{{}, std::chrono::milliseconds(0)});
   lanes::topic_config tc;
   tc.partitions = partitions;
-  tc.ring_capacity = kRingBytes;
+  tc.ring_capacity = kScalingRingBytes;
   tc.producers = producers == 1 ? lanes::producer_mode::single : lanes::producer_mode::multi;
   if (b.create_topic("bench", tc) != lanes::errc::ok) die("create_topic (scaling) failed");
   lanes::consumer_config cc;
@@ -531,9 +533,31 @@ sample scaling_run(std::uint32_t partitions, int producers, std::size_t value_by
   std::vector<lanes::producer> prods;
   for (int p = 0; p < producers; ++p) prods.push_back(b.make_producer("bench"));
 
+  // Warm-up on this thread, untimed: write every ring through about 1.5 times (publishing
+  // with try_publish, draining whenever a partition is full), so that the timed run does not
+  // page-fault the rings in.
+  {
+    std::vector<char> value(value_bytes, 0);
+    const std::uint64_t warm =
+        3 * partitions * (kScalingRingBytes / (value_bytes + 64)) / 2 + 2 * partitions;
+    std::uint64_t drained = 0;
+    for (std::uint64_t i = 0; i < warm;) {
+      if (prods[0].try_publish(keys[i % kKeys], std::string_view(value.data(), value.size()))) {
+        ++i;
+      } else {
+        drained += cons.poll(std::chrono::milliseconds(0)).records.size();
+      }
+    }
+    while (drained < warm) drained += cons.poll(std::chrono::milliseconds(1)).records.size();
+  }
+
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
-  std::uint64_t t0 = 0, t1 = 0, sum = 0;
+  // Producers stop at their share or at the deadline, whichever comes first (a slow cell
+  // must not hold the run for minutes), then add what they sent; the consumer drains it all.
+  std::atomic<int> finished{0};
+  std::atomic<std::uint64_t> sent{0}, sent_sum{0};
+  std::uint64_t t0 = 0, t1 = 0, sum = 0, got = 0;
   auto produce = [&](int p) {
     std::vector<char> value(value_bytes, 0);
     const std::uint64_t first =
@@ -542,18 +566,28 @@ sample scaling_run(std::uint32_t partitions, int producers, std::size_t value_by
         count * static_cast<std::uint64_t>(p + 1) / static_cast<std::uint64_t>(producers);
     ready.fetch_add(1, std::memory_order_acq_rel);
     while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+    const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(max_seconds * 1e9);
+    std::uint64_t n = 0, psum = 0;
     for (std::uint64_t i = first; i < last; ++i) {
+      if ((i & 255) == 0 && now_ns() > deadline) break;
       std::memcpy(value.data(), &i, sizeof i);
       if (!prods[static_cast<std::size_t>(p)].publish(
               keys[i % kKeys], std::string_view(value.data(), value.size()))) {
         die("publish (scaling) failed");
       }
+      ++n;
+      psum += i;
     }
+    sent.fetch_add(n, std::memory_order_relaxed);
+    sent_sum.fetch_add(psum, std::memory_order_relaxed);
+    finished.fetch_add(1, std::memory_order_release);
   };
   auto consume = [&] {
-    std::uint64_t got = 0;
-    while (got < count) {
-      const lanes::poll_result r = cons.poll(std::chrono::milliseconds(100));
+    for (;;) {
+      // (1) read finished before sent: every producer counted in it has added its sent.
+      const bool all_done = finished.load(std::memory_order_acquire) == producers;
+      if (all_done && got == sent.load(std::memory_order_relaxed)) break;
+      const lanes::poll_result r = cons.poll(std::chrono::milliseconds(1));
       for (const lanes::record_view& rec : r.records) {
         std::uint64_t i = 0;
         std::memcpy(&i, rec.value.data(), sizeof i);
@@ -587,8 +621,8 @@ sample scaling_run(std::uint32_t partitions, int producers, std::size_t value_by
     c.join();
   }
   sample s;
-  s.value = static_cast<double>(count) / (static_cast<double>(t1 - t0) * 1e-9);
-  s.ok = sum == count * (count - 1) / 2;
+  s.value = static_cast<double>(got) / (static_cast<double>(t1 - t0) * 1e-9);
+  s.ok = got == sent.load() && sum == sent_sum.load() && got > 0;
   return s;
 }
 
@@ -730,7 +764,8 @@ options parse(int argc, char** argv) {
     o.sweep_reps = 1;
     o.sweep_seconds = 0.2;
     o.scaling_reps = 1;
-    o.scaling_bytes = std::uint64_t{16} << 20;
+    o.scaling_bytes = std::uint64_t{32} << 20;
+    o.scaling_seconds = 0.25;
   }
   return o;
 }
@@ -858,7 +893,8 @@ int main(int argc, char** argv) {
     }
     for (int rep = 0; rep < opt.scaling_reps; ++rep) {
       for (scaling_cell& c : scaling) {
-        const sample s = scaling_run(c.partitions, c.producers, c.value_bytes, c.messages, keys);
+        const sample s = scaling_run(c.partitions, c.producers, c.value_bytes, c.messages,
+                                     opt.scaling_seconds, keys);
         if (!s.ok) die("scaling: lost or duplicated messages");
         c.rates.push_back(s.value);
         std::fprintf(stderr, "scaling %d: %2u partitions %d producers %5zu B: %.3fM msgs/s\n", rep,
@@ -1004,7 +1040,9 @@ int main(int argc, char** argv) {
     w.begin_object();
     w.field("reps", opt.scaling_reps);
     w.field("value_bytes_per_run", opt.scaling_bytes);
-    w.field("ring_bytes", static_cast<std::uint64_t>(kRingBytes));
+    w.field("max_seconds_per_run", opt.scaling_seconds);
+    w.field("ring_bytes", static_cast<std::uint64_t>(kScalingRingBytes));
+    w.field("warm_up", "every ring written through about 1.5 times before the timed run");
     w.field("waits",
             "1 producer: pinned to CPU 0, single-producer topic, consumer busy-spins on CPU 1; "
             "2 and 4 producers: multi-producer topic, threads unpinned, consumer parks "
@@ -1016,7 +1054,7 @@ int main(int argc, char** argv) {
       w.field("partitions", static_cast<std::uint64_t>(c.partitions));
       w.field("producers", static_cast<std::uint64_t>(c.producers));
       w.field("value_bytes", static_cast<std::uint64_t>(c.value_bytes));
-      w.field("messages", c.messages);
+      w.field("messages_offered", c.messages);
       w.array("samples", c.rates);
       w.field("median", median(c.rates));
       w.field("min", *std::min_element(c.rates.begin(), c.rates.end()));
