@@ -243,9 +243,7 @@ set ylabel "MB/s (10^6 bytes/s)"
 set yrange [0:*]
 set key top right
 set bmargin 9
-set arrow from graph 0, first {best} to graph 1, first {best} nohead lw 2 dt 2 lc rgb "#cc3311"
-set label "best buffered fio run per round (target reference), median {best:.0f} MB/s" at graph 0.02, first {best} offset 0,0.7 tc rgb "#cc3311"
-plot DAT using 2:3:4:xtic(1) lc rgb "#4477aa" notitle
+plot DAT using 2:3:4:xtic(1) lc rgb "#4477aa" notitle, {best} with lines lw 2 dt 2 lc rgb "#cc3311" title "best buffered fio run per round (the target reference), median {best:.0f} MB/s"
 """
     p.draw("persist_throughput", "# case median min max (MB/s)\n" + "\n".join(rows) + "\n", script)
 
