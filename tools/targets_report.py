@@ -138,8 +138,9 @@ def render_readme(args):
         out.append(f"![bus throughput against the raw ring and ZeroMQ]({README_PLOT})")
         out.append("")
     out.append("Method, spreads, the reasons for missed targets and more plots: "
-               "[BENCHMARKS.md](BENCHMARKS.md). Run them all: `tools/bench.sh` (about 15 minutes "
-               "on 2 cores; `--quick` about 2; `--publish` to refresh the committed results).")
+               "[BENCHMARKS.md](BENCHMARKS.md). Run them all: `tools/bench.sh` (19 minutes for the "
+               "full run and 3.5 for `--quick` on this machine at load 5-8; `--publish` refreshes the committed "
+               "results).")
     out.append(README_END)
     return "\n".join(out) + "\n"
 
