@@ -81,6 +81,13 @@ def render(data, results_path, command, notes):
     out.append("")
     out.append("### Latency at a fixed rate, microseconds (median over rounds)")
     out.append("")
+    if data["load_average"] > 2.0:
+        out.append(f"**Load average {data['load_average']:.2f} at the start of this run:** with more "
+                   "runnable threads than the 2 CPUs, the pinned producer and consumer are "
+                   "descheduled for whole scheduler ticks (milliseconds), so these percentiles "
+                   "and the sweep below measure the scheduler, not the bus; compare the rows "
+                   "(same run, same conditions), not the absolute values. Rerun on a quiet machine.")
+        out.append("")
     out.append("| case | p50 | p90 | p99 | p99.9 | p99.99 | max |")
     out.append("| --- | --- | --- | --- | --- | --- | --- |")
     for cid in ["bus_latency", "ring_latency", "zmq_latency"]:
@@ -154,7 +161,9 @@ def render_extras(data):
                 "", f"Median of {sc['reps']} runs per cell (cells interleaved); each run moves "
                 f"min(messages per run, {sc['value_bytes_per_run'] >> 20} MiB of values); "
                 f"{sc['ring_bytes'] >> 20} MiB ring per partition, one consumer-group member reads "
-                f"every partition. Waits: {sc['waits']}.", ""]
+                f"every partition and reads the first 8 bytes of each value (so large values measure "
+                "the producer's copy into a cache-resident ring). "
+                f"Waits: {sc['waits']}.", ""]
         out.append("| partitions | producers | " + " | ".join(
             f"{s} B" if s < 1024 else f"{s // 1024} KiB" for s in sizes) + " |")
         out.append("| --- | --- |" + " --- |" * len(sizes))
