@@ -39,6 +39,7 @@ NAMES = {
     "zmq_push_pull": "ZeroMQ inproc PUSH/PULL",
     "bus_latency": "lanes bus publish -> poll",
     "ring_latency": "lanes::frame_ring claim/commit -> peek",
+    "zmq_latency": "ZeroMQ inproc PUSH -> PULL",
     "queue_p1": "lanes queue, 1 partition, receive + ack",
 }
 
@@ -63,22 +64,41 @@ def render(data, results_path, command, notes):
     out.append("")
     out.append("### Throughput, million msgs/s: median (min-max)")
     out.append("")
-    out.append("| case | msgs/s |")
-    out.append("| --- | --- |")
+    out.append("| case | msgs/s | heap allocations per message (worst round) |")
+    out.append("| --- | --- | --- |")
     for cid in ["bus_p1", "bus_batch", "frame_ring", "zmq_push_pull", "bus_p4", "bus_p16", "queue_p1"]:
         if cid not in c:  # results from before the case existed
             continue
         x = c[cid]
-        out.append(f"| {NAMES[cid]} | {x['median'] / 1e6:.2f} ({x['min'] / 1e6:.2f}-{x['max'] / 1e6:.2f}) |")
+        allocs = x.get("allocs_per_msg_max")
+        allocs = "-" if allocs is None else f"{allocs:.6g}"
+        out.append(f"| {NAMES[cid]} | {x['median'] / 1e6:.2f} ({x['min'] / 1e6:.2f}-{x['max'] / 1e6:.2f}) "
+                   f"| {allocs} |")
+    out.append("")
+    out.append("Heap allocations: calls of the benchmark binary's counting `operator new` (any "
+               "thread, ZeroMQ's included) between the producer's start and the consumer's last "
+               "message, per message.")
     out.append("")
     out.append("### Latency at a fixed rate, microseconds (median over rounds)")
     out.append("")
-    out.append("| case | p50 | p99 | p99.9 | max |")
-    out.append("| --- | --- | --- | --- | --- |")
-    for cid in ["bus_latency", "ring_latency"]:
+    if data["load_average"] > 2.0:
+        out.append(f"**Load average {data['load_average']:.2f} at the start of this run:** with more "
+                   "runnable threads than the 2 CPUs, the pinned producer and consumer are "
+                   "descheduled for whole scheduler ticks (milliseconds), so these percentiles "
+                   "and the sweep below measure the scheduler, not the bus; compare the rows "
+                   "(same run, same conditions), not the absolute values. Rerun on a quiet machine.")
+        out.append("")
+    out.append("| case | p50 | p90 | p99 | p99.9 | p99.99 | max |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for cid in ["bus_latency", "ring_latency", "zmq_latency"]:
+        if cid not in c:
+            continue
         x = c[cid]
-        out.append(f"| {NAMES[cid]} | {x['p50_median'] / 1e3:.2f} | {x['p99_median'] / 1e3:.2f} | "
-                   f"{x['p999_median'] / 1e3:.2f} | {x['max_median'] / 1e3:.2f} |")
+        pc = x.get("percentiles", {})
+        cells = [pc.get("p50", x["p50_median"]), pc.get("p90"), pc.get("p99", x["p99_median"]),
+                 pc.get("p999", x["p999_median"]), pc.get("p9999"), pc.get("max", x["max_median"])]
+        out.append(f"| {NAMES[cid]} | " + " | ".join("-" if v is None else f"{v / 1e3:.2f}" for v in cells)
+                   + " |")
     out.append("")
     out.append("### Targets")
     out.append("")
@@ -87,7 +107,10 @@ def render(data, results_path, command, notes):
     out.append("| id | target | goal | measured | result | why |")
     out.append("| --- | --- | --- | --- | --- | --- |")
     for tid, what, rid, op, thr in TARGETS:
-        r = data["ratios"][rid]
+        r = data["ratios"].get(rid)
+        if r is None:  # results from before the ratio existed
+            out.append(f"| `{tid}` | {what} | {op} {thr}x | - | not measured | |")
+            continue
         met = r["median"] >= thr if op == ">=" else r["median"] <= thr
         why = "" if met else notes.get(tid, "(no note yet: add one to bench/notes.json)")
         out.append(f"| `{tid}` | {what} | {op} {thr}x | {r['median']:.2f}x "
@@ -97,8 +120,78 @@ def render(data, results_path, command, notes):
                f"{data['ratios']['bus_p4_vs_p1_tput']['median']:.2f}x, 16 partitions / 1 partition "
                f"{data['ratios']['bus_p16_vs_p1_tput']['median']:.2f}x (one producer and one "
                "consumer spread over more rings).")
+    out += render_extras(data)
     out.append(END)
     return "\n".join(out) + "\n"
+
+
+def fmt_rate(r):
+    return f"{r / 1e6:g}M" if r >= 1e6 else f"{r / 1e3:g}k"
+
+
+def render_extras(data):
+    """The rate sweep, the scaling matrix and the memory figures, when the run has them."""
+    out = []
+    sw = data.get("sweep")
+    if sw:
+        pts = sw["points"]
+        rates = sorted({p["rate_per_s"] for p in pts})
+        ids = [i for i in ("bus", "zmq") if any(p["case"] == i for p in pts)]
+        label = {"bus": "lanes bus", "zmq": "ZeroMQ PUSH/PULL"}
+        out += ["", "### Rate sweep: p99 publish-to-receive latency, microseconds", "",
+                f"Each rate for {sw['seconds']} s, {sw['reps']} runs per point (median p99, "
+                "min-max over runs), bus and ZeroMQ alternating; latency from when each message "
+                "was due, so a producer that cannot keep up shows as growing latency. "
+                "Plot: `bench/results/plots/bus_sweep.png`.", ""]
+        out.append("| msgs/s | " + " | ".join(label[i] for i in ids) + " |")
+        out.append("| --- |" + " --- |" * len(ids))
+        for r in rates:
+            row = [fmt_rate(r)]
+            for i in ids:
+                p = next((p for p in pts if p["case"] == i and p["rate_per_s"] == r), None)
+                row.append("-" if p is None else
+                           f"{p['p99'] / 1e3:.1f} ({p['p99_min'] / 1e3:.1f}-{p['p99_max'] / 1e3:.1f})")
+            out.append("| " + " | ".join(row) + " |")
+    sc = data.get("scaling")
+    if sc:
+        cells = sc["cells"]
+        sizes = sorted({x["value_bytes"] for x in cells})
+        combos = sorted({(x["partitions"], x["producers"]) for x in cells})
+        out += ["", "### Scaling: million msgs/s (MB/s of values) by partitions x producers x value size",
+                "", f"Median of {sc['reps']} runs per cell (cells interleaved); each run moves "
+                f"min(messages per run, {sc['value_bytes_per_run'] >> 20} MiB of values); "
+                f"{sc['ring_bytes'] >> 20} MiB ring per partition, one consumer-group member reads "
+                f"every partition and reads the first 8 bytes of each value (so large values measure "
+                "the producer's copy into a cache-resident ring). "
+                f"Waits: {sc['waits']}.", ""]
+        out.append("| partitions | producers | " + " | ".join(
+            f"{s} B" if s < 1024 else f"{s // 1024} KiB" for s in sizes) + " |")
+        out.append("| --- | --- |" + " --- |" * len(sizes))
+        for parts, prods in combos:
+            row = [str(parts), str(prods)]
+            for s in sizes:
+                x = next((x for x in cells if x["partitions"] == parts and x["producers"] == prods
+                          and x["value_bytes"] == s), None)
+                row.append("-" if x is None else
+                           f"{x['median'] / 1e6:.3f} ({x['median'] * s / 1e6:.0f} MB/s)")
+            out.append("| " + " | ".join(row) + " |")
+    m = data.get("memory")
+    if m:
+        out += ["", "### Memory", "",
+                "Resident set (`/proc/self/statm`) measured first in the run, on a fresh heap.", "",
+                "| what | bytes |", "| --- | --- |",
+                f"| per partition, topic created ({m['partitions']} partitions, "
+                f"{m['ring_bytes_per_partition'] >> 10} KiB rings) | "
+                f"{m['resident_bytes_per_partition_created'] / 1024:.0f} KiB |",
+                f"| per partition, every ring full "
+                f"({m.get('retained_bytes_all_partitions_full', 0) / m['partitions'] / 1024:.0f} KiB of records each) | "
+                f"{m['resident_bytes_per_partition_full'] / 1024:.0f} KiB |",
+                f"| per million retained {data['value_bytes']}-byte messages ({m['retained_messages']} "
+                f"retained in one {m['retained_ring_bytes'] >> 20} MiB partition) | "
+                f"{m['resident_bytes_per_million_retained'] / 2**20:.1f} MiB "
+                f"({m['resident_bytes_per_million_retained'] / 1e6:.0f} B per message) |",
+                f"| heap allocations per publish while filling | {m['allocs_per_publish_fill']:.6g} |"]
+    return out
 
 
 def write_section(path, section):
