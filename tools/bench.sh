@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# tools/bench.sh [--quick] [--publish] [--only ring|bus|persist] [--persist-dir DIR]
+# tools/bench.sh [--quick] [--publish] [--only ring|bus|queue|persist] [--persist-dir DIR]
 #                [--no-plots] [ring_bench options...]
 #
 # Builds the release preset, runs every benchmark and regenerates BENCHMARKS.md from the
 # results (JSON with commit, compiler and CPU; results/ is gitignored):
 #   ring_bench     rings against Boost, moodycamel, atomic_queue, TBB  results/ring_bench.json
+#   queue_bench    queue mode (receive + ack) against boost::lockfree::queue and atomic_queue
+#                  at 1+1 and 2+2 threads, log mode as the no-ack row   results/queue_bench.json
 #   bus_bench      the bus end to end (log and queue mode) against the frame ring and ZeroMQ,
 #                  latency percentiles, rate sweep, scaling matrix, memory
 #                                                                      results/bus_bench.json
@@ -50,8 +52,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 case "$only" in
-  all | ring | bus | persist) ;;
-  *) echo "bench.sh: --only takes ring, bus or persist" >&2; exit 2 ;;
+  all | ring | bus | queue | persist) ;;
+  *) echo "bench.sh: --only takes ring, bus, queue or persist" >&2; exit 2 ;;
 esac
 
 load=$(cut -d' ' -f1 /proc/loadavg)
@@ -88,6 +90,21 @@ if [[ $only == all || $only == bus ]]; then
     --notes bench/bus_notes.json --command "$command"
 fi
 
+if [[ $only == all || $only == queue ]]; then
+  cmake --build --preset release -j2 --target queue_bench
+  results=results/queue_bench.json
+  queue_args=()
+  [[ " ${persist_args[*]-} " == *" --quick "* ]] && queue_args+=(--quick)
+  ./build/release/bench/queue_bench --out "$results" "${queue_args[@]+"${queue_args[@]}"}"
+  if [[ $publish == 1 ]]; then
+    mkdir -p bench/results
+    cp "$results" bench/results/queue_bench.json
+    results=bench/results/queue_bench.json
+  fi
+  python3 tools/queue_bench_report.py --results "$results" --output BENCHMARKS.md \
+    --notes bench/queue_notes.json --command "$command"
+fi
+
 if [[ $only == all || $only == persist ]]; then
   cmake --build --preset release -j2 --target persist_bench
   results=results/persist_bench.json
@@ -107,7 +124,9 @@ fi
 ring_json=bench/results/ring_bench.json
 bus_json=bench/results/bus_bench.json
 persist_json=bench/results/persist_bench.json
+queue_json=bench/results/queue_bench.json
 if [[ $publish == 0 ]]; then
+  [[ $only == all || $only == queue ]] && queue_json=results/queue_bench.json
   [[ $only == all || $only == ring ]] && ring_json=results/ring_bench.json
   [[ $only == all || $only == bus ]] && bus_json=results/bus_bench.json
   [[ $only == all || $only == persist ]] && persist_json=results/persist_bench.json
@@ -122,4 +141,5 @@ fi
 readme_args=()
 [[ $publish == 1 ]] && readme_args=(--readme README.md)
 python3 tools/targets_report.py --ring "$ring_json" --bus "$bus_json" --persist "$persist_json" \
+  --queue "$queue_json" \
   --output BENCHMARKS.md "${readme_args[@]+"${readme_args[@]}"}"

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_report  # noqa: E402
 import bus_bench_report  # noqa: E402
 import persist_bench_report  # noqa: E402
+import queue_bench_report  # noqa: E402
 
 BEGIN = "<!-- targets:begin -->"
 END = "<!-- targets:end -->"
@@ -74,6 +75,10 @@ def suites(args):
         raw = load(args.bus)
         md = bus_bench_report.render(raw, args.bus, "", notes("bench/bus_notes.json"))
         out.append(("bus", "bus_bench", args.bus, raw["git_commit"], raw["date"], md))
+    if os.path.exists(getattr(args, "queue", "")):
+        raw = load(args.queue)
+        md = queue_bench_report.render(raw, args.queue, "", notes("bench/queue_notes.json"))
+        out.append(("queue", "queue_bench", args.queue, raw["git_commit"], raw["date"], md))
     if os.path.exists(args.persist):
         raw = load(args.persist)
         md = persist_bench_report.render(raw, args.persist, "", notes("bench/persist_notes.json"))
@@ -180,6 +185,7 @@ def main():
     ap.add_argument("--ring", default="bench/results/ring_bench.json")
     ap.add_argument("--bus", default="bench/results/bus_bench.json")
     ap.add_argument("--persist", default="bench/results/persist_bench.json")
+    ap.add_argument("--queue", default="bench/results/queue_bench.json")
     ap.add_argument("--output", default="BENCHMARKS.md")
     ap.add_argument("--readme", default="",
                     help="also write the headline section of this README (committed results)")
