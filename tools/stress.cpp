@@ -363,6 +363,11 @@ void verify(const options& o, const std::unordered_map<std::uint64_t, ack>& acks
   }
   std::unordered_map<std::uint64_t, ack> seen;
   seen.reserve(acks.size() * 2);
+  struct gap {
+    std::uint32_t partition;
+    std::uint64_t from, to;  // offsets [from, to) were not read
+  };
+  std::vector<gap> gaps;
   std::uint64_t records = 0;
   for (const lanes::partition_stats& ps : info->partitions) {
     lanes::consumer_config cc;
@@ -396,9 +401,9 @@ void verify(const options& o, const std::unordered_map<std::uint64_t, ack>& acks
       for (const lanes::record_view& rec : r.records) {
         ++records;
         if (rec.offset != expect) {
-          violation(s, "offset_gap",
-                    "partition " + std::to_string(ps.partition) + ": offset " +
-                        std::to_string(rec.offset) + " after " + std::to_string(expect - 1));
+          // Judged after the read: retention (which this bus applies when it opens) may
+          // have moved the log start past this reader meanwhile.
+          gaps.push_back({ps.partition, expect, rec.offset});
         }
         expect = rec.offset + 1;
         if (rec.value.size() != o.message_size) {
@@ -443,9 +448,17 @@ void verify(const options& o, const std::unordered_map<std::uint64_t, ack>& acks
                     std::to_string(group_committed) + " > end " + std::to_string(ps.end_offset));
     }
   }
+  // The log start now: retention may have moved it while the partitions were read.
   std::vector<std::uint64_t> log_start(o.partitions, 0);
-  for (const lanes::partition_stats& ps : info->partitions) {
+  const auto after = bus->describe_topic(topic_name);
+  for (const lanes::partition_stats& ps : (after ? after->partitions : info->partitions)) {
     if (ps.partition < o.partitions) log_start[ps.partition] = ps.log_start_offset;
+  }
+  for (const gap& g : gaps) {
+    if (g.partition < o.partitions && g.to <= log_start[g.partition]) continue;  // retired
+    violation(s, "offset_gap",
+              "partition " + std::to_string(g.partition) + ": offset " + std::to_string(g.to) +
+                  " after " + std::to_string(g.from - 1));
   }
   for (const auto& [k, a] : acks) {
     auto it = seen.find(k);
@@ -528,7 +541,7 @@ int run(const options& o_in) {
     // Small rings and segments: rolls (and retention) happen within a cycle.
     tc.ring_capacity = std::size_t{256} << 10;
     tc.segment_bytes = std::size_t{160} << 10;
-    if (o.fault_point == "retention_delete") tc.retention_bytes = std::size_t{400} << 10;
+    if (o.fault_point == "retention_delete") tc.retention_bytes = std::size_t{200} << 10;
     if (const lanes::errc e = bus->create_topic(topic_name, tc); e != lanes::errc::ok) {
       runtime_error("create_topic: " + describe(e));
     }
