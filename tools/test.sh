@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/test.sh: builds and runs the whole test suite under the presets release, asan and tsan
-# (or the presets named as arguments), going on through all of them when one fails, then
+# (or the presets named as arguments), then the fuzz target briefly (full runs only; seconds
+# from LANES_FUZZ_SECONDS, default 20), going on through all of them when one fails, then
 # prints one summary: the ctest result line of each preset and, last, "N passed, N failed"
 # over all presets. A failed configure or build counts as one failure. Exit status: 0 only
 # when every preset built and every test passed. Installs missing packages first.
@@ -55,6 +56,23 @@ for p in "${presets[@]}"; do
   fi
   summary+=("$p: $line (build $built, tests $(elapsed "$t1"))")
 done
+
+# The libFuzzer target over the segment decoder and recovery scan, briefly (its corpus is
+# also replayed by ctest in every preset above). LANES_FUZZ_SECONDS=0 skips it.
+fuzz_seconds="${LANES_FUZZ_SECONDS:-20}"
+if [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ]; then
+  echo
+  echo "==== fuzz: io_segment_fuzz for ${fuzz_seconds} s ===="
+  t0=$(date +%s)
+  if bash tools/fuzz.sh "$fuzz_seconds" > "$logdir/fuzz.log" 2>&1; then
+    summary+=("fuzz: io_segment_fuzz ran ${fuzz_seconds} s without a crash ($(elapsed "$t0"))")
+    passed=$((passed + 1))
+  else
+    tail -n 20 "$logdir/fuzz.log"
+    summary+=("fuzz: FAILED, see $logdir/fuzz.log ($(elapsed "$t0"))")
+    failed=$((failed + 1))
+  fi
+fi
 
 echo
 echo "==== summary ===="
