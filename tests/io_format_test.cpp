@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "lanes/crc32c.hpp"
+#include "lanes/error.hpp"
 #include "lanes/segment_format.hpp"
 #include "lanes/segment_scan.hpp"
 
@@ -35,7 +36,7 @@ TEST(IoCrc32c, KnownVectors) {
 
 TEST(IoCrc32c, HardwareAndSoftwareAgreeAndExtendComposes) {
   std::mt19937_64 rng(42);
-  std::vector<unsigned char> data(5000);
+  std::vector<unsigned char> data(5008);  // room for the longest length at the largest start
   for (auto& c : data) c = static_cast<unsigned char>(rng());
   for (std::size_t len : {0u, 1u, 7u, 8u, 9u, 63u, 64u, 1000u, 4999u}) {
     for (std::size_t start : {0u, 1u, 3u}) {
@@ -172,6 +173,28 @@ TEST(IoScan, CleanSegmentAndTornTail) {
   EXPECT_EQ(r.next_offset, 1004u);
   r = scan_segment(hostile, 1000, 1 << 20);
   EXPECT_EQ(r.stop, scan_stop::bad_length);
+}
+
+// The io/ error codes are stable (they may be logged and stored) and tell a person what to do.
+TEST(IoErrors, CodesHaveStableValuesNamesAndMessages) {
+  using lanes::errc;
+  const std::pair<errc, int> codes[] = {{errc::io_uring_unavailable, 64},
+                                        {errc::io_error, 65},
+                                        {errc::no_space, 66},
+                                        {errc::sync_failed, 67},
+                                        {errc::corrupt_log, 68},
+                                        {errc::log_quarantined, 69},
+                                        {errc::completion_lost, 70},
+                                        {errc::corrupt_batch, 71},
+                                        {errc::file_error, 72},
+                                        {errc::log_failed, 73}};
+  for (const auto& [code, value] : codes) {
+    EXPECT_EQ(static_cast<int>(code), value);
+    EXPECT_STRNE(lanes::to_string(code), "unknown");
+    const std::string msg = std::error_code(code).message();
+    EXPECT_EQ(msg.find("unknown"), std::string::npos) << msg;
+    EXPECT_GT(msg.size(), 40u) << "say what to do: " << msg;
+  }
 }
 
 }  // namespace
