@@ -620,9 +620,16 @@ struct queue_consumer::impl {
     detail::try_advance(q);
   }
 
-  // After this consumer acked or nacked a message of partition p.
-  void settled(std::uint32_t p) noexcept {
-    if (p < outstanding.size() && outstanding[p] != 0 && --outstanding[p] == 0) {
+  // The deadline every message of the current batch got (one clock reading per receive): it
+  // tells the batch's receipts from older ones, which must not count down `outstanding`.
+  wait_clock::time_point batch_deadline{};
+
+  // After this consumer acked or nacked a message (the receipt r) of partition p. A receipt
+  // moved by extend no longer matches: the partition then stays pinned to the next receive.
+  void settled(const receipt& r) noexcept {
+    const std::uint32_t p = r.partition;
+    if (r.deadline == batch_deadline && p < outstanding.size() && outstanding[p] != 0 &&
+        --outstanding[p] == 0) {
       unpin(*group->partitions[p], p);
     }
   }
@@ -640,6 +647,8 @@ struct queue_consumer::impl {
     const std::int64_t now = detail::steady_ns();
     const std::int64_t now_real = g.settings.delivery_delay.count() != 0 ? realtime_ns() : 0;
     const std::size_t count = g.partitions.size();
+    batch_deadline =
+        detail::steady_point(detail::saturating_add(now, g.settings.visibility_timeout.count()));
     // The previous batch's views end here (messages still unacked stay held anyway).
     for (std::size_t p = 0; p < count; ++p) {
       if (outstanding[p] != 0) unpin(*g.partitions[p], p);
@@ -796,7 +805,7 @@ errc queue_consumer::ack(const receipt& r) noexcept {
   if (q == nullptr) return e;
   std::uint64_t w = 0;
   if (e = detail::take_in_flight(*q, r, detail::op::ack, w); e != errc::ok) return e;
-  c.settled(r.partition);  // unpins (and advances) when it was the batch's last there
+  c.settled(r);  // unpins (and advances) when it was the batch's last there
   detail::try_advance(*q);
   if (c.group->strict) {  // the key's next message may go now
     c.group->changes.fetch_add(1, std::memory_order_release);
@@ -824,7 +833,7 @@ std::size_t queue_consumer::ack(std::span<const receipt> rs, std::span<errc> res
     if (i < results.size()) results[i] = e;
     if (e != errc::ok) continue;
     ++acked;
-    c.settled(rs[i].partition);
+    c.settled(rs[i]);
     if (rs[i].partition < 64) {
       touched |= std::uint64_t{1} << rs[i].partition;
     } else {
@@ -852,9 +861,9 @@ errc queue_consumer::nack(const receipt& r, std::chrono::nanoseconds delay) noex
   if (e = detail::take_in_flight(*q, r, detail::op::nack, w); e != errc::ok) return e;
   struct settle_at_end {  // after the slot's new state is stored
     impl& c;
-    std::uint32_t p;
-    ~settle_at_end() { c.settled(p); }
-  } settle{c, r.partition};
+    const receipt& r;
+    ~settle_at_end() { c.settled(r); }
+  } settle{c, r};
   // We own the slot (busy) until the store below.
   detail::queue_group& g = *c.group;
   const std::uint32_t d = detail::slot_word::delivery(w);

@@ -461,6 +461,28 @@ TEST(QueueSemantics, ViewsOutliveAnExpiryAckedByAnotherConsumer) {
   EXPECT_EQ(qstats(b, "q").ack_floor, static_cast<std::uint64_t>(published) + 1);
 }
 
+// Acking a receipt kept from an earlier batch does not count toward the current batch: the
+// current batch's views stay pinned until all of its own messages are settled.
+TEST(QueueSemantics, OlderReceiptsDoNotUnpinTheCurrentBatch) {
+  lanes::bus b(quiet_bus());
+  ASSERT_EQ(b.create_topic("q", queue_topic(1)), errc::ok);
+  lanes::producer p = b.make_producer("q");
+  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
+  ASSERT_TRUE(p.publish(std::nullopt, "a"));
+  const auto first = receive_until(c, 1);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(p.publish(std::nullopt, "b"));
+  ASSERT_TRUE(p.publish(std::nullopt, "c"));
+  const auto second = receive_until(c, 2);
+  ASSERT_EQ(second.size(), 2u);
+  ASSERT_EQ(c.ack(first[0].receipt), errc::ok);
+  ASSERT_EQ(c.ack(second[0].receipt), errc::ok);
+  EXPECT_EQ(qstats(b, "q").ack_floor, 0u) << "\"c\" of the current batch is not settled";
+  ASSERT_EQ(c.ack(second[1].receipt), errc::ok);
+  EXPECT_EQ(qstats(b, "q").ack_floor, 3u);
+  EXPECT_EQ(qstats(b, "q").bytes_held, 0u);
+}
+
 TEST(QueueSemantics, BatchAckReportsEachReceipt) {
   lanes::bus b(quiet_bus());
   ASSERT_EQ(b.create_topic("q", queue_topic(2)), errc::ok);
