@@ -109,7 +109,8 @@ errc validate_queue(std::string_view name, const topic_config& c) noexcept {
 queue_partition::queue_partition(const queue_group& g, partition_state& p,
                                  std::uint64_t start_offset, std::uint64_t start_position,
                                  frame_ring::reader r)
-    : part(p),
+    : group(g),
+      part(p),
       start(start_offset),
       mask(p.index_mask),
       shift(static_cast<unsigned>(log2_of(p.index_mask + 1))),
@@ -119,7 +120,8 @@ queue_partition::queue_partition(const queue_group& g, partition_state& p,
       claim(start_offset),
       floor(start_offset),
       floor_position(start_position),
-      reader(std::move(r)) {
+      reader(std::move(r)),
+      pins(std::make_unique<queue_pin[]>(queue_group::max_consumers)) {
   for (std::uint64_t i = 0; i <= mask; ++i) {
     slots[i].store(0, std::memory_order_relaxed);  // lap 0, none
     deadlines[i].store(never, std::memory_order_relaxed);
@@ -199,10 +201,23 @@ namespace {
 
 // ---- the ack floor ----
 
-// Moves the floor (and the group's reader) past the contiguous acked prefix, if nobody else
-// is doing so. Whoever acks calls it; the loop re-checks after letting go of `advancing`, so
-// an ack that found it taken is never left behind (both sides are seq_cst: the acker's CAS
-// then its load of the floor's slot; our store of `advancing` then that same load).
+// Lowest ring position a consumer holds views at (UINT64_MAX: none). seq_cst: see try_advance.
+std::uint64_t pin_limit(const queue_partition& q) noexcept {
+  std::uint64_t limit = UINT64_MAX;
+  const std::uint32_t n = q.group.pins_used.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    limit = std::min(limit, q.pins[i].position.load(std::memory_order_seq_cst));
+  }
+  return limit;
+}
+
+// Moves the floor (and the group's reader) past the contiguous acked prefix, but not past a
+// consumer's pin, if nobody else is doing so. Whoever acks calls it, and so does a consumer
+// that lets go of a pin. Two Dekker pairs keep anyone from being left behind (all seq_cst):
+//   - an acker CASes its slot, then loads the floor's slot and tries `advancing`; the holder
+//     releases `advancing`, then re-checks the floor's slot (the outer loop);
+//   - a consumer clears its pin, then tries `advancing` (through this function); a holder
+//     stopped by pins releases `advancing`, then re-reads the pins.
 void try_advance(queue_partition& q) noexcept {
   for (;;) {
     std::uint64_t f = q.floor.load(std::memory_order_seq_cst);
@@ -211,6 +226,9 @@ void try_advance(queue_partition& q) noexcept {
     if (q.advancing.exchange(true, std::memory_order_seq_cst)) return;  // its holder re-checks
     f = q.floor.load(std::memory_order_relaxed);  // another holder may have moved it meanwhile
     const std::uint64_t from = f;
+    const std::uint64_t limit = pin_limit(q);
+    bool pinned = false;
+    bool unpublished = false;
     frame_view fv;
     unsigned waits = 0;
     for (;;) {
@@ -219,9 +237,16 @@ void try_advance(queue_partition& q) noexcept {
       if (!q.reader.try_peek(fv)) {
         // The record has its offset (end_offset) but its producer has not published the ring
         // position yet: a few instructions. Leave it to the next ack or housekeeping if not.
-        if (++waits > 4096) break;
+        if (++waits > 4096) {
+          unpublished = true;
+          break;
+        }
         cpu_relax();
         continue;
+      }
+      if (fv.position >= limit) {  // a consumer may still read this record
+        pinned = true;
+        break;
       }
       q.reader.advance(fv);
       ++f;
@@ -235,7 +260,7 @@ void try_advance(queue_partition& q) noexcept {
       q.part.space.notify_all();
     }
     q.advancing.store(false, std::memory_order_seq_cst);
-    if (f == from && waits > 4096) return;
+    if (f == from && (unpublished || (pinned && pin_limit(q) == limit))) return;
   }
 }
 
@@ -581,8 +606,33 @@ struct queue_consumer::impl {
   std::shared_ptr<detail::queue_group> group;  // destroyed before `topic`, which owns it
   queue_consumer_config cfg;
   std::vector<queue_message> batch;
+  // Pins (see detail::queue_pin): this consumer's slot, and per partition how many messages of
+  // its current batch there it has not acked or nacked yet (> 0: the partition is pinned).
+  std::uint32_t pin = 0;
+  std::vector<std::uint32_t> outstanding;
   std::size_t rr = 0;
   bool closed = false;
+
+  void unpin(detail::queue_partition& q, std::size_t p) noexcept {
+    outstanding[p] = 0;
+    // seq_cst: the Dekker pair with an advancer stopped by this pin (see try_advance).
+    q.pins[pin].position.store(UINT64_MAX, std::memory_order_seq_cst);
+    detail::try_advance(q);
+  }
+
+  // The deadline every message of the current batch got (one clock reading per receive): it
+  // tells the batch's receipts from older ones, which must not count down `outstanding`.
+  wait_clock::time_point batch_deadline{};
+
+  // After this consumer acked or nacked a message (the receipt r) of partition p. A receipt
+  // moved by extend no longer matches: the partition then stays pinned to the next receive.
+  void settled(const receipt& r) noexcept {
+    const std::uint32_t p = r.partition;
+    if (r.deadline == batch_deadline && p < outstanding.size() && outstanding[p] != 0 &&
+        --outstanding[p] == 0) {
+      unpin(*group->partitions[p], p);
+    }
+  }
 
   errc status() const noexcept {
     if (closed || bus->closed.load(std::memory_order_acquire)) return errc::closed;
@@ -597,12 +647,31 @@ struct queue_consumer::impl {
     const std::int64_t now = detail::steady_ns();
     const std::int64_t now_real = g.settings.delivery_delay.count() != 0 ? realtime_ns() : 0;
     const std::size_t count = g.partitions.size();
+    batch_deadline =
+        detail::steady_point(detail::saturating_add(now, g.settings.visibility_timeout.count()));
+    // The previous batch's views end here (messages still unacked stay held anyway).
+    for (std::size_t p = 0; p < count; ++p) {
+      if (outstanding[p] != 0) unpin(*g.partitions[p], p);
+    }
     std::size_t n = 0;
     for (std::size_t k = 0; k < count && n < max; ++k) {
-      detail::queue_partition& q = *g.partitions[(rr + k) % count];
+      const std::size_t p = (rr + k) % count;
+      detail::queue_partition& q = *g.partitions[p];
       detail::scan(g, q, now);
-      n += g.strict ? detail::dispatch(g, q, batch.data() + n, max - n, now, now_real)
-                    : detail::take(g, q, batch.data() + n, max - n, now, now_real);
+      // Pin before taking: every message taken lies at or after the floor position now. The
+      // store is ordered before the slot stores of the messages taken (release), which any
+      // later ack of them and the advancer that passes them happen after.
+      std::atomic<std::uint64_t>& pin_at = q.pins[pin].position;
+      pin_at.store(q.floor_position.load(std::memory_order_acquire), std::memory_order_release);
+      const std::size_t got = g.strict
+                                  ? detail::dispatch(g, q, batch.data() + n, max - n, now, now_real)
+                                  : detail::take(g, q, batch.data() + n, max - n, now, now_real);
+      if (got == 0) {
+        pin_at.store(UINT64_MAX, std::memory_order_seq_cst);  // nothing held: as unpin
+        detail::try_advance(q);
+      }
+      outstanding[p] = static_cast<std::uint32_t>(got);
+      n += got;
     }
     rr = (rr + 1) % count;
     return n;
@@ -642,6 +711,13 @@ struct queue_consumer::impl {
   void leave() noexcept {
     if (closed) return;
     closed = true;
+    if (group) {
+      for (std::size_t p = 0; p < outstanding.size(); ++p) {
+        if (outstanding[p] != 0) unpin(*group->partitions[p], p);
+      }
+      std::lock_guard lock(group->pins_mu);
+      group->pin_taken[pin] = false;  // its pins are all UINT64_MAX now
+    }
     if (group && group->share) {
       std::lock_guard lock(topic->groups_mu);
       if (group->consumers.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -729,6 +805,7 @@ errc queue_consumer::ack(const receipt& r) noexcept {
   if (q == nullptr) return e;
   std::uint64_t w = 0;
   if (e = detail::take_in_flight(*q, r, detail::op::ack, w); e != errc::ok) return e;
+  c.settled(r);  // unpins (and advances) when it was the batch's last there
   detail::try_advance(*q);
   if (c.group->strict) {  // the key's next message may go now
     c.group->changes.fetch_add(1, std::memory_order_release);
@@ -756,6 +833,7 @@ std::size_t queue_consumer::ack(std::span<const receipt> rs, std::span<errc> res
     if (i < results.size()) results[i] = e;
     if (e != errc::ok) continue;
     ++acked;
+    c.settled(rs[i]);
     if (rs[i].partition < 64) {
       touched |= std::uint64_t{1} << rs[i].partition;
     } else {
@@ -781,6 +859,11 @@ errc queue_consumer::nack(const receipt& r, std::chrono::nanoseconds delay) noex
   if (q == nullptr) return e;
   std::uint64_t w = 0;
   if (e = detail::take_in_flight(*q, r, detail::op::nack, w); e != errc::ok) return e;
+  struct settle_at_end {  // after the slot's new state is stored
+    impl& c;
+    const receipt& r;
+    ~settle_at_end() { c.settled(r); }
+  } settle{c, r};
   // We own the slot (busy) until the store below.
   detail::queue_group& g = *c.group;
   const std::uint32_t d = detail::slot_word::delivery(w);
@@ -866,7 +949,27 @@ queue_consumer bus::make_queue_consumer(const queue_consumer_config& config, err
     }
     g->consumers.fetch_add(1, std::memory_order_relaxed);
   }
+  std::uint32_t pin = detail::queue_group::max_consumers;
+  {
+    std::lock_guard lock(g->pins_mu);
+    for (std::uint32_t i = 0; i < detail::queue_group::max_consumers; ++i) {
+      if (!g->pin_taken[i]) {
+        g->pin_taken[i] = true;
+        pin = i;
+        if (g->pins_used.load(std::memory_order_relaxed) <= i) {
+          g->pins_used.store(i + 1, std::memory_order_release);
+        }
+        break;
+      }
+    }
+  }
+  if (pin == detail::queue_group::max_consumers) {
+    g->consumers.fetch_sub(1, std::memory_order_relaxed);
+    return fail(errc::too_many_readers);
+  }
   auto p = std::make_unique<queue_consumer::impl>();
+  p->pin = pin;
+  p->outstanding.assign(g->partitions.size(), 0);
   p->bus = state_;
   p->topic = std::move(t);
   p->group = std::move(g);

@@ -42,6 +42,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,14 @@ struct slot_word {
 
 struct queue_group;
 
+// A consumer's hold on a partition's ring space: the floor position when it took its current
+// batch there. The ring is not given back past it, so the batch's views stay valid until the
+// consumer's next receive (or until it has acked or nacked all of them), even if a message
+// expires meanwhile and another consumer acks it. UINT64_MAX: no hold.
+struct alignas(cache_line_size) queue_pin {
+  std::atomic<std::uint64_t> position{UINT64_MAX};
+};
+
 struct queue_partition {
   queue_partition(const queue_group& g, partition_state& p, std::uint64_t start_offset,
                   std::uint64_t start_position, frame_ring::reader r);
@@ -108,6 +117,7 @@ struct queue_partition {
     }
   }
 
+  const queue_group& group;
   partition_state& part;
   const std::uint64_t start;  // first offset the group reads
   const std::uint64_t mask;   // entries - 1
@@ -123,7 +133,8 @@ struct queue_partition {
   alignas(cache_line_size) std::atomic<std::uint64_t> floor;
   std::atomic<std::uint64_t> floor_position;
   std::atomic<bool> advancing{false};
-  frame_ring::reader reader;  // the group's reader; used only by the holder of `advancing`
+  frame_ring::reader reader;          // the group's reader; used only by the holder of `advancing`
+  std::unique_ptr<queue_pin[]> pins;  // one per consumer slot of the group (pin_index)
   // Earliest steady-clock ns at which a deadline may pass (INT64_MAX: none known).
   alignas(cache_line_size) std::atomic<std::int64_t> next_expiry{INT64_MAX};
   std::atomic<bool> scanning{false};
@@ -160,6 +171,13 @@ struct queue_group {
   // Bumped when messages are given back or a strict key is freed: wakes waiting receivers.
   alignas(cache_line_size) std::atomic<std::uint64_t> changes{0};
   std::atomic<std::uint32_t> consumers{0};  // share groups: removed with the last one
+
+  // Consumer slots for pins (queue_pin): taken under pins_mu; advancers read the pins of the
+  // slots below pins_used.
+  static constexpr std::uint32_t max_consumers = 128;
+  std::mutex pins_mu;
+  std::array<bool, max_consumers> pin_taken{};
+  std::atomic<std::uint32_t> pins_used{0};
 };
 
 }  // namespace lanes::detail

@@ -360,13 +360,15 @@ TEST(QueueSemantics, StatsCountEachState) {
   EXPECT_EQ(s.ready, 3u);
   EXPECT_EQ(s.delayed, 1u);
   EXPECT_EQ(s.in_flight, 1u);
-  EXPECT_EQ(s.ack_floor, 1u);
+  EXPECT_EQ(s.ack_floor, 0u) << "offset 0 is acked, but the batch's views still pin its bytes";
+  EXPECT_EQ(s.bytes_acked_waiting, bus_test::record_footprint(2));
   EXPECT_EQ(s.end_offset, 6u);
   EXPECT_EQ(s.redelivered, 0u);
-  const auto again = receive_until(c, 1);
+  const auto again = receive_until(c, 1);  // ends the first batch's views
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].receipt.offset, got[1].receipt.offset) << "given back first";
   EXPECT_EQ(qstats(b, "q").redelivered, 1u);
+  EXPECT_EQ(qstats(b, "q").ack_floor, 1u);
 }
 
 TEST(QueueSemantics, AnOldUnackedMessageDoesNotHideNewerAckedSpace) {
@@ -421,6 +423,63 @@ TEST(QueueSemantics, AckedSpaceGoesBackToProducers) {
     }
   }
   EXPECT_EQ(acked, published);
+  EXPECT_EQ(qstats(b, "q").bytes_held, 0u);
+}
+
+// A consumer that is late (its message expired and another consumer acked it) can still read
+// its batch until its next receive: the ring is not given back under its views.
+TEST(QueueSemantics, ViewsOutliveAnExpiryAckedByAnotherConsumer) {
+  lanes::bus b(quiet_bus());
+  lanes::topic_config tc = queue_topic(1, 4096);
+  tc.queue.visibility_timeout = 20ms;
+  ASSERT_EQ(b.create_topic("q", tc), errc::ok);
+  lanes::producer p = b.make_producer("q");
+  const std::string original(200, 'A');
+  ASSERT_TRUE(p.publish(std::nullopt, original));
+  lanes::queue_consumer slow = b.make_queue_consumer(qc("q"));
+  lanes::queue_consumer fast = b.make_queue_consumer(qc("q"));
+  const auto held = slow.receive(1);
+  ASSERT_EQ(held.messages.size(), 1u);
+  const std::string_view view = held.messages[0].record.value;
+  const auto again = receive_until(fast, 1, 10s);  // after the deadline
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_EQ(again[0].receipt.delivery, 2u);
+  ASSERT_EQ(fast.ack(again[0].receipt), errc::ok);
+  // The producer may not reuse the bytes under `view`: the ring fills up instead.
+  const std::string other(200, 'B');
+  int published = 0;
+  while (p.try_publish(std::nullopt, other)) ++published;
+  EXPECT_LT(published, 20);
+  EXPECT_EQ(view, original);
+  EXPECT_EQ(slow.ack(held.messages[0].receipt), errc::already_acked);
+  EXPECT_EQ(qstats(b, "q").ack_floor, 0u);
+  // Its next receive ends the views: the space goes back.
+  const auto next = slow.receive(64);
+  EXPECT_EQ(next.messages.size(), static_cast<std::size_t>(published));
+  for (const auto& m : next.messages) ASSERT_EQ(slow.ack(m.receipt), errc::ok);
+  EXPECT_TRUE(p.try_publish(std::nullopt, other));
+  EXPECT_EQ(qstats(b, "q").ack_floor, static_cast<std::uint64_t>(published) + 1);
+}
+
+// Acking a receipt kept from an earlier batch does not count toward the current batch: the
+// current batch's views stay pinned until all of its own messages are settled.
+TEST(QueueSemantics, OlderReceiptsDoNotUnpinTheCurrentBatch) {
+  lanes::bus b(quiet_bus());
+  ASSERT_EQ(b.create_topic("q", queue_topic(1)), errc::ok);
+  lanes::producer p = b.make_producer("q");
+  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
+  ASSERT_TRUE(p.publish(std::nullopt, "a"));
+  const auto first = receive_until(c, 1);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(p.publish(std::nullopt, "b"));
+  ASSERT_TRUE(p.publish(std::nullopt, "c"));
+  const auto second = receive_until(c, 2);
+  ASSERT_EQ(second.size(), 2u);
+  ASSERT_EQ(c.ack(first[0].receipt), errc::ok);
+  ASSERT_EQ(c.ack(second[0].receipt), errc::ok);
+  EXPECT_EQ(qstats(b, "q").ack_floor, 0u) << "\"c\" of the current batch is not settled";
+  ASSERT_EQ(c.ack(second[1].receipt), errc::ok);
+  EXPECT_EQ(qstats(b, "q").ack_floor, 3u);
   EXPECT_EQ(qstats(b, "q").bytes_held, 0u);
 }
 

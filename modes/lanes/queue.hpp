@@ -61,9 +61,11 @@ struct receipt {
   wait_clock::time_point deadline{};  // visible to others again from then on
 };
 
-// A received message. The views (key, value, headers) point into the partition's ring and
-// stay valid until the message is acked by anyone (its ring space is held until then); the
-// queue_message objects themselves are valid until this consumer's next receive.
+// A received message. The views (key, value, headers) point into the partition's ring. They
+// stay valid until this consumer's next receive (or close), and longer while the message is
+// not acked by anyone: its ring space is held until then. Acking or nacking every message of
+// the batch from a partition also ends the views of that partition's messages (nothing to
+// read there any more). The queue_message objects are valid until this consumer's next receive.
 struct queue_message {
   record_view record;
   lanes::receipt receipt;
@@ -103,7 +105,10 @@ struct queue_partition_stats {
   std::uint64_t redelivered = 0;    // deliveries after a message's first
   std::uint64_t dead_lettered = 0;  // moved to the dead-letter topic (and acked here)
   std::uint64_t skipped = 0;        // log topics: left the log by retention before delivery
-  std::uint64_t ack_floor = 0;      // every offset below is done (acked, dead, skipped)
+  // Every offset below is done (acked, dead-lettered, skipped) and its ring space given back.
+  // Acked messages after it wait for an older unacked one, or for a consumer whose current
+  // batch's views still point at them (until its next receive): see bytes_acked_waiting.
+  std::uint64_t ack_floor = 0;
   std::uint64_t end_offset = 0;
   // Ring bytes the queue holds (from the ack floor to the end), and why: bytes of messages
   // not acked yet, and bytes of messages already acked that wait behind an older unacked one
