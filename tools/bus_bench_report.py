@@ -10,8 +10,11 @@ from the optional notes file (target id -> text). Python 3 standard library only
 """
 
 import argparse
-import json
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_sections import load_json, write_section  # noqa: E402
 
 BEGIN = "<!-- bus-bench:begin -->"
 END = "<!-- bus-bench:end -->"
@@ -194,18 +197,6 @@ def render_extras(data):
     return out
 
 
-def write_section(path, section):
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# lanes benchmarks\n\n"
-    if BEGIN in text and END in text:
-        a = text.index(BEGIN)
-        b = text.index(END) + len(END)
-        text = text[:a] + section.rstrip("\n") + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", default="results/bus_bench.json")
@@ -213,13 +204,9 @@ def main():
     ap.add_argument("--notes", default="bench/notes.json")
     ap.add_argument("--command", default="tools/bench.sh")
     a = ap.parse_args()
-    with open(a.results, encoding="utf-8") as f:
-        data = json.load(f)
-    notes = {}
-    if os.path.exists(a.notes):
-        with open(a.notes, encoding="utf-8") as f:
-            notes = json.load(f)
-    write_section(a.output, render(data, a.results, a.command, notes))
+    data = load_json(a.results)
+    notes = load_json(a.notes, {})
+    write_section(a.output, render(data, a.results, a.command, notes), BEGIN, END)
     print(f"bus_bench_report: wrote the bus-bench section of {a.output}")
 
 

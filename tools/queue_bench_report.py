@@ -10,8 +10,11 @@ and <!-- queue-bench:end -->; the rest of the file is left alone. A missed targe
 """
 
 import argparse
-import json
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_sections import load_json, write_section  # noqa: E402
 
 BEGIN = "<!-- queue-bench:begin -->"
 END = "<!-- queue-bench:end -->"
@@ -83,18 +86,6 @@ def render(data, results_path, command, notes):
     return "\n".join(out) + "\n"
 
 
-def write_section(path, section):
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# lanes benchmarks\n\n"
-    if BEGIN in text and END in text:
-        a = text.index(BEGIN)
-        b = text.index(END) + len(END)
-        text = text[:a] + section.rstrip("\n") + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", default="results/queue_bench.json")
@@ -102,13 +93,9 @@ def main():
     ap.add_argument("--notes", default="bench/queue_notes.json")
     ap.add_argument("--command", default="build/release/bench/queue_bench")
     a = ap.parse_args()
-    with open(a.results, encoding="utf-8") as f:
-        data = json.load(f)
-    notes = {}
-    if os.path.exists(a.notes):
-        with open(a.notes, encoding="utf-8") as f:
-            notes = json.load(f)
-    write_section(a.output, render(data, a.results, a.command, notes))
+    data = load_json(a.results)
+    notes = load_json(a.notes, {})
+    write_section(a.output, render(data, a.results, a.command, notes), BEGIN, END)
     print(f"queue_bench_report: wrote the queue-bench section of {a.output}")
 
 

@@ -12,5 +12,5 @@
 #include "lanes/queue_config.hpp"
 #include "lanes/record.hpp"
 #include "lanes/spsc_ring.hpp"
-#include "lanes/wait.hpp"
 #include "lanes/version.hpp"
+#include "lanes/wait.hpp"
