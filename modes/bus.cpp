@@ -186,9 +186,21 @@ void bus::open_data_dir() {
       }
       for (auto& [group, committed] : detail::load_group_offsets(dir, c.partitions)) {
         auto offs = t->offsets_for(group);
+        bool clamped = false;
         for (std::uint32_t p = 0; p < c.partitions; ++p) {
+          // A commit past the recovered end names records that are gone (the disk lost
+          // synced data, or the files were cut by hand). Keeping it would make the group
+          // skip the records that get those offsets next; it resumes at the end instead,
+          // as Kafka's out-of-range commit does with reset latest.
+          const auto end =
+              static_cast<std::int64_t>(t->partitions[p]->end_offset.load(std::memory_order_relaxed));
+          if (committed[p] > end) {
+            committed[p] = end;
+            clamped = true;
+          }
           offs->committed[p].store(committed[p], std::memory_order_relaxed);
         }
+        if (clamped) (void)detail::store_group_offsets(dir, group, committed);
       }
       s.durable_topics.push_back(t);
     }

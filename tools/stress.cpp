@@ -20,7 +20,9 @@
 //      every record's checksum is right (no corruption); no (producer, sequence) twice (no
 //      duplicate); offsets dense from the log start to the end; the group's committed offset
 //      of every partition is not behind the last commit the ledger recorded, nor past the
-//      end of the log.
+//      end of the log. (The damage can cut records the group committed past when the child
+//      died between storing the commit and writing it to the ledger: the bus then resumes
+//      the group at the recovered end rather than past it, see bus::bus.)
 // Anything that fails is a violation; the exit code is 1 when there was any.
 //
 // --fault-point NAME arms one of io/'s crash points in each child (after_write,
