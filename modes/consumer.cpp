@@ -74,6 +74,7 @@ struct consumer::impl {
     bool on_disk = false;
     bool dirty = false;       // read since the last release
     bool needs_seek = false;  // no valid offset and reset policy is error
+    std::uint64_t skipped = 0;  // offsets jumped over by the reset policy (see overrun)
     enum class seek_kind : std::uint8_t { none, offset, beginning, end, timestamp };
     seek_kind pending = seek_kind::none;
     std::int64_t pending_value = 0;
@@ -439,17 +440,24 @@ struct consumer::impl {
   // reset policy error (its records are withheld until a seek).
   // The partition's log start passed this consumer's cursor. If only padding went (the
   // next record is still there), re-position on it; else follow the reset policy.
+  // The jump is counted and reported (on_offset_reset), never silent.
   void overrun(part& a) {
-    std::lock_guard lock(a.p->mu);
-    if (a.next_offset >= a.p->first_offset() && position_locked(a, a.next_offset) == errc::ok) {
-      return;  // still in the ring (only padding went), or in the files of a durable topic
-    }
+    const std::uint64_t from = a.next_offset;
     std::uint64_t o = 0;
-    if (cfg.reset != offset_reset::error && start_offset(a, o) == errc::ok) {
+    {
+      std::lock_guard lock(a.p->mu);
+      if (a.next_offset >= a.p->first_offset() &&
+          position_locked(a, a.next_offset) == errc::ok) {
+        return;  // still in the ring (only padding went), or in the files of a durable topic
+      }
+      if (cfg.reset == offset_reset::error || start_offset(a, o) != errc::ok) {
+        a.needs_seek = true;
+        return;
+      }
       position_locked(a, o);
-    } else {
-      a.needs_seek = true;
     }
+    if (o > from) a.skipped += o - from;
+    if (cfg.on_offset_reset) cfg.on_offset_reset({a.topic->name, a.p->id}, from, o);
   }
 
   static void view_of(record_view& r, const part& a, const std::byte* data) noexcept {
@@ -885,6 +893,12 @@ std::int64_t consumer::lag(const topic_partition& tp) const {
   const std::uint64_t end = a->p->end_offset.load(std::memory_order_acquire);
   const auto next = static_cast<std::uint64_t>(position(tp));
   return end > next ? static_cast<std::int64_t>(end - next) : 0;
+}
+
+std::int64_t consumer::skipped(const topic_partition& tp) const {
+  if (!impl_) return -1;
+  const auto* a = impl_->find(tp);
+  return a == nullptr ? -1 : static_cast<std::int64_t>(a->skipped);
 }
 
 std::vector<topic_partition> consumer::assignment() const {

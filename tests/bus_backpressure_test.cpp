@@ -197,7 +197,17 @@ TEST_P(Overrun, AnOverrunConsumerFollowsItsResetPolicy) {
   lanes::producer p = b.make_producer("t");
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(p.publish(std::nullopt, bus_test::cat("r", i)));
 
-  lanes::consumer c = b.make_consumer(bus_test::cc().reset(policy).max_poll_records(5));
+  struct reset_event {
+    std::uint64_t from, to;
+  };
+  std::vector<reset_event> resets;
+  lanes::consumer_config cfg = bus_test::cc().reset(policy).max_poll_records(5);
+  cfg.on_offset_reset = [&](const topic_partition& tp, std::uint64_t from, std::uint64_t to) {
+    EXPECT_EQ(tp.topic, "t");
+    EXPECT_EQ(tp.partition, 0u);
+    resets.push_back({from, to});
+  };
+  lanes::consumer c = b.make_consumer(cfg);
   const std::vector<topic_partition> mine{tp0};
   ASSERT_EQ(c.assign(mine), errc::ok);
   ASSERT_EQ(c.seek(tp0, 0), errc::ok);
@@ -220,11 +230,20 @@ TEST_P(Overrun, AnOverrunConsumerFollowsItsResetPolicy) {
       EXPECT_EQ(got.front().offset, log_start);
       EXPECT_EQ(got.back().offset, 509u);
       for (const auto& rec : got) EXPECT_EQ(rec.value, value);
+      // The jump is reported, not silent.
+      ASSERT_EQ(resets.size(), 1u);
+      EXPECT_EQ(resets[0].from, 5u);
+      EXPECT_EQ(resets[0].to, log_start);
+      EXPECT_EQ(c.skipped(tp0), static_cast<std::int64_t>(log_start - 5));
       break;
     }
     case offset_reset::latest: {
       EXPECT_TRUE(bus_test::poll_quiet(c, 5ms).empty());
       EXPECT_EQ(c.position(tp0), 510);
+      ASSERT_EQ(resets.size(), 1u);
+      EXPECT_EQ(resets[0].from, 5u);
+      EXPECT_EQ(resets[0].to, 510u);
+      EXPECT_EQ(c.skipped(tp0), 505);
       ASSERT_TRUE(p.publish(std::nullopt, "next"));
       const auto got = bus_test::poll_until(c, 1);
       ASSERT_EQ(got.size(), 1u);
@@ -242,6 +261,9 @@ TEST_P(Overrun, AnOverrunConsumerFollowsItsResetPolicy) {
       const auto got = bus_test::poll_until(c, 510 - log_start);
       ASSERT_EQ(got.size(), 510 - log_start);
       EXPECT_EQ(got.front().offset, log_start);
+      EXPECT_TRUE(resets.empty()) << "policy error reports through poll, and seeks are the "
+                                     "application's own moves";
+      EXPECT_EQ(c.skipped(tp0), 0);
       break;
     }
   }

@@ -211,6 +211,46 @@ TEST(BusDurable, ACommitPastTheRecoveredEndResumesAtTheEnd) {
   EXPECT_EQ(got[0].value, "after recovery") << "the group does not skip the new record";
 }
 
+TEST(BusDurable, AReaderThatDiskRetentionPassedIsToldWhereItWasMoved) {
+  LANES_REQUIRE_URING();
+  io_test::scratch_dir dir;
+  lanes::bus b(disk_bus(dir.path()));
+  lanes::topic_config tc = durable_topic(1, lanes::durability::async);
+  tc.segment_bytes = 64 * 1024;
+  tc.retention_bytes = 128 * 1024;  // about two segments on disk
+  ASSERT_EQ(b.create_topic("logs", tc), errc::ok);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> resets;
+  lanes::consumer_config cc;
+  cc.reset = lanes::offset_reset::earliest;
+  cc.on_offset_reset = [&](const lanes::topic_partition&, std::uint64_t from, std::uint64_t to) {
+    resets.emplace_back(from, to);
+  };
+  lanes::consumer c = b.make_consumer(cc);
+  const std::vector<lanes::topic_partition> mine{{"logs", 0}};
+  ASSERT_EQ(c.assign(mine), errc::ok);
+  ASSERT_EQ(c.position({"logs", 0}), 0);
+  lanes::producer p = b.make_producer("logs");
+  const std::string value(200, 'x');
+  lanes::publish_result last;
+  for (int i = 0; i < 5000; ++i) ASSERT_TRUE(last = p.publish(std::nullopt, value));
+  ASSERT_EQ(p.wait_durable(0, last.offset, 10s), errc::ok);
+  // The persister applies disk retention about once a second.
+  std::uint64_t log_start = 0;
+  for (int i = 0; i < 500 && log_start == 0; ++i) {
+    log_start = b.describe_topic("logs")->partitions[0].log_start_offset;
+    if (log_start == 0) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_GT(log_start, 0u) << "retention deleted the oldest segments";
+  const lanes::poll_result r = c.poll(1s);
+  ASSERT_EQ(r.status, errc::ok);
+  ASSERT_FALSE(r.records.empty());
+  EXPECT_GE(r.records[0].offset, log_start);
+  ASSERT_EQ(resets.size(), 1u) << "the jump over deleted records is reported";
+  EXPECT_EQ(resets[0].first, 0u);
+  EXPECT_EQ(resets[0].second, r.records[0].offset);
+  EXPECT_EQ(c.skipped({"logs", 0}), static_cast<std::int64_t>(r.records[0].offset));
+}
+
 TEST(BusDurable, DataDirectoryIsLockedAgainstASecondOpen) {
   LANES_REQUIRE_URING();
   io_test::scratch_dir dir;

@@ -171,6 +171,15 @@ int run_consume(const consume_options& o) {
   cc.auto_commit = false;
   cc.reset = from.kind == start_point::latest ? lanes::offset_reset::latest
                                               : lanes::offset_reset::earliest;
+  // Records that retention or an overwriting producer took before we read them: say so.
+  cc.on_offset_reset = [](const lanes::topic_partition& tp, std::uint64_t from,
+                          std::uint64_t to) {
+    std::fprintf(stderr,
+                 "lanes consume: %s/%u: offsets %llu..%llu were gone before they were read "
+                 "(retention); resuming at %llu\n",
+                 tp.topic.c_str(), tp.partition, static_cast<unsigned long long>(from),
+                 static_cast<unsigned long long>(to - 1), static_cast<unsigned long long>(to));
+  };
   lanes::errc status = lanes::errc::ok;
   lanes::consumer c = bus->make_consumer(cc, &status);
   if (status != lanes::errc::ok) runtime_error("consumer: " + describe(status));

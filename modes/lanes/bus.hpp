@@ -297,6 +297,12 @@ struct consumer_config {
   // Rebalance callbacks, called from inside poll on the consumer's thread.
   std::function<void(std::span<const topic_partition>)> on_assigned{};
   std::function<void(std::span<const topic_partition>)> on_revoked{};
+  // Called from inside poll when the log lost records before this consumer read them
+  // (retention, in memory or on disk, or an overwrite topic's producer passed its position)
+  // and the reset policy moved it from `from` to `to` (Kafka logs "Resetting offset"; here
+  // the application hears it). With reset error, poll returns offset_out_of_range instead.
+  std::function<void(const topic_partition& tp, std::uint64_t from, std::uint64_t to)>
+      on_offset_reset{};
 };
 
 struct poll_result {
@@ -346,6 +352,10 @@ class consumer {
   std::int64_t position(const topic_partition& tp) const;
   // end_offset - position, or -1 when the partition is not assigned.
   std::int64_t lag(const topic_partition& tp) const;
+  // Offsets this consumer's position jumped over on the partition since it was assigned,
+  // because the records were gone and the reset policy moved it (see on_offset_reset);
+  // -1 when the partition is not assigned. Seeks do not count.
+  std::int64_t skipped(const topic_partition& tp) const;
   // Partitions currently owned (assigned and taken over from any previous owner).
   std::vector<topic_partition> assignment() const;
   // Rebalance generation this consumer has applied (group consumers).
