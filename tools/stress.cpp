@@ -9,6 +9,10 @@
 //      is written to a pipe, the ledger, which the parent reads: it lives outside the data
 //      directory and survives the child. Entries are 32 bytes, written with one write() of
 //      at most PIPE_BUF bytes, so a killed child never leaves half an entry.
+//      With --queue the child also enqueues to the durable queue topic "stress-queue" (one
+//      producer, each enqueue durably acknowledged) while two queue consumers receive and
+//      ack; a consumer writes "ack_try" to the ledger before it acks and, on a sync topic,
+//      "acked" once the ack returned ok (then it is on disk).
 //   2. The parent kills the child with SIGKILL at a random moment within --duration.
 //   3. With --corrupt, it damages the last segment of one partition after its last durable
 //      point: after every acknowledged offset of that partition (the ledger) and after the
@@ -20,7 +24,9 @@
 //      every record's checksum is right (no corruption); no (producer, sequence) twice (no
 //      duplicate); offsets dense from the log start to the end; the group's committed offset
 //      of every partition is not behind the last commit the ledger recorded, nor past the
-//      end of the log. (The damage can cut records the group committed past when the child
+//      end of the log. --queue: every enqueued message that no consumer began to ack is
+//      delivered after recovery, no message acked on disk is, none twice, none corrupt.
+//      (The damage can cut records the group committed past when the child
 //      died between storing the commit and writing it to the ledger: the bus then resumes
 //      the group at the recovered end rather than past it, see bus::bus.)
 // Anything that fails is a violation; the exit code is 1 when there was any.
@@ -69,6 +75,9 @@ namespace fs = std::filesystem;
 
 constexpr const char* topic_name = "stress";
 constexpr const char* group_name = "stress";
+constexpr const char* queue_name = "stress-queue";  // --queue
+// Queue producers' ids: apart from the log producers' (cycle * producers + k).
+constexpr std::uint64_t queue_producer_base = std::uint64_t{1} << 30;
 constexpr std::size_t stamp_bytes = 24;  // producer, sequence, checksum
 
 struct options {
@@ -86,6 +95,7 @@ struct options {
   bool keep = false;
   bool json = false;
   bool progress = false;
+  bool queue = false;  // also a queue topic: producers enqueue, consumers receive and ack
 };
 
 // ---- deterministic bytes ----
@@ -125,13 +135,23 @@ void fill_value(std::vector<char>& v, std::uint64_t producer, std::uint64_t seq)
 
 // ---- the ledger ----
 
-enum : std::uint32_t { entry_ack = 1, entry_commit = 2 };
+// Queue entries (--queue): enqueued is a producer's durable acknowledgement of a queue
+// message; ack_try is written before a consumer acks it (after the kill it may or may not be
+// acked: either way is right); acked after the ack returned ok on a sync topic (the ack is
+// on disk: the message must never be delivered again).
+enum : std::uint32_t {
+  entry_ack = 1,
+  entry_commit = 2,
+  entry_q_enqueued = 3,
+  entry_q_ack_try = 4,
+  entry_q_acked = 5
+};
 struct ledger_entry {
   std::uint32_t kind;
   std::uint32_t partition;
-  std::uint64_t producer;  // ack: producer id
-  std::uint64_t seq;       // ack: sequence number
-  std::uint64_t offset;    // ack: where it went; commit: the committed offset
+  std::uint64_t producer;  // ack, q_*: producer id
+  std::uint64_t seq;       // ack, q_*: sequence number
+  std::uint64_t offset;    // ack, q_*: where it went; commit: the committed offset
 };
 static_assert(sizeof(ledger_entry) == 32);
 
@@ -204,6 +224,68 @@ void ledger_write(int fd, const ledger_entry* e, std::size_t n) {
       }
     });
   }
+  if (o.queue) {
+    // One producer enqueues with durable acks, two consumers receive and ack (one in ten
+    // messages is nacked first, so redelivery happens too).
+    threads.emplace_back([&] {
+      const std::uint64_t id = queue_producer_base + cycle;
+      lanes::producer p = bus->make_producer(queue_name);
+      std::vector<char> value(o.message_size);
+      lanes::publish_options opts;
+      opts.durable = true;  // async topics: raised to sync for each enqueue
+      for (std::uint64_t seq = 0; !stop.load(std::memory_order_relaxed); ++seq) {
+        fill_value(value, id, seq);
+        const lanes::publish_result r =
+            p.publish(std::nullopt, std::string_view(value.data(), value.size()), opts);
+        if (!r) ::_exit(8);
+        const ledger_entry e{entry_q_enqueued, r.partition, id, seq, r.offset};
+        ledger_write(ledger_fd, &e, 1);
+      }
+    });
+    for (int k = 0; k < 2; ++k) {
+      threads.emplace_back([&, k] {
+        lanes::queue_consumer_config qc;
+        qc.topic = queue_name;
+        qc.max_receive = 32;
+        lanes::queue_consumer q = bus->make_queue_consumer(qc);
+        if (!q) ::_exit(9);
+        std::vector<lanes::receipt> to_ack;
+        std::vector<ledger_entry> tries, done;
+        std::vector<lanes::errc> results;
+        for (std::uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+          const lanes::receive_result rr = q.receive(32, std::chrono::milliseconds(5));
+          if (rr.status != lanes::errc::ok) continue;
+          to_ack.clear();
+          tries.clear();
+          done.clear();
+          for (const lanes::queue_message& m : rr.messages) {
+            std::uint64_t producer = 0, seq = 0;
+            if (m.record.value.size() >= 16) {
+              std::memcpy(&producer, m.record.value.data(), 8);
+              std::memcpy(&seq, m.record.value.data() + 8, 8);
+            }
+            if ((seq + k + n) % 10 == 3 && m.delivery() == 1) {
+              (void)q.nack(m.receipt);  // back to the queue, delivered again later
+              continue;
+            }
+            to_ack.push_back(m.receipt);
+            tries.push_back({entry_q_ack_try, m.receipt.partition, producer, seq, m.receipt.offset});
+          }
+          if (to_ack.empty()) continue;
+          ledger_write(ledger_fd, tries.data(), tries.size());
+          results.assign(to_ack.size(), lanes::errc::ok);
+          (void)q.ack(to_ack, results);
+          if (o.durability != lanes::durability::sync) continue;  // acks durable later
+          for (std::size_t i = 0; i < to_ack.size(); ++i) {
+            if (results[i] != lanes::errc::ok) continue;
+            done.push_back(tries[i]);
+            done.back().kind = entry_q_acked;
+          }
+          if (!done.empty()) ledger_write(ledger_fd, done.data(), done.size());
+        }
+      });
+    }
+  }
   threads.emplace_back([&] {
     lanes::consumer_config cc;
     cc.group = group_name;
@@ -238,7 +320,17 @@ struct ack {
   std::uint64_t offset;
 };
 
+// --queue: what the ledger says about the queue topic's messages, by key_of(producer, seq).
+struct queue_ledger {
+  std::unordered_map<std::uint64_t, ack> enqueued;  // the producer's durable acknowledgement
+  std::unordered_map<std::uint64_t, char> tried;    // a consumer started to ack it
+  std::unordered_map<std::uint64_t, char> acked;    // sync: the ack returned ok (on disk)
+};
+
 struct stats {
+  std::uint64_t q_enqueued = 0;   // queue: durable enqueues in the ledger
+  std::uint64_t q_acked = 0;      // queue: acks in the ledger (sync: durable)
+  std::uint64_t q_delivered = 0;  // queue: unacked messages delivered after the last recovery
   std::uint64_t acks = 0;
   std::uint64_t commits = 0;
   std::uint64_t verified = 0;  // records read back in the last verification
@@ -343,9 +435,86 @@ std::string corrupt_tail(const options& o, rng& r,
   return what;
 }
 
+// The queue topic after recovery: every enqueued message that no consumer began to ack is
+// delivered (none lost), no message whose ack was on disk is delivered (none back from the
+// dead), none twice, none corrupt. Leaves them unacked (they come back at the next open).
+void verify_queue(const options& o, lanes::bus& bus, const queue_ledger& ql, stats& s) {
+  const auto before = bus.describe_queue(queue_name);
+  if (!before) {
+    violation(s, "queue_missing", "the queue topic is gone after recovery");
+    return;
+  }
+  const lanes::queue_partition_stats t = before->total();
+  const std::uint64_t unacked = t.ready + t.in_flight + t.delayed;
+  lanes::queue_consumer_config qc;
+  qc.topic = queue_name;
+  qc.max_receive = 256;
+  lanes::queue_consumer q = bus.make_queue_consumer(qc);
+  if (!q) {
+    violation(s, "queue_read_failed", "cannot make a queue consumer");
+    return;
+  }
+  std::unordered_map<std::uint64_t, char> delivered;
+  delivered.reserve(unacked * 2);
+  std::int64_t idle_since = steady_ns();
+  while (delivered.size() < unacked) {
+    const lanes::receive_result rr = q.receive(256, std::chrono::milliseconds(50));
+    if (rr.status != lanes::errc::ok) {
+      violation(s, "queue_read_failed", "receive: " + describe(rr.status));
+      break;
+    }
+    if (rr.messages.empty()) {
+      if (steady_ns() - idle_since > 10'000'000'000) {
+        violation(s, "queue_stalled",
+                  std::to_string(delivered.size()) + " of " + std::to_string(unacked) +
+                      " unacked messages delivered after recovery");
+        break;
+      }
+      continue;
+    }
+    idle_since = steady_ns();
+    for (const lanes::queue_message& m : rr.messages) {
+      const lanes::record_view& rec = m.record;
+      const std::string where = "queue partition " + std::to_string(rec.partition) +
+                                " offset " + std::to_string(rec.offset);
+      std::uint64_t producer = 0, seq = 0, sum = 0;
+      if (rec.value.size() != o.message_size) {
+        violation(s, "queue_corrupt", where + ": value of " + std::to_string(rec.value.size()) +
+                                          " bytes");
+        continue;
+      }
+      std::memcpy(&producer, rec.value.data(), 8);
+      std::memcpy(&seq, rec.value.data() + 8, 8);
+      std::memcpy(&sum, rec.value.data() + 16, 8);
+      if (fnv1a(rec.value.data() + stamp_bytes, rec.value.size() - stamp_bytes) != sum) {
+        violation(s, "queue_corrupt", where + ": checksum mismatch");
+        continue;
+      }
+      const std::uint64_t k = key_of(producer, seq);
+      if (!delivered.emplace(k, 1).second) {
+        violation(s, "queue_duplicate", where + ": delivered twice in one pass");
+      }
+      if (ql.acked.count(k) != 0) {
+        violation(s, "queue_acked_delivered",
+                  where + ": producer " + std::to_string(producer) + " seq " +
+                      std::to_string(seq) + " was acked (on disk) and is delivered again");
+      }
+    }
+  }
+  s.q_delivered = delivered.size();
+  for (const auto& [k, a] : ql.enqueued) {
+    if (delivered.count(k) != 0 || ql.tried.count(k) != 0) continue;
+    violation(s, "queue_lost",
+              "enqueued producer " + std::to_string(k >> 40) + " seq " +
+                  std::to_string(k & ((std::uint64_t{1} << 40) - 1)) + " (partition " +
+                  std::to_string(a.partition) + " offset " + std::to_string(a.offset) +
+                  ") was not acked by anyone and is not delivered");
+  }
+}
+
 // Reopens the bus and checks everything. Returns the records it read.
 void verify(const options& o, const std::unordered_map<std::uint64_t, ack>& acks,
-            const std::vector<std::uint64_t>& committed, stats& s) {
+            const std::vector<std::uint64_t>& committed, const queue_ledger& ql, stats& s) {
   lanes::bus_config bc;
   bc.data_dir = o.data_dir;
   bc.housekeeping_interval = std::chrono::milliseconds(0);
@@ -482,6 +651,7 @@ void verify(const options& o, const std::unordered_map<std::uint64_t, ack>& acks
     }
   }
   s.verified = records;
+  if (o.queue) verify_queue(o, *bus, ql, s);
 }
 
 double median(std::vector<double> v) {
@@ -547,6 +717,15 @@ int run(const options& o_in) {
     if (const lanes::errc e = bus->create_topic(topic_name, tc); e != lanes::errc::ok) {
       runtime_error("create_topic: " + describe(e));
     }
+    if (o.queue) {
+      lanes::topic_config qc = tc;
+      qc.mode = lanes::topic_mode::queue;
+      qc.producers = lanes::producer_mode::multi;
+      qc.retention_bytes = 0;
+      if (const lanes::errc e = bus->create_topic(queue_name, qc); e != lanes::errc::ok) {
+        runtime_error("create_topic (queue): " + describe(e));
+      }
+    }
   }
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   if (!o.json) {
@@ -561,6 +740,7 @@ int run(const options& o_in) {
   std::unordered_map<std::uint64_t, ack> acks;
   std::vector<std::uint64_t> committed(o.partitions, 0);
   std::vector<std::uint64_t> acked_end(o.partitions, 0);  // one past the highest acked offset
+  queue_ledger ql;
   const std::int64_t start = steady_ns();
   std::vector<std::string> events;
   for (unsigned cycle = 0; cycle < o.cycles; ++cycle) {
@@ -620,6 +800,14 @@ int run(const options& o_in) {
         } else if (e.kind == entry_commit) {
           committed[e.partition] = std::max(committed[e.partition], e.offset);
           ++s.commits;
+        } else if (e.kind == entry_q_enqueued) {
+          ql.enqueued[key_of(e.producer, e.seq)] = ack{e.partition, e.offset};
+          ++s.q_enqueued;
+        } else if (e.kind == entry_q_ack_try) {
+          ql.tried[key_of(e.producer, e.seq)] = 1;
+        } else if (e.kind == entry_q_acked) {
+          ql.acked[key_of(e.producer, e.seq)] = 1;
+          ++s.q_acked;
         }
       }
       std::memmove(buf.data(), buf.data() + whole, used - whole);
@@ -640,7 +828,7 @@ int run(const options& o_in) {
       events.push_back("cycle " + std::to_string(cycle) + ": " +
                        corrupt_tail(o, r, acked_end, committed, s));
     }
-    verify(o, acks, committed, s);
+    verify(o, acks, committed, ql, s);
     const double elapsed = static_cast<double>(steady_ns() - start) / 1e9;
     const double eta = elapsed / (cycle + 1) * (o.cycles - cycle - 1);
     std::uint64_t bad = 0;
@@ -681,6 +869,10 @@ int run(const options& o_in) {
     j.field("commits", s.commits);
     j.field("messages_verified", s.verified);
     j.field("corruptions", s.corruptions);
+    j.field("queue", o.queue);
+    j.field("queue_enqueued", s.q_enqueued);
+    j.field("queue_acked", s.q_acked);
+    j.field("queue_delivered_after_last_recovery", s.q_delivered);
     j.field("fault_point", o.fault_point);
     j.field("faults_fired", s.faults_fired);
     j.field("retired", s.retired);
@@ -716,6 +908,15 @@ int run(const options& o_in) {
         static_cast<unsigned long long>(bad));
     std::printf("recovery (bus open after the kill): min %.1f ms, median %.1f ms, max %.1f ms\n",
                 rec_min, median(s.recovery_ms), rec_max);
+    if (o.queue) {
+      std::printf(
+          "queue: %llu durable enqueues and %llu %sacks in the ledger; %llu unacked messages "
+          "delivered after the last recovery\n",
+          static_cast<unsigned long long>(s.q_enqueued),
+          static_cast<unsigned long long>(s.q_acked),
+          o.durability == lanes::durability::sync ? "durable " : "",
+          static_cast<unsigned long long>(s.q_delivered));
+    }
     if (!o.fault_point.empty()) {
       std::printf(
           "fault point %s: the child crashed there in %llu of %u cycles; %llu acked "
@@ -787,6 +988,10 @@ int main(int argc, char** argv) {
       },
       "Seed of kill moments and damage (default: the clock; printed)");
   app.add_option("--data-dir", o.data_dir, "Data directory (default: a new one under /tmp)");
+  app.add_flag("--queue", o.queue,
+               "Also a queue topic: a producer enqueues with durable acks, two consumers "
+               "receive and ack (some nack first); after each recovery no unacked message is "
+               "missing and no message whose ack was on disk (sync) comes back");
   app.add_option("--fault-point", o.fault_point,
                  "Crash each child at an io/ point: after_write, segment_roll, "
                  "retention_delete or index_rebuild")
