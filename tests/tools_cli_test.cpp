@@ -242,7 +242,7 @@ TEST_F(ToolsCli, TopicsCreateListDescribeDelete) {
   ASSERT_EQ(lanes("consume -d " + d() + " -t t1 -e --group readers -c 1").rc, 0);
   r = lanes("topics -d " + d() + " list");
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(r.out, "t1\tpartitions=2\tdurability=async\n");
+  EXPECT_EQ(r.out, "t1\tmode=log\tpartitions=2\tdurability=async\n");
   r = lanes("topics -d " + d() + " describe t1");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("2 partitions, durability async"), std::string::npos) << r.out;

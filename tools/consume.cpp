@@ -16,9 +16,13 @@
 // When to stop: -c N after N messages; -e at the end: once every assigned partition's
 // position reached the end offset it had when consume started (at once when that is
 // nothing); else on SIGINT/SIGTERM.
+//
+// Queue topics: competing consumers; each printed message is acked once its line is out
+// (see consume_queue).
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -113,6 +117,59 @@ start_point parse_from(const std::string& s) {
   return p;
 }
 
+// A queue topic: competing consumers. Receives, prints, and acks what was written out (a
+// message is deleted only after its line reached stdout; what could not be written is given
+// back at once). -e: exit once the queue has nothing ready; -c N: after N messages.
+int consume_queue(const consume_options& o, lanes::bus& bus, output_format format) {
+  if (o.partition || !o.group.empty() || o.from != "earliest") {
+    usage_error("topic '" + o.topic + "' is a queue: --partition, --group and --from do not "
+                "apply (every consumer competes for the whole queue)");
+  }
+  lanes::queue_consumer_config qc;
+  qc.topic = o.topic;
+  qc.max_receive = 256;
+  lanes::errc status = lanes::errc::ok;
+  lanes::queue_consumer q = bus.make_queue_consumer(qc, &status);
+  if (status != lanes::errc::ok) runtime_error("queue consumer: " + describe(status));
+  std::uint64_t count = 0;
+  std::string out;
+  std::vector<lanes::receipt> receipts;
+  while (!stop_requested.load(std::memory_order_relaxed)) {
+    if (o.max_count != 0 && count >= o.max_count) break;
+    std::size_t want = 256;
+    if (o.max_count != 0) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, o.max_count - count));
+    const lanes::receive_result r = q.receive(want, std::chrono::milliseconds(100));
+    if (r.status == lanes::errc::closed) break;
+    if (r.status != lanes::errc::ok) runtime_error("receive: " + describe(r.status));
+    if (r.messages.empty()) {
+      if (o.exit_at_end) {
+        const auto st = bus.describe_queue(o.topic);
+        if (!st || st->total().ready == 0) break;
+      }
+      continue;
+    }
+    out.clear();
+    receipts.clear();
+    for (const lanes::queue_message& m : r.messages) {
+      format_record(out, m.record, format);
+      receipts.push_back(m.receipt);
+    }
+    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() ||
+        std::fflush(stdout) != 0) {
+      for (const lanes::receipt& rc : receipts) (void)q.nack(rc);  // e.g. `| head`
+      break;
+    }
+    std::vector<lanes::errc> results(receipts.size(), lanes::errc::ok);
+    q.ack(receipts, results);
+    for (const lanes::errc e : results) {
+      if (e != lanes::errc::ok) runtime_error("ack: " + describe(e));
+    }
+    count += receipts.size();
+  }
+  q.close();
+  return exit_ok;
+}
+
 }  // namespace
 
 CLI::App* add_consume_command(CLI::App& app, consume_options& o) {
@@ -158,6 +215,7 @@ int run_consume(const consume_options& o) {
 
   auto bus = open_bus(o.data_dir, dir_use::existing);
   const lanes::topic_info info = require_topic(*bus, o.data_dir, o.topic);
+  if (info.config.mode == lanes::topic_mode::queue) return consume_queue(o, *bus, format);
   if (o.partition && *o.partition >= info.config.partitions) {
     runtime_error("--partition " + std::to_string(*o.partition) + ": topic '" + o.topic + "' has " +
                   std::to_string(info.config.partitions) + " partitions");
@@ -172,13 +230,14 @@ int run_consume(const consume_options& o) {
   cc.reset = from.kind == start_point::latest ? lanes::offset_reset::latest
                                               : lanes::offset_reset::earliest;
   // Records that retention or an overwriting producer took before we read them: say so.
-  cc.on_offset_reset = [](const lanes::topic_partition& tp, std::uint64_t from,
-                          std::uint64_t to) {
+  cc.on_offset_reset = [](const lanes::topic_partition& tp, std::uint64_t gone_from,
+                          std::uint64_t resume_at) {
     std::fprintf(stderr,
                  "lanes consume: %s/%u: offsets %llu..%llu were gone before they were read "
                  "(retention); resuming at %llu\n",
-                 tp.topic.c_str(), tp.partition, static_cast<unsigned long long>(from),
-                 static_cast<unsigned long long>(to - 1), static_cast<unsigned long long>(to));
+                 tp.topic.c_str(), tp.partition, static_cast<unsigned long long>(gone_from),
+                 static_cast<unsigned long long>(resume_at - 1),
+                 static_cast<unsigned long long>(resume_at));
   };
   lanes::errc status = lanes::errc::ok;
   lanes::consumer c = bus->make_consumer(cc, &status);

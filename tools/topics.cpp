@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
@@ -53,12 +54,29 @@ void describe_human(const lanes::topic_info& info, const std::string& dir) {
                   static_cast<long long>(g.committed), static_cast<unsigned long long>(g.lag));
     }
   }
-  if (!any) std::printf("no consumer groups\n");
+  if (!any && c.mode == lanes::topic_mode::log) std::printf("no consumer groups\n");
+}
+
+// Queue topics: what the queue holds, per partition.
+void describe_queue_human(const lanes::queue_group_stats& q) {
+  std::printf("%9s %10s %10s %10s %12s %12s %12s %12s\n", "partition", "ready", "in_flight",
+              "delayed", "acked", "redelivered", "dead_letters", "ack_floor");
+  for (const lanes::queue_partition_stats& p : q.partitions) {
+    std::printf("%9u %10llu %10llu %10llu %12llu %12llu %12llu %12llu\n", p.partition,
+                static_cast<unsigned long long>(p.ready),
+                static_cast<unsigned long long>(p.in_flight),
+                static_cast<unsigned long long>(p.delayed),
+                static_cast<unsigned long long>(p.acked),
+                static_cast<unsigned long long>(p.redelivered),
+                static_cast<unsigned long long>(p.dead_lettered),
+                static_cast<unsigned long long>(p.ack_floor));
+  }
 }
 
 void describe_json(json_writer& j, const lanes::topic_info& info, const std::string& dir) {
   j.begin_object();
   j.field("topic", info.name);
+  j.field("mode", info.config.mode == lanes::topic_mode::queue ? "queue" : "log");
   j.field("partitions", info.config.partitions);
   j.field("durability", name_of(info.config.durable));
   j.field("ring_capacity", info.config.ring_capacity);
@@ -110,6 +128,25 @@ CLI::App* add_topics_command(CLI::App& app, topics_options& o, topics_commands& 
   sub.create->add_option("--segment-bytes", o.segment_bytes, "Roll segment files at this size")
       ->transform(CLI::AsSizeValue(false))
       ->default_str("64MiB");
+  sub.create
+      ->add_option("--mode", o.mode,
+                   "log (retained, offsets, groups) or queue (competing consumers, acks)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, lanes::topic_mode>{{"log", lanes::topic_mode::log},
+                                                   {"queue", lanes::topic_mode::queue}}))
+      ->default_str("log");
+  sub.create
+      ->add_option("--visibility-timeout", o.visibility_s,
+                   "Queue: seconds a received message stays invisible before it comes back")
+      ->check(CLI::Range(0.001, 43200.0))
+      ->capture_default_str();
+  sub.create
+      ->add_option("--max-deliveries", o.max_deliveries,
+                   "Queue: deliveries before a message moves to --dead-letter-topic (0: never)")
+      ->check(CLI::Range(0u, 1u << 20))
+      ->capture_default_str();
+  sub.create->add_option("--dead-letter-topic", o.dead_letter_topic,
+                         "Queue: existing topic that takes dead letters (with --max-deliveries)");
   sub.list = cmd->add_subcommand("list", "List topics: name, partitions, durability");
   sub.describe = cmd->add_subcommand(
       "describe", "Partitions (log start, end, durable offsets, bytes) and groups with lag");
@@ -132,7 +169,23 @@ int run_topics(const topics_options& o, const topics_commands& sub) {
     tc.durable = o.durability;
     tc.ring_capacity = o.ring_capacity;
     tc.segment_bytes = o.segment_bytes;
+    tc.mode = o.mode;
+    if (o.mode == lanes::topic_mode::queue) {
+      tc.queue.visibility_timeout = std::chrono::nanoseconds(
+          static_cast<std::int64_t>(o.visibility_s * 1e9));
+      tc.queue.max_deliveries = o.max_deliveries;
+      tc.queue.dead_letter_topic = o.dead_letter_topic;
+      if ((o.max_deliveries == 0) != o.dead_letter_topic.empty()) {
+        usage_error("--max-deliveries and --dead-letter-topic go together");
+      }
+    } else if (o.max_deliveries != 0 || !o.dead_letter_topic.empty()) {
+      usage_error("--max-deliveries and --dead-letter-topic are for --mode queue");
+    }
     const lanes::errc e = bus->create_topic(o.topic, tc);
+    if (e == lanes::errc::unknown_topic) {
+      usage_error("--dead-letter-topic '" + o.dead_letter_topic + "' does not exist; create it "
+                  "first");
+    }
     if (e == lanes::errc::topic_exists) runtime_error("topic '" + o.topic + "' exists already");
     if (e == lanes::errc::invalid_config || e == lanes::errc::capacity_not_power_of_two ||
         e == lanes::errc::capacity_too_small || e == lanes::errc::capacity_too_large) {
@@ -142,7 +195,8 @@ int run_topics(const topics_options& o, const topics_commands& sub) {
     }
     if (e != lanes::errc::ok)
       runtime_error("cannot create topic '" + o.topic + "': " + describe(e));
-    std::printf("created topic %s: %u partition%s, durability %s\n", o.topic.c_str(), o.partitions,
+    std::printf("created topic %s: %s mode, %u partition%s, durability %s\n", o.topic.c_str(),
+                o.mode == lanes::topic_mode::queue ? "queue" : "log", o.partitions,
                 o.partitions == 1 ? "" : "s", name_of(o.durability));
     return exit_ok;
   }
@@ -150,8 +204,9 @@ int run_topics(const topics_options& o, const topics_commands& sub) {
   if (sub.list->parsed()) {
     for (const std::string& name : bus->list_topics()) {
       if (auto info = bus->describe_topic(name)) {
-        std::printf("%s\tpartitions=%u\tdurability=%s\n", name.c_str(), info->config.partitions,
-                    name_of(info->config.durable));
+        std::printf("%s\tmode=%s\tpartitions=%u\tdurability=%s\n", name.c_str(),
+                    info->config.mode == lanes::topic_mode::queue ? "queue" : "log",
+                    info->config.partitions, name_of(info->config.durable));
       }
     }
     return exit_ok;
@@ -175,6 +230,9 @@ int run_topics(const topics_options& o, const topics_commands& sub) {
       for (std::size_t i = 0; i < infos.size(); ++i) {
         if (i != 0) std::printf("\n");
         describe_human(infos[i], o.data_dir);
+        if (infos[i].config.mode == lanes::topic_mode::queue) {
+          if (auto q = bus->describe_queue(infos[i].name)) describe_queue_human(*q);
+        }
       }
     }
     return exit_ok;
