@@ -259,6 +259,40 @@ TEST_F(ToolsCli, TopicsCreateListDescribeDelete) {
   EXPECT_FALSE(fs::exists(data_ / "t1"));
 }
 
+// A queue topic from the command line: consume prints and acks, so a second consume finds
+// only what was left; -c takes part of the queue and leaves the rest.
+TEST_F(ToolsCli, QueueTopicConsumeAcksWhatItPrinted) {
+  result r = lanes("topics -d " + d() + " create jobs --mode queue --partitions 2 --durability sync");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("queue mode"), std::string::npos) << r.out;
+  ASSERT_EQ(lanes("produce -d " + d() + " -t jobs", numbered(1, 10)).rc, 0);
+  r = lanes("consume -d " + d() + " -t jobs -c 4");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::vector<std::string> first = lines_of(r.out);
+  EXPECT_EQ(first.size(), 4u);
+  r = lanes("topics -d " + d() + " describe jobs");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("ready"), std::string::npos) << r.out;
+  r = lanes("consume -d " + d() + " -t jobs -e");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::vector<std::string> rest = lines_of(r.out);
+  EXPECT_EQ(rest.size(), 6u) << "acked messages are gone, the others all come";
+  first.insert(first.end(), rest.begin(), rest.end());
+  std::sort(first.begin(), first.end());
+  std::vector<std::string> want = lines_of(numbered(1, 10));
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(first, want);
+  r = lanes("consume -d " + d() + " -t jobs -e");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "") << "everything was acked";
+  r = lanes("consume -d " + d() + " -t jobs -e --from latest");
+  EXPECT_EQ(r.rc, 2) << "a queue has no offsets to start from";
+  EXPECT_NE(r.err.find("is a queue"), std::string::npos) << r.err;
+  r = lanes("topics -d " + d() + " create bad --mode queue --max-deliveries 3");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("go together"), std::string::npos) << r.err;
+}
+
 // tail -F behaviour: rotation (the path names a new file) and truncation while running, a
 // stop, more lines and a rotation while stopped, a restart: every line once, in order.
 TEST_F(ToolsCli, TailRotationTruncationRestart) {
