@@ -91,6 +91,7 @@ struct consumer::impl {
   std::vector<record_view> batch;
   std::vector<std::byte> arena;  // copies of records from overwrite topics, per poll
   std::size_t rr = 0;
+  errc open_error = errc::ok;  // a partition the group gave us could not be opened
   wait_clock::time_point next_auto_commit{};
   bool closed = false;
 
@@ -299,6 +300,7 @@ struct consumer::impl {
       applied_generation = gen;
     }
     // Take over partitions whose previous owner has let go.
+    open_error = errc::ok;
     std::vector<topic_partition> taken;
     for (auto it = pending.begin(); it != pending.end();) {
       auto t = bus->find(it->topic);
@@ -310,12 +312,16 @@ struct consumer::impl {
       std::uint64_t free_owner = 0;
       if (offs->owner[it->partition].compare_exchange_strong(free_owner, member_id,
                                                              std::memory_order_acq_rel)) {
-        if (open(t, it->partition) == errc::ok) {
+        if (const errc e = open(t, it->partition); e == errc::ok) {
           taken.push_back(*it);
+          it = pending.erase(it);
         } else {
+          // No reader slot left on the partition (max_readers): stay pending and retry at
+          // every poll, and say so through poll's status until it works.
           offs->owner[it->partition].store(0, std::memory_order_release);
+          open_error = e;
+          ++it;
         }
-        it = pending.erase(it);
       } else {
         ++it;
       }
@@ -760,6 +766,7 @@ poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
   }
   std::size_t n = 0;
   errc st = c.fill(n);
+  if (st == errc::ok) st = c.open_error;
   if (n == 0 && timeout.count() > 0 && st == errc::ok) {
     const auto deadline = wait_clock::now() + timeout;
     // A new generation wakes the wait; a pending hand-over (the previous owner has not
@@ -788,6 +795,7 @@ poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
       if (c.bus->closed.load(std::memory_order_acquire)) return {errc::closed, {}};
       if (c.rebalance_due()) c.apply_rebalance();
       st = c.fill(n);
+      if (st == errc::ok) st = c.open_error;
       // The deadline holds even when ready() stays true without records to hand out.
       if (wait_clock::now() >= deadline) break;
     }

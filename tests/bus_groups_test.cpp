@@ -300,6 +300,42 @@ TEST(BusGroups, GrouplessConsumerCannotCommitOrSubscribe) {
   EXPECT_TRUE(b.describe_topic("t")->partitions[0].groups.empty());
 }
 
+// More groups than the partition has reader slots: the member that cannot open its partition
+// is told through poll (not left silently without it), and gets it once a slot frees up.
+TEST(BusGroups, AMemberWhosePartitionHasNoReaderSlotLeftIsToldAndRetries) {
+  lanes::bus b(quiet_bus());
+  lanes::topic_config tc = log_topic(1);
+  tc.max_readers = 2;
+  ASSERT_EQ(b.create_topic("t", tc), errc::ok);
+  auto member = [&](const std::string& g) {
+    lanes::consumer c = b.make_consumer(bus_test::cc().group(g).reset(offset_reset::earliest));
+    EXPECT_EQ(c.subscribe({"t"}), errc::ok);
+    return c;
+  };
+  lanes::consumer a = member("a");
+  lanes::consumer bb = member("b");
+  lanes::consumer c = member("c");  // the third group: no slot left
+  lanes::producer p = b.make_producer("t");
+  ASSERT_TRUE(p.publish(std::nullopt, "hello"));
+  EXPECT_EQ(bus_test::poll_until(a, 1).size(), 1u);
+  EXPECT_EQ(bus_test::poll_until(bb, 1).size(), 1u);
+  const lanes::poll_result r = c.poll(5ms);
+  EXPECT_EQ(r.status, errc::too_many_readers);
+  EXPECT_TRUE(r.records.empty());
+  EXPECT_TRUE(c.assignment().empty());
+  a.close();  // frees a slot
+  std::vector<bus_test::owned_record> got;
+  errc last = errc::ok;
+  for (int i = 0; i < 2000 && got.empty(); ++i) {
+    const lanes::poll_result q = c.poll(1ms);
+    last = q.status;
+    for (const auto& rec : q.records) got.push_back(bus_test::own(rec));
+  }
+  EXPECT_EQ(last, errc::ok);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].value, "hello");
+}
+
 // Block policy: a partition between two owners of a group (the old one let go, the new one
 // has not polled yet) is still held by the group. Its unread records must not be dropped to
 // make room: the producer waits, and the new owner starts at the committed offset.

@@ -307,7 +307,10 @@ struct consumer_config {
 
 struct poll_result {
   errc status = errc::ok;  // ok (records may still be empty on timeout), closed,
-                           // offset_out_of_range (reset policy error)
+                           // offset_out_of_range (reset policy error), too_many_readers
+                           // (the group gave this member a partition that has no reader
+                           // slot left, see topic_config::max_readers; retried each poll,
+                           // records of the other partitions still come)
   std::span<const record_view> records;
 };
 
