@@ -253,8 +253,11 @@ void ledger_write(int fd, const ledger_entry* e, std::size_t n) {
         std::vector<ledger_entry> tries, done;
         std::vector<lanes::errc> results;
         for (std::uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
-          const lanes::receive_result rr = q.receive(32, std::chrono::milliseconds(5));
+          const lanes::receive_result rr = q.receive(8, std::chrono::milliseconds(5));
           if (rr.status != lanes::errc::ok) continue;
+          // "Work" on the batch: messages are in flight for a while, and the queue keeps a
+          // backlog, so that kills find both (they must all come back).
+          if (!rr.messages.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(3));
           to_ack.clear();
           tries.clear();
           done.clear();
