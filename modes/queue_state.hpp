@@ -151,6 +151,10 @@ struct queue_partition {
   std::uint64_t seen_mask = 0;
   std::uint32_t epoch = 0;
 
+  // Durable queues: what ackers share with the persister (null: memory only). Set before
+  // the topic is visible and never changed.
+  ack_sync* durable_acks = nullptr;
+
   // Counters for stats (cold paths only).
   alignas(cache_line_size) std::atomic<std::uint64_t> redelivered{0};
   std::atomic<std::uint64_t> dead_lettered{0};
@@ -179,5 +183,12 @@ struct queue_group {
   std::array<bool, max_consumers> pin_taken{};
   std::atomic<std::uint32_t> pins_used{0};
 };
+
+// Durable queues, on open (modes/queue_acks.cpp): the records [q.start, end) are back in the
+// ring; marks those in `acked` (sorted, disjoint ranges) acked and the others ready with
+// delivery count 0 (receivable, as if nacked), then moves the floor past the acked prefix.
+// Before any consumer exists.
+void restore_queue_partition(queue_partition& q, std::uint64_t end,
+                             const std::vector<std::pair<std::uint64_t, std::uint64_t>>& acked);
 
 }  // namespace lanes::detail
