@@ -93,6 +93,7 @@ struct queue_acks {
   frame_ring::reader reader;      // its cursor: the ring position of offset `released`
   std::uint64_t released = 0;     // offsets below it are given back to the ring
   queue_partition* queue = nullptr;
+  std::uint64_t dead_letters_covered = 0;  // dead letters known durable before their acks
   wait_clock::time_point last_round{};
   std::vector<std::byte> out;                                 // records of one round
   std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;  // new acks of one round

@@ -526,8 +526,10 @@ void scan(queue_group& g, queue_partition& q, std::int64_t now) noexcept {
     }
     // dead: the scanner is the only one that moves it on.
     if (dead_letter(g, q, o, d)) {
-      s.store(slot_word::make(q.lap(o), d, qstate::acked), std::memory_order_seq_cst);
+      // Counted before the slot store: a durable queue's persister that sees the slot acked
+      // sees the count too, and makes the dead letter durable before the ack (queue_acks.cpp).
       q.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+      s.store(slot_word::make(q.lap(o), d, qstate::acked), std::memory_order_seq_cst);
       acked = true;
     } else {
       soonest = std::min(soonest, saturating_add(now, dead_letter_retry_ns));

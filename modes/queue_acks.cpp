@@ -492,9 +492,15 @@ void persist_acks(topic_state& t, partition_state& p, wait_clock::time_point now
     finish_round(s, round);
     return;
   }
-  if (!dead_letters_durable(q)) {
-    a.last_round = wait_clock::time_point{};  // try again next time round
-    return;
+  // Acked slots this round may stand for dead letters: only when the count moved (it is
+  // counted before the slot is stored acked, so a slot seen acked above is counted here).
+  const std::uint64_t dead = q.dead_lettered.load(std::memory_order_acquire);
+  if (dead != a.dead_letters_covered) {
+    if (!dead_letters_durable(q)) {
+      a.last_round = wait_clock::time_point{};  // try again next time round
+      return;
+    }
+    a.dead_letters_covered = dead;
   }
   if (!write_all(a.fd, a.out.data(), a.out.size(), a.file_size) || ::fdatasync(a.fd) != 0) {
     fail_acks(s, errno == ENOSPC ? errc::no_space : errc::sync_failed);

@@ -122,6 +122,9 @@ struct queue_partition {
   const std::uint64_t start;  // first offset the group reads
   const std::uint64_t mask;   // entries - 1
   const unsigned shift;       // log2(entries)
+  // Durable queues: what ackers share with the persister (null: memory only). Set before
+  // the topic is visible and never changed; beside the fields every ack reads anyway.
+  ack_sync* durable_acks = nullptr;
   std::unique_ptr<std::atomic<std::uint64_t>[]> slots;
   std::unique_ptr<std::atomic<std::int64_t>[]> deadlines;  // steady clock ns, see busy
   mpmc_ring<std::uint64_t> ready;                          // best_effort: offsets given back
@@ -150,10 +153,6 @@ struct queue_partition {
   std::unique_ptr<std::uint32_t[]> seen_epoch;
   std::uint64_t seen_mask = 0;
   std::uint32_t epoch = 0;
-
-  // Durable queues: what ackers share with the persister (null: memory only). Set before
-  // the topic is visible and never changed.
-  ack_sync* durable_acks = nullptr;
 
   // Counters for stats (cold paths only).
   alignas(cache_line_size) std::atomic<std::uint64_t> redelivered{0};
