@@ -503,7 +503,11 @@ void persist_acks(topic_state& t, partition_state& p, wait_clock::time_point now
     a.dead_letters_covered = dead;
   }
   if (!write_all(a.fd, a.out.data(), a.out.size(), a.file_size) || ::fdatasync(a.fd) != 0) {
-    fail_acks(s, errno == ENOSPC ? errc::no_space : errc::sync_failed);
+    // As a failed log: the partition fails (producers get the error instead of waiting for
+    // ring space the durable floor will never give back), ackers get it too.
+    const errc e = errno == ENOSPC ? errc::no_space : errc::sync_failed;
+    fail_acks(s, e);
+    p.fail(e);
     return;
   }
   a.file_size += a.out.size();
@@ -528,6 +532,7 @@ void persist_acks(topic_state& t, partition_state& p, wait_clock::time_point now
   if (a.records >= kRewriteRecords) {
     if (const errc e = write_acks_file(a); e != errc::ok) {
       fail_acks(s, e);
+      p.fail(e);
       return;
     }
   }
