@@ -10,7 +10,9 @@
 //
 // The ring is a cache of the log: consumers of a durable topic do not gate producers; one
 // that falls behind the ring reads the segment files (persist_read) and then returns to
-// the ring without a gap.
+// the ring without a gap. Durable queue topics are the exception: their queue hands out
+// views into the ring, so its ack floor gates producers, and so does the durable ack floor
+// (queue_acks below): everything not acked on disk stays in the ring.
 //
 // On disk, besides io/'s segment files (io/FORMAT.md):
 //   <data_dir>/.lock                         flock'ed by the process that has the bus open
