@@ -44,10 +44,11 @@
 // before are unknown (invalid_argument or foreign_receipt). Delivery delays are not applied
 // again. Before anything new is appended, the acks file is rewritten with the clamped state.
 //
-// Damage. A record that fails its checks (magic, version, kind, CRC, range) before the end
-// of the file is damage, not a torn tail: the file is kept aside as acks.damaged-<ns> for a
-// person, and the acks from the damaged record on are treated as not acked: those messages
-// are delivered again (at least once), never lost. A damaged file header counts as an empty
+// Damage. The first record that fails its checks (magic, version, kind, CRC, range) ends
+// the file: it and every record after it are ignored, so their acks count as not acked and
+// those messages are delivered again (at least once), never lost. Bad records up to the end
+// are a torn append (a crash mid-round: never synced, never reported); a good record after a
+// bad one is damage, and the file is then kept aside as acks.damaged-<ns> for a person. A damaged file header counts as an empty
 // file (everything from the log start is redelivered). If the unacked records then do not fit
 // the ring, the bus does not open (capacity_too_small, naming the topic): raise ring_capacity
 // in topic.conf.
@@ -152,6 +153,8 @@ errc load_acks(const fs::path& file, std::uint64_t end, loaded_acks& out) {
   std::uint64_t at = 0;  // file position of buf[0]
   bool header = false;
   bool eof = false;
+  bool stopped = false;  // a bad record was found: the rest only decides torn tail or damage
+  std::size_t normalise_at = 8192;
   for (;;) {
     while (!eof && have < buf.size()) {
       const ssize_t n = ::pread(fd, buf.data() + have, buf.size() - have,
@@ -183,17 +186,30 @@ errc load_acks(const fs::path& file, std::uint64_t end, loaded_acks& out) {
     }
     for (; have - pos >= io::ack_record_size; pos += io::ack_record_size) {
       io::ack_record r;
-      if (!io::decode_ack_record({buf.data() + pos, io::ack_record_size}, r)) {
-        out.damaged = true;
+      const bool good = io::decode_ack_record({buf.data() + pos, io::ack_record_size}, r);
+      if (stopped) {
+        // A good record after a bad one: not a torn append (which only ever hits the
+        // tail) but damage. Its acks are not trusted either.
+        if (good) {
+          out.damaged = true;
+          return errc::ok;
+        }
+        continue;
+      }
+      if (!good) {
+        stopped = true;
         out.detail = "acks file record at byte " + std::to_string(at + pos) + " damaged";
-        return errc::ok;
+        continue;
       }
       if (r.kind == io::ack_kind::floor) {
         out.floor = std::max(out.floor, r.first);
       } else if (r.first < end) {
         out.ranges.emplace_back(r.first, std::min(r.end, end));
       }
-      if (out.ranges.size() >= 8192) normalise(out.ranges, out.floor);
+      if (out.ranges.size() >= normalise_at) {  // many ranges: merge (amortised)
+        normalise(out.ranges, out.floor);
+        normalise_at = std::max<std::size_t>(8192, 2 * out.ranges.size());
+      }
     }
     if (eof) {
       // A partial record at the end: a torn append, never synced. Not damage.

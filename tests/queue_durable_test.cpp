@@ -431,10 +431,11 @@ TEST(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot) {
       }
     }
   }
-  // Torn tail: half a record appended. Nothing changes, nothing is kept aside.
+  // Torn tail: a whole record of zeros (a file extended before its data reached the disk)
+  // and half a record appended. Nothing changes, nothing is kept aside.
   {
     std::ofstream out(acks, std::ios::binary | std::ios::app);
-    out << std::string(13, '\x5a');
+    out << std::string(lanes::io::ack_record_size, '\0') << std::string(13, '\x5a');
   }
   {
     lanes::bus b(disk_bus(dir.path()));
