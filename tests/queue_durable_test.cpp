@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -484,6 +485,53 @@ TEST(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot) {
   std::set<std::string> want;
   for (int i = 0; i < 40; ++i) want.insert(v(i));
   EXPECT_EQ(values_of(got), want) << "with no acks readable, everything is delivered again";
+}
+
+// With the acks file's header damaged, every message from the log start counts as unacked;
+// when they cannot all fit the ring, the bus refuses to open with capacity_too_small (an
+// explicit error naming the fix), instead of dropping any of them.
+TEST(QueueDurableDamage, UnackedSetLargerThanTheRingRefusesToOpen) {
+  LANES_REQUIRE_URING();
+  io_test::scratch_dir dir;
+  {
+    lanes::bus b(disk_bus(dir.path()));
+    ASSERT_EQ(b.create_topic("q", durable_queue(1, lanes::durability::sync, 16 * 1024)),
+              errc::ok);
+    lanes::producer p = b.make_producer("q");
+    lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
+    for (int i = 0; i < 600; i += 50) {  // 600 small messages, more than the ring holds
+      for (int k = 0; k < 50; ++k) ASSERT_TRUE(p.publish(std::nullopt, v(i + k)));
+      const auto got = queue_test::receive_until(c, 50);
+      ASSERT_EQ(got.size(), 50u);
+      for (const auto& m : got) ASSERT_EQ(c.ack(m.receipt), errc::ok);
+    }
+  }
+  {
+    std::fstream f(dir.path() / "q" / "0" / "acks", std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(0);
+    f.put('\x7f');
+  }
+  try {
+    lanes::bus b(disk_bus(dir.path()));
+    ADD_FAILURE() << "opened with more unacked messages than the ring holds";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), lanes::make_error_code(errc::capacity_too_small)) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ring_capacity"), std::string::npos) << e.what();
+  }
+  // Raising the ring in topic.conf, as the message says, opens it with all 600 back.
+  const fs::path conf = dir.path() / "q" / "topic.conf";
+  std::ifstream in(conf);
+  std::stringstream text;
+  text << in.rdbuf();
+  in.close();
+  std::string c = text.str();
+  const auto at = c.find("ring_capacity=16384");
+  ASSERT_NE(at, std::string::npos);
+  c.replace(at, std::string("ring_capacity=16384").size(), "ring_capacity=131072");
+  std::ofstream(conf, std::ios::trunc) << c;
+  lanes::bus b(disk_bus(dir.path()));
+  lanes::queue_consumer qc2 = b.make_queue_consumer(qc("q").max_receive(64));
+  EXPECT_EQ(drain(qc2).size(), 600u);
 }
 
 // Strict per-key order holds across a reopen (recovered messages carry their key hashes),
