@@ -92,8 +92,8 @@ struct queue_acks {
   // Offsets in [floor, floor + mask + 1) acked on disk, one bit each, by offset & mask.
   std::vector<std::uint64_t> acked;
   std::uint64_t mask = 0;
-  frame_ring::reader reader;      // its cursor: the ring position of offset `released`
-  std::uint64_t released = 0;     // offsets below it are given back to the ring
+  frame_ring::reader reader;   // its cursor: the ring position of offset `released`
+  std::uint64_t released = 0;  // offsets below it are given back to the ring
   queue_partition* queue = nullptr;
   std::uint64_t dead_letters_covered = 0;  // dead letters known durable before their acks
   wait_clock::time_point last_round{};
@@ -122,7 +122,7 @@ struct partition_persistence {
   bool closed = false;
   std::uint64_t reported_durable = 0;  // last durable offset given to the callback
   bool reported_failure = false;
-  std::uint64_t checkpointed = 0;  // durable offset of the last checkpoint written
+  std::uint64_t checkpointed = 0;    // durable offset of the last checkpoint written
   std::unique_ptr<queue_acks> acks;  // durable queue topics
 };
 

@@ -613,10 +613,9 @@ void restore_queue_partition(queue_partition& q, std::uint64_t end,
     if (q.group.strict) {  // dispatch needs the key hashes of what it walks
       const std::byte* data = payload_at(q.part, q.position_of(o));
       const record_header h = header_at(data);
-      q.key_hashes[o & q.mask] =
-          h.key_size == record_header::no_key
-              ? 0
-              : (key_hash(data + sizeof(record_header), h.key_size) | 1u);
+      q.key_hashes[o & q.mask] = h.key_size == record_header::no_key
+                                     ? 0
+                                     : (key_hash(data + sizeof(record_header), h.key_size) | 1u);
     }
     q.slot(o).store(slot_word::make(q.lap(o), 0, qstate::ready), std::memory_order_release);
     if (!q.group.strict) (void)q.ready.try_push(o);  // one entry per window offset: fits

@@ -48,10 +48,10 @@
 // the file: it and every record after it are ignored, so their acks count as not acked and
 // those messages are delivered again (at least once), never lost. Bad records up to the end
 // are a torn append (a crash mid-round: never synced, never reported); a good record after a
-// bad one is damage, and the file is then kept aside as acks.damaged-<ns> for a person. A damaged file header counts as an empty
-// file (everything from the log start is redelivered). If the unacked records then do not fit
-// the ring, the bus does not open (capacity_too_small, naming the topic): raise ring_capacity
-// in topic.conf.
+// bad one is damage, and the file is then kept aside as acks.damaged-<ns> for a person. A damaged
+// file header counts as an empty file (everything from the log start is redelivered). If the
+// unacked records then do not fit the ring, the bus does not open (capacity_too_small, naming the
+// topic): raise ring_capacity in topic.conf.
 //
 // Dead letters. A message moved to the dead-letter topic is acked here once that topic took
 // it (try_publish succeeded). When the dead-letter topic is durable, a round that writes acks
@@ -157,8 +157,8 @@ errc load_acks(const fs::path& file, std::uint64_t end, loaded_acks& out) {
   std::size_t normalise_at = 8192;
   for (;;) {
     while (!eof && have < buf.size()) {
-      const ssize_t n = ::pread(fd, buf.data() + have, buf.size() - have,
-                                static_cast<off_t>(at + have));
+      const ssize_t n =
+          ::pread(fd, buf.data() + have, buf.size() - have, static_cast<off_t>(at + have));
       if (n < 0) {
         if (errno == EINTR) continue;
         return errc::file_error;
@@ -579,13 +579,14 @@ errc wait_ack_durable(ack_sync& s, const topic_state& t) noexcept {
   };
   while (!done()) {
     if (wait_clock::now() >= deadline) break;
-    (void)s.done.wait_until(done, std::min(deadline, wait_clock::now() + std::chrono::milliseconds(10)));
+    (void)s.done.wait_until(done,
+                            std::min(deadline, wait_clock::now() + std::chrono::milliseconds(10)));
   }
   if (s.durable.load(std::memory_order_acquire) < want) {
     const errc st = s.status.load(std::memory_order_acquire);
-    result = st != errc::ok                                 ? st
-             : t.closed.load(std::memory_order_acquire)     ? errc::closed
-                                                            : errc::timeout;
+    result = st != errc::ok                             ? st
+             : t.closed.load(std::memory_order_acquire) ? errc::closed
+                                                        : errc::timeout;
   }
   s.waiters.fetch_sub(1, std::memory_order_relaxed);
   return result;

@@ -55,7 +55,8 @@ lanes::topic_config durable_queue(std::uint32_t partitions, lanes::durability d,
 }
 
 // Receives until `quiet` passes with nothing new; does not ack.
-std::vector<owned_message> drain(lanes::queue_consumer& c, std::chrono::milliseconds quiet = 200ms) {
+std::vector<owned_message> drain(lanes::queue_consumer& c,
+                                 std::chrono::milliseconds quiet = 200ms) {
   std::vector<owned_message> out;
   auto last = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() - last < quiet) {
@@ -272,7 +273,8 @@ TEST(QueueDurableCrash, SigkillLosesNoUnackedMessageAndRedeliversNoAckedOne) {
       };
       for (std::uint64_t i = 0;; ++i) {
         char value[48];
-        std::snprintf(value, sizeof value, "r%d-%010llu", round, static_cast<unsigned long long>(i));
+        std::snprintf(value, sizeof value, "r%d-%010llu", round,
+                      static_cast<unsigned long long>(i));
         const lanes::publish_result pr = p.publish(std::to_string(i % 5), value);
         if (!pr) ::_exit(3);
         report('P', value);
@@ -452,8 +454,7 @@ TEST(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot) {
   {
     auto record = [](std::uint16_t kind, std::uint64_t first, std::uint64_t end) {
       std::byte r[lanes::io::ack_record_size];
-      lanes::io::encode_ack_record(
-          {static_cast<lanes::io::ack_kind>(kind), first, end}, r);
+      lanes::io::encode_ack_record({static_cast<lanes::io::ack_kind>(kind), first, end}, r);
       return std::string(reinterpret_cast<const char*>(r), sizeof r);
     };
     std::string bad = record(2, 22, 24);
@@ -495,8 +496,7 @@ TEST(QueueDurableDamage, UnackedSetLargerThanTheRingRefusesToOpen) {
   io_test::scratch_dir dir;
   {
     lanes::bus b(disk_bus(dir.path()));
-    ASSERT_EQ(b.create_topic("q", durable_queue(1, lanes::durability::sync, 16 * 1024)),
-              errc::ok);
+    ASSERT_EQ(b.create_topic("q", durable_queue(1, lanes::durability::sync, 16 * 1024)), errc::ok);
     lanes::producer p = b.make_producer("q");
     lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
     for (int i = 0; i < 600; i += 50) {  // 600 small messages, more than the ring holds
@@ -507,7 +507,8 @@ TEST(QueueDurableDamage, UnackedSetLargerThanTheRingRefusesToOpen) {
     }
   }
   {
-    std::fstream f(dir.path() / "q" / "0" / "acks", std::ios::binary | std::ios::in | std::ios::out);
+    std::fstream f(dir.path() / "q" / "0" / "acks",
+                   std::ios::binary | std::ios::in | std::ios::out);
     f.seekp(0);
     f.put('\x7f');
   }
