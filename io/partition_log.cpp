@@ -1025,23 +1025,18 @@ read_result partition_log::read(std::uint64_t offset, std::span<std::byte> buffe
   return r;
 }
 
-std::size_t partition_log::enforce_retention(std::uint64_t max_bytes,
-                                             std::chrono::nanoseconds max_age,
-                                             std::int64_t now_ns) noexcept {
-  if (closed_) return 0;
-  if (now_ns < 0) now_ns = realtime_ns();
-  std::uint64_t total = 0;
-  for (const auto& s : segments_) total += s->size;
+// Deletes the oldest segment while it is sealed and durable (its successor's base is at or
+// below the durable offset) and `drop(oldest, next_base)` says so. Shared by retention and
+// the queue's deletion of fully acked segments.
+template <class Pred>
+std::size_t partition_log::drop_front(Pred&& drop) noexcept {
   const std::uint64_t durable = durable_.load(std::memory_order_relaxed);
   std::size_t deleted = 0;
   while (segments_.size() > 1) {
     const segment& oldest = *segments_.front();
     const std::uint64_t next_base = segments_[1]->base;
     if (next_base > durable) break;  // only whole, durable, sealed segments
-    const bool by_bytes = max_bytes > 0 && total - oldest.size >= max_bytes;
-    const bool by_age = max_age.count() > 0 && oldest.max_ts != INT64_MIN &&
-                        oldest.max_ts < now_ns - max_age.count();
-    if (!by_bytes && !by_age) break;
+    if (!drop(oldest, next_base)) break;
     std::shared_ptr<segment> gone;
     {
       std::lock_guard lock(seg_mutex_);
@@ -1049,7 +1044,6 @@ std::size_t partition_log::enforce_retention(std::uint64_t max_bytes,
       segments_.erase(segments_.begin());
       start_.store(next_base, std::memory_order_release);  // pairs with log_start_offset()
     }
-    total -= gone->size;
     // Open readers keep the file (their descriptor) until they drop the segment.
     for (const char* ext : {".log", ".index", ".timeindex"}) {
       ::unlink(gone->sibling(ext).c_str());
@@ -1062,6 +1056,28 @@ std::size_t partition_log::enforce_retention(std::uint64_t max_bytes,
     (void)write_checkpoint(false);
   }
   return deleted;
+}
+
+std::size_t partition_log::enforce_retention(std::uint64_t max_bytes,
+                                             std::chrono::nanoseconds max_age,
+                                             std::int64_t now_ns) noexcept {
+  if (closed_) return 0;
+  if (now_ns < 0) now_ns = realtime_ns();
+  std::uint64_t total = 0;
+  for (const auto& s : segments_) total += s->size;
+  return drop_front([&](const segment& oldest, std::uint64_t) {
+    const bool by_bytes = max_bytes > 0 && total - oldest.size >= max_bytes;
+    const bool by_age = max_age.count() > 0 && oldest.max_ts != INT64_MIN &&
+                        oldest.max_ts < now_ns - max_age.count();
+    if (!by_bytes && !by_age) return false;
+    total -= oldest.size;
+    return true;
+  });
+}
+
+std::size_t partition_log::delete_segments_below(std::uint64_t offset) noexcept {
+  if (closed_) return 0;
+  return drop_front([&](const segment&, std::uint64_t next_base) { return next_base <= offset; });
 }
 
 errc partition_log::write_checkpoint(bool clean) noexcept {

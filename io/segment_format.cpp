@@ -37,6 +37,11 @@ constexpr std::size_t c_magic = 0, c_version = 4, c_flags = 6, c_durable = 8, c_
                       c_active_base = 24, c_active_size = 32, c_reserved = 40, c_crc = 44;
 static_assert(c_crc + 4 == checkpoint_size);
 
+// Ack record layout.
+constexpr std::size_t a_magic = 0, a_version = 4, a_kind = 6, a_first = 8, a_end = 16,
+                      a_reserved = 24, a_crc = 28;
+static_assert(a_crc + 4 == ack_record_size);
+
 }  // namespace
 
 void encode_file_header(const file_header& h, std::byte* out) noexcept {
@@ -56,7 +61,7 @@ bool decode_file_header(std::span<const std::byte> in, file_header& out) noexcep
   if (get<std::uint16_t>(p, f_version) != format_version) return false;
   if (get<std::uint32_t>(p, f_crc) != crc32c_extend(0, p, f_crc)) return false;
   const auto kind = get<std::uint16_t>(p, f_kind);
-  if (kind < 1 || kind > 3) return false;
+  if (kind < 1 || kind > 4) return false;
   out.kind = static_cast<file_kind>(kind);
   out.base_offset = get<std::uint64_t>(p, f_base);
   out.created_ns = get<std::int64_t>(p, f_created);
@@ -155,6 +160,37 @@ bool decode_checkpoint(std::span<const std::byte> in, checkpoint& out) noexcept 
   out.active_base = get<std::uint64_t>(p, c_active_base);
   out.active_size = get<std::uint64_t>(p, c_active_size);
   return out.log_start_offset <= out.durable_offset;
+}
+
+void encode_ack_record(const ack_record& r, std::byte* out) noexcept {
+  put(out, a_magic, ack_record_magic);
+  put(out, a_version, format_version);
+  put(out, a_kind, static_cast<std::uint16_t>(r.kind));
+  put(out, a_first, r.first);
+  put(out, a_end, r.kind == ack_kind::floor ? std::uint64_t{0} : r.end);
+  put(out, a_reserved, std::uint32_t{0});
+  put(out, a_crc, crc32c_extend(0, out, a_crc));
+}
+
+bool decode_ack_record(std::span<const std::byte> in, ack_record& out) noexcept {
+  if (in.size() < ack_record_size) return false;
+  const std::byte* p = in.data();
+  if (get<std::uint32_t>(p, a_magic) != ack_record_magic) return false;
+  if (get<std::uint16_t>(p, a_version) != format_version) return false;
+  if (get<std::uint32_t>(p, a_crc) != crc32c_extend(0, p, a_crc)) return false;
+  if (get<std::uint32_t>(p, a_reserved) != 0) return false;
+  const auto kind = get<std::uint16_t>(p, a_kind);
+  out.first = get<std::uint64_t>(p, a_first);
+  out.end = get<std::uint64_t>(p, a_end);
+  if (kind == static_cast<std::uint16_t>(ack_kind::floor)) {
+    out.kind = ack_kind::floor;
+    return out.end == 0;
+  }
+  if (kind == static_cast<std::uint16_t>(ack_kind::range)) {
+    out.kind = ack_kind::range;
+    return out.first < out.end;
+  }
+  return false;
 }
 
 }  // namespace lanes::io

@@ -78,8 +78,6 @@ errc validate(std::string_view name, const topic_config& c) {
     return errc::invalid_config;
   }
   if (c.durable != durability::none) {
-    // Durable queues (persisted enqueues and acks) are not built yet.
-    if (c.mode == topic_mode::queue) return errc::invalid_config;
     // The ring must never drop what is not on disk yet.
     if (c.policy != backpressure::block) return errc::invalid_config;
     if (c.sync_interval.count() <= 0 || c.sync_bytes == 0) return errc::invalid_config;
@@ -178,8 +176,14 @@ void bus::open_data_dir() {
     t->dir = dir;
     if (c.durable != durability::none) {
       t->wakeup = s.wakeup;
-      if (const errc oe = detail::open_topic_logs(*t, root, s.config.quarantine_on_damage, detail);
-          oe != errc::ok) {
+      errc oe = detail::open_topic_logs(*t, root, s.config.quarantine_on_damage, detail);
+      // Durable queues: the messages not acked on disk go back into the ring before the
+      // queue opens on it (modes/queue_acks.cpp).
+      for (std::size_t p = 0; oe == errc::ok && c.mode == topic_mode::queue && p < c.partitions;
+           ++p) {
+        oe = detail::recover_queue_partition(*t, *t->partitions[p], detail);
+      }
+      if (oe != errc::ok) {
         detail::unlock_data_dir(s.lock_fd);
         s.lock_fd = -1;
         throw std::system_error(make_error_code(oe), "bus: topic " + name + ": " + detail);
@@ -214,10 +218,12 @@ void bus::open_data_dir() {
       auto it = s.topics.find(t->config.queue.dead_letter_topic);
       if (it != s.topics.end()) dlq = it->second;
     }
-    if (const errc qe = detail::open_queue(*t, std::move(dlq)); qe != errc::ok) {
+    errc qe = detail::open_queue(*t, std::move(dlq));
+    if (qe == errc::ok && t->durable()) qe = detail::attach_queue_acks(*t, detail);
+    if (qe != errc::ok) {
       detail::unlock_data_dir(s.lock_fd);
       s.lock_fd = -1;
-      throw std::system_error(make_error_code(qe), "bus: queue topic " + name);
+      throw std::system_error(make_error_code(qe), "bus: queue topic " + name + ": " + detail);
     }
   }
   s.persister = std::thread([st = state_.get()] { st->persister_loop(); });
@@ -261,6 +267,14 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
     if (durable) t->wakeup = state_->wakeup;
     errc oe = detail::write_file_durably(t->dir, "topic.conf", detail::encode_topic_config(config));
     if (oe == errc::ok && durable) oe = detail::open_topic_logs(*t, root, false, detail);
+    if (oe == errc::ok && durable && config.mode == topic_mode::queue) {
+      // A new durable queue: an empty acks file per partition (a leftover one from a topic
+      // of that name deleted meanwhile is gone with its directory).
+      for (auto& p : t->partitions) {
+        if (oe == errc::ok) oe = detail::recover_queue_partition(*t, *p, detail);
+      }
+      if (oe == errc::ok) oe = detail::attach_queue_acks(*t, detail);
+    }
     if (oe != errc::ok) {
       fs::remove_all(t->dir, e);  // nothing was acknowledged: leave no half topic behind
       detail::fsync_dir(root);
@@ -301,6 +315,7 @@ errc bus::delete_topic(std::string_view name) {
       d.erase(std::remove(d.begin(), d.end(), t), d.end());
       for (auto& p : t->partitions) {
         if (p->persist) detail::persist_close(*p);
+        detail::close_queue_acks(*t, *p);
       }
     }
     std::error_code e;

@@ -459,6 +459,7 @@ void bus_state::persister_loop() {
         for (auto& p : t->partitions) {
           if (!p->persist || p->persist->closed) continue;
           if (persist_pump(*t, *p)) work = true;
+          if (p->persist->acks) persist_acks(*t, *p, now, false);
           if (p->persist->log->in_flight() != 0) {
             ++busy;
             busy_topic = t;
@@ -485,6 +486,7 @@ void bus_state::persister_loop() {
           for (auto& p : t->partitions) {
             if (!p->persist) continue;
             persist_close(*p);
+            close_queue_acks(*t, *p);
             const std::uint64_t durable = p->persist->log->durable_offset();
             if (t->on_durable && durable > p->persist->reported_durable) {
               p->persist->reported_durable = durable;

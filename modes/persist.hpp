@@ -10,16 +10,21 @@
 //
 // The ring is a cache of the log: consumers of a durable topic do not gate producers; one
 // that falls behind the ring reads the segment files (persist_read) and then returns to
-// the ring without a gap.
+// the ring without a gap. Durable queue topics are the exception: their queue hands out
+// views into the ring, so its ack floor gates producers, and so does the durable ack floor
+// (queue_acks below): everything not acked on disk stays in the ring.
 //
 // On disk, besides io/'s segment files (io/FORMAT.md):
 //   <data_dir>/.lock                         flock'ed by the process that has the bus open
 //   <data_dir>/<topic>/topic.conf            the topic_config, key=value lines
 //   <data_dir>/<topic>/offsets/<group hex>   committed offsets of a group, "partition offset"
 // Each is written to a temporary file, fsynced, renamed, and its directory fsynced.
+//   <data_dir>/<topic>/<partition>/acks      durable queue topics: the queue's acks
+//                                            (io/FORMAT.md, modes/queue_acks.cpp)
 #pragma once
 
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -50,6 +55,56 @@ struct persist_wakeup {
   }
 };
 
+struct queue_partition;
+
+// What the ackers of a durable queue's partition share with the persister. A round is one
+// pass of the persister over the partition's delivery states that writes the acks it finds
+// (and the ack floor) to the acks file and fdatasyncs it. A sync-mode acker reads `started`
+// after its ack (both seq_cst) and waits until `durable` passes it: the round after that
+// load began after the ack, so its scan saw it.
+struct alignas(cache_line_size) ack_sync {
+  std::atomic<std::uint64_t> started{0};  // rounds begun (persister: seq_cst store)
+  std::atomic<std::uint64_t> durable{0};  // rounds whose acks are on disk (release)
+  std::atomic<std::uint32_t> waiters{0};  // sync ackers waiting: the persister runs a round now
+  std::atomic<errc> status{errc::ok};     // the error that failed the acks file, or closed
+  bool sync = false;                      // durability::sync: ack waits for its round
+  std::shared_ptr<persist_wakeup> wakeup;
+  park done;  // waiters sleep here; the persister notifies after `durable` moves
+};
+
+// The persister's side of a durable queue's partition (modes/queue_acks.cpp): the acks file,
+// the acks already on disk, and a gating reader of the ring at the durable ack floor, so
+// that the ring holds every record from the durable floor on and recovery can put them all
+// back (the records a crash makes unacked again fit the ring they came from).
+struct queue_acks {
+  queue_acks() = default;
+  queue_acks(const queue_acks&) = delete;
+  queue_acks& operator=(const queue_acks&) = delete;
+  ~queue_acks() {
+    if (fd >= 0) ::close(fd);
+  }
+  std::filesystem::path dir;  // the partition's directory (io's), where `acks` lives
+  int fd = -1;                // the acks file, appended to (pwrite at file_size)
+  std::uint64_t file_size = 0;
+  std::uint64_t records = 0;  // records appended since the file was last rewritten
+  std::uint64_t floor = 0;    // durable ack floor: every offset below is acked on disk
+  std::uint64_t high = 0;     // one past the highest offset marked in `acked`
+  // Offsets in [floor, floor + mask + 1) acked on disk, one bit each, by offset & mask.
+  std::vector<std::uint64_t> acked;
+  std::uint64_t mask = 0;
+  frame_ring::reader reader;   // its cursor: the ring position of offset `released`
+  std::uint64_t released = 0;  // offsets below it are given back to the ring
+  queue_partition* queue = nullptr;
+  std::uint64_t dead_letters_covered = 0;  // dead letters known durable before their acks
+  wait_clock::time_point last_round{};
+  std::vector<std::byte> out;                                 // records of one round
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;  // new acks of one round
+  // Recovery only: acked ranges above the recovered floor, for restore_queue.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> recovered;
+  std::uint64_t recovered_end = 0;
+  ack_sync sync;
+};
+
 // One durable partition, owned by the persister thread (the log's owner).
 struct partition_persistence {
   std::unique_ptr<io::partition_log> log;
@@ -67,7 +122,8 @@ struct partition_persistence {
   bool closed = false;
   std::uint64_t reported_durable = 0;  // last durable offset given to the callback
   bool reported_failure = false;
-  std::uint64_t checkpointed = 0;  // durable offset of the last checkpoint written
+  std::uint64_t checkpointed = 0;    // durable offset of the last checkpoint written
+  std::unique_ptr<queue_acks> acks;  // durable queue topics
 };
 
 // ---- files ----
@@ -99,6 +155,29 @@ io::log_options log_options_for(const topic_config& c, bool quarantine);
 // recovered records. Cold. Returns ok or the first partition's error, with detail.
 errc open_topic_logs(topic_state& t, const std::filesystem::path& root, bool quarantine,
                      std::string& detail);
+
+// ---- durable queues (modes/queue_acks.cpp) ----
+
+// Cold, before the topic's queue opens (after open_topic_logs): reads the partition's acks
+// file (a damaged one is kept aside as acks.damaged-<ns>; its acks from the damage on count
+// as not acked: redelivered, never lost), and puts the records from the recovered ack floor
+// to the log's end back into the ring at their offsets. Errors: capacity_too_small (they do
+// not fit the ring), corrupt_log, file_error, too_many_readers; detail says more.
+errc recover_queue_partition(topic_state& t, partition_state& p, std::string& detail);
+// Cold, after the topic's queue opened: marks the recovered acks in its delivery states,
+// gives back the rest (receivable again, delivery counts from 1), writes the compacted
+// acks file and hands the partition's acks to the persister.
+errc attach_queue_acks(topic_state& t, std::string& detail);
+// Persister thread: writes the acks found since the last round when one is due (sync
+// waiters, sync_interval) or `force`; moves the durable floor, gives ring space back, and
+// deletes segments whose records are all acked.
+void persist_acks(topic_state& t, partition_state& p, wait_clock::time_point now,
+                  bool force) noexcept;
+// Persister thread: a last round, then closes the acks file; waiters get ok or closed.
+void close_queue_acks(topic_state& t, partition_state& p) noexcept;
+// Any thread but the persister: waits until a round that began after the caller's ack is
+// durable. ok, closed, timeout, or the error that failed the acks file.
+errc wait_ack_durable(ack_sync& s, const topic_state& t) noexcept;
 
 // Persister thread: one round over a partition. Returns true when it did some work.
 bool persist_pump(topic_state& t, partition_state& p) noexcept;

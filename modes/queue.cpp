@@ -526,8 +526,10 @@ void scan(queue_group& g, queue_partition& q, std::int64_t now) noexcept {
     }
     // dead: the scanner is the only one that moves it on.
     if (dead_letter(g, q, o, d)) {
-      s.store(slot_word::make(q.lap(o), d, qstate::acked), std::memory_order_seq_cst);
+      // Counted before the slot store: a durable queue's persister that sees the slot acked
+      // sees the count too, and makes the dead letter durable before the ack (queue_acks.cpp).
       q.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+      s.store(slot_word::make(q.lap(o), d, qstate::acked), std::memory_order_seq_cst);
       acked = true;
     } else {
       soonest = std::min(soonest, saturating_add(now, dead_letter_retry_ns));
@@ -595,6 +597,33 @@ errc take_in_flight(queue_partition& q, const receipt& r, op what, std::uint64_t
 }
 
 }  // namespace
+
+void restore_queue_partition(queue_partition& q, std::uint64_t end,
+                             const std::vector<std::pair<std::uint64_t, std::uint64_t>>& acked) {
+  // Nobody else touches the partition yet: plain stores would do; the usual orders cost
+  // nothing here.
+  auto run = acked.begin();
+  for (std::uint64_t o = q.start; o < end; ++o) {
+    while (run != acked.end() && run->second <= o) ++run;
+    const bool is_acked = run != acked.end() && run->first <= o;
+    if (is_acked) {
+      q.slot(o).store(slot_word::make(q.lap(o), 0, qstate::acked), std::memory_order_release);
+      continue;
+    }
+    if (q.group.strict) {  // dispatch needs the key hashes of what it walks
+      const std::byte* data = payload_at(q.part, q.position_of(o));
+      const record_header h = header_at(data);
+      q.key_hashes[o & q.mask] = h.key_size == record_header::no_key
+                                     ? 0
+                                     : (key_hash(data + sizeof(record_header), h.key_size) | 1u);
+    }
+    q.slot(o).store(slot_word::make(q.lap(o), 0, qstate::ready), std::memory_order_release);
+    if (!q.group.strict) (void)q.ready.try_push(o);  // one entry per window offset: fits
+  }
+  q.claim.store(end, std::memory_order_release);
+  try_advance(q);
+}
+
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------
@@ -811,6 +840,10 @@ errc queue_consumer::ack(const receipt& r) noexcept {
     c.group->changes.fetch_add(1, std::memory_order_release);
     c.topic->data.notify_all();
   }
+  // Durable queue, sync: returns once the ack is on disk (as SQS's DeleteMessage).
+  if (q->durable_acks != nullptr && q->durable_acks->sync) [[unlikely]] {
+    return detail::wait_ack_durable(*q->durable_acks, *c.topic);
+  }
   return errc::ok;
 }
 
@@ -846,6 +879,24 @@ std::size_t queue_consumer::ack(std::span<const receipt> rs, std::span<errc> res
   if (acked != 0 && c.group->strict) {
     c.group->changes.fetch_add(1, std::memory_order_release);
     c.topic->data.notify_all();
+  }
+  // Durable queue, sync: one wait for the whole batch (one round covers every partition's
+  // acks made before it began, so waiting on each partition touched is quick after the
+  // first). An ack that cannot be made durable reports the error and does not count.
+  if (acked != 0 && c.group->partitions.front()->durable_acks != nullptr &&
+      c.group->partitions.front()->durable_acks->sync) [[unlikely]] {
+    errc failed = errc::ok;
+    for (std::size_t p = 0; p < c.group->partitions.size() && failed == errc::ok; ++p) {
+      bool mine = false;
+      for (std::size_t i = 0; i < rs.size() && !mine; ++i) mine = rs[i].partition == p;
+      if (mine) failed = detail::wait_ack_durable(*c.group->partitions[p]->durable_acks, *c.topic);
+    }
+    if (failed != errc::ok) {
+      for (std::size_t i = 0; i < rs.size() && i < results.size(); ++i) {
+        if (results[i] == errc::ok) results[i] = failed;
+      }
+      return 0;
+    }
   }
   return acked;
 }

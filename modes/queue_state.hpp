@@ -122,6 +122,9 @@ struct queue_partition {
   const std::uint64_t start;  // first offset the group reads
   const std::uint64_t mask;   // entries - 1
   const unsigned shift;       // log2(entries)
+  // Durable queues: what ackers share with the persister (null: memory only). Set before
+  // the topic is visible and never changed; beside the fields every ack reads anyway.
+  ack_sync* durable_acks = nullptr;
   std::unique_ptr<std::atomic<std::uint64_t>[]> slots;
   std::unique_ptr<std::atomic<std::int64_t>[]> deadlines;  // steady clock ns, see busy
   mpmc_ring<std::uint64_t> ready;                          // best_effort: offsets given back
@@ -179,5 +182,12 @@ struct queue_group {
   std::array<bool, max_consumers> pin_taken{};
   std::atomic<std::uint32_t> pins_used{0};
 };
+
+// Durable queues, on open (modes/queue_acks.cpp): the records [q.start, end) are back in the
+// ring; marks those in `acked` (sorted, disjoint ranges) acked and the others ready with
+// delivery count 0 (receivable, as if nacked), then moves the floor past the acked prefix.
+// Before any consumer exists.
+void restore_queue_partition(queue_partition& q, std::uint64_t end,
+                             const std::vector<std::pair<std::uint64_t, std::uint64_t>>& acked);
 
 }  // namespace lanes::detail

@@ -30,6 +30,7 @@
 #include "io_test_util.hpp"
 #include "lanes/bus.hpp"
 #include "lanes/clock.hpp"
+#include "lanes/queue.hpp"
 
 namespace lanes::detail {
 // The tests' way to the internals (declared a friend by lanes::bus).
@@ -510,10 +511,10 @@ TEST(BusDurable, SigkillLosesNothingDurablyAcknowledged) {
 
 namespace {
 
-// Queue topics are stored with their settings (queue durability itself is not built: a
-// durable queue topic is refused) and come back, dead-letter topic included, whatever the
-// order of the names.
-TEST(BusDurable, QueueTopicSettingsSurviveReopenAndDurableQueuesAreRefused) {
+// Queue topics are stored with their settings and come back, dead-letter topic included,
+// whatever the order of the names; a durable queue topic is accepted and keeps its
+// messages (tests/queue_durable_test.cpp tests durable queues in depth).
+TEST(BusDurable, QueueTopicSettingsSurviveReopenAndDurableQueuesAreAccepted) {
   LANES_REQUIRE_URING();
   io_test::scratch_dir dir;
   {
@@ -528,7 +529,15 @@ TEST(BusDurable, QueueTopicSettingsSurviveReopenAndDurableQueuesAreRefused) {
     q.queue.ordering = lanes::queue_ordering::strict_per_key;
     ASSERT_EQ(b.create_topic("a-jobs", q), errc::ok);
     q.durable = lanes::durability::sync;
-    EXPECT_EQ(b.create_topic("b-jobs", q), errc::invalid_config);
+    ASSERT_EQ(b.create_topic("b-jobs", q), errc::ok);
+    lanes::producer p = b.make_producer("b-jobs");
+    ASSERT_TRUE(p.publish("k", "kept"));  // sync: on disk when publish returns
+    // Still refused: a durable queue with retention, or one that may overwrite.
+    q.retention_bytes = 4096;
+    EXPECT_EQ(b.create_topic("c-jobs", q), errc::invalid_config);
+    q.retention_bytes = 0;
+    q.policy = lanes::backpressure::overwrite;
+    EXPECT_EQ(b.create_topic("c-jobs", q), errc::invalid_config);
   }
   lanes::bus b(disk_bus(dir.path()));
   const auto info = b.describe_topic("a-jobs");
@@ -540,7 +549,15 @@ TEST(BusDurable, QueueTopicSettingsSurviveReopenAndDurableQueuesAreRefused) {
   EXPECT_EQ(info->config.queue.dead_letter_topic, "zz-dead");
   EXPECT_EQ(info->config.queue.delivery_delay, std::chrono::nanoseconds(5ms));
   EXPECT_EQ(info->config.queue.ordering, lanes::queue_ordering::strict_per_key);
-  EXPECT_FALSE(b.describe_topic("b-jobs"));
+  const auto durable = b.describe_topic("b-jobs");
+  ASSERT_TRUE(durable);
+  EXPECT_EQ(durable->config.mode, lanes::topic_mode::queue);
+  EXPECT_EQ(durable->config.durable, lanes::durability::sync);
+  EXPECT_EQ(durable->config.queue.dead_letter_topic, "zz-dead");
+  EXPECT_FALSE(b.describe_topic("c-jobs"));
+  const auto kept = b.describe_queue("b-jobs", "");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->total().ready, 1u) << "the durable queue's message survived the reopen";
   lanes::producer p = b.make_producer("a-jobs");
   EXPECT_TRUE(p.publish("k", "works after reopen"));
 }

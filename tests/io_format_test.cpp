@@ -94,6 +94,40 @@ TEST(IoFormat, BatchRoundTripAndRejections) {
   }
 }
 
+// Acks file records (durable queues): a floor and a range round-trip; a flipped bit, a short
+// buffer, an empty or inverted range, a floor with an end, or an unknown kind are refused.
+TEST(IoFormat, AckRecords) {
+  std::byte raw[ack_record_size];
+  ack_record r;
+  encode_ack_record({ack_kind::range, 7, 12}, raw);
+  ASSERT_TRUE(decode_ack_record(raw, r));
+  EXPECT_EQ(r.kind, ack_kind::range);
+  EXPECT_EQ(r.first, 7u);
+  EXPECT_EQ(r.end, 12u);
+  EXPECT_FALSE(decode_ack_record({raw, ack_record_size - 1}, r));
+  raw[9] ^= std::byte{2};
+  EXPECT_FALSE(decode_ack_record(raw, r));
+
+  encode_ack_record({ack_kind::floor, 40, 999}, raw);  // a floor's end is written as 0
+  ASSERT_TRUE(decode_ack_record(raw, r));
+  EXPECT_EQ(r.kind, ack_kind::floor);
+  EXPECT_EQ(r.first, 40u);
+  EXPECT_EQ(r.end, 0u);
+
+  encode_ack_record({ack_kind::range, 5, 5}, raw);
+  EXPECT_FALSE(decode_ack_record(raw, r)) << "an empty range";
+  encode_ack_record({ack_kind::range, 9, 3}, raw);
+  EXPECT_FALSE(decode_ack_record(raw, r)) << "an inverted range";
+  encode_ack_record({static_cast<ack_kind>(3), 1, 2}, raw);
+  EXPECT_FALSE(decode_ack_record(raw, r)) << "an unknown kind";
+
+  std::byte fh_raw[file_header_size];
+  encode_file_header({file_kind::acks, 0, 1}, fh_raw);
+  file_header fh;
+  ASSERT_TRUE(decode_file_header(fh_raw, fh));
+  EXPECT_EQ(fh.kind, file_kind::acks);
+}
+
 TEST(IoFormat, FileHeaderAndCheckpoint) {
   std::byte raw[file_header_size];
   file_header fh;

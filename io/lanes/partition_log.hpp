@@ -184,6 +184,11 @@ class partition_log {
   std::size_t enforce_retention(std::uint64_t max_bytes, std::chrono::nanoseconds max_age,
                                 std::int64_t now_ns = -1) noexcept;
 
+  // Owner thread. Deletes whole sealed, durable segments, oldest first, whose records all lie
+  // below `offset` (a durable queue's ack floor: everything below it is acked). Never the
+  // active segment. Fsyncs the directory and writes a checkpoint. Returns the number deleted.
+  std::size_t delete_segments_below(std::uint64_t offset) noexcept;
+
   // Owner thread. Writes the checkpoint file (durable point; not clean). Cold.
   errc checkpoint() noexcept;
 
@@ -227,6 +232,8 @@ class partition_log {
   void fail(errc e) noexcept;
   void notify() noexcept;
   errc write_checkpoint(bool clean) noexcept;
+  template <class Pred>
+  std::size_t drop_front(Pred&& drop) noexcept;
 
   std::filesystem::path dir_;
   log_options opt_;

@@ -14,10 +14,10 @@
 
 namespace lanes::io {
 
-// ---- file header: the first 32 bytes of .log, .index and .timeindex files ----
+// ---- file header: the first 32 bytes of .log, .index, .timeindex and acks files ----
 inline constexpr std::uint32_t file_magic = 0x31534E4Cu;  // bytes "LNS1"
 inline constexpr std::uint16_t format_version = 1;
-enum class file_kind : std::uint16_t { log = 1, offset_index = 2, time_index = 3 };
+enum class file_kind : std::uint16_t { log = 1, offset_index = 2, time_index = 3, acks = 4 };
 inline constexpr std::size_t file_header_size = 32;
 
 struct file_header {
@@ -102,5 +102,22 @@ struct checkpoint {
 };
 void encode_checkpoint(const checkpoint& c, std::byte* out /* checkpoint_size */) noexcept;
 [[nodiscard]] bool decode_checkpoint(std::span<const std::byte> in, checkpoint& out) noexcept;
+
+// ---- ack records: a durable queue's acks file, after its file header (kind acks) ----
+// Each record is 32 bytes with its own CRC, so a torn or damaged record is found and
+// everything before it stays good. `floor`: every offset below `first` is acked (`end` is
+// 0). `range`: offsets [first, end) are acked.
+inline constexpr std::uint32_t ack_record_magic = 0x31414E4Cu;  // bytes "LNA1"
+inline constexpr std::size_t ack_record_size = 32;
+enum class ack_kind : std::uint16_t { floor = 1, range = 2 };
+struct ack_record {
+  ack_kind kind = ack_kind::floor;
+  std::uint64_t first = 0;
+  std::uint64_t end = 0;
+};
+void encode_ack_record(const ack_record& r, std::byte* out /* ack_record_size */) noexcept;
+// False when magic, version, kind, checksum or the range (first < end) is wrong, or when
+// fewer than ack_record_size bytes are given.
+[[nodiscard]] bool decode_ack_record(std::span<const std::byte> in, ack_record& out) noexcept;
 
 }  // namespace lanes::io

@@ -17,6 +17,12 @@
 // Receipts carry the delivery count as a generation: once a message is delivered again, the
 // receipts of earlier deliveries are stale (errc::stale_receipt) and change nothing.
 //
+// Durable queue topics (topic_config::durable async or sync, a bus with a data directory)
+// persist enqueues as log topics do and acks in an acks file per partition; reopening the
+// bus restores exactly the messages not acked on disk, each receivable again with a delivery
+// count starting at 1 (receipts from before the restart are unknown to the new bus). Segments
+// whose messages are all acked are deleted. See modes/queue_acks.cpp and io/FORMAT.md.
+//
 // Threads: a queue_consumer is used by one thread at a time (make one per thread); any number
 // of consumers of the same queue compete for its messages without locks on receive and ack.
 // Deadlines are enforced on receive and by the bus's housekeeping thread (bus_config::
@@ -149,9 +155,17 @@ class queue_consumer {
   // dead-lettered); stale_receipt (given back or delivered again since, not acked);
   // foreign_receipt (another queue); invalid_partition / invalid_argument (not a receipt this
   // queue handed out); closed. Anything but ok changes nothing. Lock-free.
+  // Durable queue topics (modes/queue_acks.cpp): with durability::sync, ack returns once the
+  // ack is on disk (it blocks for the persister's next fdatasync of the acks file, as SQS's
+  // DeleteMessage returns once the delete is stored): an acked message is then never
+  // delivered again, even after a crash. With durability::async it returns at once and the
+  // ack reaches the disk within about sync_interval; a crash before that delivers the message
+  // again (at least once, never lost). If the ack cannot be made durable, ack returns that
+  // error (sync_failed, no_space, timeout, closed) with the message acked in memory only.
   errc ack(const receipt& r) noexcept;
   // Acks each receipt; results[i] (when given) is what happened to rs[i]. Returns how many
-  // were acked.
+  // were acked. Durable sync queues: one wait for the batch; if the acks cannot be made
+  // durable, the results of the acked ones hold the error and it returns 0.
   std::size_t ack(std::span<const receipt> rs, std::span<errc> results = {}) noexcept;
 
   // Gives the message back: receivable again now (delay 0) or after `delay`. The receipt is
