@@ -877,9 +877,13 @@ void partition_log::reap(std::chrono::nanoseconds timeout) noexcept {
 errc partition_log::poll_completions(std::chrono::nanoseconds timeout) noexcept {
   if (closed_) return status_.load(std::memory_order_relaxed);
   reap(timeout);
-  const bool wanted = sync_wanted_.exchange(false, std::memory_order_acquire);
-  if (wanted && synced_request_ < appended_.load(std::memory_order_relaxed)) {
-    synced_request_ = appended_.load(std::memory_order_relaxed);
+  // A durability waiter raises async to sync: everything appended so far is synced now. Not
+  // consumed here: the record it waits for may still be on its way from the ring (the
+  // persister appends after this call), and the next call covers it too.
+  if (sync_wanted_to_.load(std::memory_order_acquire) > synced_request_ &&
+      waiters_.load(std::memory_order_acquire) > 0) {
+    const std::uint64_t a = appended_.load(std::memory_order_relaxed);
+    if (a > synced_request_) synced_request_ = a;
   }
   if (status_.load(std::memory_order_relaxed) == errc::ok &&
       sync_due(opt_.mode == durability::async ? mono_ns() : 0)) {
@@ -931,8 +935,11 @@ errc partition_log::wait_durable(std::uint64_t offset, std::chrono::nanoseconds 
            status_.load(std::memory_order_seq_cst) != errc::ok;
   };
   if (!ready()) {
-    sync_wanted_.store(true, std::memory_order_release);  // pairs with poll_completions
     waiters_.fetch_add(1, std::memory_order_seq_cst);
+    std::uint64_t want = sync_wanted_to_.load(std::memory_order_relaxed);
+    while (want < offset + 1 &&
+           !sync_wanted_to_.compare_exchange_weak(want, offset + 1, std::memory_order_release)) {
+    }
     {
       std::unique_lock lock(wait_mutex_);
       wait_cv_.wait_for(lock, timeout, ready);

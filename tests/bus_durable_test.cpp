@@ -212,6 +212,33 @@ TEST(BusDurable, ACommitPastTheRecoveredEndResumesAtTheEnd) {
   EXPECT_EQ(got[0].value, "after recovery") << "the group does not skip the new record";
 }
 
+// publish_options::durable and wait_durable raise an async topic to sync for that record:
+// they must not wait out the group-commit window (here a minute, against a 10 s limit). The
+// persister used to take the request before it appended the record, which then waited for
+// the window.
+TEST(BusDurable, ADurablePublishOnAnAsyncTopicDoesNotWaitForTheWindow) {
+  LANES_REQUIRE_URING();
+  io_test::scratch_dir dir;
+  lanes::bus b(disk_bus(dir.path()));
+  lanes::topic_config tc = durable_topic(1, lanes::durability::async);
+  tc.sync_interval = std::chrono::seconds(60);
+  tc.sync_bytes = std::size_t{1} << 30;
+  ASSERT_EQ(b.create_topic("t", tc), errc::ok);
+  lanes::producer p = b.make_producer("t");
+  p.set_max_block(10s);
+  for (int i = 0; i < 20; ++i) {
+    const lanes::publish_result r = p.publish(std::nullopt, "v" + std::to_string(i),
+                                              {.durable = true});
+    ASSERT_EQ(r.status, errc::ok) << "durable publish " << i;
+    EXPECT_GT(b.describe_topic("t")->partitions[0].durable_offset, r.offset);
+    if (i % 2 == 1) {  // and wait_durable after a plain publish
+      const lanes::publish_result q = p.publish(std::nullopt, "w");
+      ASSERT_TRUE(q);
+      ASSERT_EQ(p.wait_durable(0, q.offset, 10s), errc::ok) << "wait_durable " << i;
+    }
+  }
+}
+
 TEST(BusDurable, AReaderThatDiskRetentionPassedIsToldWhereItWasMoved) {
   LANES_REQUIRE_URING();
   io_test::scratch_dir dir;

@@ -270,7 +270,10 @@ class partition_log {
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> durable_{0};
   std::atomic<errc> status_{errc::ok};
-  std::atomic<bool> sync_wanted_{false};  // set by wait_durable, taken by the owner
+  // wait_durable: a sync is wanted of every offset below this (a running maximum). The owner
+  // syncs what it has appended whenever this is above what it last asked for and a waiter
+  // waits, so a record appended after the waiter asked is still covered.
+  std::atomic<std::uint64_t> sync_wanted_to_{0};
   std::uint64_t notified_durable_ = 0;
   errc notified_status_ = errc::ok;
 
