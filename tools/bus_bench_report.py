@@ -82,8 +82,9 @@ def render(data, results_path, command, notes):
                    f"| {allocs} |")
     out.append("")
     out.append("Heap allocations: calls of the benchmark binary's counting `operator new` (any "
-               "thread, ZeroMQ's included) between the producer's start and the consumer's last "
-               "message, per message.")
+               "thread, ZeroMQ's included; ZeroMQ's message buffers come from malloc and are not "
+               "counted) between the producer's start and the consumer's last message, per "
+               "message. Plot: `bench/results/plots/bus_throughput.png`.")
     out += render_fanout(data)
     out.append("")
     out.append("### Latency at a fixed rate, microseconds (median over rounds)")
