@@ -312,13 +312,20 @@ def persist_window(p, d):
     wait = next((x for x in pts if x["ack"] == "wait_durable"), None)
     extra = ""
     if wait:
-        title = f"p50 acked by wait_durable at {wait['window_us']} us (it asks for a sync at once)"
+        title = (f"p50 acked by wait_durable at {wait['window_us']} us, from when due "
+                 "(wait_durable asks for a sync at once)")
         extra = f", DAT2 using 1:2 with points pt 7 ps 1.5 lc rgb \"#aa3377\" title {quote(title)}"
     arrows = "".join(
         f"set arrow from graph 0, first {v} to graph 1, first {v} nohead dt {dt} lc rgb {quote(col)}\n"
         f"set label {quote(name)} at graph 0.02, first {v} offset 0,0.6 tc rgb {quote(col)}\n"
         for v, name, col, dt in refs)
     data = ("# window_us ack_p50_ms ack_p99_ms p99_min p99_max\n" + "\n".join(rows) + "\n")
+    # Log y range over every value drawn, the reference lines included, with room for the key.
+    values = [v for x in asyncs for v in (lat(x, "p50"), x["latency"]["p99"]["min"] / 1e6,
+                                          x["latency"]["p99"]["max"] / 1e6)]
+    values += [v for v, _, _, _ in refs] + ([lat(wait, "p50")] if wait else [])
+    values = [v for v in values if v > 0]
+    yrange = f"set yrange [{min(values) / 2}:{max(values) * 8}]\n" if values else ""
     script = f"""set title "Durable-ack latency against the async group-commit window (sync_interval): {sw['value_bytes']}-byte values at {sw['rate_per_s']:.0f} msgs/s,\\nacks from bus::on_durable, timed from when each record was due; median of {sw['reps']} runs, bars min-max p99\\n{source_line(persist_meta(d))}"
 set logscale x
 set logscale y
@@ -326,7 +333,7 @@ set xlabel "group-commit window, microseconds (log scale)"
 set ylabel "milliseconds (log scale)"
 set grid
 set key top left
-{arrows}"""
+{yrange}{arrows}"""
     if wait:
         with open(os.path.join(p.dir, "persist_window_wait.dat"), "w", encoding="utf-8") as f:
             f.write(f"{wait['window_us']} {lat(wait, 'p50')}\n")
