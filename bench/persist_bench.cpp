@@ -21,9 +21,10 @@
 //                100 us .. 5 ms, and a sync topic as the reference: durable-ack latency of 1 KiB
 //                values published at a fixed rate (timed from when each was due), and the
 //                throughput of one producer publishing back to back until the last is durable.
-//                The acks come from bus::on_durable (the persister's report): wait_durable
-//                and publish_options::durable ask the persister to sync at once, so with them
-//                the window does not apply (shown by one extra row that acks with wait_durable)
+//                The acks come from bus::on_durable (the persister's report; the producer
+//                does not wait). One extra row has the producer wait with wait_durable after
+//                each publish (closed loop), which the API says asks for a sync: its service
+//                time shows whether the window still applies to a waiting producer
 //
 // Method (shared/BENCHMARKING.md): one warm-up round discarded, then --reps rounds in which
 // every case runs once, fio and bus alternating; ratios are taken within a round, then their
@@ -707,7 +708,8 @@ constexpr std::size_t kWindowRingBytes = std::size_t{4} << 20;
 // How the producer learns that a record is durable.
 //   callback: bus::on_durable, the persister's report; the producer does not wait, so the
 //             group-commit window decides when the record is synced
-//   wait:     producer::wait_durable right after each publish (it asks for a sync at once)
+//   wait:     producer::wait_durable right after each publish (documented to ask the
+//             persister for a sync; the row measures whether it gets one before the window)
 //   publish:  a sync topic: publish itself returns once the record is durable
 enum class ack_via : std::uint8_t { callback, wait, publish };
 
@@ -767,13 +769,16 @@ class ack_log {
   std::atomic<std::uint64_t> durable_{0};
 };
 
+// One durable topic "window" on its own bus, its producer, and its on_durable reports.
 struct window_topic {
+  // Declared first, destroyed last: the bus reports the final durable point from its
+  // destructor (the persister's stop), into acks.
+  ack_log acks;
   lanes::bus bus;
   lanes::producer prod;
-  ack_log acks;
   window_topic(const fs::path& dir, lanes::durability mode, std::int64_t window_us,
                std::size_t max_acks)
-      : bus(disk_bus(dir)), acks(max_acks) {
+      : acks(max_acks), bus(disk_bus(dir)) {
     lanes::topic_config tc;
     tc.partitions = 1;
     tc.ring_capacity = kWindowRingBytes;
