@@ -462,7 +462,7 @@ sample zmq_fanout(std::uint64_t count, const std::vector<std::string>& keys) {
         std::uint64_t n = 0, sum = 0;
         for (;;) {
           const int len = zmq_recv(subs[g], buf, sizeof buf, 0);
-          if (len == 2) break;  // end
+          if (len == 2) break;     // end
           if (len == 1) continue;  // a hello from the handshake
           if (len != static_cast<int>(msg_bytes)) die("zmq_recv (fan-out)");
           std::uint64_t i = 0;
@@ -983,10 +983,9 @@ int main(int argc, char** argv) {
   const std::vector<std::string> keys = make_keys();
 
   // Case ids, in the order they run within a round.
-  const std::vector<std::string> cases = {"bus_p1",   "bus_batch",  "frame_ring",  "zmq_push_pull",
-                                          "bus_p4",   "bus_p16",    "bus_latency", "ring_latency",
-                                          "queue_p1", "zmq_latency", "bus_fanout",
-                                          "zmq_pub_sub"};
+  const std::vector<std::string> cases = {"bus_p1",   "bus_batch",   "frame_ring",  "zmq_push_pull",
+                                          "bus_p4",   "bus_p16",     "bus_latency", "ring_latency",
+                                          "queue_p1", "zmq_latency", "bus_fanout",  "zmq_pub_sub"};
   if (!opt.profile.empty()) {
     for (int round = 0; round < opt.reps; ++round) {
       sample s;

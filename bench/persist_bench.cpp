@@ -94,9 +94,9 @@ struct options {
   // producer keeps up when an fdatasync takes under 2 ms, fast enough for a few records per
   // window from 2 ms up
   double window_rate = 500;
-  double window_seconds = 2.0;          // per window latency run
-  double window_tput_seconds = 1.0;     // at most, per window throughput run
-  std::uint64_t window_tput_mib = 64;   // and at most this many MiB of values
+  double window_seconds = 2.0;         // per window latency run
+  double window_tput_seconds = 1.0;    // at most, per window throughput run
+  std::uint64_t window_tput_mib = 64;  // and at most this many MiB of values
   std::string profile;
 };
 
@@ -749,7 +749,8 @@ class ack_log {
   }
   // For each record i at offset first + i, published at start[i]: when it was reported
   // durable, less start[i]. Records never reported are left out (the caller checks).
-  std::vector<double> latencies(std::uint64_t first, const std::vector<std::uint64_t>& start) const {
+  std::vector<double> latencies(std::uint64_t first,
+                                const std::vector<std::uint64_t>& start) const {
     const std::size_t n = size_.load(std::memory_order_acquire);  // (2)
     std::vector<double> lat;
     lat.reserve(start.size());
@@ -954,14 +955,24 @@ struct window_point {
 std::vector<window_point> window_points() {
   std::vector<window_point> pts;
   for (const std::int64_t w : kWindowsUs) {
-    pts.push_back({"async_" + std::to_string(w) + "us", lanes::durability::async, w,
-                   ack_via::callback, true, {}, {}});
+    pts.push_back({"async_" + std::to_string(w) + "us",
+                   lanes::durability::async,
+                   w,
+                   ack_via::callback,
+                   true,
+                   {},
+                   {}});
   }
   pts.push_back({"sync", lanes::durability::sync, 0, ack_via::publish, true, {}, {}});
   // The largest window once more, the producer waiting for each ack with wait_durable.
   const std::int64_t wmax = kWindowsUs[std::size(kWindowsUs) - 1];
-  pts.push_back({"async_" + std::to_string(wmax) + "us_wait_durable", lanes::durability::async,
-                 wmax, ack_via::wait, false, {}, {}});
+  pts.push_back({"async_" + std::to_string(wmax) + "us_wait_durable",
+                 lanes::durability::async,
+                 wmax,
+                 ack_via::wait,
+                 false,
+                 {},
+                 {}});
   return pts;
 }
 
