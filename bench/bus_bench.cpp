@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -407,7 +408,7 @@ sample bus_fanout(std::uint64_t count, const std::vector<std::string>& keys) {
 // A subscription reaches PUB asynchronously: until it has, PUB discards messages for that
 // subscriber. So before the clock starts the producer sends 1-byte hello messages until
 // both readers have seen one; the readers skip hellos still queued, and stop at a 2-byte end
-// message sent after the last data message.
+// message sent after the last data message (or after 10 s without a message).
 sample zmq_fanout(std::uint64_t count, const std::vector<std::string>& keys) {
   void* ctx = zmq_ctx_new();
   void* pub = zmq_socket(ctx, ZMQ_PUB);
@@ -419,7 +420,10 @@ sample zmq_fanout(std::uint64_t count, const std::vector<std::string>& keys) {
   void* subs[kFanoutReaders] = {};
   for (void*& sub : subs) {
     sub = zmq_socket(ctx, ZMQ_SUB);
+    // A reader that waits 10 s for the next message takes the rest as lost, not a hang.
+    const int timeout_ms = 10'000;
     if (zmq_setsockopt(sub, ZMQ_RCVHWM, &no_limit, sizeof no_limit) != 0 ||
+        zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms) != 0 ||
         zmq_connect(sub, "inproc://bus_bench_fanout") != 0 ||
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0) != 0) {
       die("zmq SUB setsockopt/connect failed");
@@ -462,8 +466,9 @@ sample zmq_fanout(std::uint64_t count, const std::vector<std::string>& keys) {
         std::uint64_t n = 0, sum = 0;
         for (;;) {
           const int len = zmq_recv(subs[g], buf, sizeof buf, 0);
-          if (len == 2) break;     // end
-          if (len == 1) continue;  // a hello from the handshake
+          if (len < 0 && zmq_errno() == EAGAIN) break;  // 10 s without a message: lost
+          if (len == 2) break;                          // end
+          if (len == 1) continue;                       // a hello from the handshake
           if (len != static_cast<int>(msg_bytes)) die("zmq_recv (fan-out)");
           std::uint64_t i = 0;
           std::memcpy(&i, buf + 8, sizeof i);
