@@ -6,6 +6,10 @@
 //                ZeroMQ PUSH/PULL (72-byte messages: the same key + value bytes)
 //   scaling      bus throughput with 1, 4 and 16 partitions (keys spread over all of them)
 //   queue        1 partition of a queue topic: receive (busy spin) and ack every message
+//   fan-out      one producer, two readers that each get every message: the bus (one log
+//                topic, 1 partition, two consumer groups of one consumer each) against
+//                ZeroMQ inproc PUB with two SUB sockets; three threads on two CPUs, so all
+//                of them are unpinned and every wait parks (no busy spin)
 //   latency      publish -> poll at a fixed rate below saturation, busy-spin consumer, timed
 //                from when each message was due (no coordinated omission); the same for the
 //                raw frame ring (one-way claim/commit -> peek)
@@ -27,6 +31,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -130,6 +135,7 @@ struct sample {
   double q[kNq] = {};         // latency at kQuantiles
   double floor_ns = 0;        // placement probe (ping-pong ns/trip) before the run
   double allocs_per_msg = 0;  // operator new calls (any thread) per message while timed
+  std::uint64_t lost = 0;     // fan-out: messages sent that a reader did not get (all readers)
   bool ok = true;
 };
 
@@ -284,6 +290,208 @@ sample queue_throughput(std::uint64_t count, const std::vector<std::string>& key
   s.floor_ns = o.floor_before_ns;
   s.allocs_per_msg = static_cast<double>(a1 - a0) / static_cast<double>(count);
   s.ok = sum == count * (count - 1) / 2 && ack_errors == 0;  // each once, each acked
+  return s;
+}
+
+// ---- fan-out: one producer, two readers that each get every message ----
+
+constexpr int kFanoutReaders = 2;
+
+// Three threads (a producer and two readers) on two CPUs: none is pinned and every wait
+// parks (lanes: busy_spin off, poll with a timeout; ZeroMQ: blocking recv), as
+// shared/BENCHMARKING.md asks of oversubscribed cases. The producer and the readers start
+// from one go flag that the main thread sets after reading the clock; a run ends when the
+// last reader has its last message. value: messages delivered per reader per second.
+template <class Produce, class Read>
+void run_fanout(Produce&& produce, Read&& read, std::uint64_t& t0, std::uint64_t& t1,
+                std::uint64_t& a0, std::uint64_t& a1) {
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::uint64_t end[kFanoutReaders] = {};
+  auto wait_go = [&] {
+    ready.fetch_add(1, std::memory_order_acq_rel);
+    while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+  };
+  std::vector<std::thread> ts;
+  ts.emplace_back([&] {
+    wait_go();
+    produce();
+  });
+  for (int g = 0; g < kFanoutReaders; ++g) {
+    ts.emplace_back([&, g] {
+      wait_go();
+      read(g);
+      end[g] = now_ns();
+    });
+  }
+  while (ready.load(std::memory_order_acquire) < kFanoutReaders + 1) std::this_thread::yield();
+  a0 = allocations();
+  t0 = now_ns();
+  go.store(true, std::memory_order_release);  // pairs with wait_go's acquire
+  for (std::thread& t : ts) t.join();
+  a1 = allocations();
+  t1 = *std::max_element(std::begin(end), std::end(end));
+}
+
+// The bus: one log topic, 1 partition, single producer, backpressure::block (the producer
+// waits for the slower group when the ring is full: nothing is dropped), two consumer
+// groups with one member each, both from the earliest offset.
+sample bus_fanout(std::uint64_t count, const std::vector<std::string>& keys) {
+  lanes::bus b(lanes::bus_config{{}, std::chrono::milliseconds(0)});
+  lanes::topic_config tc;
+  tc.partitions = 1;
+  tc.ring_capacity = kRingBytes;
+  tc.producers = lanes::producer_mode::single;
+  if (b.create_topic("fanout", tc) != lanes::errc::ok) die("create_topic (fan-out) failed");
+  lanes::producer prod = b.make_producer("fanout");
+  std::vector<lanes::consumer> cons;
+  for (int g = 0; g < kFanoutReaders; ++g) {
+    lanes::consumer_config cc;
+    cc.group = "fanout-" + std::to_string(g);
+    cc.reset = lanes::offset_reset::earliest;
+    cc.busy_spin = false;
+    cc.auto_commit = false;
+    cc.max_poll_records = 1024;
+    cons.push_back(b.make_consumer(cc));
+    if (cons.back().subscribe({"fanout"}) != lanes::errc::ok) die("subscribe (fan-out) failed");
+    for (int i = 0; i < 1000 && cons.back().assignment().empty(); ++i) {
+      (void)cons.back().poll(std::chrono::milliseconds(1));
+    }
+    if (cons.back().assignment().size() != 1) die("a fan-out group did not take the partition");
+  }
+  std::uint64_t t0 = 0, t1 = 0, a0 = 0, a1 = 0;
+  std::uint64_t sums[kFanoutReaders] = {}, got[kFanoutReaders] = {};
+  run_fanout(
+      [&] {
+        char value[kValueBytes] = {};
+        for (std::uint64_t i = 0; i < count; ++i) {
+          std::memcpy(value, &i, sizeof i);
+          if (!prod.publish(keys[i % kKeys], std::string_view(value, sizeof value))) {
+            die("publish (fan-out) failed");
+          }
+        }
+      },
+      [&](int g) {
+        lanes::consumer& c = cons[static_cast<std::size_t>(g)];
+        std::uint64_t n = 0, sum = 0;
+        while (n < count) {
+          const lanes::poll_result r = c.poll(std::chrono::milliseconds(1));
+          if (r.status != lanes::errc::ok) die("poll (fan-out) failed");
+          for (const lanes::record_view& rec : r.records) {
+            std::uint64_t i = 0;
+            std::memcpy(&i, rec.value.data(), sizeof i);
+            sum += i;
+          }
+          n += r.records.size();
+        }
+        got[g] = n;
+        sums[g] = sum;
+      },
+      t0, t1, a0, a1);
+  sample s;
+  s.value = static_cast<double>(count) / (static_cast<double>(t1 - t0) * 1e-9);
+  s.allocs_per_msg = static_cast<double>(a1 - a0) / static_cast<double>(count);
+  for (int g = 0; g < kFanoutReaders; ++g) {
+    s.ok = s.ok && got[g] == count && sums[g] == count * (count - 1) / 2;  // each exactly once
+  }
+  return s;
+}
+
+// ZeroMQ: one PUB socket bound to inproc://, two SUB sockets connected to it and subscribed
+// to everything, each read by its own thread; 72-byte messages (the same key + value bytes).
+// PUB drops a subscriber's messages when that subscriber's pipe is at its high-water mark,
+// so SNDHWM and RCVHWM are 0 (no limit): the pipes grow instead and nothing is dropped, the
+// unbounded-memory way (the bus instead bounds its ring and makes the producer wait). Every
+// reader still counts what it got against what was sent, and the sample carries the
+// difference (lost), which the report prints.
+//
+// A subscription reaches PUB asynchronously: until it has, PUB discards messages for that
+// subscriber. So before the clock starts the producer sends 1-byte hello messages until
+// both readers have seen one; the readers skip hellos still queued, and stop at a 2-byte end
+// message sent after the last data message (or after 10 s without a message).
+sample zmq_fanout(std::uint64_t count, const std::vector<std::string>& keys) {
+  void* ctx = zmq_ctx_new();
+  void* pub = zmq_socket(ctx, ZMQ_PUB);
+  const int no_limit = 0;
+  if (zmq_setsockopt(pub, ZMQ_SNDHWM, &no_limit, sizeof no_limit) != 0 ||
+      zmq_bind(pub, "inproc://bus_bench_fanout") != 0) {
+    die("zmq PUB setsockopt/bind failed");
+  }
+  void* subs[kFanoutReaders] = {};
+  for (void*& sub : subs) {
+    sub = zmq_socket(ctx, ZMQ_SUB);
+    // A reader that waits 10 s for the next message takes the rest as lost, not a hang.
+    const int timeout_ms = 10'000;
+    if (zmq_setsockopt(sub, ZMQ_RCVHWM, &no_limit, sizeof no_limit) != 0 ||
+        zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms) != 0 ||
+        zmq_connect(sub, "inproc://bus_bench_fanout") != 0 ||
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0) != 0) {
+      die("zmq SUB setsockopt/connect failed");
+    }
+  }
+  constexpr std::size_t msg_bytes = 8 + kValueBytes;
+  std::atomic<int> joined{0};
+  {
+    // Handshake, untimed, on this thread and the readers' (as they will be used).
+    std::vector<std::thread> hs;
+    for (void* sub : subs) {
+      hs.emplace_back([&, sub] {
+        char buf[msg_bytes];
+        while (zmq_recv(sub, buf, sizeof buf, 0) != 1) {
+        }
+        joined.fetch_add(1, std::memory_order_acq_rel);
+      });
+    }
+    const char hello = 'h';
+    while (joined.load(std::memory_order_acquire) < kFanoutReaders) {
+      if (zmq_send(pub, &hello, 1, 0) != 1) die("zmq_send (hello)");
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    for (std::thread& t : hs) t.join();
+  }
+  std::uint64_t t0 = 0, t1 = 0, a0 = 0, a1 = 0;
+  std::uint64_t sums[kFanoutReaders] = {}, got[kFanoutReaders] = {};
+  run_fanout(
+      [&] {
+        char buf[msg_bytes] = {};
+        for (std::uint64_t i = 0; i < count; ++i) {
+          std::memcpy(buf, keys[i % kKeys].data(), 8);
+          std::memcpy(buf + 8, &i, sizeof i);
+          if (zmq_send(pub, buf, msg_bytes, 0) != static_cast<int>(msg_bytes)) die("zmq_send");
+        }
+        if (zmq_send(pub, "e!", 2, 0) != 2) die("zmq_send (end)");
+      },
+      [&](int g) {
+        char buf[msg_bytes];
+        std::uint64_t n = 0, sum = 0;
+        for (;;) {
+          const int len = zmq_recv(subs[g], buf, sizeof buf, 0);
+          if (len < 0 && zmq_errno() == EAGAIN) break;  // 10 s without a message: lost
+          if (len == 2) break;                          // end
+          if (len == 1) continue;                       // a hello from the handshake
+          if (len != static_cast<int>(msg_bytes)) die("zmq_recv (fan-out)");
+          std::uint64_t i = 0;
+          std::memcpy(&i, buf + 8, sizeof i);
+          sum += i;
+          ++n;
+        }
+        got[g] = n;
+        sums[g] = sum;
+      },
+      t0, t1, a0, a1);
+  for (void* sub : subs) zmq_close(sub);
+  zmq_close(pub);
+  zmq_ctx_term(ctx);
+  sample s;
+  s.value = static_cast<double>(count) / (static_cast<double>(t1 - t0) * 1e-9);
+  s.allocs_per_msg = static_cast<double>(a1 - a0) / static_cast<double>(count);
+  for (int g = 0; g < kFanoutReaders; ++g) {
+    s.lost += count - std::min(got[g], count);
+    // A reader that got all of them must have got each once; one that lost some is
+    // reported through `lost`, not failed.
+    if (got[g] == count && sums[g] != count * (count - 1) / 2) s.ok = false;
+    if (got[g] > count) s.ok = false;
+  }
   return s;
 }
 
@@ -750,7 +958,8 @@ options parse(int argc, char** argv) {
       std::puts(
           "usage: bus_bench [--reps N] [--quick] [--out PATH] [--count N] [--no-sweep]\n"
           "                 [--no-scaling] [--no-memory] [--sweep-only | --scaling-only]\n"
-          "       bus_bench --profile bus_p1|bus_p4|bus_p16|frame_ring|zmq_push_pull [--reps N]\n"
+          "       bus_bench --profile bus_p1|bus_p4|bus_p16|frame_ring|zmq_push_pull|bus_fanout|\n"
+          "                           zmq_pub_sub [--reps N]\n"
           "  --profile runs only that case (for perf record) and writes no results file");
       std::exit(0);
     } else {
@@ -779,9 +988,9 @@ int main(int argc, char** argv) {
   const std::vector<std::string> keys = make_keys();
 
   // Case ids, in the order they run within a round.
-  const std::vector<std::string> cases = {"bus_p1",   "bus_batch",  "frame_ring",  "zmq_push_pull",
-                                          "bus_p4",   "bus_p16",    "bus_latency", "ring_latency",
-                                          "queue_p1", "zmq_latency"};
+  const std::vector<std::string> cases = {"bus_p1",   "bus_batch",   "frame_ring",  "zmq_push_pull",
+                                          "bus_p4",   "bus_p16",     "bus_latency", "ring_latency",
+                                          "queue_p1", "zmq_latency", "bus_fanout",  "zmq_pub_sub"};
   if (!opt.profile.empty()) {
     for (int round = 0; round < opt.reps; ++round) {
       sample s;
@@ -801,10 +1010,16 @@ int main(int argc, char** argv) {
         s = queue_throughput(opt.count, keys);
       else if (opt.profile == "zmq_push_pull")
         s = zmq_throughput(opt.count, keys);
+      else if (opt.profile == "bus_fanout")
+        s = bus_fanout(opt.count, keys);
+      else if (opt.profile == "zmq_pub_sub")
+        s = zmq_fanout(opt.count, keys);
       else
         die(("unknown case " + opt.profile).c_str());
-      std::printf("%s: %.2fM msgs/s (floor %.0f ns)%s\n", opt.profile.c_str(), s.value / 1e6,
+      std::printf("%s: %.2fM msgs/s (floor %.0f ns)%s", opt.profile.c_str(), s.value / 1e6,
                   s.floor_ns, s.ok ? "" : " LOST OR DUPLICATED");
+      if (s.lost != 0) std::printf(" (%llu lost)", static_cast<unsigned long long>(s.lost));
+      std::printf("\n");
     }
     return 0;
   }
@@ -834,14 +1049,18 @@ int main(int argc, char** argv) {
     r["ring_latency"] = ring_latency(opt.rate, opt.latency_seconds);
     r["queue_p1"] = queue_throughput(opt.count, keys);
     r["zmq_latency"] = zmq_latency(opt.rate, opt.latency_seconds, keys);
+    r["bus_fanout"] = bus_fanout(opt.count, keys);
+    r["zmq_pub_sub"] = zmq_fanout(opt.count / 4, keys);  // as PUSH/PULL: fewer msgs
     std::fprintf(
         stderr,
         "round %d%s: bus %.2fM/s batch %.2fM/s ring %.2fM/s zmq %.2fM/s p4 %.2fM/s p16 %.2fM/s | "
-        "p99 bus %.0f ns ring %.0f ns zmq %.0f ns | queue %.2fM/s | floor %.0f ns\n",
+        "p99 bus %.0f ns ring %.0f ns zmq %.0f ns | queue %.2fM/s | fan-out per reader bus "
+        "%.2fM/s zmq %.2fM/s (zmq lost %llu) | floor %.0f ns\n",
         round, round == 0 ? " (warm-up)" : "", r["bus_p1"].value / 1e6, r["bus_batch"].value / 1e6,
         r["frame_ring"].value / 1e6, r["zmq_push_pull"].value / 1e6, r["bus_p4"].value / 1e6,
         r["bus_p16"].value / 1e6, r["bus_latency"].p99, r["ring_latency"].p99, r["zmq_latency"].p99,
-        r["queue_p1"].value / 1e6, r["bus_p1"].floor_ns);
+        r["queue_p1"].value / 1e6, r["bus_fanout"].value / 1e6, r["zmq_pub_sub"].value / 1e6,
+        static_cast<unsigned long long>(r["zmq_pub_sub"].lost), r["bus_p1"].floor_ns);
     for (auto& [id, s] : r) {
       if (!s.ok) die(("case " + id + " lost or duplicated messages").c_str());
       if (round > 0) results[id].push_back(s);
@@ -920,6 +1139,7 @@ int main(int argc, char** argv) {
       {"bus_p4_vs_p1_tput", "bus_p4", "bus_p1", false},
       {"bus_p16_vs_p1_tput", "bus_p16", "bus_p1", false},
       {"queue_vs_bus_tput", "queue_p1", "bus_p1", false},
+      {"bus_fanout_vs_zmq_pub_sub_tput", "bus_fanout", "zmq_pub_sub", false},
   };
 
   std::filesystem::path out(opt.out);
@@ -947,11 +1167,12 @@ int main(int argc, char** argv) {
   for (const std::string& id : cases) {
     const auto& ss = results[id];
     if (ss.empty()) continue;
-    std::vector<double> v, p50, p99, p999, mx, floor, allocs;
+    std::vector<double> v, p50, p99, p999, mx, floor, allocs, lost;
     std::vector<double> q[kNq];
     for (const sample& s : ss) {
       for (std::size_t k = 0; k < kNq; ++k) q[k].push_back(s.q[k]);
       allocs.push_back(s.allocs_per_msg);
+      lost.push_back(static_cast<double>(s.lost));
       v.push_back(s.value);
       p50.push_back(s.p50);
       p99.push_back(s.p99);
@@ -979,6 +1200,19 @@ int main(int argc, char** argv) {
       w.end_object();
     } else {
       w.field("allocs_per_msg_max", *std::max_element(allocs.begin(), allocs.end()));
+    }
+    if (id == "bus_fanout" || id == "zmq_pub_sub") {
+      // Messages sent that a reader did not receive, summed over both readers, per round.
+      w.field("readers", kFanoutReaders);
+      w.array("lost", lost);
+      w.field("lost_max", *std::max_element(lost.begin(), lost.end()));
+      w.field("messages_per_run", id == "bus_fanout" ? opt.count : opt.count / 4);
+      w.field("waits", id == "bus_fanout"
+                           ? "producer, two consumer-group members: unpinned threads, consumers "
+                             "park in poll (busy_spin off), the producer waits for the slower "
+                             "group when the ring is full (backpressure::block)"
+                           : "producer, two SUB readers: unpinned threads, blocking zmq_recv; "
+                             "SNDHWM and RCVHWM 0 (no limit): PUB never drops, pipes grow");
     }
     w.array("placement_floor_ns", floor);
     w.end_object();

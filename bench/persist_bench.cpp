@@ -17,6 +17,14 @@
 //   memory only  a memory-only topic on a bus without a data directory against a
 //                durability::none topic on a bus with one: one producer (CPU 0), one busy
 //                consumer group member (CPU 1), 64-byte values
+//   window       async durability at group-commit windows (topic_config::sync_interval) of
+//                100 us .. 5 ms, and a sync topic as the reference: durable-ack latency of 1 KiB
+//                values published at a fixed rate (timed from when each was due), and the
+//                throughput of one producer publishing back to back until the last is durable.
+//                The acks come from bus::on_durable (the persister's report; the producer
+//                does not wait). One extra row has the producer wait with wait_durable after
+//                each publish (closed loop), which the API says asks for a sync: its service
+//                time shows whether the window still applies to a waiting producer
 //
 // Method (shared/BENCHMARKING.md): one warm-up round discarded, then --reps rounds in which
 // every case runs once, fio and bus alternating; ratios are taken within a round, then their
@@ -80,6 +88,15 @@ struct options {
   std::uint64_t sync_ops = 1000;        // publishes per sync-latency run (and fio writes)
   double multi_seconds = 1.0;           // per group-commit run
   std::uint64_t mem_count = 2'000'000;  // messages per memory-only run
+  bool window = true;                   // the group-commit window sweep
+  int window_reps = 3;
+  // msgs/s offered in the window latency runs: slow enough that a sync topic's single
+  // producer keeps up when an fdatasync takes under 2 ms, fast enough for a few records per
+  // window from 2 ms up
+  double window_rate = 500;
+  double window_seconds = 2.0;         // per window latency run
+  double window_tput_seconds = 1.0;    // at most, per window throughput run
+  std::uint64_t window_tput_mib = 64;  // and at most this many MiB of values
   std::string profile;
 };
 
@@ -682,6 +699,283 @@ sample memory_only(const options& opt, const fs::path& dir, bool with_dir) {
   return s;
 }
 
+// ---- durable-ack latency against the group-commit window ----
+
+// Async group-commit windows (topic_config::sync_interval) swept, in microseconds.
+constexpr std::int64_t kWindowsUs[] = {100, 500, 1000, 2000, 5000};
+constexpr std::size_t kWindowRingBytes = std::size_t{4} << 20;
+
+// How the producer learns that a record is durable.
+//   callback: bus::on_durable, the persister's report; the producer does not wait, so the
+//             group-commit window decides when the record is synced
+//   wait:     producer::wait_durable right after each publish (documented to ask the
+//             persister for a sync; the row measures whether it gets one before the window)
+//   publish:  a sync topic: publish itself returns once the record is durable
+enum class ack_via : std::uint8_t { callback, wait, publish };
+
+const char* ack_name(ack_via a) {
+  switch (a) {
+    case ack_via::callback: return "on_durable";
+    case ack_via::wait: return "wait_durable";
+    case ack_via::publish: return "publish (sync topic)";
+  }
+  return "?";
+}
+
+// The durable points bus::on_durable reported, with the time each arrived. Written only by
+// the persister thread (the callback), read after the run; `durable` lets the producer's
+// thread wait for the end without a lock.
+class ack_log {
+ public:
+  explicit ack_log(std::size_t capacity) : events_(capacity) {}
+  void on_durable(std::uint64_t durable_offset) noexcept {  // persister thread
+    const std::uint64_t t = now_ns();
+    const std::size_t i = size_.load(std::memory_order_relaxed);
+    if (i < events_.size()) {
+      events_[i] = {durable_offset, t};
+      size_.store(i + 1, std::memory_order_release);  // (1) pairs with (2)
+    }
+    durable_.store(durable_offset, std::memory_order_release);
+  }
+  std::uint64_t durable() const noexcept { return durable_.load(std::memory_order_acquire); }
+  // Waits (sleeping) until every offset below `end` is reported durable or `timeout` passed.
+  bool wait_for(std::uint64_t end, std::chrono::milliseconds timeout) const {
+    const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(timeout.count()) * 1000000;
+    while (durable() < end) {
+      if (now_ns() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    return true;
+  }
+  // For each record i at offset first + i, published at start[i]: when it was reported
+  // durable, less start[i]. Records never reported are left out (the caller checks).
+  std::vector<double> latencies(std::uint64_t first,
+                                const std::vector<std::uint64_t>& start) const {
+    const std::size_t n = size_.load(std::memory_order_acquire);  // (2)
+    std::vector<double> lat;
+    lat.reserve(start.size());
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < start.size(); ++i) {
+      while (k < n && events_[k].first <= first + i) ++k;  // the first report covering it
+      if (k == n) break;
+      lat.push_back(static_cast<double>(events_[k].second - start[i]));
+    }
+    return lat;
+  }
+  std::size_t reports() const noexcept { return size_.load(std::memory_order_acquire); }
+
+ private:
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> events_;  // (durable offset, ns)
+  std::atomic<std::size_t> size_{0};
+  std::atomic<std::uint64_t> durable_{0};
+};
+
+// One durable topic "window" on its own bus, its producer, and its on_durable reports.
+struct window_topic {
+  // Declared first, destroyed last: the bus reports the final durable point from its
+  // destructor (the persister's stop), into acks.
+  ack_log acks;
+  lanes::bus bus;
+  lanes::producer prod;
+  window_topic(const fs::path& dir, lanes::durability mode, std::int64_t window_us,
+               std::size_t max_acks)
+      : acks(max_acks), bus(disk_bus(dir)) {
+    lanes::topic_config tc;
+    tc.partitions = 1;
+    tc.ring_capacity = kWindowRingBytes;
+    tc.producers = lanes::producer_mode::single;
+    tc.durable = mode;
+    tc.sync_bytes = kSyncBytes;
+    if (window_us > 0) tc.sync_interval = std::chrono::microseconds(window_us);
+    if (bus.create_topic("window", tc) != lanes::errc::ok) die("create_topic(window) failed");
+    if (bus.on_durable("window", [this](std::uint32_t, std::uint64_t d, lanes::errc e) {
+          if (e == lanes::errc::ok) acks.on_durable(d);
+        }) != lanes::errc::ok) {
+      die("on_durable(window) failed");
+    }
+    prod = bus.make_producer("window");
+  }
+};
+
+void add_latency(sample& s, std::vector<double>& lat) {
+  s["p50"] = percentile(lat, 0.50);
+  s["p90"] = percentile(lat, 0.90);
+  s["p99"] = percentile(lat, 0.99);
+  s["p999"] = percentile(lat, 0.999);
+  s["max"] = lat.empty() ? 0 : lat.back();  // percentile() sorted it
+  s["acked"] = static_cast<double>(lat.size());
+}
+
+// Fixed rate: record i is due at start + i / rate; the producer sleeps until shortly before,
+// spins to the due time and publishes; latency runs from the due time to the ack, so a
+// publish or an ack that holds the producer up shows as latency (no coordinated omission).
+sample window_latency(const options& opt, const fs::path& dir, const disk_info& disk,
+                      lanes::durability mode, std::int64_t window_us, ack_via via) {
+  fs::remove_all(dir);
+  const auto n = static_cast<std::uint64_t>(opt.window_rate * opt.window_seconds);
+  const double period_ns = 1e9 / opt.window_rate;
+  std::vector<std::uint64_t> due(n), sent(n);
+  std::vector<double> lat;
+  lat.reserve(n);
+  char value[kSyncValueBytes];
+  std::memset(value, 'w', sizeof value);
+  sample s;
+  const block_counters b0 = read_block(disk.stat_path);
+  std::uint64_t t0 = 0, t1 = 0;
+  {
+    window_topic w(dir, mode, window_us, n + 64);
+    // Warm-up, untimed: the first commit of a fresh topic creates its segment file (and
+    // syncs the directory), which can take a disk under load 100 ms: not what a window costs.
+    {
+      const lanes::publish_result r = w.prod.publish({}, std::string_view(value, sizeof value));
+      if (!r) die(std::string("window publish failed: ") + lanes::to_string(r.status));
+      if (!w.acks.wait_for(r.offset + 1, std::chrono::seconds(10))) {
+        die("window run: the warm-up record was not reported durable within 10 s");
+      }
+    }
+    std::uint64_t first = 0;
+    t0 = now_ns() + 2'000'000;  // the first record 2 ms from now
+    for (std::uint64_t i = 0; i < n; ++i) {
+      due[i] = t0 + static_cast<std::uint64_t>(static_cast<double>(i) * period_ns);
+      const std::uint64_t now = now_ns();
+      if (due[i] > now + 200'000) {
+        std::this_thread::sleep_for(std::chrono::nanoseconds(due[i] - now - 200'000));
+      }
+      while (now_ns() < due[i]) lanes::cpu_relax();
+      sent[i] = now_ns();
+      std::memcpy(value, &i, sizeof i);
+      const lanes::publish_result r = w.prod.publish({}, std::string_view(value, sizeof value));
+      if (!r) die(std::string("window publish failed: ") + lanes::to_string(r.status));
+      if (i == 0) first = r.offset;
+      if (r.offset != first + i) die("window run: offsets are not dense");
+      if (via == ack_via::wait) {
+        const lanes::errc e = w.prod.wait_durable(0, r.offset, std::chrono::seconds(10));
+        if (e != lanes::errc::ok) die(std::string("wait_durable failed: ") + lanes::to_string(e));
+      }
+      if (via != ack_via::callback) lat.push_back(static_cast<double>(now_ns() - due[i]));
+    }
+    if (!w.acks.wait_for(first + n, std::chrono::seconds(10))) {
+      die("window run: not every record was reported durable within 10 s");
+    }
+    t1 = now_ns();
+    if (via == ack_via::callback) lat = w.acks.latencies(first, due);
+    if (lat.size() == n) {
+      // Service time: from the publish call, not the due time. It differs from the latency
+      // only when the producer falls behind the rate (closed loop: sync, wait_durable).
+      std::vector<double> svc(n);
+      for (std::uint64_t i = 0; i < n; ++i) {
+        svc[i] = lat[i] - static_cast<double>(sent[i] - due[i]);
+      }
+      s["svc_p50"] = percentile(svc, 0.50);
+      s["svc_p99"] = percentile(svc, 0.99);
+    }
+    s["durable_reports"] = static_cast<double>(w.acks.reports());
+  }
+  const block_counters b1 = read_block(disk.stat_path);
+  const log_scan ls = scan_logs(dir);
+  fs::remove_all(dir);
+  if (lat.size() != n) die("window run: a record has no ack time");
+  if (ls.records != n + 1) die("window run: the segment files do not hold every record");
+  const double secs = static_cast<double>(t1 - t0) * 1e-9;
+  add_latency(s, lat);
+  s["value"] = s["p99"];
+  s["offered_per_s"] = opt.window_rate;
+  s["acked_per_s"] = static_cast<double>(n) / secs;
+  s["records_per_batch"] =  // the warm-up record and its batch included
+      ls.batches ? static_cast<double>(ls.records) / static_cast<double>(ls.batches) : 0;
+  add_block_delta(s, b0, b1);
+  if (s.count("dev_flushes") != 0) s["flushes_per_s"] = s["dev_flushes"] / secs;
+  return s;
+}
+
+// Saturation: one producer publishes back to back (one publish per message) until
+// window_tput_mib of values or window_tput_seconds, then the clock stops when the last
+// record is reported durable (the last group commit waits for its window, as it would).
+// Ack latency here runs from the start of each publish call.
+sample window_throughput(const options& opt, const fs::path& dir, const disk_info& disk,
+                         lanes::durability mode, std::int64_t window_us) {
+  fs::remove_all(dir);
+  const std::uint64_t cap = (opt.window_tput_mib << 20) / kSyncValueBytes;
+  const auto run_ns = static_cast<std::uint64_t>(opt.window_tput_seconds * 1e9);
+  std::vector<std::uint64_t> start;
+  start.reserve(cap);
+  char value[kSyncValueBytes];
+  std::memset(value, 't', sizeof value);
+  sample s;
+  const block_counters b0 = read_block(disk.stat_path);
+  std::uint64_t t0 = 0, t1 = 0, n = 0;
+  std::vector<double> lat;
+  {
+    window_topic w(dir, mode, window_us, cap + 64);
+    std::uint64_t first = 0;
+    t0 = now_ns();
+    for (std::uint64_t a = t0; n < cap && a - t0 < run_ns; ++n) {
+      std::memcpy(value, &n, sizeof n);
+      start.push_back(a);
+      const lanes::publish_result r = w.prod.publish({}, std::string_view(value, sizeof value));
+      if (!r) die(std::string("window publish failed: ") + lanes::to_string(r.status));
+      if (n == 0) first = r.offset;
+      a = now_ns();
+    }
+    if (!w.acks.wait_for(first + n, std::chrono::seconds(30))) {
+      die("window throughput run: not every record was reported durable within 30 s");
+    }
+    t1 = now_ns();
+    lat = w.acks.latencies(first, start);
+  }
+  const block_counters b1 = read_block(disk.stat_path);
+  const log_scan ls = scan_logs(dir);
+  fs::remove_all(dir);
+  if (lat.size() != n) die("window throughput run: a record has no ack time");
+  if (ls.records != n) die("window throughput run: the segment files do not hold every record");
+  const double secs = static_cast<double>(t1 - t0) * 1e-9;
+  add_latency(s, lat);
+  s["value"] = static_cast<double>(n) / secs;  // durable msgs/s
+  s["messages"] = static_cast<double>(n);
+  s["mb_s"] = static_cast<double>(n * kSyncValueBytes) / secs / 1e6;
+  s["records_per_batch"] =
+      ls.batches ? static_cast<double>(ls.records) / static_cast<double>(ls.batches) : 0;
+  add_block_delta(s, b0, b1);
+  if (s.count("dev_flushes") != 0 && n != 0) {
+    s["flushes_per_msg"] = s["dev_flushes"] / static_cast<double>(n);
+  }
+  return s;
+}
+
+// One row of the sweep: a durability mode and window, how acks arrive, its samples.
+struct window_point {
+  std::string id;
+  lanes::durability mode = lanes::durability::async;
+  std::int64_t window_us = 0;  // 0: not an async topic
+  ack_via via = ack_via::callback;
+  bool throughput = true;  // also a saturation run
+  std::vector<sample> latency, tput;
+};
+
+std::vector<window_point> window_points() {
+  std::vector<window_point> pts;
+  for (const std::int64_t w : kWindowsUs) {
+    pts.push_back({"async_" + std::to_string(w) + "us",
+                   lanes::durability::async,
+                   w,
+                   ack_via::callback,
+                   true,
+                   {},
+                   {}});
+  }
+  pts.push_back({"sync", lanes::durability::sync, 0, ack_via::publish, true, {}, {}});
+  // The largest window once more, the producer waiting for each ack with wait_durable.
+  const std::int64_t wmax = kWindowsUs[std::size(kWindowsUs) - 1];
+  pts.push_back({"async_" + std::to_string(wmax) + "us_wait_durable",
+                 lanes::durability::async,
+                 wmax,
+                 ack_via::wait,
+                 false,
+                 {},
+                 {}});
+  return pts;
+}
+
 // Bytes the bus writes for one sync publish of a kSyncValueBytes value (batch header and
 // frame): a few records through a sync topic, then the segment file's size per batch.
 std::size_t probe_sync_write_bytes(const fs::path& dir) {
@@ -726,13 +1020,17 @@ options parse(int argc, char** argv) {
       o.fio = next();
     } else if (a == "--profile") {
       o.profile = next();
+    } else if (a == "--no-window") {
+      o.window = false;
     } else if (a == "--help" || a == "-h") {
       std::puts(
           "usage: persist_bench [--reps N] [--quick] [--dir PATH] [--out PATH] [--fio PATH]\n"
-          "       persist_bench --profile async|sync|sync_p4|mem_dir|mem_nodir [--reps N]\n"
+          "                     [--no-window]\n"
+          "       persist_bench --profile async|sync|sync_p4|mem_dir|mem_nodir|window [--reps N]\n"
           "  --dir      where the bus and fio write (default /var/tmp/lanes-bench); the\n"
           "             benchmark uses a fresh subdirectory and deletes it\n"
           "  --quick    2 short rounds: a smoke run of a few seconds of disk time\n"
+          "  --no-window  skip the group-commit window sweep\n"
           "  --profile  runs only that case (for perf record) and writes no results file");
       std::exit(0);
     } else {
@@ -745,6 +1043,10 @@ options parse(int argc, char** argv) {
     o.sync_ops = 60;
     o.multi_seconds = 0.2;
     o.mem_count = 300'000;
+    o.window_reps = 1;
+    o.window_seconds = 0.5;
+    o.window_tput_seconds = 0.3;
+    o.window_tput_mib = 16;
   }
   return o;
 }
@@ -794,7 +1096,15 @@ int main(int argc, char** argv) {
         s = memory_only(opt, work / "bus", true);
       else if (opt.profile == "mem_nodir")
         s = memory_only(opt, work / "bus", false);
-      else
+      else if (opt.profile == "window") {
+        for (const window_point& wp : window_points()) {
+          const sample l = window_latency(opt, work / "bus", disk, wp.mode, wp.window_us, wp.via);
+          std::fprintf(stderr, "%-26s p50 %.3f p90 %.3f p99 %.3f max %.3f ms (service p99 %.3f)\n",
+                       wp.id.c_str(), get(l, "p50") / 1e6, get(l, "p90") / 1e6, get(l, "p99") / 1e6,
+                       get(l, "max") / 1e6, get(l, "svc_p99") / 1e6);
+        }
+        continue;
+      } else
         die("unknown case " + opt.profile);
       std::fprintf(stderr, "%s:", opt.profile.c_str());
       for (const auto& [k, v] : s) std::fprintf(stderr, " %s=%.4g", k.c_str(), v);
@@ -907,6 +1217,27 @@ int main(int argc, char** argv) {
       for (auto& [id, s] : r) results[id].push_back(s);
     }
   }
+  // Group-commit window sweep: every point once per rep, reps interleaved, after the rounds
+  // above (which warmed the disk and the page cache).
+  std::vector<window_point> windows;
+  if (opt.window) windows = window_points();
+  for (int rep = 0; rep < opt.window_reps && opt.window; ++rep) {
+    for (window_point& wp : windows) {
+      wp.latency.push_back(window_latency(opt, work / "bus", disk, wp.mode, wp.window_us, wp.via));
+      if (wp.throughput) {
+        wp.tput.push_back(window_throughput(opt, work / "bus", disk, wp.mode, wp.window_us));
+      }
+      const sample& l = wp.latency.back();
+      std::fprintf(stderr,
+                   "window %d %-26s ack p50 %.3f ms p99 %.3f ms, %.0f flushes/s | saturated %.0f "
+                   "msgs/s, ack p50 %.3f ms p99 %.3f ms\n",
+                   rep, wp.id.c_str(), get(l, "p50") / 1e6, get(l, "p99") / 1e6,
+                   get(l, "flushes_per_s"), wp.tput.empty() ? 0.0 : get(wp.tput.back(), "value"),
+                   wp.tput.empty() ? 0.0 : get(wp.tput.back(), "p50") / 1e6,
+                   wp.tput.empty() ? 0.0 : get(wp.tput.back(), "p99") / 1e6);
+    }
+  }
+
   const double load_end = lanes_tools::load_average();
   fs::remove_all(work);
 
@@ -1037,6 +1368,40 @@ int main(int argc, char** argv) {
                  *std::min_element(rs.begin(), rs.end()), *std::max_element(rs.begin(), rs.end()));
   }
   w.end_object();
+  if (opt.window) {
+    w.key("window_sweep");
+    w.begin_object();
+    w.field("reps", opt.window_reps);
+    w.field("value_bytes", static_cast<std::uint64_t>(kSyncValueBytes));
+    w.field("ring_bytes", static_cast<std::uint64_t>(kWindowRingBytes));
+    w.field("sync_bytes", static_cast<std::uint64_t>(kSyncBytes));
+    w.field("rate_per_s", opt.window_rate);
+    w.field("latency_seconds", opt.window_seconds);
+    w.field("throughput_max_seconds", opt.window_tput_seconds);
+    w.field("throughput_max_bytes", opt.window_tput_mib << 20);
+    w.key("points");
+    w.begin_array();
+    for (const window_point& wp : windows) {
+      w.begin_object();
+      w.field("id", wp.id);
+      w.field("durability", wp.mode == lanes::durability::sync ? "sync" : "async");
+      w.field("window_us", static_cast<std::uint64_t>(wp.window_us));
+      w.field("ack", ack_name(wp.via));
+      w.key("latency");
+      w.begin_object();
+      write_metrics(w, wp.latency);
+      w.end_object();
+      if (!wp.tput.empty()) {
+        w.key("throughput");
+        w.begin_object();
+        write_metrics(w, wp.tput);
+        w.end_object();
+      }
+      w.end_object();
+    }
+    w.end_array();
+    w.end_object();
+  }
   w.end_object();
   file << "\n";
   std::fprintf(stderr, "wrote %s (load average %.2f at start, %.2f at end)\n", opt.out.c_str(),

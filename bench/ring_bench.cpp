@@ -107,6 +107,7 @@ struct options {
   int reps = 7;
   bool quick = false;
   double seconds = 0.3;  // target wall time of one timed run
+  int max_attempts = 3;  // an unstable run is repeated until this many attempts (--quick: 2)
   std::string out = "results/ring_bench.json";
   std::vector<std::string> only;  // queue ids; empty: all
   std::string command;
@@ -117,7 +118,8 @@ struct options {
                "usage: ring_bench [--reps N] [--quick] [--seconds S] [--out PATH] "
                "[--only ID,ID,...]\n"
                "  --reps N     measured rounds after one discarded warm-up round (default 7)\n"
-               "  --quick      smoke run: 5 rounds of ~0.03 s runs (~15 s in all)\n"
+               "  --quick      smoke run: 3 rounds of ~0.03 s runs, an unstable run repeated\n"
+               "               once (~15 s in all when quiet, under a minute at load 4)\n"
                "  --seconds S  target duration of one timed run (default 0.3)\n"
                "  --out PATH   JSON results (default results/ring_bench.json)\n"
                "  --only IDS   only these queue ids (see the JSON 'queues' list)\n");
@@ -161,7 +163,10 @@ options parse_options(int argc, char** argv) {
     }
   }
   if (o.quick) {
-    if (!reps_set) o.reps = 5;
+    // Rounds and retries trimmed so that tools/bench.sh --quick keeps to its 3 minutes on
+    // a busy machine, where most runs are preempted and retried.
+    if (!reps_set) o.reps = 3;
+    o.max_attempts = 2;
     if (!seconds_set) o.seconds = 0.03;
   }
   return o;
@@ -263,7 +268,6 @@ double headline(metric m, const run_result& r) {
 // comparable when both are stable and their floors agree too. The placements seen on the
 // test machines differ by ~4x, noise by a few percent.
 constexpr double kSamePlacement = 1.3;
-constexpr int kMaxAttempts = 3;  // unstable runs are repeated up to this often
 // A run whose threads were preempted more often than this competed with other tasks for
 // its two cores (a compiler, a test): it is unstable too. A quiet run sees a handful around
 // thread start and exit whatever its length; a task sharing a core adds hundreds a second.
@@ -376,7 +380,7 @@ void write_metadata(json_writer& w, const options& o, bool pinned, const std::st
   w.field("warm_trips", kWarmTrips);
   w.field("order", "ours interleaved with peers, each queue once per round, rotated by one");
   w.field("same_placement_factor", kSamePlacement);
-  w.field("max_attempts", kMaxAttempts);
+  w.field("max_attempts", o.max_attempts);
   w.field("max_preemptions", "12 + 30 per second of the timed run");
   w.field("loadavg_start", load_start);
   w.field("loadavg_end", loadavg());
@@ -555,7 +559,7 @@ int run(const options& o) {
           cell& c = *it;
           run_result r = q->run[m][s](kCapacity, c.count);
           int attempts = 1;
-          for (; !stable(r) && attempts < kMaxAttempts; ++attempts) {
+          for (; !stable(r) && attempts < o.max_attempts; ++attempts) {
             print_run(c, round, r);
             r = q->run[m][s](kCapacity, c.count);
           }

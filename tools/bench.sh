@@ -8,20 +8,26 @@
 #   queue_bench    queue mode (receive + ack) against boost::lockfree::queue and atomic_queue
 #                  at 1+1 and 2+2 threads, log mode as the no-ack row   results/queue_bench.json
 #   bus_bench      the bus end to end (log and queue mode) against the frame ring and ZeroMQ,
-#                  latency percentiles, rate sweep, scaling matrix, memory
+#                  fan-out to two consumer groups against ZeroMQ PUB/SUB, latency
+#                  percentiles, rate sweep, scaling matrix, memory
 #                                                                      results/bus_bench.json
-#   persist_bench  durable topics against fio on the same disk        results/persist_bench.json
+#   persist_bench  durable topics against fio on the same disk, durable-ack latency against
+#                  the group-commit window                             results/persist_bench.json
 # then the Targets summary at the top of BENCHMARKS.md (tools/targets_report.py) and the plots
 # (tools/plots.py: gnuplot PNGs in results/plots/).
-#   --quick        smoke runs of all three (ring ~15 s, bus ~30 s, persistence a few seconds
-#                  of disk time), for CI and development; about 2 minutes in all
+# It times itself: the wall time of each suite (build, run, report), of the plots and in all
+# is printed at the end and recorded in results/bench_run.json (tools/bench_run.py), which
+# BENCHMARKS.md and the README quote. Budgets on this machine: 20 minutes, 3 with --quick.
+#   --quick        smoke runs of all four, for CI and development; under 3 minutes in all
 #   --publish      also copy the JSON to bench/results/ and the PNGs to bench/results/plots/,
 #                  the committed copies that the committed BENCHMARKS.md is generated from
-#   --only S       run one suite: ring (ring_bench), bus (bus_bench) or persist (persist_bench);
+#   --only S       run one suite: ring (ring_bench), bus (bus_bench), queue (queue_bench) or
+#                  persist (persist_bench);
 #                  the summary and the plots then use the other suites' committed results
 #   --no-plots     skip the gnuplot step
 #   --persist-dir  where persist_bench and fio write (default /var/tmp/lanes-bench: a real
-#                  disk, not tmpfs); the full persistence run takes 2-5 minutes
+#                  disk, not tmpfs); the full persistence run takes 3-6 minutes (the
+#                  group-commit window sweep adds about one)
 # Other options go to ring_bench (see ring_bench --help), e.g. --reps 9.
 #
 # The machine is shared: numbers are only worth keeping when it is quiet. The load average
@@ -30,6 +36,21 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+
+# Wall time of each step: `step SUITE PHASE COMMAND...` runs the command and appends
+# "SUITE PHASE SECONDS" to $timings.
+t_begin=$(date +%s.%N)
+timings=$(mktemp)
+trap 'rm -f "$timings"' EXIT
+step() {
+  local suite=$1 phase=$2
+  shift 2
+  local t0
+  t0=$(date +%s.%N)
+  "$@"
+  awk -v a="$t0" -v b="$(date +%s.%N)" -v s="$suite" -v p="$phase" \
+    'BEGIN { printf "%s %s %.3f\n", s, p, b - a }' >>"$timings"
+}
 
 publish=0
 only=all
@@ -62,61 +83,54 @@ if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
   echo "bench.sh: WARNING: the machine is busy (load > 0.5); expect noisy numbers" >&2
 fi
 
-cmake --preset release >/dev/null
+step configure run cmake --preset release >/dev/null
 command="tools/bench.sh${*:+ $*}"
+mode=full
+[[ " ${persist_args[*]-} " == *" --quick "* ]] && mode=quick
 
-if [[ $only == all || $only == ring ]]; then
-  cmake --build --preset release -j2 --target ring_bench
-  results=results/ring_bench.json
-  ./build/release/bench/ring_bench --out "$results" "${bench_args[@]+"${bench_args[@]}"}"
+# publish_and_report SUITE REPORT_ARGS...: with --publish copies results/SUITE_bench.json to
+# bench/results/; then renders the suite's section of BENCHMARKS.md from it.
+publish_and_report() {
+  local suite=$1 results=results/$1_bench.json
+  shift
   if [[ $publish == 1 ]]; then
     mkdir -p bench/results
-    cp "$results" bench/results/ring_bench.json
-    results=bench/results/ring_bench.json
+    cp "$results" "bench/results/${suite}_bench.json"
+    results=bench/results/${suite}_bench.json
   fi
-  python3 tools/bench_report.py --results "$results" --output BENCHMARKS.md --command "$command"
+  "$@" --results "$results" --output BENCHMARKS.md --command "$command"
+}
+
+if [[ $only == all || $only == ring ]]; then
+  step ring build cmake --build --preset release -j2 --target ring_bench
+  step ring run ./build/release/bench/ring_bench --out results/ring_bench.json \
+    "${bench_args[@]+"${bench_args[@]}"}"
+  step ring report publish_and_report ring python3 tools/bench_report.py
 fi
 
 if [[ $only == all || $only == bus ]]; then
-  cmake --build --preset release -j2 --target bus_bench
-  results=results/bus_bench.json
-  ./build/release/bench/bus_bench --out "$results" "${bus_args[@]+"${bus_args[@]}"}"
-  if [[ $publish == 1 ]]; then
-    mkdir -p bench/results
-    cp "$results" bench/results/bus_bench.json
-    results=bench/results/bus_bench.json
-  fi
-  python3 tools/bus_bench_report.py --results "$results" --output BENCHMARKS.md \
-    --notes bench/bus_notes.json --command "$command"
+  step bus build cmake --build --preset release -j2 --target bus_bench
+  step bus run ./build/release/bench/bus_bench --out results/bus_bench.json \
+    "${bus_args[@]+"${bus_args[@]}"}"
+  step bus report publish_and_report bus python3 tools/bus_bench_report.py \
+    --notes bench/bus_notes.json
 fi
 
 if [[ $only == all || $only == queue ]]; then
-  cmake --build --preset release -j2 --target queue_bench
-  results=results/queue_bench.json
+  step queue build cmake --build --preset release -j2 --target queue_bench
   queue_args=()
-  [[ " ${persist_args[*]-} " == *" --quick "* ]] && queue_args+=(--quick)
-  ./build/release/bench/queue_bench --out "$results" "${queue_args[@]+"${queue_args[@]}"}"
-  if [[ $publish == 1 ]]; then
-    mkdir -p bench/results
-    cp "$results" bench/results/queue_bench.json
-    results=bench/results/queue_bench.json
-  fi
-  python3 tools/queue_bench_report.py --results "$results" --output BENCHMARKS.md \
-    --notes bench/queue_notes.json --command "$command"
+  [[ $mode == quick ]] && queue_args+=(--quick)
+  step queue run ./build/release/bench/queue_bench --out results/queue_bench.json \
+    "${queue_args[@]+"${queue_args[@]}"}"
+  step queue report publish_and_report queue python3 tools/queue_bench_report.py \
+    --notes bench/queue_notes.json
 fi
 
 if [[ $only == all || $only == persist ]]; then
-  cmake --build --preset release -j2 --target persist_bench
-  results=results/persist_bench.json
-  ./build/release/bench/persist_bench --out "$results" \
+  step persist build cmake --build --preset release -j2 --target persist_bench
+  step persist run ./build/release/bench/persist_bench --out results/persist_bench.json \
     "${persist_args[@]+"${persist_args[@]}"}"
-  if [[ $publish == 1 ]]; then
-    mkdir -p bench/results
-    cp "$results" bench/results/persist_bench.json
-    results=bench/results/persist_bench.json
-  fi
-  python3 tools/persist_bench_report.py --results "$results" --output BENCHMARKS.md \
-    --command "$command"
+  step persist report publish_and_report persist python3 tools/persist_bench_report.py
 fi
 
 # A suite that did not run in this invocation is summarised and plotted from its committed
@@ -132,14 +146,28 @@ if [[ $publish == 0 ]]; then
   [[ $only == all || $only == persist ]] && persist_json=results/persist_bench.json
 fi
 if [[ $plots == 1 ]]; then
-  plot_args=(--ring "$ring_json" --bus "$bus_json" --persist "$persist_json" --dir results/plots)
+  plot_args=(--ring "$ring_json" --bus "$bus_json" --persist "$persist_json" --queue "$queue_json"
+    --dir results/plots)
   [[ $publish == 1 ]] && plot_args+=(--publish bench/results/plots)
-  python3 tools/plots.py "${plot_args[@]}"
+  step plots run python3 tools/plots.py "${plot_args[@]}"
+fi
+
+# This invocation's wall time, per step and in all, into results/bench_run.json (kept per
+# mode: a --quick run leaves the last full run's record alone); --publish copies it.
+total=$(awk -v a="$t_begin" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+python3 tools/bench_run.py --timings "$timings" --out results/bench_run.json \
+  --seed bench/results/bench_run.json --mode "$mode" --command "$command" \
+  --complete "$([[ $only == all ]] && echo 1 || echo 0)" --total "$total" \
+  --load-start "$load" --load-end "$(cut -d' ' -f1 /proc/loadavg)"
+run_json=results/bench_run.json
+if [[ $publish == 1 ]]; then
+  cp results/bench_run.json bench/results/bench_run.json
+  run_json=bench/results/bench_run.json
 fi
 
 # The README's headline comes from the committed results only (--publish).
 readme_args=()
 [[ $publish == 1 ]] && readme_args=(--readme README.md)
 python3 tools/targets_report.py --ring "$ring_json" --bus "$bus_json" --persist "$persist_json" \
-  --queue "$queue_json" \
+  --queue "$queue_json" --run "$run_json" \
   --output BENCHMARKS.md "${readme_args[@]+"${readme_args[@]}"}"

@@ -44,6 +44,8 @@ NAMES = {
     "ring_latency": "lanes::frame_ring claim/commit -> peek",
     "zmq_latency": "ZeroMQ inproc PUSH -> PULL",
     "queue_p1": "lanes queue, 1 partition, receive + ack",
+    "bus_fanout": "fan-out: lanes bus, 1 partition, 2 consumer groups (per group)",
+    "zmq_pub_sub": "fan-out: ZeroMQ inproc PUB, 2 SUB sockets (per SUB)",
 }
 
 
@@ -69,7 +71,8 @@ def render(data, results_path, command, notes):
     out.append("")
     out.append("| case | msgs/s | heap allocations per message (worst round) |")
     out.append("| --- | --- | --- |")
-    for cid in ["bus_p1", "bus_batch", "frame_ring", "zmq_push_pull", "bus_p4", "bus_p16", "queue_p1"]:
+    for cid in ["bus_p1", "bus_batch", "frame_ring", "zmq_push_pull", "bus_p4", "bus_p16", "queue_p1",
+                "bus_fanout", "zmq_pub_sub"]:
         if cid not in c:  # results from before the case existed
             continue
         x = c[cid]
@@ -79,8 +82,10 @@ def render(data, results_path, command, notes):
                    f"| {allocs} |")
     out.append("")
     out.append("Heap allocations: calls of the benchmark binary's counting `operator new` (any "
-               "thread, ZeroMQ's included) between the producer's start and the consumer's last "
-               "message, per message.")
+               "thread, ZeroMQ's included; ZeroMQ's message buffers come from malloc and are not "
+               "counted) between the producer's start and the consumer's last message, per "
+               "message. Plot: `bench/results/plots/bus_throughput.png`.")
+    out += render_fanout(data)
     out.append("")
     out.append("### Latency at a fixed rate, microseconds (median over rounds)")
     out.append("")
@@ -126,6 +131,32 @@ def render(data, results_path, command, notes):
     out += render_extras(data)
     out.append(END)
     return "\n".join(out) + "\n"
+
+
+def render_fanout(data):
+    """The fan-out rows' method, their ratio and what each reader received."""
+    c = data["cases"]
+    if "bus_fanout" not in c or "zmq_pub_sub" not in c:
+        return []
+    b, z = c["bus_fanout"], c["zmq_pub_sub"]
+    r = data["ratios"].get("bus_fanout_vs_zmq_pub_sub_tput")
+    out = ["", f"Fan-out rows: one producer, {b['readers']} readers that each receive every message; "
+           "msgs/s is messages delivered to each reader per second (the clock stops when the "
+           "last reader has the last message; all readers together get "
+           f"{b['readers']}x as many). Three threads on two CPUs, so none is pinned and every "
+           f"wait parks. lanes: {b['waits']}; {b['messages_per_run']} messages per run. "
+           f"ZeroMQ: {z['waits']}; {z['messages_per_run']} messages per run."]
+    if r:
+        out[-1] += (f" lanes / ZeroMQ per round: {r['median']:.2f}x "
+                    f"({r['min']:.2f}-{r['max']:.2f}).")
+    lost = z.get("lost", [])
+    if any(lost):
+        out[-1] += (f" **ZeroMQ readers missed messages** (sent but not received, both readers, "
+                    f"per round): {', '.join(f'{x:.0f}' for x in lost)}.")
+    else:
+        out[-1] += (f" Every reader counted every message in every round (lanes: each offset "
+                    f"once, checked by sum; ZeroMQ: 0 lost in {len(lost)} rounds).")
+    return out
 
 
 def fmt_rate(r):

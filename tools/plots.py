@@ -2,7 +2,8 @@
 """Draw the benchmark plots (PNG, gnuplot) from the result files.
 
     tools/plots.py [--ring bench/results/ring_bench.json] [--bus bench/results/bus_bench.json]
-                   [--persist bench/results/persist_bench.json] [--dir results/plots]
+                   [--persist bench/results/persist_bench.json]
+                   [--queue bench/results/queue_bench.json] [--dir results/plots]
                    [--publish bench/results/plots]
 
 For each plot a data file (.dat) and a gnuplot script (.gp) are written to --dir and gnuplot
@@ -11,12 +12,17 @@ README.md and BENCHMARKS.md show). A result file that is missing, or lacks a cas
 plots that need it. Every number comes from the JSON; nothing is typed in here.
 
   ring_throughput.png    rings vs Boost, moodycamel, atomic_queue, TBB: median, min-max bars
-  bus_throughput.png     bus cases vs the frame ring and ZeroMQ: median, min-max bars
+  bus_throughput.png     bus cases vs the frame ring and ZeroMQ (PUSH/PULL, and PUB/SUB for the
+                         fan-out to two readers): median, min-max bars
   bus_latency.png        latency percentile curves (p50..p99.99, max) at the same fixed rate
   bus_sweep.png          p99 against the offered rate: where latency turns up
   bus_scaling.png        msgs/s by partitions x producers, one line per value size
   persist_throughput.png durable async throughput against fio on the same disk
   persist_ack.png        durable-ack latency (sync topic) by producers against fio fdatasync
+  persist_window.png     durable-ack latency p50 and p99 against the async group-commit window,
+                         sync as the reference
+  queue_throughput.png   queue mode (receive + ack) vs boost::lockfree::queue and atomic_queue at
+                         1+1 and 2+2 threads: median, min-max bars
 """
 
 import argparse
@@ -109,6 +115,8 @@ BUS_NAMES = {
     "bus_latency": "lanes bus publish -> poll",
     "ring_latency": "lanes frame_ring (one way)",
     "zmq_latency": "ZeroMQ inproc PUSH -> PULL",
+    "bus_fanout": "fan-out: bus, 2 groups",
+    "zmq_pub_sub": "fan-out: ZeroMQ PUB, 2 SUB",
 }
 
 
@@ -119,11 +127,14 @@ def bus_meta(bus):
 def bus_throughput(p, bus):
     c = bus["cases"]
     ids = [i for i in ("bus_p1", "bus_batch", "bus_p4", "bus_p16", "queue_p1", "frame_ring",
-                       "zmq_push_pull") if i in c]
+                       "zmq_push_pull", "bus_fanout", "zmq_pub_sub") if i in c]
     if not ids:
         return
     rows = [f"{quote(BUS_NAMES[i])} {c[i]['median'] / 1e6} {c[i]['min'] / 1e6} {c[i]['max'] / 1e6}" for i in ids]
-    script = BARS + f"""set title "Bus end to end, 1 producer / 1 consumer, {bus['value_bytes']}-byte values: median and min-max over {bus['reps']} rounds\\n{source_line(bus_meta(bus))}"
+    fanout = ("\\nfan-out: 1 producer / 2 readers that each get every message, msgs/s per reader"
+              if "bus_fanout" in ids else "")
+    script = BARS + f"""set title "Bus end to end, 1 producer / 1 consumer, {bus['value_bytes']}-byte values: median and min-max over {bus['reps']} rounds{fanout}\\n{source_line(bus_meta(bus))}"
+set rmargin 14
 set ylabel "million msgs/s"
 set yrange [0:*]
 set key off
@@ -260,7 +271,7 @@ def persist_ack(p, d):
     f50 = c["fio_sync_lat"]["p50"]["median"] / 1e6
     f99 = c["fio_sync_lat"]["p99"]["median"] / 1e6
     prm = d["params"]
-    script = f"""set title "Durable-ack latency on a sync topic by producers ({prm['sync_value_bytes']}-byte values), median over {d['reps']} rounds;\\nfio fdatasync at the same write size as lines. Latency against the async group-commit window: not measured\\n{source_line(persist_meta(d))}"
+    script = f"""set title "Durable-ack latency on a sync topic by producers ({prm['sync_value_bytes']}-byte values), median over {d['reps']} rounds;\\nfio fdatasync at the same write size as lines (against the async window: persist_window.png)\\n{source_line(persist_meta(d))}"
 set xlabel "producers waiting for their acks (group commit)"
 set ylabel "milliseconds (log scale)"
 set logscale y
@@ -277,18 +288,104 @@ plot DAT using 1:2 with linespoints lw 2 lc rgb "#228833" title "bus ack p50", D
     p.draw("persist_ack", "# producers ack_p50_ms ack_p99_ms\n" + "\n".join(rows) + "\n", script)
 
 
+def persist_window(p, d):
+    sw = d.get("window_sweep")
+    if not sw:
+        return
+    pts = sw["points"]
+    asyncs = sorted((x for x in pts if x["durability"] == "async" and x["ack"] == "on_durable"),
+                    key=lambda x: x["window_us"])
+    if not asyncs:
+        return
+    lat = lambda x, k: x["latency"][k]["median"] / 1e6  # noqa: E731
+    rows = [f"{x['window_us']} {lat(x, 'p50')} {lat(x, 'p99')} {x['latency']['p99']['min'] / 1e6} "
+            f"{x['latency']['p99']['max'] / 1e6}" for x in asyncs]
+    refs = []
+    sync = next((x for x in pts if x["durability"] == "sync"), None)
+    if sync:
+        # The sync topic's own cost per publish (publish -> durable, closed loop): at this
+        # rate a sync producer may fall behind, and its latency from the due time is then
+        # queueing (both are in the table of BENCHMARKS.md).
+        if "svc_p50" in sync["latency"]:
+            refs += [(lat(sync, "svc_p50"), "sync topic, publish -> durable p50", "#228833", 2),
+                     (lat(sync, "svc_p99"), "sync topic, publish -> durable p99", "#cc3311", 2)]
+    wait = next((x for x in pts if x["ack"] == "wait_durable" and "svc_p50" in x["latency"]), None)
+    extra = ""
+    if wait:
+        title = f"wait_durable after each publish at {wait['window_us']} us: publish -> durable p50"
+        extra = f", DAT2 using 1:2 with points pt 7 ps 1.5 lc rgb \"#aa3377\" title {quote(title)}"
+    arrows = "".join(
+        f"set arrow from graph 0, first {v} to graph 1, first {v} nohead dt {dt} lc rgb {quote(col)}\n"
+        f"set label {quote(name)} at graph 0.02, first {v} offset 0,0.6 tc rgb {quote(col)}\n"
+        for v, name, col, dt in refs)
+    data = ("# window_us ack_p50_ms ack_p99_ms p99_min p99_max\n" + "\n".join(rows) + "\n")
+    # Log y range over every value drawn, the reference lines included, with room for the key.
+    values = [v for x in asyncs for v in (lat(x, "p50"), x["latency"]["p99"]["min"] / 1e6,
+                                          x["latency"]["p99"]["max"] / 1e6)]
+    values += [v for v, _, _, _ in refs] + ([lat(wait, "svc_p50")] if wait else [])
+    values = [v for v in values if v > 0]
+    yrange = f"set yrange [{min(values) / 2}:{max(values) * 8}]\n" if values else ""
+    script = f"""set title "Durable-ack latency against the async group-commit window (sync_interval): {sw['value_bytes']}-byte values at {sw['rate_per_s']:.0f} msgs/s,\\nacks from bus::on_durable, timed from when each record was due; median of {sw['reps']} runs, bars min-max p99\\n{source_line(persist_meta(d))}"
+set logscale x
+set logscale y
+set xlabel "group-commit window, microseconds (log scale)"
+set ylabel "milliseconds (log scale)"
+set grid
+set key top left
+{yrange}{arrows}"""
+    if wait:
+        with open(os.path.join(p.dir, "persist_window_wait.dat"), "w", encoding="utf-8") as f:
+            f.write(f"{wait['window_us']} {lat(wait, 'svc_p50')}\n")
+        script += 'DAT2 = "persist_window_wait.dat"\n'
+    script += ("plot DAT using 1:2 with linespoints lw 2 lc rgb \"#228833\" title \"async ack p50\", "
+               "DAT using 1:3:4:5 with yerrorlines lw 2 lc rgb \"#cc3311\" title \"async ack p99\""
+               + extra + "\n")
+    p.draw("persist_window", data, script)
+
+
+QUEUE_NAMES = [
+    ("lanes_queue", "lanes queue: receive + ack"),
+    ("lanes_log", "lanes log: poll, no ack"),
+    ("boost_queue", "boost::lockfree::queue"),
+    ("atomic_queue", "atomic_queue MPMC"),
+]
+
+
+def queue_throughput(p, q):
+    c = q["cases"]
+    rows = []
+    for base, name in QUEUE_NAMES:
+        cells = []
+        for cfg in ("1p1c", "2p2c"):
+            x = c.get(f"{base}_{cfg}")
+            cells += ["-", "-", "-"] if x is None else [x["median"] / 1e6, x["min"] / 1e6, x["max"] / 1e6]
+        if any(v != "-" for v in cells):
+            rows.append(f"{quote(name)} " + " ".join(str(v) for v in cells))
+    if not rows:
+        return
+    meta = (q["git_commit"], q["compiler"], q["cpu_model"], q["date"])
+    script = BARS + f"""set title "Queue mode against queues without acknowledgement, {q['value_bytes']}-byte values: median and min-max over {q['reps']} rounds\\n{source_line(meta)}"
+set ylabel "million msgs/s"
+set yrange [0:*]
+set bmargin 8
+plot DAT using 2:3:4:xtic(1) title "1 producer + 1 consumer", '' using 5:6:7 title "2 producers + 2 consumers (parking)"
+"""
+    p.draw("queue_throughput", "# case 1p1c median min max  2p2c median min max (M msgs/s)\n" + "\n".join(rows) + "\n", script)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ring", default="bench/results/ring_bench.json")
     ap.add_argument("--bus", default="bench/results/bus_bench.json")
     ap.add_argument("--persist", default="bench/results/persist_bench.json")
+    ap.add_argument("--queue", default="bench/results/queue_bench.json")
     ap.add_argument("--dir", default="results/plots")
     ap.add_argument("--publish", default="")
     a = ap.parse_args()
     if shutil.which("gnuplot") is None:
         sys.exit("plots: gnuplot not found (Debian package gnuplot-nox, see tools/setup.sh)")
     p = Plotter(a.dir)
-    ring, bus, persist = load(a.ring), load(a.bus), load(a.persist)
+    ring, bus, persist, queue = load(a.ring), load(a.bus), load(a.persist), load(a.queue)
     if ring:
         ring_throughput(p, ring)
     if bus:
@@ -299,6 +396,9 @@ def main():
     if persist:
         persist_throughput(p, persist)
         persist_ack(p, persist)
+        persist_window(p, persist)
+    if queue:
+        queue_throughput(p, queue)
     if a.publish:
         os.makedirs(a.publish, exist_ok=True)
         for png in p.made:

@@ -68,6 +68,8 @@ def render(data, results_path, command, notes):
                          f"{x['median'] / 1e6:.2f} ({x['min'] / 1e6:.2f}-{x['max'] / 1e6:.2f})")
         out.append(f"| {NAMES[base]} | {cells[0]} | {cells[1]} |")
     out.append("")
+    out.append("Plot: `bench/results/plots/queue_throughput.png` (tools/plots.py).")
+    out.append("")
     out.append("The cost of acknowledgement (queue vs log mode, ns per message, median of the "
                f"per-round difference): 1+1 {r['ack_cost_ns_1p1c']['median']:.0f} ns, "
                f"2+2 {r['ack_cost_ns_2p2c']['median']:.0f} ns.")

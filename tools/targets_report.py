@@ -3,14 +3,18 @@
 
     tools/targets_report.py [--ring bench/results/ring_bench.json]
                             [--bus bench/results/bus_bench.json]
-                            [--persist bench/results/persist_bench.json] [--output BENCHMARKS.md]
+                            [--persist bench/results/persist_bench.json]
+                            [--queue bench/results/queue_bench.json]
+                            [--run bench/results/bench_run.json] [--output BENCHMARKS.md]
+                            [--readme README.md]
 
 Every target row of the three suite reports in one table: the rows are taken from the
 sections that tools/bench_report.py, tools/bus_bench_report.py and
 tools/persist_bench_report.py render from the same files (rendered here in memory, so a
 target's verdict is computed in exactly one place). The summary sits between
 <!-- targets:begin --> and <!-- targets:end -->, placed before the first suite section;
-the rest of the file is left alone. Python 3 standard library only.
+the rest of the file is left alone. Below the table: the wall time of tools/bench.sh per
+suite and in all, from --run (tools/bench_run.py). Python 3 standard library only.
 """
 
 import argparse
@@ -21,6 +25,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_report  # noqa: E402
+import bench_run  # noqa: E402
 import bus_bench_report  # noqa: E402
 import persist_bench_report  # noqa: E402
 import queue_bench_report  # noqa: E402
@@ -110,8 +115,19 @@ def render(args):
                        f"| {measured} | {result} |")
     out.append("")
     out.append(f"{met} of {total} targets met.")
+    run_path = getattr(args, "run", "")
+    run = bench_run.load(run_path)
+    if run:
+        out.append("")
+        out += bench_run.render_section(run, run_path)
     out.append(END)
     return "\n".join(out) + "\n"
+
+
+def load_of(meta):
+    """The load average at the start of a suite's run, whichever way its file spells it."""
+    v = meta.get("load_average", meta.get("loadavg_start", 0))
+    return float(str(v).split()[0]) if v not in (None, "") else 0.0
 
 
 def render_readme(args):
@@ -126,8 +142,10 @@ def render_readme(args):
         if "kernel" in meta and not machine:
             machine = (f"{meta['cpu_model']}, {meta.get('logical_cpus', '?')} logical CPUs shared "
                        f"with other tenants, {meta['kernel']}")
+        kind = (f"`--quick` smoke run, {meta.get('reps', '?')} rounds" if meta.get("quick")
+                else f"{meta.get('reps', '?')} rounds")
         out.append(f"- {name} (`{bench}`): commit `{commit}`, {meta.get('compiler', '?')}, "
-                   f"run {date}")
+                   f"run {date} ({kind}, load {load_of(meta):.1f} at start)")
     out.append(f"- Machine: {machine or 'see BENCHMARKS.md'}. Only ratios measured side by side "
                "in one run mean anything on it; absolute numbers drift.")
     out.append("")
@@ -143,9 +161,9 @@ def render_readme(args):
         out.append(f"![bus throughput against the raw ring and ZeroMQ]({README_PLOT})")
         out.append("")
     out.append("Method, spreads, the reasons for missed targets and more plots: "
-               "[BENCHMARKS.md](BENCHMARKS.md). Run them all: `tools/bench.sh` (19 minutes for the "
-               "full run and 3.5 for `--quick` on this machine at load 5-8; `--publish` refreshes the committed "
-               "results).")
+               "[BENCHMARKS.md](BENCHMARKS.md). Run them all: `tools/bench.sh` (`--quick` for a "
+               "smoke run; `--publish` refreshes the committed results). "
+               + bench_run.readme_sentence(bench_run.load(getattr(args, "run", ""))))
     out.append(README_END)
     return "\n".join(out) + "\n"
 
@@ -186,6 +204,8 @@ def main():
     ap.add_argument("--bus", default="bench/results/bus_bench.json")
     ap.add_argument("--persist", default="bench/results/persist_bench.json")
     ap.add_argument("--queue", default="bench/results/queue_bench.json")
+    ap.add_argument("--run", default="bench/results/bench_run.json",
+                    help="tools/bench.sh's recorded wall times (tools/bench_run.py)")
     ap.add_argument("--output", default="BENCHMARKS.md")
     ap.add_argument("--readme", default="",
                     help="also write the headline section of this README (committed results)")
