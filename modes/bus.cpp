@@ -196,8 +196,8 @@ void bus::open_data_dir() {
           // synced data, or the files were cut by hand). Keeping it would make the group
           // skip the records that get those offsets next; it resumes at the end instead,
           // as Kafka's out-of-range commit does with reset latest.
-          const auto end =
-              static_cast<std::int64_t>(t->partitions[p]->end_offset.load(std::memory_order_relaxed));
+          const auto end = static_cast<std::int64_t>(
+              t->partitions[p]->end_offset.load(std::memory_order_relaxed));
           if (committed[p] > end) {
             committed[p] = end;
             clamped = true;

@@ -72,8 +72,8 @@ struct consumer::impl {
     // Durable topics: the next offset is older than the ring's log start; poll reads the
     // segment files until it reaches the ring.
     bool on_disk = false;
-    bool dirty = false;       // read since the last release
-    bool needs_seek = false;  // no valid offset and reset policy is error
+    bool dirty = false;         // read since the last release
+    bool needs_seek = false;    // no valid offset and reset policy is error
     std::uint64_t skipped = 0;  // offsets jumped over by the reset policy (see overrun)
     enum class seek_kind : std::uint8_t { none, offset, beginning, end, timestamp };
     seek_kind pending = seek_kind::none;
@@ -452,8 +452,7 @@ struct consumer::impl {
     std::uint64_t o = 0;
     {
       std::lock_guard lock(a.p->mu);
-      if (a.next_offset >= a.p->first_offset() &&
-          position_locked(a, a.next_offset) == errc::ok) {
+      if (a.next_offset >= a.p->first_offset() && position_locked(a, a.next_offset) == errc::ok) {
         return;  // still in the ring (only padding went), or in the files of a durable topic
       }
       if (cfg.reset == offset_reset::error || start_offset(a, o) != errc::ok) {

@@ -227,8 +227,8 @@ TEST(BusDurable, ADurablePublishOnAnAsyncTopicDoesNotWaitForTheWindow) {
   lanes::producer p = b.make_producer("t");
   p.set_max_block(10s);
   for (int i = 0; i < 20; ++i) {
-    const lanes::publish_result r = p.publish(std::nullopt, "v" + std::to_string(i),
-                                              {.durable = true});
+    const lanes::publish_result r =
+        p.publish(std::nullopt, "v" + std::to_string(i), {.durable = true});
     ASSERT_EQ(r.status, errc::ok) << "durable publish " << i;
     EXPECT_GT(b.describe_topic("t")->partitions[0].durable_offset, r.offset);
     if (i % 2 == 1) {  // and wait_durable after a plain publish

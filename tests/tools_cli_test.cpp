@@ -262,7 +262,8 @@ TEST_F(ToolsCli, TopicsCreateListDescribeDelete) {
 // A queue topic from the command line: consume prints and acks, so a second consume finds
 // only what was left; -c takes part of the queue and leaves the rest.
 TEST_F(ToolsCli, QueueTopicConsumeAcksWhatItPrinted) {
-  result r = lanes("topics -d " + d() + " create jobs --mode queue --partitions 2 --durability sync");
+  result r =
+      lanes("topics -d " + d() + " create jobs --mode queue --partitions 2 --durability sync");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("queue mode"), std::string::npos) << r.out;
   ASSERT_EQ(lanes("produce -d " + d() + " -t jobs", numbered(1, 10)).rc, 0);

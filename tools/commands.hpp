@@ -61,7 +61,7 @@ struct topics_options {
   std::size_t ring_capacity = std::size_t{1} << 20;
   std::size_t segment_bytes = std::size_t{64} << 20;
   lanes::topic_mode mode = lanes::topic_mode::log;
-  double visibility_s = 30;         // queue topics
+  double visibility_s = 30;          // queue topics
   std::uint32_t max_deliveries = 0;  // queue topics: 0 keeps messages forever
   std::string dead_letter_topic;     // queue topics
   bool json = false;

@@ -20,9 +20,9 @@
 // Queue topics: competing consumers; each printed message is acked once its line is out
 // (see consume_queue).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -122,7 +122,8 @@ start_point parse_from(const std::string& s) {
 // back at once). -e: exit once the queue has nothing ready; -c N: after N messages.
 int consume_queue(const consume_options& o, lanes::bus& bus, output_format format) {
   if (o.partition || !o.group.empty() || o.from != "earliest") {
-    usage_error("topic '" + o.topic + "' is a queue: --partition, --group and --from do not "
+    usage_error("topic '" + o.topic +
+                "' is a queue: --partition, --group and --from do not "
                 "apply (every consumer competes for the whole queue)");
   }
   lanes::queue_consumer_config qc;
@@ -137,7 +138,8 @@ int consume_queue(const consume_options& o, lanes::bus& bus, output_format forma
   while (!stop_requested.load(std::memory_order_relaxed)) {
     if (o.max_count != 0 && count >= o.max_count) break;
     std::size_t want = 256;
-    if (o.max_count != 0) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, o.max_count - count));
+    if (o.max_count != 0)
+      want = static_cast<std::size_t>(std::min<std::uint64_t>(want, o.max_count - count));
     const lanes::receive_result r = q.receive(want, std::chrono::milliseconds(100));
     if (r.status == lanes::errc::closed) break;
     if (r.status != lanes::errc::ok) runtime_error("receive: " + describe(r.status));
@@ -154,8 +156,7 @@ int consume_queue(const consume_options& o, lanes::bus& bus, output_format forma
       format_record(out, m.record, format);
       receipts.push_back(m.receipt);
     }
-    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() ||
-        std::fflush(stdout) != 0) {
+    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
       for (const lanes::receipt& rc : receipts) (void)q.nack(rc);  // e.g. `| head`
       break;
     }

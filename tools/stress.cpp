@@ -272,7 +272,8 @@ void ledger_write(int fd, const ledger_entry* e, std::size_t n) {
               continue;
             }
             to_ack.push_back(m.receipt);
-            tries.push_back({entry_q_ack_try, m.receipt.partition, producer, seq, m.receipt.offset});
+            tries.push_back(
+                {entry_q_ack_try, m.receipt.partition, producer, seq, m.receipt.offset});
           }
           if (to_ack.empty()) continue;
           ledger_write(ledger_fd, tries.data(), tries.size());
@@ -478,12 +479,12 @@ void verify_queue(const options& o, lanes::bus& bus, const queue_ledger& ql, sta
     idle_since = steady_ns();
     for (const lanes::queue_message& m : rr.messages) {
       const lanes::record_view& rec = m.record;
-      const std::string where = "queue partition " + std::to_string(rec.partition) +
-                                " offset " + std::to_string(rec.offset);
+      const std::string where = "queue partition " + std::to_string(rec.partition) + " offset " +
+                                std::to_string(rec.offset);
       std::uint64_t producer = 0, seq = 0, sum = 0;
       if (rec.value.size() != o.message_size) {
-        violation(s, "queue_corrupt", where + ": value of " + std::to_string(rec.value.size()) +
-                                          " bytes");
+        violation(s, "queue_corrupt",
+                  where + ": value of " + std::to_string(rec.value.size()) + " bytes");
         continue;
       }
       std::memcpy(&producer, rec.value.data(), 8);
@@ -499,8 +500,8 @@ void verify_queue(const options& o, lanes::bus& bus, const queue_ledger& ql, sta
       }
       if (ql.acked.count(k) != 0) {
         violation(s, "queue_acked_delivered",
-                  where + ": producer " + std::to_string(producer) + " seq " +
-                      std::to_string(seq) + " was acked (on disk) and is delivered again");
+                  where + ": producer " + std::to_string(producer) + " seq " + std::to_string(seq) +
+                      " was acked (on disk) and is delivered again");
       }
     }
   }
@@ -915,8 +916,7 @@ int run(const options& o_in) {
       std::printf(
           "queue: %llu durable enqueues and %llu %sacks in the ledger; %llu unacked messages "
           "delivered again after the recoveries (all cycles)\n",
-          static_cast<unsigned long long>(s.q_enqueued),
-          static_cast<unsigned long long>(s.q_acked),
+          static_cast<unsigned long long>(s.q_enqueued), static_cast<unsigned long long>(s.q_acked),
           o.durability == lanes::durability::sync ? "durable " : "",
           static_cast<unsigned long long>(s.q_delivered));
     }

@@ -62,14 +62,13 @@ void describe_queue_human(const lanes::queue_group_stats& q) {
   std::printf("%9s %10s %10s %10s %12s %12s %12s %12s\n", "partition", "ready", "in_flight",
               "delayed", "acked", "redelivered", "dead_letters", "ack_floor");
   for (const lanes::queue_partition_stats& p : q.partitions) {
-    std::printf("%9u %10llu %10llu %10llu %12llu %12llu %12llu %12llu\n", p.partition,
-                static_cast<unsigned long long>(p.ready),
-                static_cast<unsigned long long>(p.in_flight),
-                static_cast<unsigned long long>(p.delayed),
-                static_cast<unsigned long long>(p.acked),
-                static_cast<unsigned long long>(p.redelivered),
-                static_cast<unsigned long long>(p.dead_lettered),
-                static_cast<unsigned long long>(p.ack_floor));
+    std::printf(
+        "%9u %10llu %10llu %10llu %12llu %12llu %12llu %12llu\n", p.partition,
+        static_cast<unsigned long long>(p.ready), static_cast<unsigned long long>(p.in_flight),
+        static_cast<unsigned long long>(p.delayed), static_cast<unsigned long long>(p.acked),
+        static_cast<unsigned long long>(p.redelivered),
+        static_cast<unsigned long long>(p.dead_lettered),
+        static_cast<unsigned long long>(p.ack_floor));
   }
 }
 
@@ -131,9 +130,8 @@ CLI::App* add_topics_command(CLI::App& app, topics_options& o, topics_commands& 
   sub.create
       ->add_option("--mode", o.mode,
                    "log (retained, offsets, groups) or queue (competing consumers, acks)")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, lanes::topic_mode>{{"log", lanes::topic_mode::log},
-                                                   {"queue", lanes::topic_mode::queue}}))
+      ->transform(CLI::CheckedTransformer(std::map<std::string, lanes::topic_mode>{
+          {"log", lanes::topic_mode::log}, {"queue", lanes::topic_mode::queue}}))
       ->default_str("log");
   sub.create
       ->add_option("--visibility-timeout", o.visibility_s,
@@ -171,8 +169,8 @@ int run_topics(const topics_options& o, const topics_commands& sub) {
     tc.segment_bytes = o.segment_bytes;
     tc.mode = o.mode;
     if (o.mode == lanes::topic_mode::queue) {
-      tc.queue.visibility_timeout = std::chrono::nanoseconds(
-          static_cast<std::int64_t>(o.visibility_s * 1e9));
+      tc.queue.visibility_timeout =
+          std::chrono::nanoseconds(static_cast<std::int64_t>(o.visibility_s * 1e9));
       tc.queue.max_deliveries = o.max_deliveries;
       tc.queue.dead_letter_topic = o.dead_letter_topic;
       if ((o.max_deliveries == 0) != o.dead_letter_topic.empty()) {
@@ -183,7 +181,8 @@ int run_topics(const topics_options& o, const topics_commands& sub) {
     }
     const lanes::errc e = bus->create_topic(o.topic, tc);
     if (e == lanes::errc::unknown_topic) {
-      usage_error("--dead-letter-topic '" + o.dead_letter_topic + "' does not exist; create it "
+      usage_error("--dead-letter-topic '" + o.dead_letter_topic +
+                  "' does not exist; create it "
                   "first");
     }
     if (e == lanes::errc::topic_exists) runtime_error("topic '" + o.topic + "' exists already");
