@@ -67,8 +67,10 @@ class Plotter:
         print(f"plots: wrote {png}")
 
 
-def source_line(meta):
-    return f"commit {meta[0]}, {meta[1]}, {meta[2]}, {meta[3]}"
+def source_line(d):
+    """Where a result file came from: commit, compiler, CPU, date (ring_bench says date_utc)."""
+    date = d.get("date", d.get("date_utc"))
+    return f"commit {d['git_commit']}, {d['compiler']}, {d['cpu_model']}, {date}"
 
 
 BARS = """set datafile missing "-"
@@ -94,7 +96,7 @@ def ring_throughput(p, ring):
             cells += ["-", "-", "-"] if r is None else [r["median"] / 1e6, r["min"] / 1e6, r["max"] / 1e6]
         rows.append(f"{quote(names[qid])} " + " ".join(str(c) for c in cells))
     m = ring["metadata"]
-    script = BARS + f"""set title "Rings, 1 producer / 1 consumer: throughput, median and min-max over {m['reps']} rounds\\n{source_line((m['git_commit'], m['compiler'], m['cpu_model'], m['date_utc']))}"
+    script = BARS + f"""set title "Rings, 1 producer / 1 consumer: throughput, median and min-max over {m['reps']} rounds\\n{source_line(m)}"
 set ylabel "million items/s (log scale)"
 set logscale y
 set yrange [0.5:*]
@@ -120,10 +122,6 @@ BUS_NAMES = {
 }
 
 
-def bus_meta(bus):
-    return (bus["git_commit"], bus["compiler"], bus["cpu_model"], bus["date"])
-
-
 def bus_throughput(p, bus):
     c = bus["cases"]
     ids = [i for i in ("bus_p1", "bus_batch", "bus_p4", "bus_p16", "queue_p1", "frame_ring",
@@ -133,7 +131,7 @@ def bus_throughput(p, bus):
     rows = [f"{quote(BUS_NAMES[i])} {c[i]['median'] / 1e6} {c[i]['min'] / 1e6} {c[i]['max'] / 1e6}" for i in ids]
     fanout = ("\\nfan-out: 1 producer / 2 readers that each get every message, msgs/s per reader"
               if "bus_fanout" in ids else "")
-    script = BARS + f"""set title "Bus end to end, 1 producer / 1 consumer, {bus['value_bytes']}-byte values: median and min-max over {bus['reps']} rounds{fanout}\\n{source_line(bus_meta(bus))}"
+    script = BARS + f"""set title "Bus end to end, 1 producer / 1 consumer, {bus['value_bytes']}-byte values: median and min-max over {bus['reps']} rounds{fanout}\\n{source_line(bus)}"
 set rmargin 14
 set ylabel "million msgs/s"
 set yrange [0:*]
@@ -157,7 +155,7 @@ def bus_latency(p, bus):
         lines.append(f"{1 / (1 - q)} {quote(name)} " + " ".join(str(c[i]['percentiles'][name] / 1e3) for i in ids))
     plots = ", ".join(f"DAT using 1:{k + 3} with linespoints lw 2 title {quote(BUS_NAMES[i])}"
                       for k, i in enumerate(ids))
-    script = f"""set title "Latency percentiles at {bus['latency_rate_per_s']:.0f} msgs/s, timed from when each message was due (median of {bus['reps']} rounds)\\n{source_line(bus_meta(bus))}"
+    script = f"""set title "Latency percentiles at {bus['latency_rate_per_s']:.0f} msgs/s, timed from when each message was due (median of {bus['reps']} rounds)\\n{source_line(bus)}"
 set logscale x
 set logscale y
 set xlabel "percentile"
@@ -186,7 +184,7 @@ def bus_sweep(p, bus):
         f"DAT index {k} using 1:2:3:4 with yerrorlines lw 2 title {quote(label[i] + ' p99')}, "
         f"DAT index {k} using 1:5 with linespoints dt 2 title {quote(label[i] + ' p50')}"
         for k, i in enumerate(ids))
-    script = f"""set title "Latency against offered rate ({sw['seconds']} s per point, median of {sw['reps']} runs, bars min-max p99)\\n{source_line(bus_meta(bus))}"
+    script = f"""set title "Latency against offered rate ({sw['seconds']} s per point, median of {sw['reps']} runs, bars min-max p99)\\n{source_line(bus)}"
 set logscale x
 set logscale y
 set xlabel "offered rate, msgs/s (log scale)"
@@ -217,7 +215,7 @@ def bus_scaling(p, bus):
         (f"DAT using {2 + 3 * k}:{3 + 3 * k}:{4 + 3 * k}:xtic(1)" if k == 0 else
          f"'' using {2 + 3 * k}:{3 + 3 * k}:{4 + 3 * k}") + f" title {quote(str(s) + ' B values')}"
         for k, s in enumerate(sizes))
-    script = BARS + f"""set title "Bus scaling: partitions x producers x value size (median, min-max of {sc['reps']} runs)\\n{source_line(bus_meta(bus))}"
+    script = BARS + f"""set title "Bus scaling: partitions x producers x value size (median, min-max of {sc['reps']} runs)\\n{source_line(bus)}"
 set ylabel "million msgs/s (log scale)"
 set logscale y
 set bmargin 7
@@ -236,10 +234,6 @@ PERSIST_NAMES = {
 }
 
 
-def persist_meta(d):
-    return (d["git_commit"], d["compiler"], d["cpu_model"], d["date"])
-
-
 def persist_throughput(p, d):
     c = d["cases"]
     ids = [i for i in PERSIST_NAMES if i in c]
@@ -249,7 +243,7 @@ def persist_throughput(p, d):
             for i in ids]
     best = c["fio_seq_best"]["value"]["median"]
     prm = d["params"]
-    script = BARS + f"""set title "Durable writes, {prm['async_value_bytes']}-byte values, {prm['async_bytes'] >> 20} MiB per run: MB/s, median and min-max over {d['reps']} rounds\\n{source_line(persist_meta(d))}"
+    script = BARS + f"""set title "Durable writes, {prm['async_value_bytes']}-byte values, {prm['async_bytes'] >> 20} MiB per run: MB/s, median and min-max over {d['reps']} rounds\\n{source_line(d)}"
 set ylabel "MB/s (10^6 bytes/s)"
 set yrange [0:*]
 set key top right
@@ -271,7 +265,7 @@ def persist_ack(p, d):
     f50 = c["fio_sync_lat"]["p50"]["median"] / 1e6
     f99 = c["fio_sync_lat"]["p99"]["median"] / 1e6
     prm = d["params"]
-    script = f"""set title "Durable-ack latency on a sync topic by producers ({prm['sync_value_bytes']}-byte values), median over {d['reps']} rounds;\\nfio fdatasync at the same write size as lines (against the async window: persist_window.png)\\n{source_line(persist_meta(d))}"
+    script = f"""set title "Durable-ack latency on a sync topic by producers ({prm['sync_value_bytes']}-byte values), median over {d['reps']} rounds;\\nfio fdatasync at the same write size as lines (against the async window: persist_window.png)\\n{source_line(d)}"
 set xlabel "producers waiting for their acks (group commit)"
 set ylabel "milliseconds (log scale)"
 set logscale y
@@ -325,7 +319,7 @@ def persist_window(p, d):
     values += [v for v, _, _, _ in refs] + ([lat(wait, "svc_p50")] if wait else [])
     values = [v for v in values if v > 0]
     yrange = f"set yrange [{min(values) / 2}:{max(values) * 8}]\n" if values else ""
-    script = f"""set title "Durable-ack latency against the async group-commit window (sync_interval): {sw['value_bytes']}-byte values at {sw['rate_per_s']:.0f} msgs/s,\\nacks from bus::on_durable, timed from when each record was due; median of {sw['reps']} runs, bars min-max p99\\n{source_line(persist_meta(d))}"
+    script = f"""set title "Durable-ack latency against the async group-commit window (sync_interval): {sw['value_bytes']}-byte values at {sw['rate_per_s']:.0f} msgs/s,\\nacks from bus::on_durable, timed from when each record was due; median of {sw['reps']} runs, bars min-max p99\\n{source_line(d)}"
 set logscale x
 set logscale y
 set xlabel "group-commit window, microseconds (log scale)"
@@ -363,8 +357,7 @@ def queue_throughput(p, q):
             rows.append(f"{quote(name)} " + " ".join(str(v) for v in cells))
     if not rows:
         return
-    meta = (q["git_commit"], q["compiler"], q["cpu_model"], q["date"])
-    script = BARS + f"""set title "Queue mode against queues without acknowledgement, {q['value_bytes']}-byte values: median and min-max over {q['reps']} rounds\\n{source_line(meta)}"
+    script = BARS + f"""set title "Queue mode against queues without acknowledgement, {q['value_bytes']}-byte values: median and min-max over {q['reps']} rounds\\n{source_line(q)}"
 set ylabel "million msgs/s"
 set yrange [0:*]
 set bmargin 8
