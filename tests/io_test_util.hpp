@@ -8,8 +8,11 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
@@ -19,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lanes/partition_log.hpp"
@@ -182,6 +186,22 @@ inline std::vector<std::byte> read_file(const fs::path& p) {
 inline void write_file(const fs::path& p, const std::vector<std::byte>& bytes) {
   std::ofstream f(p, std::ios::binary | std::ios::trunc);
   f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// A forked child that reports what it got acknowledged through a pipe: lets it run for
+// `after`, kills it with SIGKILL, and reads everything it wrote into `out`. False (with a
+// test failure) when the child had stopped by itself before the kill.
+inline bool kill_and_drain(pid_t child, int read_fd, std::chrono::milliseconds after,
+                           std::string& out) {
+  std::this_thread::sleep_for(after);
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  char buf[4096];
+  for (ssize_t n; (n = ::read(read_fd, buf, sizeof buf)) > 0;) out.append(buf, buf + n);
+  ::close(read_fd);
+  EXPECT_TRUE(WIFSIGNALED(status)) << "the child stopped by itself: " << status;
+  return WIFSIGNALED(status);
 }
 
 }  // namespace io_test

@@ -297,15 +297,9 @@ TEST(QueueDurableCrash, SigkillLosesNoUnackedMessageAndRedeliversNoAckedOne) {
       }
     }
     ::close(fds[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(60 + rng() % 200));
-    ::kill(child, SIGKILL);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "the child stopped by itself: " << status;
     std::string text;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, buf + n);
-    ::close(fds[0]);
+    ASSERT_TRUE(
+        io_test::kill_and_drain(child, fds[0], std::chrono::milliseconds(60 + rng() % 200), text));
     std::set<std::string> acked;
     std::set<std::string> in_doubt;  // an ack was under way when the child died
     std::istringstream in(text);
