@@ -72,7 +72,7 @@ struct consumer::impl {
     // Durable topics: the next offset is older than the ring's log start; poll reads the
     // segment files until it reaches the ring.
     bool on_disk = false;
-    bool dirty = false;         // read since the last release
+    bool dirty = false;         // read from the ring (gating reader) since the last release
     bool needs_seek = false;    // no valid offset and reset policy is error
     std::uint64_t skipped = 0;  // offsets jumped over by the reset policy (see overrun)
     enum class seek_kind : std::uint8_t { none, offset, beginning, end, timestamp };
@@ -554,7 +554,9 @@ struct consumer::impl {
             if (off < a.next_offset || off >= limit || n >= batch.size()) continue;
             view_of(batch[n++], a, rec);
             a.next_offset = off + 1;
-            a.dirty = true;
+            // Not dirty: these views are arena copies, and release() would pin this
+            // non-gating ring reader at its stale cursor, holding the producer back until
+            // the next poll (a consumer that stopped after a disk read blocked it for good).
           }
         });
     arena_used += align_up(r.bytes, 8);

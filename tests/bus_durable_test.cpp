@@ -389,6 +389,36 @@ TEST(BusDurable, ConsumerBehindTheRingReadsTheFilesThenTheRingWithoutAGap) {
   EXPECT_EQ(live[0].offset, static_cast<std::uint64_t>(kCount));
 }
 
+// A consumer reading the files and then pausing must not hold producers back: its ring
+// reader stays out of the way between polls (it was pinned at a stale cursor once a poll
+// followed a disk read).
+TEST(BusDurable, AConsumerThatStopsAfterReadingTheFilesDoesNotBlockProducers) {
+  LANES_REQUIRE_URING();
+  io_test::scratch_dir dir;
+  lanes::bus b(disk_bus(dir.path()));
+  ASSERT_EQ(b.create_topic("t", durable_topic(1, lanes::durability::async, 4096)), errc::ok);
+  lanes::producer p = b.make_producer("t");
+  lanes::publish_result last;
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(last = p.publish(std::nullopt, "old"));
+  ASSERT_EQ(p.wait_durable(0, last.offset, 10s), errc::ok);
+  lanes::consumer_config cc;
+  cc.reset = lanes::offset_reset::earliest;
+  cc.max_poll_records = 10;
+  lanes::consumer c = b.make_consumer(cc);
+  const std::vector<lanes::topic_partition> mine{{"t", 0}};
+  ASSERT_EQ(c.assign(mine), errc::ok);
+  for (int i = 0; i < 3; ++i) {  // three polls, all from the files
+    const lanes::poll_result r = c.poll(1s);
+    ASSERT_EQ(r.status, errc::ok);
+    ASSERT_FALSE(r.records.empty());
+    ASSERT_LT(r.records.back().offset, 100u);
+  }
+  p.set_max_block(5s);
+  for (int i = 0; i < 500; ++i) {  // many times the 4 KiB ring
+    ASSERT_TRUE(p.publish(std::nullopt, "new")) << "publish " << i << " waited for the consumer";
+  }
+}
+
 TEST(BusDurable, SeekToBeginningAndToATimestampReachIntoTheFiles) {
   LANES_REQUIRE_URING();
   io_test::scratch_dir dir;
