@@ -35,7 +35,7 @@ extern std::atomic<std::uint64_t> tsc_reanchor_ticks;
 std::int64_t reanchor(clock_anchor& a, std::uint64_t tsc) noexcept;
 }  // namespace detail
 
-inline std::int64_t realtime_ns() noexcept {
+[[gnu::always_inline]] inline std::int64_t realtime_ns() noexcept {
 #if defined(__x86_64__)
   const std::uint64_t rate = detail::tsc_ns_per_tick_q32.load(std::memory_order_relaxed);
   if (rate != 0) {

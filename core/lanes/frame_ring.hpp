@@ -134,7 +134,7 @@ class frame_ring {
 
   // Reserves a frame of `payload` bytes. status: ok, full (readers hold the space; retry),
   // frame_too_large (can never fit). Never blocks (multi: the CAS may retry).
-  [[nodiscard]] frame_claim try_claim(std::size_t payload) noexcept {
+  [[nodiscard, gnu::always_inline]] frame_claim try_claim(std::size_t payload) noexcept {
     frame_claim c;
     const std::uint64_t need = frame_footprint(payload);
     if (payload > max_payload()) {
@@ -197,7 +197,7 @@ class frame_ring {
   // frame is published and no later one can be: frames are committed in claim order, so
   // in_turn may hand out dense sequence numbers (offsets) without any atomic RMW.
   template <class Fn>
-  void commit(const frame_claim& c, Fn&& in_turn) noexcept {
+  [[gnu::always_inline]] void commit(const frame_claim& c, Fn&& in_turn) noexcept {
     if (mode_ == producer_mode::multi) {
       wait_turn(c.begin);
       in_turn();
@@ -418,19 +418,23 @@ class frame_ring {
   frame_header* header_at(std::uint64_t position) const noexcept {
     return reinterpret_cast<frame_header*>(base_ + (position & mask_));
   }
+  // One 8-byte store, not three: every store is a store-buffer entry, and the producer's
+  // stores to a line a reader just read drain slowly (the line has to come back first).
   void write_header(std::uint64_t position, std::uint32_t length, std::uint16_t flags,
                     std::uint16_t user) noexcept {
-    frame_header* h = header_at(position);
-    h->length = length;
-    h->flags = flags;
-    h->user = user;
+    const frame_header h{length, flags, user};
+    std::memcpy(header_at(position), &h, sizeof h);
   }
 
   // True when [.., end) fits behind the slowest reader. Reloads the gate only when the
   // cached one says no. Multi producer: the gate is shared, published with release/acquire
   // so that a producer using another producer's scan still happens-after the readers' (R2).
-  bool has_room(std::uint64_t end) noexcept {
-    if (end - gate_.load(std::memory_order_acquire) <= capacity()) return true;
+  [[gnu::always_inline]] bool has_room(std::uint64_t end) noexcept {
+    if (end - gate_.load(std::memory_order_acquire) <= capacity()) [[likely]]
+      return true;
+    return rescan_gate(end);
+  }
+  [[gnu::noinline]] bool rescan_gate(std::uint64_t end) noexcept {
     const std::uint64_t g = scan_readers();
     gate_.store(g, std::memory_order_release);
     return end - g <= capacity();

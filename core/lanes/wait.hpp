@@ -122,9 +122,14 @@ class alignas(cache_line_size) park {
   }
 
   // Call after making the condition true (after the release store that publishes it).
-  void notify_all() noexcept {
+  [[gnu::always_inline]] void notify_all() noexcept {
     detail::light_barrier();
-    if (sleepers_.load(std::memory_order_relaxed) == 0) return;  // fast path: nobody parked
+    if (sleepers_.load(std::memory_order_relaxed) == 0) [[likely]]
+      return;  // fast path: nobody parked
+    wake_sleepers();
+  }
+
+  [[gnu::noinline]] void wake_sleepers() noexcept {
     epoch_.fetch_add(1, std::memory_order_release);
     detail::futex_wake_all(&epoch_);
   }
