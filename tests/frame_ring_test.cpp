@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -777,6 +778,41 @@ TEST(FrameRing, MultiProducerModeSingleThread) {
   EXPECT_EQ(got[1].position, lap_end);
   EXPECT_EQ(got[2].text, "c");
   EXPECT_EQ(rd.position(), d.end);
+}
+
+// Before claiming, a multi-producer claimer backs off while another claim is open, but only
+// for a bounded while: a claim held open (a zero-copy producer writing slowly, or one that
+// never commits) must not stop another producer from claiming.
+TEST(FrameRing, AnOpenClaimHoldsAnotherProducersClaimOnlyBoundedly) {
+  frame_ring r(1024, producer_mode::multi);
+  auto rd = r.add_reader();
+  frame_claim a = r.try_claim(8);
+  ASSERT_TRUE(a);
+  std::memcpy(a.data, "AAAAAAAA", 8);
+  std::atomic<bool> claimed{false};
+  frame_claim b;
+  std::thread other([&] {
+    b = r.try_claim(8);  // a is open all along: this claims after its back-off
+    claimed.store(true, std::memory_order_release);
+  });
+  // a stays open until the other producer has its claim (or 30 s, so a regression fails
+  // instead of hanging the suite).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!claimed.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const bool claimed_while_open = claimed.load(std::memory_order_acquire);
+  r.commit(a);
+  other.join();
+  EXPECT_TRUE(claimed_while_open) << "a claim waited for another producer's open claim";
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b.begin, a.end);
+  std::memcpy(b.data, "BBBBBBBB", 8);
+  r.commit(b);
+  const auto got = drain(rd);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].text, "AAAAAAAA");
+  EXPECT_EQ(got[1].text, "BBBBBBBB");
 }
 
 // ---- concurrency ----

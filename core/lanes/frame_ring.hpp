@@ -24,7 +24,9 @@
 //   - multi producer: claims with a CAS on claimed_; commits happen in claim order: a
 //     committer waits (pause, yield, then futex sleep) for published_ to reach its frame's
 //     start. The wait is as long as the earlier producer's copy into its own frame, unless
-//     that producer is descheduled in between.
+//     that producer is descheduled in between. So that few claims are open at once (a
+//     descheduled claimer then stalls few others), a claimer first backs off, bounded,
+//     while another claim is open.
 // Reclamation. Each reader release-stores its cursor (R2) after it is done with a frame;
 // the producer acquire-loads the cursors (W2) to find the slowest one, caching the result
 // so that the scan happens only when the cache says the ring is full.
@@ -133,7 +135,9 @@ class frame_ring {
   // ---- producer ----
 
   // Reserves a frame of `payload` bytes. status: ok, full (readers hold the space; retry),
-  // frame_too_large (can never fit). Never blocks (multi: the CAS may retry).
+  // frame_too_large (can never fit). Never blocks; multi: the CAS may retry, and while
+  // another producer's claim is open it first backs off for a bounded while (see
+  // wait_for_admission).
   [[nodiscard, gnu::always_inline]] frame_claim try_claim(std::size_t payload) noexcept {
     frame_claim c;
     const std::uint64_t need = frame_footprint(payload);
@@ -141,6 +145,7 @@ class frame_ring {
       c.status = errc::frame_too_large;
       return c;
     }
+    if (mode_ == producer_mode::multi) wait_for_admission();
     std::uint64_t begin = claimed_.load(std::memory_order_relaxed);
     std::uint64_t pad = 0;
     for (;;) {
@@ -451,6 +456,31 @@ class frame_ring {
       if (c < slowest) slowest = c;
     }
     return slowest;
+  }
+
+  // Multi producer, before claiming: while another producer's claim is open (claimed, not
+  // yet published), spins, then yields, a bounded number of times, then claims anyway. A
+  // producer waits here holding nothing, so its preemption holds up nobody; whereas once it
+  // has claimed, every later claimer must wait for its commit (commits go in claim order).
+  // Without this, 4 producers on 2 CPUs queued their claims behind one another, and each
+  // preempted claimer stalled the whole queue until the scheduler ran it again; every
+  // commit then needed the next waiter woken, one by one (one partition: 0.15-0.67 M msg/s
+  // against 15 with 2 producers). With it, the producer that just committed claims again at
+  // once (the others are not queued) and 4 producers run at about the rate of 1. The bound
+  // keeps it a back-off, not a lock: a producer never waits on another beyond it.
+  static constexpr unsigned admission_spins = 64;
+  static constexpr unsigned admission_yields = 64;
+  void wait_for_admission() noexcept {
+    for (unsigned i = 0; i < admission_spins + admission_yields; ++i) {
+      // Relaxed: a hint only; the CAS on claimed_ and wait_turn do the ordering.
+      if (claimed_.load(std::memory_order_relaxed) == published_.load(std::memory_order_relaxed))
+        return;
+      if (i < admission_spins) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+    }
   }
 
   // Multi producer: waits until every frame claimed before `begin` is published. Spins,
