@@ -492,6 +492,21 @@ namespace {
                                               std::size_t n) noexcept {
   const auto* from = static_cast<const std::byte*>(src);
   auto chunk = [&]<std::size_t k>(std::size_t at) {
+#if defined(__SSE2__)
+    if constexpr (k == 16) {
+      // Two 8-byte loads, one 16-byte store: a value the caller has just written with
+      // 8-byte (or wider) stores forwards to 8-byte loads, where a 16-byte load spanning
+      // two of those stores cannot forward and waits for the store buffer to drain, and
+      // with it for every store to a ring line still on its way back from the consumer.
+      std::uint64_t lo, hi;
+      std::memcpy(&lo, from + at, 8);
+      std::memcpy(&hi, from + at + 8, 8);
+      asm("" : "+r"(lo), "+r"(hi));  // or the compiler merges them into one 16-byte load
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + at),
+                       _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo)));
+      return;
+    }
+#endif
     unsigned char tmp[k];
     std::memcpy(tmp, from + at, k);
     std::memcpy(dst + at, tmp, k);

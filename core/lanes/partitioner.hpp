@@ -40,7 +40,7 @@ class partitioner {
   std::uint32_t partition_count() const noexcept { return count_; }
 
   // The partition of a key: key_hash(key) % partition_count.
-  std::uint32_t for_key(std::string_view key) const noexcept {
+  [[gnu::always_inline]] std::uint32_t for_key(std::string_view key) const noexcept {
     return count_ == 1 ? 0 : for_hash(key_hash(key));
   }
   // hash % partition_count; a mask when the count is a power of two (the same result, and

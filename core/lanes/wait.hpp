@@ -75,7 +75,7 @@ void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept;
 extern bool asymmetric_fence;
 inline bool asymmetric_fence_available() noexcept { return asymmetric_fence; }
 void heavy_barrier() noexcept;
-inline void light_barrier() noexcept {
+[[gnu::always_inline]] inline void light_barrier() noexcept {
   if (asymmetric_fence) {
     std::atomic_signal_fence(std::memory_order_seq_cst);
   } else {
