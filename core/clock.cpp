@@ -18,7 +18,7 @@ std::int64_t realtime_ns_slow() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-thread_local clock_anchor tls_anchor;
+thread_local constinit clock_anchor tls_anchor;
 std::atomic<std::uint64_t> tsc_ns_per_tick_q32{0};
 std::atomic<std::uint64_t> tsc_reanchor_ticks{0};
 

@@ -28,7 +28,9 @@ struct clock_anchor {
   std::uint64_t tsc = 0;
   std::int64_t ns = 0;
 };
-extern thread_local clock_anchor tls_anchor;
+// constinit: no dynamic initialisation, so every access is a plain %fs-relative load instead
+// of a check for (and call to) a TLS init wrapper.
+extern thread_local constinit clock_anchor tls_anchor;
 // ns per TSC tick in 32.32 fixed point; 0 while unknown or unusable.
 extern std::atomic<std::uint64_t> tsc_ns_per_tick_q32;
 extern std::atomic<std::uint64_t> tsc_reanchor_ticks;
