@@ -139,17 +139,39 @@ class frame_ring {
   // another producer's claim is open it first backs off for a bounded while (see
   // wait_for_admission).
   [[nodiscard, gnu::always_inline]] frame_claim try_claim(std::size_t payload) noexcept {
+    frame_claim c;
+    const std::uint64_t need = frame_footprint(payload);
     if (payload > max_payload()) {
-      frame_claim c;
       c.status = errc::frame_too_large;
       return c;
     }
-    // Two straight paths rather than one loop with a mode test inside: the single-producer
-    // one then keeps every value in registers where it is inlined (the loop's CAS made the
-    // compiler spill them to the stack on every claim).
-    if (mode_ == producer_mode::single) [[likely]]
-      return claim_single(frame_footprint(payload), payload);
-    return claim_multi(frame_footprint(payload), payload);
+    if (mode_ == producer_mode::multi) wait_for_admission();
+    std::uint64_t begin = claimed_.load(std::memory_order_relaxed);
+    std::uint64_t pad = 0;
+    for (;;) {
+      const std::uint64_t offset = begin & mask_;
+      pad = (capacity() - offset < need) ? capacity() - offset : 0;
+      const std::uint64_t end = begin + pad + need;
+      if (!has_room(end)) {
+        c.status = errc::full;
+        return c;
+      }
+      if (mode_ == producer_mode::single) {
+        claimed_.store(end, std::memory_order_relaxed);
+        break;
+      }
+      if (claimed_.compare_exchange_weak(begin, end, std::memory_order_relaxed)) break;
+    }
+    if (pad != 0)
+      write_header(begin, static_cast<std::uint32_t>(pad - sizeof(frame_header)),
+                   frame_flags::padding, 0);
+    c.begin = begin;
+    c.position = begin + pad;
+    c.end = c.position + need;
+    c.size = static_cast<std::uint32_t>(payload);
+    c.data = base_ + (c.position & mask_) + sizeof(frame_header);
+    write_header(c.position, c.size, 0, 0);
+    return c;
   }
 
   // Sets the header's user field of a claimed frame (before commit).
@@ -434,55 +456,6 @@ class frame_ring {
       if (c < slowest) slowest = c;
     }
     return slowest;
-  }
-
-  [[gnu::always_inline]] frame_claim claim_single(std::uint64_t need,
-                                                 std::size_t payload) noexcept {
-    frame_claim c;
-    const std::uint64_t begin = claimed_.load(std::memory_order_relaxed);
-    const std::uint64_t offset = begin & mask_;
-    const std::uint64_t pad = (capacity() - offset < need) ? capacity() - offset : 0;
-    const std::uint64_t end = begin + pad + need;
-    if (!has_room(end)) [[unlikely]] {
-      c.status = errc::full;
-      return c;
-    }
-    claimed_.store(end, std::memory_order_relaxed);
-    return claimed(c, begin, pad, need, payload);
-  }
-
-  [[gnu::noinline]] frame_claim claim_multi(std::uint64_t need, std::size_t payload) noexcept {
-    frame_claim c;
-    wait_for_admission();
-    std::uint64_t begin = claimed_.load(std::memory_order_relaxed);
-    std::uint64_t pad = 0;
-    for (;;) {
-      const std::uint64_t offset = begin & mask_;
-      pad = (capacity() - offset < need) ? capacity() - offset : 0;
-      const std::uint64_t end = begin + pad + need;
-      if (!has_room(end)) {
-        c.status = errc::full;
-        return c;
-      }
-      if (claimed_.compare_exchange_weak(begin, end, std::memory_order_relaxed)) break;
-    }
-    return claimed(c, begin, pad, need, payload);
-  }
-
-  // Fills in a claim of [begin, begin + pad + need) and writes its headers.
-  [[gnu::always_inline]] frame_claim& claimed(frame_claim& c, std::uint64_t begin,
-                                              std::uint64_t pad, std::uint64_t need,
-                                              std::size_t payload) noexcept {
-    if (pad != 0) [[unlikely]]
-      write_header(begin, static_cast<std::uint32_t>(pad - sizeof(frame_header)),
-                   frame_flags::padding, 0);
-    c.begin = begin;
-    c.position = begin + pad;
-    c.end = c.position + need;
-    c.size = static_cast<std::uint32_t>(payload);
-    c.data = base_ + (c.position & mask_) + sizeof(frame_header);
-    write_header(c.position, c.size, 0, 0);
-    return c;
   }
 
   // Multi producer, before claiming: while another producer's claim is open (claimed, not

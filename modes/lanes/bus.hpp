@@ -63,7 +63,9 @@ struct topic_config {
   // Bytes of ring per partition; a power of two, at least 4 KiB.
   std::size_t ring_capacity = std::size_t{1} << 20;
   // single: one producer object at a time writes the topic (plain stores, the fast path).
-  // multi: any number of producers (a CAS per claim, commits in claim order).
+  // multi: any number of producers (a CAS per claim, commits in claim order; a producer
+  // backs off briefly before claiming while another's claim is open, so that producers
+  // outnumbering the cores do not queue up behind a descheduled one).
   producer_mode producers = producer_mode::multi;
   // Retention: records are kept while they fit the ring, and at most this many bytes
   // (0: the whole ring) and this long (0: no age limit) per partition.
