@@ -659,17 +659,18 @@ namespace {
                                                          const frame_claim& f) noexcept {
   std::uint64_t offset = 0;
   const auto ring_offset = static_cast<std::uint32_t>(f.position & (p.ring.capacity() - 1));
-  p.ring.commit(f, [&]() __attribute__((always_inline)) {
-    // In commit order: every earlier record has its offset, no later one can.
-    offset = p.end_offset.load(std::memory_order_relaxed);
-    if (p.ring.mode() == producer_mode::multi) {
-      std::memcpy(f.data, &offset, sizeof offset);  // record_header::offset
-    }
-    p.index[offset & p.index_mask].store(ring_offset, std::memory_order_relaxed);
-    // Released before the frame itself (pairs with the acquire loads of stats, lag and
-    // seeks): a seek may locate a record that is not visible yet, and a reader then waits.
-    p.end_offset.store(offset + 1, std::memory_order_release);
-  });
+  p.ring.commit(
+      f, [&]() __attribute__((always_inline)) {
+        // In commit order: every earlier record has its offset, no later one can.
+        offset = p.end_offset.load(std::memory_order_relaxed);
+        if (p.ring.mode() == producer_mode::multi) {
+          std::memcpy(f.data, &offset, sizeof offset);  // record_header::offset
+        }
+        p.index[offset & p.index_mask].store(ring_offset, std::memory_order_relaxed);
+        // Released before the frame itself (pairs with the acquire loads of stats, lag and
+        // seeks): a seek may locate a record that is not visible yet, and a reader then waits.
+        p.end_offset.store(offset + 1, std::memory_order_release);
+      });
   return offset;
 }
 
