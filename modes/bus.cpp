@@ -579,6 +579,15 @@ namespace {
 
 }  // namespace
 
+// The partition of a message: the explicit one (checked by the caller), the key's, or the
+// next round-robin one (which the caller moves past once the message is claimed).
+[[gnu::always_inline]] inline std::uint32_t producer::route(
+    message_key key, const publish_options& o) const noexcept {
+  return o.partition ? *o.partition
+         : key       ? partitioner_.for_key(key.view())
+                     : partitioner_.peek_round_robin();
+}
+
 // Routes, validates and claims. Inlined into publish; the zero-copy try_claim wraps it.
 // Single producer: the record's offset is known at claim (one producer, one open claim, in
 // order) and goes into the header with it; multi producer: it is stamped in commit order.
@@ -598,17 +607,12 @@ namespace {
     c.status = t.deleted.load(std::memory_order_relaxed) ? errc::unknown_topic : errc::closed;
     return;
   }
-  if (o.partition) [[unlikely]] {
-    if (partitioner_.check(*o.partition) != errc::ok) {
-      c.status = errc::invalid_partition;
-      return;
-    }
-    c.partition = *o.partition;
-  } else if (key) {
-    c.partition = partitioner_.for_key(key.view());
-  } else {
-    c.partition = partitioner_.next_round_robin();
+  if (o.partition && partitioner_.check(*o.partition) != errc::ok) [[unlikely]] {
+    c.status = errc::invalid_partition;
+    return;
   }
+  c.partition = route(key, o);
+  if (!key && !o.partition) (void)partitioner_.next_round_robin();
   const std::size_t key_size = key.size();
   std::size_t headers_size = 0;
   if (!o.headers.empty()) [[unlikely]] {
@@ -733,9 +737,7 @@ void producer::abort(claim& c) noexcept {
       (o.partition && partitioner_.check(*o.partition) != errc::ok)) [[unlikely]] {
     return publish_slow(key, value, o, wait, ack, timestamp_ns);
   }
-  const std::uint32_t partition = o.partition ? *o.partition
-                                  : key       ? partitioner_.for_key(key.view())
-                                              : partitioner_.peek_round_robin();
+  const std::uint32_t partition = route(key, o);
   const std::size_t key_size = key.size();
   const std::size_t record = sizeof(record_header) + key_size + value.size();
   detail::partition_state& p = *t->partitions[partition];
@@ -780,10 +782,6 @@ void producer::abort(claim& c) noexcept {
 }
 
 // Durable acknowledgement: the record is published; waits until it is on disk too.
-void producer::wait_durable_result(publish_result& r) noexcept {
-  r.status = wait_durable_after_publish(r.partition, r.offset);
-}
-
 errc producer::wait_durable_after_publish(std::uint32_t partition, std::uint64_t offset) noexcept {
   if (!topic_->durable()) return errc::ok;  // memory-only topic: nothing to wait for
   return detail::persist_wait(*topic_, *topic_->partitions[partition], offset, max_block_);
@@ -912,7 +910,9 @@ void producer::wait_durable_batch(std::span<const message> messages,
   if (!topic_ || !topic_->durable()) return;
   const bool all = topic_->config.durable == durability::sync;
   for (std::size_t i = results.size(); i-- > 0;) {  // newest first: the rest is then quick
-    if (results[i] && (all || messages[i].options.durable)) wait_durable_result(results[i]);
+    if (results[i] && (all || messages[i].options.durable)) {
+      results[i].status = wait_durable_after_publish(results[i].partition, results[i].offset);
+    }
   }
 }
 

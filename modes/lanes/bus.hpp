@@ -272,12 +272,12 @@ class producer {
   publish_result publish_slow(message_key key, std::string_view value,
                               const publish_options& options, bool wait, bool ack,
                               std::int64_t now_ns) noexcept;
+  std::uint32_t route(message_key key, const publish_options& o) const noexcept;
   // now_ns: the timestamp for a record without one (0: read the clock).
   void claim_record(message_key key, std::size_t value_size, const publish_options& o, claim& c,
                     std::int64_t now_ns = 0) noexcept;
   void claim_slow(detail::partition_state& p, std::size_t record, claim& c) noexcept;
   publish_result commit_record(claim& c) noexcept;
-  void wait_durable_result(publish_result& r) noexcept;
   errc wait_durable_after_publish(std::uint32_t partition, std::uint64_t offset) noexcept;
   void wait_durable_batch(std::span<const message> messages,
                           std::span<publish_result> results) noexcept;
