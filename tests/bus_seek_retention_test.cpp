@@ -303,7 +303,9 @@ TEST(BusRetention, ByBytes) {
 TEST(BusRetention, ByAge) {
   lanes::bus b(quiet_bus());
   lanes::topic_config cfg = log_topic(1);
-  cfg.retention_age = 50ms;
+  // Long enough that a preempted test thread (CI runs two suites at once) does not see the
+  // fresh records age out before the first enforcement.
+  cfg.retention_age = 1s;
   ASSERT_EQ(b.create_topic("t", cfg), errc::ok);
   lanes::producer p = b.make_producer("t");
   const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -320,7 +322,7 @@ TEST(BusRetention, ByAge) {
   EXPECT_EQ(s.end_offset, 10u);
   EXPECT_EQ(s.bytes, 5 * bus_test::record_footprint(5));
 
-  std::this_thread::sleep_for(80ms);
+  std::this_thread::sleep_for(1100ms);
   b.enforce_retention();
   s = bus_test::stats(b, "t", 0);
   EXPECT_EQ(s.log_start_offset, 10u);
