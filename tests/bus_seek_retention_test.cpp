@@ -303,7 +303,7 @@ TEST(BusRetention, ByBytes) {
 TEST(BusRetention, ByAge) {
   lanes::bus b(quiet_bus());
   lanes::topic_config cfg = log_topic(1);
-  // Long enough that a preempted test thread (CI runs two suites at once) does not see the
+  // Long enough that a preempted test thread (ctest runs tests two at a time) does not see the
   // fresh records age out before the first enforcement.
   cfg.retention_age = 1s;
   ASSERT_EQ(b.create_topic("t", cfg), errc::ok);
