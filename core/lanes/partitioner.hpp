@@ -49,9 +49,9 @@ class partitioner {
     return static_cast<std::uint32_t>(mask_ != 0 || count_ == 1 ? hash & mask_ : hash % count_);
   }
 
-  // Keyless messages: 0, 1, ..., count-1, 0, ... for this producer.
   // The partition next_round_robin() will return, without moving on.
   std::uint32_t peek_round_robin() const noexcept { return next_; }
+  // Keyless messages: 0, 1, ..., count-1, 0, ... for this producer.
   std::uint32_t next_round_robin() noexcept {
     const std::uint32_t p = next_;
     next_ = (p + 1 == count_) ? 0 : p + 1;
