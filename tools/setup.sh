@@ -19,6 +19,15 @@ packages=(
   fio gnuplot-nox
   # sanitizer and fuzz builds with clang, and the format check (.clang-format)
   clang libclang-rt-14-dev clang-format
+  # connect/: the Kafka bridge (librdkafka, its mock cluster; kcat as an outside client in tests)
+  librdkafka-dev kcat
+  # connect/: PostgreSQL change data capture (libpq; a PostgreSQL 15 server the tests start
+  # in a temporary directory, and pg_recvlogical for the benchmark)
+  libpq-dev postgresql-15 postgresql-client-15
+  # JSON documents (CDC envelopes, tool output) and Prometheus metrics (lanes::prometheus)
+  nlohmann-json3-dev prometheus-cpp-dev
+  # packaging: cpack -G DEB and the test that inspects the package
+  dpkg-dev file
 )
 
 missing=()
