@@ -101,6 +101,9 @@ class category final : public std::error_category {
       case errc::data_dir_locked:
         return "another process has this data directory open; stop it or use another "
                "directory";
+      case errc::read_only:
+        return "the data directory was opened read-only (bus_config::read_only, or the disk "
+               "was full at open): records can be read, nothing written; free space and reopen";
     }
     return "unknown lanes error " + std::to_string(v);
   }
@@ -152,6 +155,7 @@ const char* to_string(errc e) noexcept {
     case errc::file_error: return "file_error";
     case errc::log_failed: return "log_failed";
     case errc::data_dir_locked: return "data_dir_locked";
+    case errc::read_only: return "read_only";
   }
   return "unknown";
 }

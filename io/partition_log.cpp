@@ -14,66 +14,12 @@
 
 #include "lanes/clock.hpp"
 #include "lanes/crc32c.hpp"
+#include "lanes/file_io.hpp"
 #include "lanes/segment_scan.hpp"
 #include "lanes/uring.hpp"
+#include "segment.hpp"
 
 namespace lanes::io {
-
-// One segment file and its in-memory sparse indexes. The owner thread mutates it; readers
-// see `base`, `fd` and the index entries below idx_count (published with release).
-struct segment {
-  std::uint64_t base = 0;
-  int fd = -1;
-  std::filesystem::path log_path;
-  std::int64_t created_ns = 0;
-  // Owner thread only.
-  std::uint64_t size = 0;         // bytes appended (file header included), some in flight
-  std::uint64_t next_offset = 0;  // one past the last record appended
-  std::uint64_t batches = 0;
-  std::int64_t max_ts = INT64_MIN;
-  std::uint64_t bytes_since_index = 0;
-  bool dirty = false;  // a write completed since this file's last sync was submitted
-  // Offset index: entries [0, idx_count) are immutable once published.
-  std::unique_ptr<offset_index_entry[]> idx;
-  std::size_t idx_cap = 0;
-  std::atomic<std::size_t> idx_count{0};
-  // Time index: owner thread only.
-  std::vector<time_index_entry> tidx;
-
-  ~segment() {
-    if (fd >= 0) ::close(fd);
-  }
-  std::filesystem::path sibling(std::string_view ext) const {
-    return log_path.parent_path() / segment_file_name(base, ext);
-  }
-  // Owner thread: adds an index entry for a batch at `position` (first offset `offset`).
-  void add_index(std::uint64_t offset, std::uint64_t position, std::int64_t batch_max_ts) noexcept {
-    const std::size_t n = idx_count.load(std::memory_order_relaxed);
-    if (n == idx_cap) return;  // sparse anyway: reads just scan further
-    idx[n] = {static_cast<std::uint32_t>(offset - base), static_cast<std::uint32_t>(position)};
-    idx_count.store(n + 1, std::memory_order_release);  // pairs with the acquire in find_position
-    if (tidx.size() < tidx.capacity() &&
-        (tidx.empty() || batch_max_ts > tidx.back().timestamp_ns)) {
-      tidx.push_back({batch_max_ts, static_cast<std::uint32_t>(offset - base), 0});
-    }
-  }
-  // Any thread: the byte position and first offset of the indexed batch at or before offset.
-  void find_position(std::uint64_t offset, std::uint64_t& position,
-                     std::uint64_t& first) const noexcept {
-    const std::size_t n = idx_count.load(std::memory_order_acquire);  // pairs with add_index
-    const std::uint64_t rel = offset - base;
-    const offset_index_entry* e =
-        std::upper_bound(idx.get(), idx.get() + n, rel,
-                         [](std::uint64_t r, const auto& x) { return r < x.relative_offset; });
-    if (e == idx.get()) {
-      position = file_header_size;
-      first = base;
-    } else {
-      position = (e - 1)->position;
-      first = base + (e - 1)->relative_offset;
-    }
-  }
-};
 
 struct partition_log::write_slot {
   std::byte header[batch_header_size];
@@ -91,125 +37,11 @@ struct partition_log::write_slot {
 namespace {
 
 constexpr std::uint64_t sync_tag = std::uint64_t{1} << 63;
-constexpr mode_t file_mode = 0640;
-constexpr mode_t dir_mode = 0750;
 
 std::int64_t mono_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-errc errno_to_errc(int err) noexcept {
-  return (err == ENOSPC || err == EDQUOT || err == EFBIG) ? errc::no_space : errc::io_error;
-}
-
-bool fsync_dir(const std::filesystem::path& dir) noexcept {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
-bool write_all(int fd, const void* data, std::size_t n, std::uint64_t pos) noexcept {
-  const auto* p = static_cast<const std::byte*>(data);
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(pos));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-    pos += static_cast<std::uint64_t>(w);
-  }
-  return true;
-}
-
-// Writes a whole small file: create or truncate, write, optionally fdatasync.
-bool write_file(const std::filesystem::path& path, std::span<const std::byte> bytes,
-                bool sync) noexcept {
-  const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, file_mode);
-  if (fd < 0) return false;
-  bool ok = ::fchmod(fd, file_mode) == 0 && write_all(fd, bytes.data(), bytes.size(), 0);
-  if (ok && sync) ok = ::fdatasync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// Reads a whole file of at most max_size bytes; false when missing, larger or unreadable.
-bool read_small_file(const std::filesystem::path& path, std::uint64_t max_size,
-                     std::vector<std::byte>& out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct stat st {};
-  bool ok = ::fstat(fd, &st) == 0 && st.st_size >= 0 &&
-            static_cast<std::uint64_t>(st.st_size) <= max_size;
-  if (ok) {
-    out.resize(static_cast<std::size_t>(st.st_size));
-    file_source src(fd, out.size());
-    ok = src.read_at(0, out.data(), out.size());
-  }
-  ::close(fd);
-  return ok;
-}
-
-// Creates dir (mode 0750) if missing and fsyncs its parent then. False on failure.
-bool make_dir(const std::filesystem::path& dir) noexcept {
-  if (::mkdir(dir.c_str(), dir_mode) == 0) {
-    if (::chmod(dir.c_str(), dir_mode) != 0) return false;
-    return fsync_dir(dir.parent_path().empty() ? "." : dir.parent_path());
-  }
-  struct stat st {};
-  return errno == EEXIST && ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool parse_segment_name(const char* name, std::uint64_t& base) noexcept {
-  if (std::strlen(name) != 24 || std::strcmp(name + 20, ".log") != 0) return false;
-  std::uint64_t v = 0;
-  for (int i = 0; i < 20; ++i) {
-    if (name[i] < '0' || name[i] > '9') return false;
-    const auto d = static_cast<std::uint64_t>(name[i] - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  base = v;
-  return true;
-}
-
-template <class Entry>
-std::vector<std::byte> encode_index(file_kind kind, std::uint64_t base, const Entry* entries,
-                                    std::size_t n) {
-  std::vector<std::byte> out(file_header_size + n * sizeof(Entry) + index_trailer_size);
-  file_header fh;
-  fh.kind = kind;
-  fh.base_offset = base;
-  encode_file_header(fh, out.data());
-  if (n != 0) std::memcpy(out.data() + file_header_size, entries, n * sizeof(Entry));
-  const auto count = static_cast<std::uint32_t>(n);
-  const std::uint32_t crc = crc32c_extend(0, out.data() + file_header_size, n * sizeof(Entry));
-  std::memcpy(out.data() + out.size() - 8, &count, 4);
-  std::memcpy(out.data() + out.size() - 4, &crc, 4);
-  return out;
-}
-
-// Decodes an index file's entries; false when anything is off (then it is rebuilt).
-template <class Entry>
-bool decode_index(std::span<const std::byte> in, file_kind kind, std::uint64_t base,
-                  std::vector<Entry>& out) {
-  file_header fh;
-  if (in.size() < file_header_size + index_trailer_size) return false;
-  if (!decode_file_header(in, fh) || fh.kind != kind || fh.base_offset != base) return false;
-  const std::size_t body = in.size() - file_header_size - index_trailer_size;
-  if (body % sizeof(Entry) != 0) return false;
-  std::uint32_t count = 0;
-  std::uint32_t crc = 0;
-  std::memcpy(&count, in.data() + in.size() - 8, 4);
-  std::memcpy(&crc, in.data() + in.size() - 4, 4);
-  if (count != body / sizeof(Entry)) return false;
-  if (crc != crc32c_extend(0, in.data() + file_header_size, body)) return false;
-  out.resize(count);
-  if (count != 0) std::memcpy(out.data(), in.data() + file_header_size, body);
-  return true;
 }
 
 }  // namespace
@@ -267,273 +99,36 @@ open_result partition_log::open(const std::filesystem::path& root, std::string_v
 
   const std::filesystem::path topic_dir = root / std::string(topic);
   log->dir_ = topic_dir / std::to_string(partition);
-  if (!make_dir(root) || !make_dir(topic_dir) || !make_dir(log->dir_)) {
-    r.status = errc::file_error;
-    r.detail = "cannot create directory " + log->dir_.string() + ": " + std::strerror(errno);
-    return r;
+  if (o.read_only) {
+    struct stat st {};
+    if (::lstat(log->dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      r.status = errc::file_error;
+      r.detail = "read-only open: " +
+                 (S_ISLNK(st.st_mode) ? describe_errno(log->dir_, ELOOP)
+                                      : log->dir_.string() + " is missing");
+      return r;
+    }
+  } else {
+    for (const std::filesystem::path& d : {topic_dir, log->dir_}) {
+      file_status made = make_dir(d);
+      if (!made) {
+        r.status = made.status;
+        r.detail = "cannot create directory: " + made.what;
+        return r;
+      }
+    }
   }
   std::string detail;
   const errc e = log->recover(topic_dir, detail);
   if (e != errc::ok) {
     r.status = e;
     r.detail = std::move(detail);
+    r.resume_offset = log->last_resume_hint_;
     return r;
   }
+  log->opened_ = true;
   r.log = std::move(log);
   return r;
-}
-
-errc partition_log::recover(const std::filesystem::path& topic_dir, std::string& detail) {
-  const std::uint32_t max_batch = opt_.max_batch_bytes;
-  // 1. The checkpoint: the durable point X (and whether the last close was clean).
-  io::checkpoint cp;
-  {
-    std::vector<std::byte> bytes;
-    const std::filesystem::path p = dir_ / "checkpoint";
-    if (::access(p.c_str(), F_OK) == 0) {
-      if (!read_small_file(p, checkpoint_size, bytes) || !decode_checkpoint(bytes, cp)) {
-        detail = p.string() + " is damaged (it is only ever replaced atomically)";
-        report_.detail = detail;
-        goto damaged;
-      }
-      report_.had_checkpoint = true;
-      report_.clean_shutdown = cp.clean;
-      report_.checkpoint_durable = cp.durable_offset;
-    }
-  }
-  {
-    const std::uint64_t X = report_.had_checkpoint ? cp.durable_offset : 0;
-    // 2. The segment files, by base offset; leftovers of interrupted writes go.
-    std::vector<std::uint64_t> bases;
-    DIR* d = ::opendir(dir_.c_str());
-    if (d == nullptr) {
-      detail = "cannot list " + dir_.string() + ": " + std::strerror(errno);
-      return errc::file_error;
-    }
-    while (const dirent* ent = ::readdir(d)) {
-      std::uint64_t b = 0;
-      if (parse_segment_name(ent->d_name, b)) bases.push_back(b);
-      if (std::strcmp(ent->d_name, "checkpoint.tmp") == 0) ::unlink((dir_ / ent->d_name).c_str());
-    }
-    ::closedir(d);
-    std::sort(bases.begin(), bases.end());
-
-    bool dir_changed = false;
-    const auto remove_segment_files = [&](std::uint64_t b) {
-      for (const char* ext : {".log", ".index", ".timeindex"}) {
-        ::unlink((dir_ / segment_file_name(b, ext)).c_str());
-      }
-      dir_changed = true;
-      ++report_.segments_removed;
-    };
-
-    std::vector<std::shared_ptr<segment>> segs;
-    for (std::size_t i = 0; i < bases.size(); ++i) {
-      const std::uint64_t base = bases[i];
-      const bool last = i + 1 == bases.size();
-      auto seg = std::make_shared<segment>();
-      seg->base = base;
-      seg->log_path = dir_ / segment_file_name(base, ".log");
-      seg->fd = ::open(seg->log_path.c_str(), O_RDWR | O_CLOEXEC);
-      struct stat st {};
-      if (seg->fd < 0 || ::fstat(seg->fd, &st) != 0) {
-        detail = "cannot open " + seg->log_path.string() + ": " + std::strerror(errno);
-        return errc::file_error;
-      }
-      const auto file_size = static_cast<std::uint64_t>(st.st_size);
-      // The indexes on disk, bounded by what the segment could possibly hold.
-      std::vector<offset_index_entry> idx;
-      std::vector<time_index_entry> tidx;
-      const std::uint64_t max_entries = file_size / batch_header_size + 2;
-      std::vector<std::byte> bytes;
-      bool index_ok =
-          read_small_file(seg->sibling(".index"),
-                          file_header_size + index_trailer_size + max_entries * 8, bytes) &&
-          decode_index(bytes, file_kind::offset_index, base, idx) &&
-          read_small_file(seg->sibling(".timeindex"),
-                          file_header_size + index_trailer_size + max_entries * 16, bytes) &&
-          decode_index(bytes, file_kind::time_index, base, tidx);
-      if (index_ok) {
-        // Entries must be increasing and inside the file (and the segment's offsets).
-        const std::uint64_t span = last ? UINT64_MAX : bases[i + 1] - base;
-        for (std::size_t k = 0; k < idx.size() && index_ok; ++k) {
-          index_ok = idx[k].position >= file_header_size && idx[k].position < file_size &&
-                     idx[k].relative_offset < span &&
-                     (k == 0 || (idx[k].relative_offset > idx[k - 1].relative_offset &&
-                                 idx[k].position > idx[k - 1].position));
-        }
-      }
-      const bool below_durable = !last && bases[i + 1] <= X;
-      if (!index_ok) ++report_.indexes_rebuilt;
-
-      if (below_durable && index_ok) {
-        // Wholly durable, sealed, with a good index: trusted without a scan (a read still
-        // checks every batch's CRC).
-        seg->size = file_size;
-        seg->next_offset = bases[i + 1];
-        seg->max_ts = tidx.empty() ? INT64_MIN : tidx.back().timestamp_ns;
-        seg->idx_cap = idx.size();
-        seg->idx = std::make_unique<offset_index_entry[]>(idx.size());
-        std::copy(idx.begin(), idx.end(), seg->idx.get());
-        seg->idx_count.store(idx.size(), std::memory_order_relaxed);
-        seg->tidx = std::move(tidx);
-        segs.push_back(std::move(seg));
-        continue;
-      }
-
-      // Scan batch by batch, rebuilding the indexes.
-      ++report_.segments_scanned;
-      struct rebuild {
-        std::vector<offset_index_entry> idx;
-        std::vector<time_index_entry> tidx;
-        std::uint64_t since = 0;
-        std::uint64_t base = 0;
-        std::uint32_t interval = 0;
-      } rb;
-      rb.base = base;
-      rb.interval = opt_.index_interval_bytes;
-      file_source src(seg->fd, file_size);
-      const scan_result s = scan_segment(
-          src, base, max_batch,
-          [](void* ctx, std::uint64_t pos, const batch_header& h) {
-            auto& b = *static_cast<rebuild*>(ctx);
-            if (b.since >= b.interval) {
-              b.since = 0;
-              const auto rel = static_cast<std::uint32_t>(h.base_offset - b.base);
-              b.idx.push_back({rel, static_cast<std::uint32_t>(pos)});
-              if (b.tidx.empty() || h.max_timestamp_ns > b.tidx.back().timestamp_ns) {
-                b.tidx.push_back({h.max_timestamp_ns, rel, 0});
-              }
-            }
-            b.since += h.total_size();
-          },
-          &rb);
-      const bool gap = !last && s.next_offset != bases[i + 1];
-      if (!s.clean() || gap) {
-        char what[256];
-        std::snprintf(what, sizeof what,
-                      "%s: %s at byte %" PRIu64 " of %" PRIu64
-                      " (good records end at offset %" PRIu64 ")",
-                      seg->log_path.filename().c_str(),
-                      s.clean() ? "missing records before the next segment" : to_string(s.stop),
-                      s.valid_bytes, file_size, s.next_offset);
-        if (s.next_offset < X) {
-          detail = std::string(what) + "; offsets up to " + std::to_string(X) +
-                   " were durable (checkpoint), so this is damage, not a torn tail";
-          report_.detail = detail;
-          goto damaged;
-        }
-        report_.detail = std::string("torn tail after the durable point: ") + what;
-        if (s.stop == scan_stop::bad_file_header) {
-          // A segment created right before a crash: nothing of it can have been durable.
-          seg.reset();
-          remove_segment_files(base);
-        } else {
-          if (s.valid_bytes < file_size) {
-            if (::ftruncate(seg->fd, static_cast<off_t>(s.valid_bytes)) != 0 ||
-                ::fdatasync(seg->fd) != 0) {
-              detail = "cannot truncate " + seg->log_path.string() + ": " + std::strerror(errno);
-              return errc::file_error;
-            }
-            report_.bytes_truncated += file_size - s.valid_bytes;
-          }
-          seg->size = s.valid_bytes;
-        }
-        for (std::size_t k = i + 1; k < bases.size(); ++k) remove_segment_files(bases[k]);
-        bases.resize(i + 1);
-      } else {
-        seg->size = file_size;
-      }
-      if (seg) {
-        seg->next_offset = s.next_offset;
-        seg->batches = s.batches;
-        seg->max_ts = s.max_timestamp_ns;
-        seg->bytes_since_index = rb.since;
-        seg->created_ns = s.header.created_ns;
-        // Room to grow if this one becomes the active segment.
-        seg->idx_cap = rb.idx.size() + opt_.segment_bytes / opt_.index_interval_bytes + 2;
-        seg->idx = std::make_unique<offset_index_entry[]>(seg->idx_cap);
-        std::copy(rb.idx.begin(), rb.idx.end(), seg->idx.get());
-        seg->idx_count.store(rb.idx.size(), std::memory_order_relaxed);
-        seg->tidx = std::move(rb.tidx);
-        seg->tidx.reserve(seg->idx_cap + 1);
-        if (!index_ok && i + 1 < bases.size()) {
-          crash_point("index_rebuild");  // rebuilt in memory, not written
-          // A sealed segment: write its rebuilt index now.
-          const auto a = encode_index(file_kind::offset_index, base, seg->idx.get(),
-                                      seg->idx_count.load(std::memory_order_relaxed));
-          const auto b =
-              encode_index(file_kind::time_index, base, seg->tidx.data(), seg->tidx.size());
-          if (!write_file(seg->sibling(".index"), a, true) ||
-              !write_file(seg->sibling(".timeindex"), b, true)) {
-            detail = "cannot write the index of " + seg->log_path.string();
-            return errc::file_error;
-          }
-          dir_changed = true;
-        }
-        segs.push_back(std::move(seg));
-      }
-      if (bases.size() == i + 1) break;
-    }
-
-    const std::uint64_t end = segs.empty() ? 0 : segs.back()->next_offset;
-    if (report_.had_checkpoint && (segs.empty() ? cp.log_start_offset : end) < X) {
-      detail = "the log ends at offset " + std::to_string(end) + " but offsets up to " +
-               std::to_string(X) + " were durable (checkpoint): segment files are missing";
-      report_.detail = detail;
-      goto damaged;
-    }
-    // Everything kept is on disk now: make it durable before acknowledging it.
-    for (const auto& sp : segs) {
-      if (sp->next_offset > X && ::fdatasync(sp->fd) != 0) {
-        detail = "fdatasync " + sp->log_path.string() + ": " + std::strerror(errno);
-        return errc::file_error;
-      }
-    }
-    if (dir_changed && !fsync_dir(dir_)) {
-      detail = "cannot fsync " + dir_.string();
-      return errc::file_error;
-    }
-    report_.segments = segs.size();
-    {
-      std::lock_guard lock(seg_mutex_);
-      segments_ = std::move(segs);
-    }
-    if (segments_.empty()) {
-      const std::uint64_t start =
-          report_.had_checkpoint ? cp.log_start_offset : opt_.initial_offset;
-      if (create_segment(start, realtime_ns()) != errc::ok) {
-        detail =
-            "cannot create the first segment in " + dir_.string() + ": " + std::strerror(errno);
-        return errc::file_error;
-      }
-      report_.segments = 1;
-    }
-    active_ = segments_.back().get();
-    const std::uint64_t e = active_->next_offset;
-    start_.store(segments_.front()->base, std::memory_order_release);  // pairs with readers
-    appended_.store(e, std::memory_order_relaxed);
-    written_.store(e, std::memory_order_release);  // pairs with read()
-    durable_.store(e, std::memory_order_release);  // pairs with waiters
-    notified_durable_ = e;
-    if (write_checkpoint(false) != errc::ok) {
-      detail = "cannot write " + (dir_ / "checkpoint").string();
-      return errc::file_error;
-    }
-    return errc::ok;
-  }
-
-damaged:
-  if (opt_.quarantine_on_damage) {
-    const std::filesystem::path aside =
-        dir_.string() + ".quarantine-" + std::to_string(realtime_ns());
-    if (::rename(dir_.c_str(), aside.c_str()) == 0 && fsync_dir(topic_dir)) {
-      detail += "; moved aside to " + aside.string();
-      return errc::log_quarantined;
-    }
-    detail += "; could not move it aside: " + std::string(std::strerror(errno));
-  }
-  return errc::corrupt_log;
 }
 
 errc partition_log::create_segment(std::uint64_t base, std::int64_t now_ns) noexcept {
@@ -543,8 +138,8 @@ errc partition_log::create_segment(std::uint64_t base, std::int64_t now_ns) noex
     seg->next_offset = base;
     seg->created_ns = now_ns;
     seg->log_path = dir_ / segment_file_name(base, ".log");
-    seg->fd = ::open(seg->log_path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, file_mode);
-    if (seg->fd < 0) return errc::file_error;
+    seg->fd = open_nofollow(seg->log_path, O_CREAT | O_EXCL | O_RDWR);
+    if (seg->fd < 0) return errc_of_errno(errno);
     file_header fh;
     fh.kind = file_kind::log;
     fh.base_offset = base;
@@ -552,16 +147,17 @@ errc partition_log::create_segment(std::uint64_t base, std::int64_t now_ns) noex
     std::byte hdr[file_header_size];
     encode_file_header(fh, hdr);
     // The header is covered by this file's first fdatasync, which follows its first batch.
-    if (::fchmod(seg->fd, file_mode) != 0 || !write_all(seg->fd, hdr, sizeof hdr, 0)) {
+    if (!write_all(seg->fd, hdr, sizeof hdr, 0)) {
+      const errc e = errc_of_errno(errno);
       ::unlink(seg->log_path.c_str());
-      return errc::file_error;
+      return e;
     }
     seg->size = file_header_size;
     seg->idx_cap = opt_.segment_bytes / opt_.index_interval_bytes + 2;
     seg->idx = std::make_unique<offset_index_entry[]>(seg->idx_cap);
     seg->tidx.reserve(seg->idx_cap + 1);
     crash_point("segment_roll");  // created, its directory entry not synced
-    if (!fsync_dir(dir_)) return errc::file_error;
+    if (file_status synced = fsync_dir(dir_); !synced) return synced.status;
     segment* raw = seg.get();
     {
       std::lock_guard lock(seg_mutex_);
@@ -589,10 +185,8 @@ errc partition_log::roll(std::int64_t now_ns) noexcept {
                                 old->idx_count.load(std::memory_order_relaxed));
     const auto b =
         encode_index(file_kind::time_index, old->base, old->tidx.data(), old->tidx.size());
-    if (!write_file(old->sibling(".index"), a, false) ||
-        !write_file(old->sibling(".timeindex"), b, false)) {
-      return errc::file_error;
-    }
+    if (file_status w = write_file(old->sibling(".index"), a, false); !w) return w.status;
+    if (file_status w = write_file(old->sibling(".timeindex"), b, false); !w) return w.status;
   } catch (...) {
     return errc::file_error;
   }
@@ -611,8 +205,8 @@ append_result partition_log::append(std::span<const iovec> frames, std::uint64_t
                                     std::int64_t max_timestamp_ns) noexcept {
   append_result r;
   const errc st = status_.load(std::memory_order_relaxed);
-  if (st != errc::ok) {
-    r.status = st;
+  if (st != errc::ok || active_ == nullptr) {
+    r.status = st != errc::ok ? st : errc::read_only;
     return r;
   }
   std::uint64_t total = 0;
@@ -733,7 +327,7 @@ void partition_log::handle_write(std::uint32_t i, int res) noexcept {
     return;
   }
   if (res < 0) {
-    fail(errno_to_errc(-res));
+    fail(errc_of_errno(-res));
     return;
   }
   if (res == 0) {  // no progress on a regular file: treat as the device refusing
@@ -1037,32 +631,36 @@ read_result partition_log::read(std::uint64_t offset, std::span<std::byte> buffe
 // the queue's deletion of fully acked segments.
 template <class Pred>
 std::size_t partition_log::drop_front(Pred&& drop) noexcept {
+  if (opt_.read_only) return 0;
   const std::uint64_t durable = durable_.load(std::memory_order_relaxed);
-  std::size_t deleted = 0;
-  while (segments_.size() > 1) {
-    const segment& oldest = *segments_.front();
-    const std::uint64_t next_base = segments_[1]->base;
-    if (next_base > durable) break;  // only whole, durable, sealed segments
-    if (!drop(oldest, next_base)) break;
-    std::shared_ptr<segment> gone;
-    {
-      std::lock_guard lock(seg_mutex_);
-      gone = segments_.front();
-      segments_.erase(segments_.begin());
-      start_.store(next_base, std::memory_order_release);  // pairs with log_start_offset()
-    }
-    // Open readers keep the file (their descriptor) until they drop the segment.
+  // Which segments go: whole, durable, sealed ones from the front, while drop() says so.
+  std::size_t n = 0;
+  while (n + 1 < segments_.size()) {
+    const std::uint64_t next_base = segments_[n + 1]->base;
+    if (next_base > durable || !drop(*segments_[n], next_base)) break;
+    ++n;
+  }
+  if (n == 0) return 0;
+  // The checkpoint names the new log start before any file goes: a crash in between leaves
+  // files below the log start, which recovery finishes deleting; a segment missing at or
+  // after the log start is then always damage, never retention (io/FORMAT.md, Recovery).
+  if (write_checkpoint(false, segments_[n]->base) != errc::ok) return 0;
+  std::vector<std::shared_ptr<segment>> gone;
+  {
+    std::lock_guard lock(seg_mutex_);
+    gone.assign(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
+    segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
+    start_.store(segments_.front()->base, std::memory_order_release);  // pairs with log_start_offset()
+  }
+  // Open readers keep the file (their descriptor) until they drop the segment.
+  for (const auto& g : gone) {
     for (const char* ext : {".log", ".index", ".timeindex"}) {
-      ::unlink(gone->sibling(ext).c_str());
+      ::unlink(g->sibling(ext).c_str());
       crash_point("retention_delete");  // some of the segment's files gone, not all
     }
-    ++deleted;
   }
-  if (deleted > 0) {
-    fsync_dir(dir_);
-    (void)write_checkpoint(false);
-  }
-  return deleted;
+  (void)fsync_dir(dir_);
+  return n;
 }
 
 std::size_t partition_log::enforce_retention(std::uint64_t max_bytes,
@@ -1087,24 +685,28 @@ std::size_t partition_log::delete_segments_below(std::uint64_t offset) noexcept 
   return drop_front([&](const segment&, std::uint64_t next_base) { return next_base <= offset; });
 }
 
-errc partition_log::write_checkpoint(bool clean) noexcept {
+errc partition_log::write_checkpoint(bool clean, std::uint64_t log_start) noexcept {
+  if (opt_.read_only) return errc::ok;
   io::checkpoint cp;
   cp.clean = clean;
   cp.durable_offset = durable_.load(std::memory_order_relaxed);
-  cp.log_start_offset = start_.load(std::memory_order_relaxed);
+  cp.log_start_offset = log_start;
   if (active_ != nullptr) {
     cp.active_base = active_->base;
     cp.active_size = active_->size;
   }
   std::byte bytes[checkpoint_size];
   encode_checkpoint(cp, bytes);
-  const std::filesystem::path tmp = dir_ / "checkpoint.tmp";
-  const std::filesystem::path dst = dir_ / "checkpoint";
-  if (!write_file(tmp, bytes, true) || ::rename(tmp.c_str(), dst.c_str()) != 0 ||
-      !fsync_dir(dir_)) {
-    return errc::file_error;
+  file_status w = write_file_atomically(dir_, "checkpoint", bytes);
+  if (!w) {
+    last_file_error_ = w.what;
+    return w.status;
   }
   return errc::ok;
+}
+
+errc partition_log::write_checkpoint(bool clean) noexcept {
+  return write_checkpoint(clean, start_.load(std::memory_order_relaxed));
 }
 
 errc partition_log::checkpoint() noexcept {
@@ -1113,6 +715,20 @@ errc partition_log::checkpoint() noexcept {
 }
 
 errc partition_log::close() noexcept {
+  if (!opened_ || opt_.read_only) {
+    // open() refused this log (damage, a bad file): nothing was changed on disk, and
+    // nothing may be now, so that every later open refuses the same way until a person acts.
+    // A read-only log never writes either.
+    if (!closed_) {
+      closed_ = true;
+      fail(errc::closed);
+      notify();
+      std::lock_guard lock(seg_mutex_);
+      segments_.clear();
+      active_ = nullptr;
+    }
+    return errc::ok;
+  }
   if (closed_) {
     const errc st = status_.load(std::memory_order_relaxed);
     return st == errc::closed ? errc::ok : st;

@@ -56,6 +56,7 @@ enum class errc : std::uint8_t {
   file_error = 72,
   log_failed = 73,
   data_dir_locked = 74,
+  read_only = 75,  // the bus or log was opened read-only (bus_config::read_only, a full disk)
 };
 
 // The category named "lanes"; messages say what happened and what to do about it.

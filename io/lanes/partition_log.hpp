@@ -73,6 +73,10 @@ struct log_options {
   unsigned queue_depth = 64;          // batches in flight at most (append says full beyond)
   std::uint64_t initial_offset = 0;   // first offset of a new, empty log
   bool quarantine_on_damage = false;  // damage before the durable point: rename dir aside
+  // Open without writing anything: no directory, file, truncation or checkpoint is created
+  // or changed (a full disk, a read-only mount, an inspection). A torn tail is left on disk
+  // and only hidden; append fails with errc::read_only.
+  bool read_only = false;
 };
 
 // What recovery found and did on open.
@@ -85,7 +89,15 @@ struct recovery_report {
   std::uint64_t indexes_rebuilt = 0;   // sealed segments whose index was missing or damaged
   std::uint64_t bytes_truncated = 0;   // torn tail cut off after the durable point
   std::uint64_t segments_removed = 0;  // whole segments after a torn tail, or torn new ones
-  std::string detail;                  // what damage was found, for a person
+  std::uint64_t leftovers_removed = 0;  // segments below the checkpoint's log start (an
+                                        // interrupted retention) and checkpoint.tmp
+  // A torn tail after the checkpoint's durable point was cut (bytes_truncated bytes,
+  // segments_removed files): the log now ends at torn_from. Records there may have been
+  // acknowledged after the last checkpoint; recovery cannot tell, so the bus reports it
+  // (describe_topic, bus_config::on_damage) instead of staying silent.
+  bool torn_tail = false;
+  std::uint64_t torn_from = 0;
+  std::string detail;  // what damage was found, for a person: file, byte position, offsets
 };
 
 // Counters for tests and metrics; read on the owner thread.
@@ -122,6 +134,10 @@ struct open_result {
   std::unique_ptr<partition_log> log;
   errc status = errc::ok;
   std::string detail;  // for a person: which file, what damage
+  // corrupt_log / log_quarantined: the highest offset the damaged log is known to have used
+  // (its checkpoint's durable offset, or its good records' end). A log that replaces a
+  // quarantined one starts here (log_options::initial_offset), so no offset is used twice.
+  std::uint64_t resume_offset = 0;
   explicit operator bool() const noexcept { return status == errc::ok; }
 };
 
@@ -232,6 +248,7 @@ class partition_log {
   void fail(errc e) noexcept;
   void notify() noexcept;
   errc write_checkpoint(bool clean) noexcept;
+  errc write_checkpoint(bool clean, std::uint64_t log_start) noexcept;
   template <class Pred>
   std::size_t drop_front(Pred&& drop) noexcept;
 
@@ -284,6 +301,9 @@ class partition_log {
   durable_callback callback_ = nullptr;
   void* callback_ctx_ = nullptr;
   bool closed_ = false;
+  bool opened_ = false;          // open() succeeded: close() may write (checkpoint, indexes)
+  std::string last_file_error_;  // the last cold-path file error, for a person
+  std::uint64_t last_resume_hint_ = 0;  // recover(): see open_result::resume_offset
 };
 
 // Walks the batches read() copied into a buffer: fn(const batch_header&, payload span).
