@@ -121,6 +121,25 @@ bool never_written(int fd, std::uint64_t file_size) {
   return std::all_of(head, head + sizeof head, [](std::byte b) { return b == std::byte{0}; });
 }
 
+// Whether the file at `path` has a lanes segment header for `base`, or was never written.
+bool looks_like_segment(const std::filesystem::path& path, std::uint64_t base) {
+  const int fd = open_nofollow(path, O_RDONLY);
+  if (fd < 0) return false;
+  struct stat st {};
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (ok) {
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    std::byte head[file_header_size];
+    file_source src(fd, size);
+    file_header fh;
+    ok = never_written(fd, size) ||
+         (src.read_at(0, head, sizeof head) && decode_file_header({head, sizeof head}, fh) &&
+          fh.kind == file_kind::log && fh.base_offset == base);
+  }
+  ::close(fd);
+  return ok;
+}
+
 }  // namespace
 
 errc partition_log::recover(const std::filesystem::path& topic_dir, std::string& detail) {
@@ -166,6 +185,7 @@ errc partition_log::recover(const std::filesystem::path& topic_dir, std::string&
       report_.clean_shutdown = cp.clean;
       report_.checkpoint_durable = cp.durable_offset;
       resume_hint = cp.durable_offset;
+      last_start_hint_ = cp.log_start_offset;
     }
   }
   const std::uint64_t X = report_.had_checkpoint ? cp.durable_offset : 0;
@@ -200,6 +220,7 @@ errc partition_log::recover(const std::filesystem::path& topic_dir, std::string&
     seg->log_path = dir_ / segment_file_name(base, ".log");
     seg->fd = open_nofollow(seg->log_path, ro ? O_RDONLY : O_RDWR);
     struct stat st {};
+    if (i == 0 && !report_.had_checkpoint) last_start_hint_ = base;
     if (seg->fd < 0 || ::fstat(seg->fd, &st) != 0) {
       detail = "cannot open " + describe_errno(seg->log_path, errno);
       return errc_of_errno(errno);
@@ -221,13 +242,13 @@ errc partition_log::recover(const std::filesystem::path& topic_dir, std::string&
     std::vector<time_index_entry> tidx;
     const std::uint64_t max_entries = file_size / batch_header_size + 2;
     std::vector<std::byte> bytes;
-    file_status ri = read_small_file(seg->sibling(".index"),
-                                     file_header_size + index_trailer_size + max_entries * 8, bytes);
+    file_status ri = read_small_file(
+        seg->sibling(".index"), file_header_size + index_trailer_size + max_entries * 8, bytes);
     bool index_ok = ri && decode_index(bytes, file_kind::offset_index, base, idx);
-    file_status rt = ri ? read_small_file(seg->sibling(".timeindex"),
-                                          file_header_size + index_trailer_size + max_entries * 16,
-                                          bytes)
-                        : ri;
+    file_status rt =
+        ri ? read_small_file(seg->sibling(".timeindex"),
+                             file_header_size + index_trailer_size + max_entries * 16, bytes)
+           : ri;
     index_ok = index_ok && rt && decode_index(bytes, file_kind::time_index, base, tidx);
     for (const file_status* f : {&ri, &rt}) {
       if (f->what.find("symbolic link") != std::string::npos) {
@@ -330,8 +351,16 @@ errc partition_log::recover(const std::filesystem::path& topic_dir, std::string&
     }
     plans.push_back(std::move(plan));
     if (cut_here) {
-      // Everything after a torn tail lies after the durable point too: it goes.
-      for (std::size_t k = i + 1; k < bases.size(); ++k) {
+      // Everything after a torn tail lies after the durable point too: it goes, when it is
+      // what a crash leaves (a segment with a good header, or one never written). Anything
+      // else there is not ours to delete.
+      for (std::size_t k = i + 1; k < bases.size() && damage.empty(); ++k) {
+        const std::filesystem::path f = dir_ / segment_file_name(bases[k], ".log");
+        if (!looks_like_segment(f, bases[k])) {
+          damage = f.filename().string() +
+                   " follows a torn tail but is not a lanes segment (a file that is not one, "
+                   "or damage): move it away";
+        }
         segment_plan gone;
         gone.base = bases[k];
         plans.push_back(std::move(gone));

@@ -103,9 +103,8 @@ open_result partition_log::open(const std::filesystem::path& root, std::string_v
     struct stat st {};
     if (::lstat(log->dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       r.status = errc::file_error;
-      r.detail = "read-only open: " +
-                 (S_ISLNK(st.st_mode) ? describe_errno(log->dir_, ELOOP)
-                                      : log->dir_.string() + " is missing");
+      r.detail = "read-only open: " + (S_ISLNK(st.st_mode) ? describe_errno(log->dir_, ELOOP)
+                                                           : log->dir_.string() + " is missing");
       return r;
     }
   } else {
@@ -124,6 +123,7 @@ open_result partition_log::open(const std::filesystem::path& root, std::string_v
     r.status = e;
     r.detail = std::move(detail);
     r.resume_offset = log->last_resume_hint_;
+    r.damaged_log_start = log->last_start_hint_;
     return r;
   }
   log->opened_ = true;
@@ -234,6 +234,10 @@ append_result partition_log::append(std::span<const iovec> frames, std::uint64_t
     if (roll_now) {
       const errc e = roll(now != 0 ? now : realtime_ns());
       if (e != errc::ok) {
+        // No new segment (ENOSPC, EIO...): the log fails, as for a failed write; producers
+        // and durability waiters get the error instead of waiting for room forever.
+        fail(e);
+        notify();
         r.status = e;
         return r;
       }
@@ -584,12 +588,22 @@ read_result partition_log::read(std::uint64_t offset, std::span<std::byte> buffe
   const std::uint64_t stop = std::min(limit, seg_end);
   file_source src(seg->fd, UINT64_MAX);
   std::byte head[batch_header_size];
+  // Damage at (pos, expected): reported when nothing good came before it in this read (the
+  // next read starts there and reports it then).
+  const auto damaged = [&]() noexcept {
+    if (r.batches != 0) return;
+    r.status = errc::corrupt_batch;
+    r.damaged_segment = seg->base;
+    r.damaged_position = pos;
+    r.damaged_offset = expected;
+    r.skip_to = seg->offset_after_position(pos, std::min(stop, seg_end));
+  };
   while (expected < stop) {
     batch_header h;
     if (!src.read_at(pos, head, sizeof head) ||
         decode_batch_header({head, sizeof head}, opt_.max_batch_bytes, h) != batch_status::ok ||
         h.base_offset != expected) {
-      r.status = r.batches == 0 ? errc::corrupt_batch : errc::ok;
+      damaged();
       return r;
     }
     if (h.next_offset() <= offset) {  // before the one asked for: skip without reading it
@@ -612,7 +626,7 @@ read_result partition_log::read(std::uint64_t offset, std::span<std::byte> buffe
         decode_batch({dst, static_cast<std::size_t>(total)}, opt_.max_batch_bytes, check,
                      payload) != batch_status::ok ||
         check.base_offset != expected) {
-      if (r.batches == 0) r.status = errc::corrupt_batch;
+      damaged();
       return r;  // what came before is good; the next read reports the damage
     }
     if (r.batches == 0) r.first_offset = h.base_offset;
@@ -650,7 +664,8 @@ std::size_t partition_log::drop_front(Pred&& drop) noexcept {
     std::lock_guard lock(seg_mutex_);
     gone.assign(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
     segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
-    start_.store(segments_.front()->base, std::memory_order_release);  // pairs with log_start_offset()
+    start_.store(segments_.front()->base,
+                 std::memory_order_release);  // pairs with log_start_offset()
   }
   // Open readers keep the file (their descriptor) until they drop the segment.
   for (const auto& g : gone) {

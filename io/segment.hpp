@@ -58,6 +58,16 @@ struct segment {
       tidx.push_back({batch_max_ts, static_cast<std::uint32_t>(offset - base), 0});
     }
   }
+  // Any thread: the first indexed offset whose batch starts after byte `position` (a place
+  // a reader can resume after damage there), or `otherwise` when none is.
+  std::uint64_t offset_after_position(std::uint64_t position,
+                                      std::uint64_t otherwise) const noexcept {
+    const std::size_t n = idx_count.load(std::memory_order_acquire);  // pairs with add_index
+    for (std::size_t k = 0; k < n; ++k) {
+      if (idx[k].position > position) return base + idx[k].relative_offset;
+    }
+    return otherwise;
+  }
   // Any thread: the byte position and first offset of the indexed batch at or before offset.
   void find_position(std::uint64_t offset, std::uint64_t& position,
                      std::uint64_t& first) const noexcept {
@@ -78,7 +88,7 @@ struct segment {
 
 template <class Entry>
 inline std::vector<std::byte> encode_index(file_kind kind, std::uint64_t base, const Entry* entries,
-                                    std::size_t n) {
+                                           std::size_t n) {
   std::vector<std::byte> out(file_header_size + n * sizeof(Entry) + index_trailer_size);
   file_header fh;
   fh.kind = kind;
@@ -95,7 +105,7 @@ inline std::vector<std::byte> encode_index(file_kind kind, std::uint64_t base, c
 // Decodes an index file's entries; false when anything is off (then it is rebuilt).
 template <class Entry>
 inline bool decode_index(std::span<const std::byte> in, file_kind kind, std::uint64_t base,
-                  std::vector<Entry>& out) {
+                         std::vector<Entry>& out) {
   file_header fh;
   if (in.size() < file_header_size + index_trailer_size) return false;
   if (!decode_file_header(in, fh) || fh.kind != kind || fh.base_offset != base) return false;

@@ -13,6 +13,8 @@
 
 #include "bus_state.hpp"
 #include "lanes/clock.hpp"
+#include "lanes/file_io.hpp"
+#include "lanes/group_offsets_file.hpp"
 
 namespace lanes {
 namespace detail {
@@ -64,8 +66,6 @@ void bus_state::housekeeping_loop() {
   }
 }
 
-namespace {
-
 errc validate(std::string_view name, const topic_config& c) {
   if (c.mode != topic_mode::log && c.mode != topic_mode::queue) return errc::invalid_config;
   if (const errc e = validate_queue(name, c); e != errc::ok) return e;
@@ -98,6 +98,8 @@ errc validate(std::string_view name, const topic_config& c) {
   return errc::ok;
 }
 
+namespace {
+
 std::size_t encoded_headers_size(std::span<const header> hs) noexcept {
   std::size_t n = 0;
   for (const header& h : hs) n += encoded_header_size(h);
@@ -129,107 +131,18 @@ bool headers_ok(std::span<const header> hs) noexcept {
 // ---------------------------------------------------------------------------------------
 // bus
 
-bool bus::valid_topic_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 249 || name == "." || name == "..") return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
+bool bus::valid_topic_name(std::string_view name) noexcept { return io::valid_topic_name(name); }
+
+bool bus::valid_group_name(std::string_view name) noexcept {
+  return name.size() <= max_group_name_size && io::valid_topic_name(name);
 }
+static_assert(bus::max_group_name_size == io::max_group_name_size);
 
 bus::bus(bus_config config) : state_(std::make_shared<detail::bus_state>(std::move(config))) {
   if (!state_->config.data_dir.empty()) open_data_dir();
   if (state_->config.housekeeping_interval.count() > 0) {
     state_->housekeeper = std::thread([s = state_.get()] { s->housekeeping_loop(); });
   }
-}
-
-// Locks the data directory, restores its topics (recovering their logs) and committed
-// group offsets, and starts the persister. Throws std::system_error on failure.
-void bus::open_data_dir() {
-  namespace fs = std::filesystem;
-  detail::bus_state& s = *state_;
-  const fs::path root(s.config.data_dir);
-  errc ec = errc::ok;
-  std::string detail;
-  s.lock_fd = detail::lock_data_dir(root, ec, detail);
-  if (s.lock_fd < 0) throw std::system_error(make_error_code(ec), "bus: " + detail);
-  s.wakeup = std::make_shared<detail::persist_wakeup>();
-  std::error_code e;
-  std::vector<fs::path> dirs;
-  for (const auto& entry : fs::directory_iterator(root, e)) {
-    if (entry.is_directory() && fs::exists(entry.path() / "topic.conf")) dirs.push_back(entry);
-  }
-  std::sort(dirs.begin(), dirs.end());
-  for (const fs::path& dir : dirs) {
-    const std::string name = dir.filename().string();
-    std::ifstream in(dir / "topic.conf");
-    std::stringstream text;
-    text << in.rdbuf();
-    topic_config c;
-    if (!valid_topic_name(name) || !detail::decode_topic_config(text.str(), c) ||
-        detail::validate(name, c) != errc::ok) {
-      detail::unlock_data_dir(s.lock_fd);
-      s.lock_fd = -1;
-      throw std::system_error(make_error_code(errc::invalid_config),
-                              "bus: unreadable topic configuration " +
-                                  (dir / "topic.conf").string() + "; fix or remove it");
-    }
-    auto t = std::make_shared<detail::topic_state>(name, c);
-    t->dir = dir;
-    if (c.durable != durability::none) {
-      t->wakeup = s.wakeup;
-      errc oe = detail::open_topic_logs(*t, root, s.config.quarantine_on_damage, detail);
-      // Durable queues: the messages not acked on disk go back into the ring before the
-      // queue opens on it (modes/queue_acks.cpp).
-      for (std::size_t p = 0; oe == errc::ok && c.mode == topic_mode::queue && p < c.partitions;
-           ++p) {
-        oe = detail::recover_queue_partition(*t, *t->partitions[p], detail);
-      }
-      if (oe != errc::ok) {
-        detail::unlock_data_dir(s.lock_fd);
-        s.lock_fd = -1;
-        throw std::system_error(make_error_code(oe), "bus: topic " + name + ": " + detail);
-      }
-      for (auto& [group, committed] : detail::load_group_offsets(dir, c.partitions)) {
-        auto offs = t->offsets_for(group);
-        bool clamped = false;
-        for (std::uint32_t p = 0; p < c.partitions; ++p) {
-          // A commit past the recovered end names records that are gone (the disk lost
-          // synced data, or the files were cut by hand). Keeping it would make the group
-          // skip the records that get those offsets next; it resumes at the end instead,
-          // as Kafka's out-of-range commit does with reset latest.
-          const auto end = static_cast<std::int64_t>(
-              t->partitions[p]->end_offset.load(std::memory_order_relaxed));
-          if (committed[p] > end) {
-            committed[p] = end;
-            clamped = true;
-          }
-          offs->committed[p].store(committed[p], std::memory_order_relaxed);
-        }
-        if (clamped) (void)detail::store_group_offsets(dir, group, committed);
-      }
-      s.durable_topics.push_back(t);
-    }
-    s.topics.emplace(name, std::move(t));
-  }
-  // Queue topics last: their dead-letter topics exist by now.
-  for (auto& [name, t] : s.topics) {
-    if (t->config.mode != topic_mode::queue) continue;
-    std::shared_ptr<detail::topic_state> dlq;
-    if (!t->config.queue.dead_letter_topic.empty()) {
-      auto it = s.topics.find(t->config.queue.dead_letter_topic);
-      if (it != s.topics.end()) dlq = it->second;
-    }
-    errc qe = detail::open_queue(*t, std::move(dlq));
-    if (qe == errc::ok && t->durable()) qe = detail::attach_queue_acks(*t, detail);
-    if (qe != errc::ok) {
-      detail::unlock_data_dir(s.lock_fd);
-      s.lock_fd = -1;
-      throw std::system_error(make_error_code(qe), "bus: queue topic " + name + ": " + detail);
-    }
-  }
-  s.persister = std::thread([st = state_.get()] { st->persister_loop(); });
 }
 
 bus::~bus() {
@@ -242,6 +155,7 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
   if (const errc e = detail::validate(name, config); e != errc::ok) return e;
   const bool durable = config.durable != durability::none;
   if (durable && state_->config.data_dir.empty()) return errc::invalid_config;  // no disk
+  if (is_read_only()) return errc::read_only;
   std::lock_guard lock(state_->mu);
   if (state_->closed.load(std::memory_order_acquire)) return errc::closed;
   if (state_->topics.find(name) != state_->topics.end()) return errc::topic_exists;
@@ -262,14 +176,17 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
     namespace fs = std::filesystem;
     const fs::path root(state_->config.data_dir);
     t->dir = root / std::string(name);
-    std::error_code e;
-    fs::create_directory(t->dir, e);
-    if (e) return errc::file_error;
-    ::chmod(t->dir.c_str(), 0750);
+    if (io::exists_nofollow(t->dir)) return errc::topic_exists;  // a directory not ours
+    if (io::file_status made = io::make_dir(t->dir); !made) return made.status;
     std::string detail;
     if (durable) t->wakeup = state_->wakeup;
-    errc oe = detail::write_file_durably(t->dir, "topic.conf", detail::encode_topic_config(config));
-    if (oe == errc::ok && durable) oe = detail::open_topic_logs(*t, root, false, detail);
+    const std::string text = detail::encode_topic_config(config);
+    errc oe =
+        io::write_file_atomically(t->dir, "topic.conf",
+                                  {reinterpret_cast<const std::byte*>(text.data()), text.size()})
+            .status;
+    std::vector<damage_report> none;
+    if (oe == errc::ok && durable) oe = detail::open_topic_logs(*t, root, {}, none, detail);
     if (oe == errc::ok && durable && config.mode == topic_mode::queue) {
       // A new durable queue: an empty acks file per partition (a leftover one from a topic
       // of that name deleted meanwhile is gone with its directory).
@@ -279,11 +196,12 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
       if (oe == errc::ok) oe = detail::attach_queue_acks(*t, detail);
     }
     if (oe != errc::ok) {
+      std::error_code e;
       fs::remove_all(t->dir, e);  // nothing was acknowledged: leave no half topic behind
-      detail::fsync_dir(root);
+      (void)io::fsync_dir(root);
       return oe;
     }
-    detail::fsync_dir(root);
+    (void)io::fsync_dir(root);
     if (durable) {
       {
         std::lock_guard pl(state_->persist_mu);
@@ -297,6 +215,7 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
 }
 
 errc bus::delete_topic(std::string_view name) {
+  if (is_read_only()) return errc::read_only;
   std::shared_ptr<detail::topic_state> t;
   {
     std::lock_guard lock(state_->mu);
@@ -323,7 +242,7 @@ errc bus::delete_topic(std::string_view name) {
     }
     std::error_code e;
     std::filesystem::remove_all(t->dir, e);
-    detail::fsync_dir(t->dir.parent_path());
+    (void)io::fsync_dir(t->dir.parent_path());
   }
   return errc::ok;
 }
@@ -373,6 +292,9 @@ std::optional<topic_info> bus::describe_topic(std::string_view name) const {
     }
     info.partitions.push_back(std::move(ps));
   }
+  for (const damage_report& d : state_->damage) {
+    if (d.topic == t->name) info.damage.push_back(d);
+  }
   return info;
 }
 
@@ -387,6 +309,10 @@ producer bus::make_producer(std::string_view topic, errc* status) {
   auto t = state_->find(topic);
   if (!t) {
     set(errc::unknown_topic);
+    return {};
+  }
+  if (is_read_only()) {
+    set(errc::read_only);
     return {};
   }
   if (t->config.producers == producer_mode::single) {
@@ -448,7 +374,7 @@ void bus::close() noexcept {
   }
   // Durable topics: everything published goes to disk, then the logs close cleanly.
   state_->stop_persister();
-  detail::unlock_data_dir(state_->lock_fd);
+  io::unlock_data_dir(state_->lock_fd);
   state_->lock_fd = -1;
 }
 

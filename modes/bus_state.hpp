@@ -27,6 +27,8 @@ struct queue_group;  // modes/queue_state.hpp
 // opens a queue topic's queue (dead_letters: its dead-letter topic, if any); gives back
 // expired messages and moves queue topics' log starts to their ack floors.
 errc validate_queue(std::string_view name, const topic_config& c) noexcept;
+// Whether a topic configuration is usable (create_topic, and topic.conf on open).
+errc validate(std::string_view name, const topic_config& c);
 errc open_queue(topic_state& t, std::shared_ptr<topic_state> dead_letters);
 void queue_housekeeping(topic_state& t) noexcept;
 
@@ -197,6 +199,10 @@ struct bus_state {
 
   // Persistence (data_dir set): the lock, the persister and the topics it serves.
   int lock_fd = -1;
+  // Opened read-only (bus_config::read_only or a full disk): no persister, no writes.
+  std::atomic<bool> read_only{false};
+  std::string read_only_reason;       // under mu once open
+  std::vector<damage_report> damage;  // found at open (written before any other thread)
   std::shared_ptr<persist_wakeup> wakeup;
   std::mutex persist_mu;  // held by the persister while it pumps; guards durable_topics
   std::vector<std::shared_ptr<topic_state>> durable_topics;

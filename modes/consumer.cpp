@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bus_state.hpp"
+#include "lanes/group_offsets_file.hpp"
 
 namespace lanes {
 namespace detail {
@@ -90,6 +91,8 @@ struct consumer::impl {
   std::vector<topic_partition> pending;  // assigned by the group, previous owner not gone yet
   std::vector<record_view> batch;
   std::vector<std::byte> arena;  // copies of records from overwrite topics, per poll
+  read_error error{};            // this poll: the damage a partition met (corrupt_batch)
+  std::string error_text;        // what error.detail points to
   std::size_t rr = 0;
   errc open_error = errc::ok;  // a partition the group gave us could not be opened
   wait_clock::time_point next_auto_commit{};
@@ -343,6 +346,11 @@ struct consumer::impl {
         buf.resize(r.needed);
         continue;
       }
+      if (r.status == errc::corrupt_batch) {
+        // The seek lands on the damage, so the next poll reports it (never a silent jump).
+        out = std::max(r.damaged_offset, o);
+        return true;
+      }
       if (r.status != errc::ok || r.bytes == 0) break;
       io::for_each_batch(
           std::span<const std::byte>(buf).first(r.bytes), p.persist->max_batch_bytes,
@@ -439,7 +447,8 @@ struct consumer::impl {
     for (std::size_t p = 0; p < committed.size(); ++p) {
       committed[p] = o.committed[p].load(std::memory_order_acquire);
     }
-    return detail::store_group_offsets(t.dir, cfg.group, committed);
+    if (bus->read_only.load(std::memory_order_acquire)) return errc::read_only;
+    return io::store_group_offsets(t.dir, cfg.group, committed).status;
   }
 
   // Reads up to max_poll_records. Returns offset_out_of_range when a partition overran with
@@ -513,28 +522,34 @@ struct consumer::impl {
 
   // Durable topics: records older than the ring, from the segment files, copied into the
   // arena as whole verified batches. Returns to the ring once it reaches the ring's start.
-  void fill_from_disk(part& a, std::size_t& n, std::size_t& arena_used) {
+  // Returns ok, or corrupt_batch when the files are damaged at this consumer's position
+  // (read_error describes it; nothing past the damage is handed out).
+  errc fill_from_disk(part& a, std::size_t& n, std::size_t& arena_used) {
     detail::partition_state& p = *a.p;
     if (a.next_offset >= p.log_start_offset.load(std::memory_order_acquire)) {
       std::lock_guard lock(p.mu);
       if (position_locked(a, a.next_offset) != errc::ok) a.needs_seek = true;
-      return;
+      return errc::ok;
     }
-    if (n >= batch.size()) return;
-    if (arena.size() - arena_used < 4096) return;  // next poll
+    if (n >= batch.size()) return errc::ok;
+    if (arena.size() - arena_used < 4096) return errc::ok;  // next poll
     std::span<std::byte> buf(arena.data() + arena_used, arena.size() - arena_used);
     io::read_result r = detail::persist_read(p, a.next_offset, buf);
     if (r.status == errc::invalid_argument && r.needed > buf.size()) {
-      if (arena_used != 0) return;  // earlier views point into the arena: next poll
-      arena.resize(r.needed);       // a batch larger than any seen so far (cold)
+      if (arena_used != 0) return errc::ok;  // earlier views point into the arena: next poll
+      arena.resize(r.needed);                // a batch larger than any seen so far (cold)
       buf = std::span<std::byte>(arena.data(), arena.size());
       r = detail::persist_read(p, a.next_offset, buf);
     }
     if (r.status == errc::offset_out_of_range) {
       overrun(a);  // disk retention passed us too: the reset policy
-      return;
+      return errc::ok;
     }
-    if (r.status != errc::ok || r.bytes == 0) return;
+    if (r.status == errc::corrupt_batch) {
+      report_damage(a, r);
+      return r.status;
+    }
+    if (r.status != errc::ok || r.bytes == 0) return errc::ok;
     const std::uint64_t limit = cfg.read_durable_only ? p.durable_offset() : UINT64_MAX;
     io::for_each_batch(
         buf.first(r.bytes), p.persist->max_batch_bytes,
@@ -560,6 +575,23 @@ struct consumer::impl {
           }
         });
     arena_used += align_up(r.bytes, 8);
+    return errc::ok;
+  }
+
+  // Cold: a damaged batch at a's position. Says where, once per poll, for a person.
+  void report_damage(const part& a, const io::read_result& r) {
+    error_text = "topic " + a.topic->name + " partition " + std::to_string(a.p->id) + ": offset " +
+                 std::to_string(r.damaged_offset) + " cannot be read: " +
+                 (a.p->persist->log->directory() / io::segment_file_name(r.damaged_segment, ".log"))
+                     .string() +
+                 " is damaged at byte " + std::to_string(r.damaged_position) +
+                 " (checksum or bounds check failed); restore the file, or seek to offset " +
+                 std::to_string(r.skip_to) + " to skip what is damaged";
+    error.topic = a.topic->name;
+    error.partition = a.p->id;
+    error.offset = r.damaged_offset;
+    error.skip_to = r.skip_to;
+    error.detail = error_text;
   }
 
   errc fill(std::size_t& n) {
@@ -577,7 +609,12 @@ struct consumer::impl {
           a.next_offset < a.p->log_start_offset.load(std::memory_order_acquire)) {
         overrun(a);  // retention passed us: Kafka's auto.offset.reset
       }
-      if (!a.needs_seek && a.on_disk) fill_from_disk(a, n, arena_used);
+      if (!a.needs_seek && a.on_disk) {
+        if (const errc e = fill_from_disk(a, n, arena_used); e != errc::ok) {
+          status = e;  // this partition is stuck at the damage; the others go on
+          continue;
+        }
+      }
       if (!a.needs_seek && a.overwrite && !a.on_disk) fill_copying(a, n, arena_used);
       if (a.needs_seek) {
         status = errc::offset_out_of_range;
@@ -661,7 +698,7 @@ consumer bus::make_consumer(consumer_config config, errc* status) {
     set(errc::closed);
     return {};
   }
-  if (!config.group.empty() && !valid_topic_name(config.group)) {
+  if (!config.group.empty() && !valid_group_name(config.group)) {
     set(errc::invalid_group);
     return {};
   }
@@ -766,6 +803,7 @@ poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
     }
   }
   std::size_t n = 0;
+  c.error = {};
   errc st = c.fill(n);
   if (st == errc::ok) st = c.open_error;
   if (n == 0 && timeout.count() > 0 && st == errc::ok) {
@@ -801,7 +839,7 @@ poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
       if (wait_clock::now() >= deadline) break;
     }
   }
-  return {st, std::span<const record_view>(c.batch.data(), n)};
+  return {st, std::span<const record_view>(c.batch.data(), n), c.error};
 }
 
 errc consumer::commit() {

@@ -24,99 +24,12 @@ namespace fs = std::filesystem;
 // ---------------------------------------------------------------------------------------
 // files
 
-int lock_data_dir(const fs::path& dir, errc& ec, std::string& detail) {
-  std::error_code e;
-  fs::create_directories(dir, e);
-  if (e) {
-    ec = errc::file_error;
-    detail = "cannot create data directory " + dir.string() + ": " + e.message();
-    return -1;
-  }
-  ::chmod(dir.c_str(), 0750);
-  const fs::path lock = dir / ".lock";
-  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    ec = errc::file_error;
-    detail = "cannot open " + lock.string() + ": " + std::strerror(errno);
-    return -1;
-  }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    ::close(fd);
-    ec = err == EWOULDBLOCK ? errc::data_dir_locked : errc::file_error;
-    detail = dir.string() + ": " +
-             (err == EWOULDBLOCK ? "locked by another process" : std::strerror(err));
-    return -1;
-  }
-  ec = errc::ok;
-  return fd;
-}
-
-void unlock_data_dir(int fd) noexcept {
-  if (fd >= 0) ::close(fd);  // releases the flock
-}
-
-void fsync_dir(const fs::path& dir) noexcept {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-}
-
-errc write_file_durably(const fs::path& dir, const std::string& name, const std::string& text) {
-  const fs::path tmp = dir / (name + ".tmp");
-  const fs::path final_path = dir / name;
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return errc::file_error;
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return errno == ENOSPC ? errc::no_space : errc::io_error;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fdatasync(fd) != 0) {
-    ::close(fd);
-    return errc::sync_failed;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) return errc::file_error;
-  fsync_dir(dir);
-  return errc::ok;
-}
-
 namespace {
 
 template <class T>
 bool parse_num(std::string_view s, T& out) {
   const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-std::string hex_of(const std::string& s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
-
-bool unhex(const std::string& s, std::string& out) {
-  if (s.size() % 2 != 0) return false;
-  out.clear();
-  for (std::size_t i = 0; i < s.size(); i += 2) {
-    unsigned v = 0;
-    const auto r = std::from_chars(s.data() + i, s.data() + i + 2, v, 16);
-    if (r.ec != std::errc() || r.ptr != s.data() + i + 2) return false;
-    out += static_cast<char>(v);
-  }
-  return true;
 }
 
 }  // namespace
@@ -220,45 +133,6 @@ bool decode_topic_config(const std::string& text, topic_config& c) {
   return true;
 }
 
-errc store_group_offsets(const fs::path& topic_dir, const std::string& group,
-                         const std::vector<std::int64_t>& committed) {
-  const fs::path dir = topic_dir / "offsets";
-  std::error_code e;
-  if (!fs::exists(dir, e)) {
-    fs::create_directory(dir, e);
-    if (e) return errc::file_error;
-    ::chmod(dir.c_str(), 0750);
-    fsync_dir(topic_dir);
-  }
-  std::string text;
-  for (std::size_t p = 0; p < committed.size(); ++p) {
-    if (committed[p] >= 0) text += std::to_string(p) + " " + std::to_string(committed[p]) + "\n";
-  }
-  return write_file_durably(dir, hex_of(group), text);
-}
-
-std::vector<std::pair<std::string, std::vector<std::int64_t>>> load_group_offsets(
-    const fs::path& topic_dir, std::uint32_t partitions) {
-  std::vector<std::pair<std::string, std::vector<std::int64_t>>> out;
-  std::error_code e;
-  const fs::path dir = topic_dir / "offsets";
-  if (!fs::is_directory(dir, e)) return out;
-  for (const auto& entry : fs::directory_iterator(dir, e)) {
-    const std::string name = entry.path().filename().string();
-    std::string group;
-    if (name.ends_with(".tmp") || !unhex(name, group)) continue;
-    std::ifstream in(entry.path());
-    std::vector<std::int64_t> committed(partitions, -1);
-    std::uint32_t p = 0;
-    std::int64_t o = 0;
-    while (in >> p >> o) {
-      if (p < partitions && o >= 0) committed[p] = o;
-    }
-    out.emplace_back(std::move(group), std::move(committed));
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------
 // partitions
 
@@ -280,14 +154,34 @@ io::log_options log_options_for(const topic_config& c, bool quarantine) {
   return o;
 }
 
-errc open_topic_logs(topic_state& t, const fs::path& root, bool quarantine, std::string& detail) {
-  const io::log_options opts = log_options_for(t.config, quarantine);
+errc open_topic_logs(topic_state& t, const fs::path& root, const log_open_mode& mode,
+                     std::vector<damage_report>& damage, std::string& detail) {
+  io::log_options opts = log_options_for(t.config, mode.quarantine);
+  opts.read_only = mode.read_only;
   for (auto& pp : t.partitions) {
     partition_state& p = *pp;
     io::open_result r = io::partition_log::open(root, t.name, p.id, opts);
+    if (r.status == errc::log_quarantined) {
+      // The damaged directory is set aside for a person; the partition goes on, empty,
+      // after every offset the damaged log used (none is handed out twice), and says so.
+      damage.push_back({damage_report::kind::quarantined, t.name, p.id, r.damaged_log_start,
+                        r.resume_offset, r.detail});
+      io::log_options fresh = opts;
+      fresh.initial_offset = r.resume_offset;
+      r = io::partition_log::open(root, t.name, p.id, fresh);
+    }
     if (!r) {
       detail = r.detail;
       return r.status;
+    }
+    const io::recovery_report& rep = r.log->recovery();
+    if (rep.torn_tail) {
+      damage.push_back({damage_report::kind::torn_tail, t.name, p.id, rep.torn_from, rep.torn_from,
+                        rep.detail + (mode.read_only ? " (left on disk: read-only)"
+                                                     : "; " + std::to_string(rep.bytes_truncated) +
+                                                           " bytes cut, " +
+                                                           std::to_string(rep.segments_removed) +
+                                                           " later segment files removed")});
     }
     auto ps = std::make_unique<partition_persistence>();
     ps->max_batch_bytes = opts.max_batch_bytes;

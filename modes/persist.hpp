@@ -17,8 +17,9 @@
 // On disk, besides io/'s segment files (io/FORMAT.md):
 //   <data_dir>/.lock                         flock'ed by the process that has the bus open
 //   <data_dir>/<topic>/topic.conf            the topic_config, key=value lines
-//   <data_dir>/<topic>/offsets/<group hex>   committed offsets of a group, "partition offset"
-// Each is written to a temporary file, fsynced, renamed, and its directory fsynced.
+//   <data_dir>/<topic>/offsets/<group hex>   committed offsets of a group (io/FORMAT.md)
+// Each is written to a temporary file, fsynced, renamed, and its directory fsynced
+// (io::write_file_atomically).
 //   <data_dir>/<topic>/<partition>/acks      durable queue topics: the queue's acks
 //                                            (io/FORMAT.md, modes/queue_acks.cpp)
 #pragma once
@@ -127,34 +128,27 @@ struct partition_persistence {
 };
 
 // ---- files ----
-
-// Locks the data directory (creating it, 0750). Returns the lock's fd or -1 with `ec`.
-int lock_data_dir(const std::filesystem::path& dir, errc& ec, std::string& detail);
-void unlock_data_dir(int fd) noexcept;
+// (The lock file, durable small files and group offsets are io/'s: lanes/file_io.hpp,
+// lanes/group_offsets_file.hpp.)
 
 std::string encode_topic_config(const topic_config& c);
 // Unknown keys are ignored and missing ones keep their defaults; false on a malformed line.
 bool decode_topic_config(const std::string& text, topic_config& out);
 
-// Writes `text` to dir/name atomically (temporary file, fsync, rename, fsync dir).
-errc write_file_durably(const std::filesystem::path& dir, const std::string& name,
-                        const std::string& text);
-void fsync_dir(const std::filesystem::path& dir) noexcept;
-
-// Group offsets of one topic: write one group's, read them all back.
-errc store_group_offsets(const std::filesystem::path& topic_dir, const std::string& group,
-                         const std::vector<std::int64_t>& committed);
-std::vector<std::pair<std::string, std::vector<std::int64_t>>> load_group_offsets(
-    const std::filesystem::path& topic_dir, std::uint32_t partitions);
-
 // ---- partitions ----
 
 io::log_options log_options_for(const topic_config& c, bool quarantine);
 
+struct log_open_mode {
+  bool quarantine = false;  // damage before the durable point: set the partition aside
+  bool read_only = false;   // write nothing (bus_config::read_only, a full disk)
+};
 // Opens (recovering) the logs of a durable topic and positions its partitions after the
-// recovered records. Cold. Returns ok or the first partition's error, with detail.
-errc open_topic_logs(topic_state& t, const std::filesystem::path& root, bool quarantine,
-                     std::string& detail);
+// recovered records. A quarantined partition starts empty after the offsets its damaged
+// log used. Torn tails cut and quarantines are appended to `damage`. Cold. Returns ok or the
+// first partition's error, with detail.
+errc open_topic_logs(topic_state& t, const std::filesystem::path& root, const log_open_mode& mode,
+                     std::vector<damage_report>& damage, std::string& detail);
 
 // ---- durable queues (modes/queue_acks.cpp) ----
 
@@ -163,7 +157,9 @@ errc open_topic_logs(topic_state& t, const std::filesystem::path& root, bool qua
 // as not acked: redelivered, never lost), and puts the records from the recovered ack floor
 // to the log's end back into the ring at their offsets. Errors: capacity_too_small (they do
 // not fit the ring), corrupt_log, file_error, too_many_readers; detail says more.
-errc recover_queue_partition(topic_state& t, partition_state& p, std::string& detail);
+// A damaged acks file is reported to `damage` (when given).
+errc recover_queue_partition(topic_state& t, partition_state& p, std::string& detail,
+                             std::vector<damage_report>* damage = nullptr);
 // Cold, after the topic's queue opened: marks the recovered acks in its delivery states,
 // gives back the rest (receivable again, delivery counts from 1), writes the compacted
 // acks file and hands the partition's acks to the persister.

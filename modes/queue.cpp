@@ -978,7 +978,7 @@ queue_consumer bus::make_queue_consumer(const queue_consumer_config& config, err
     g = t->queue_groups.at(std::string());
     g->consumers.fetch_add(1, std::memory_order_relaxed);
   } else {
-    if (config.group.empty() || !valid_topic_name(config.group)) return fail(errc::invalid_group);
+    if (config.group.empty() || !valid_group_name(config.group)) return fail(errc::invalid_group);
     // Views stay valid until acked only if the group's reader holds the ring.
     if (t->config.policy != backpressure::block) return fail(errc::wrong_mode);
     if (config.start == offset_reset::error) return fail(errc::invalid_config);

@@ -74,6 +74,7 @@
 
 #include "bus_state.hpp"
 #include "lanes/clock.hpp"
+#include "lanes/file_io.hpp"
 #include "lanes/segment_format.hpp"
 #include "queue_state.hpp"
 
@@ -88,19 +89,6 @@ constexpr const char* acks_name = "acks";
 constexpr std::uint64_t kRewriteRecords = 4096;
 // How long a sync acker waits for its round at most.
 constexpr auto ack_wait_limit = std::chrono::seconds(30);
-
-bool write_all(int fd, const std::byte* data, std::size_t n, std::uint64_t at) noexcept {
-  std::size_t done = 0;
-  while (done < n) {
-    const ssize_t w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(at + done));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    done += static_cast<std::size_t>(w);
-  }
-  return true;
-}
 
 void put_record(std::vector<std::byte>& out, io::ack_kind kind, std::uint64_t first,
                 std::uint64_t end) {
@@ -142,7 +130,7 @@ struct loaded_acks {
 // Reads the acks file record by record, in 64 KiB chunks (no allocation that a length in
 // the file decides). Acks at or past `end` are dropped as they are read.
 errc load_acks(const fs::path& file, std::uint64_t end, loaded_acks& out) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = io::open_nofollow(file, O_RDONLY);
   if (fd < 0) return errno == ENOENT ? errc::ok : errc::file_error;
   struct closer {
     int fd;
@@ -308,13 +296,10 @@ errc write_acks_file(queue_acks& a) {
     put_record(bytes, io::ack_kind::range, o, e);
     o = e;
   }
-  const errc e = write_file_durably(
-      a.dir, acks_name, std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-  if (e != errc::ok) return e;
+  if (io::file_status w = io::write_file_atomically(a.dir, acks_name, bytes); !w) return w.status;
   if (a.fd >= 0) ::close(a.fd);
-  a.fd = ::open((a.dir / acks_name).c_str(), O_WRONLY | O_CLOEXEC);
-  if (a.fd < 0) return errc::file_error;
-  ::fchmod(a.fd, 0640);
+  a.fd = io::open_nofollow(a.dir / acks_name, O_WRONLY);
+  if (a.fd < 0) return io::errc_of_errno(errno);
   a.file_size = bytes.size();
   a.records = 0;
   return errc::ok;
@@ -374,7 +359,8 @@ bool dead_letters_durable(const queue_partition& q) noexcept {
 
 }  // namespace
 
-errc recover_queue_partition(topic_state& t, partition_state& p, std::string& detail) {
+errc recover_queue_partition(topic_state& t, partition_state& p, std::string& detail,
+                             std::vector<damage_report>* damage) {
   partition_persistence& ps = *p.persist;
   auto a = std::make_unique<queue_acks>();
   a->dir = ps.log->directory();
@@ -401,7 +387,13 @@ errc recover_queue_partition(topic_state& t, partition_state& p, std::string& de
     const fs::path aside = a->dir / ("acks.damaged-" + std::to_string(realtime_ns()));
     std::error_code e;
     fs::copy_file(file, aside, e);
-    fsync_dir(a->dir);
+    (void)io::fsync_dir(a->dir);
+    if (damage != nullptr) {
+      damage->push_back({damage_report::kind::acks_damaged, t.name, p.id, 0, 0,
+                         file.string() + ": " + l.detail + "; a copy is kept as " + aside.string() +
+                             "; its acks from the damage on count as not acked (those "
+                             "messages are delivered again: at least once, none lost)"});
+    }
   }
   // Below the log start every record was deleted because it was acked; past the end, acks
   // name records that did not survive.
@@ -518,7 +510,7 @@ void persist_acks(topic_state& t, partition_state& p, wait_clock::time_point now
     }
     a.dead_letters_covered = dead;
   }
-  if (!write_all(a.fd, a.out.data(), a.out.size(), a.file_size) || ::fdatasync(a.fd) != 0) {
+  if (!io::write_all(a.fd, a.out.data(), a.out.size(), a.file_size) || ::fdatasync(a.fd) != 0) {
     // As a failed log: the partition fails (producers get the error instead of waiting for
     // ring space the durable floor will never give back), ackers get it too.
     const errc e = errno == ENOSPC ? errc::no_space : errc::sync_failed;

@@ -305,7 +305,9 @@ int run_consume(const consume_options& o) {
     if (o.max_count != 0 && count >= o.max_count) break;
     const lanes::poll_result r = c.poll(std::chrono::milliseconds(100));
     if (r.status == lanes::errc::closed) break;
-    if (r.status != lanes::errc::ok) runtime_error("poll: " + describe(r.status));
+    if (r.status != lanes::errc::ok && r.status != lanes::errc::corrupt_batch) {
+      runtime_error("poll: " + describe(r.status));
+    }
     out.clear();
     for (const lanes::record_view& rec : r.records) {
       if (o.max_count != 0 && count >= o.max_count) {
@@ -326,6 +328,8 @@ int run_consume(const consume_options& o) {
       }
     }
     commit_printed();
+    // Damage: what came before it is printed (and committed), then one line and exit 1.
+    if (r.status == lanes::errc::corrupt_batch) runtime_error(std::string(r.error.detail));
   }
   if (!output_closed) commit_printed();
   c.close();

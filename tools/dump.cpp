@@ -30,6 +30,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "json_writer.hpp"
+#include "lanes/group_offsets_file.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes/partition_log.hpp"
 #include "lanes/segment_format.hpp"
@@ -240,6 +241,19 @@ const char* stop_meaning(lanes::io::scan_stop s) {
 
 // max_batch_bytes as the bus configures it (modes/persist.cpp, log_options_for) from the
 // ring capacity in topic.conf; generous when that cannot be read (the CRC still decides).
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A segment whose header was never written (what a crash right after a roll leaves):
+// shorter than a header or a header of zeros. Any other bad header is damage.
+bool never_written(const fs::path& p) {
+  const std::string head = slurp(p).substr(0, lanes::io::file_header_size);
+  return head.size() < lanes::io::file_header_size ||
+         head.find_first_not_of('\0') == std::string::npos;
+}
+
 std::uint32_t max_batch_for(const fs::path& topic_dir) {
   std::ifstream in(topic_dir / "topic.conf");
   std::string line;
@@ -357,6 +371,25 @@ int run_verify(const verify_options& o) {
   for (const fs::path& tdir : topic_dirs) {
     ++topics;
     const std::uint32_t max_batch = max_batch_for(tdir);
+    lanes::topic_config config;
+    if (!lanes::parse_topic_config(tdir.filename().string(), slurp(tdir / "topic.conf"), config)) {
+      findings.push_back({(tdir / "topic.conf").string(), 0, "bad_topic_config",
+                          "the topic configuration does not decode: the bus refuses to open",
+                          true});
+    }
+    // Committed group offsets (io/FORMAT.md): each file must decode.
+    if (fs::is_directory(tdir / "offsets", ec)) {
+      for (const auto& e : fs::directory_iterator(tdir / "offsets", ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.ends_with(".tmp") || name.find(".damaged-") != std::string::npos) continue;
+        std::vector<std::int64_t> committed;
+        std::string why;
+        const std::string text = slurp(e.path());
+        if (!lanes::io::decode_group_offsets(text, config.partitions, committed, why)) {
+          findings.push_back({e.path().string(), 0, "bad_group_offsets", why, true});
+        }
+      }
+    }
     std::vector<std::pair<std::uint32_t, fs::path>> parts;
     for (const auto& e : fs::directory_iterator(tdir, ec)) {
       const std::string name = e.path().filename().string();
@@ -377,8 +410,12 @@ int run_verify(const verify_options& o) {
       ++partitions;
       // The checkpoint's durable point: everything below it must be there.
       std::uint64_t durable = 0;
+      std::optional<std::uint64_t> log_start;
       const fs::path cp = pdir / "checkpoint";
-      if (fs::exists(cp)) {
+      if (fs::is_symlink(cp)) {
+        findings.push_back(
+            {cp.string(), 0, "symlink", "a symbolic link: the bus refuses it", true});
+      } else if (fs::exists(cp)) {
         std::vector<std::byte> b(lanes::io::checkpoint_size);
         fd_holder f(cp.string());
         lanes::io::checkpoint c;
@@ -389,6 +426,7 @@ int run_verify(const verify_options& o) {
                               true});
         } else {
           durable = c.durable_offset;
+          log_start = c.log_start_offset;
         }
       }
       std::vector<std::pair<std::uint64_t, fs::path>> segs;
@@ -402,6 +440,31 @@ int run_verify(const verify_options& o) {
         }
       }
       std::sort(segs.begin(), segs.end());
+      // Below the checkpoint's log start: left by a retention a crash interrupted (recovery
+      // deletes them). The first segment must start at the log start.
+      while (log_start && !segs.empty() && segs.front().first < *log_start) {
+        findings.push_back({segs.front().second.string(), 0, "below_log_start",
+                            "a segment retention was deleting (recovery finishes that)", false});
+        segs.erase(segs.begin());
+      }
+      if (log_start && !segs.empty() && segs.front().first > *log_start) {
+        findings.push_back({pdir.string(), 0, "first_segment_missing",
+                            "the checkpoint says the log starts at offset " +
+                                std::to_string(*log_start) + ", the first segment at " +
+                                std::to_string(segs.front().first) + ": records are missing",
+                            true});
+      }
+      if (!fs::exists(cp) && !fs::is_symlink(cp)) {
+        for (const auto& [b, path] : segs) {
+          if (fs::file_size(path, ec) > lanes::io::file_header_size) {
+            findings.push_back({cp.string(), 0, "missing_checkpoint",
+                                "the checkpoint is missing but segments hold records (every "
+                                "open writes one: it was deleted)",
+                                true});
+            break;
+          }
+        }
+      }
       std::optional<std::uint64_t> expect;  // next offset after the previous segment
       std::uint64_t end = 0;
       for (std::size_t i = 0; i < segs.size(); ++i) {
@@ -421,9 +484,10 @@ int run_verify(const verify_options& o) {
         end = c.scan.stop == lanes::io::scan_stop::bad_file_header ? base : c.scan.next_offset;
         if (!c.scan.clean()) {
           // Beyond the durable point in the last segment: a torn tail, which recovery cuts.
-          const bool torn = last && end >= durable &&
-                            c.scan.stop != lanes::io::scan_stop::read_error &&
-                            c.scan.stop != lanes::io::scan_stop::offset_gap;
+          const bool torn =
+              last && end >= durable && c.scan.stop != lanes::io::scan_stop::read_error &&
+              c.scan.stop != lanes::io::scan_stop::offset_gap &&
+              (c.scan.stop != lanes::io::scan_stop::bad_file_header || never_written(path));
           findings.push_back(
               {path.string(), c.scan.valid_bytes, lanes::io::to_string(c.scan.stop),
                std::string(stop_meaning(c.scan.stop)) +

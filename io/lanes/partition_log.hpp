@@ -84,11 +84,11 @@ struct recovery_report {
   bool had_checkpoint = false;
   bool clean_shutdown = false;
   std::uint64_t checkpoint_durable = 0;
-  std::uint64_t segments = 0;          // segments kept
-  std::uint64_t segments_scanned = 0;  // read batch by batch
-  std::uint64_t indexes_rebuilt = 0;   // sealed segments whose index was missing or damaged
-  std::uint64_t bytes_truncated = 0;   // torn tail cut off after the durable point
-  std::uint64_t segments_removed = 0;  // whole segments after a torn tail, or torn new ones
+  std::uint64_t segments = 0;           // segments kept
+  std::uint64_t segments_scanned = 0;   // read batch by batch
+  std::uint64_t indexes_rebuilt = 0;    // sealed segments whose index was missing or damaged
+  std::uint64_t bytes_truncated = 0;    // torn tail cut off after the durable point
+  std::uint64_t segments_removed = 0;   // whole segments after a torn tail, or torn new ones
   std::uint64_t leftovers_removed = 0;  // segments below the checkpoint's log start (an
                                         // interrupted retention) and checkpoint.tmp
   // A torn tail after the checkpoint's durable point was cut (bytes_truncated bytes,
@@ -123,6 +123,13 @@ struct read_result {
   std::uint64_t next_offset = 0;   // one past the last record returned
   std::size_t batches = 0;
   std::size_t needed = 0;  // invalid_argument: the buffer must hold at least this many bytes
+  // corrupt_batch: where the damage is (segment file by base offset, byte position in it,
+  // the first offset that cannot be read) and the first offset after it that a reader can
+  // seek to (the next index entry or segment; the log's end when none is known).
+  std::uint64_t damaged_segment = 0;
+  std::uint64_t damaged_position = 0;
+  std::uint64_t damaged_offset = 0;
+  std::uint64_t skip_to = 0;
 };
 
 // Durability notification (owner thread, from poll_completions/flush/close): the new durable
@@ -138,6 +145,7 @@ struct open_result {
   // (its checkpoint's durable offset, or its good records' end). A log that replaces a
   // quarantined one starts here (log_options::initial_offset), so no offset is used twice.
   std::uint64_t resume_offset = 0;
+  std::uint64_t damaged_log_start = 0;  // and where it started (its checkpoint's log start)
   explicit operator bool() const noexcept { return status == errc::ok; }
 };
 
@@ -301,9 +309,10 @@ class partition_log {
   durable_callback callback_ = nullptr;
   void* callback_ctx_ = nullptr;
   bool closed_ = false;
-  bool opened_ = false;          // open() succeeded: close() may write (checkpoint, indexes)
-  std::string last_file_error_;  // the last cold-path file error, for a person
+  bool opened_ = false;                 // open() succeeded: close() may write (checkpoint, indexes)
+  std::string last_file_error_;         // the last cold-path file error, for a person
   std::uint64_t last_resume_hint_ = 0;  // recover(): see open_result::resume_offset
+  std::uint64_t last_start_hint_ = 0;   // recover(): see open_result::damaged_log_start
 };
 
 // Walks the batches read() copied into a buffer: fn(const batch_header&, payload span).

@@ -93,6 +93,39 @@ struct topic_config {
   std::chrono::seconds segment_age{7 * 24 * 3600};    // and at this age
 };
 
+// Damage that opening a data directory found and dealt with instead of refusing. Never
+// silent: each one goes to bus_config::on_damage and stays listed in topic_info::damage.
+struct damage_report {
+  enum class kind : std::uint8_t {
+    // A crash left a torn tail after the checkpoint's durable point and recovery cut it: the
+    // partition now ends at from_offset. Records written after the last checkpoint (at most
+    // ~100 ms of durable acknowledgements) may have been among them; recovery cannot tell.
+    torn_tail,
+    // quarantine_on_damage: the partition's files were damaged before their durable point;
+    // its directory was moved aside for a person (detail says where) and the partition
+    // starts empty at to_offset, so no offset is used twice. [from_offset, to_offset) are
+    // the offsets set aside.
+    quarantined,
+    // quarantine_on_damage: a group's committed-offsets file did not decode; it was moved
+    // aside and the group starts again by its reset policy (detail names the group).
+    group_offsets_set_aside,
+    // A group's committed offset was past the recovered end of a partition (records that
+    // were cut): it was lowered to from_offset (the new end).
+    group_offset_lowered,
+    // A durable queue's acks file was damaged: a copy was kept aside (detail says where)
+    // and its acks from the damage on count as not acked, so those messages are delivered
+    // again (at least once; none is lost).
+    acks_damaged,
+  };
+  kind what = kind::torn_tail;
+  std::string topic;
+  std::uint32_t partition = 0;
+  std::uint64_t from_offset = 0;
+  std::uint64_t to_offset = 0;
+  std::string detail;  // for a person: files, byte positions, where things were moved
+};
+const char* to_string(damage_report::kind k) noexcept;
+
 struct bus_config {
   // Empty: memory only. Otherwise a directory that the bus creates if needed and locks
   // (one process at a time); topics and their durable records are restored from it on open.
@@ -100,10 +133,23 @@ struct bus_config {
   // How often the housekeeping thread applies retention by age and bytes (0: never; call
   // bus::enforce_retention yourself).
   std::chrono::milliseconds housekeeping_interval{10};
-  // A partition whose files are damaged before their durable point does not open (the
-  // bus constructor throws corrupt_log); with quarantine its directory is renamed aside
-  // and the partition starts empty.
+  // Damage before a partition's durable point (a flipped byte, a zeroed page or a missing
+  // segment of durable records, a damaged checkpoint) makes the constructor throw
+  // corrupt_log naming the file, the byte and the offsets, and changes nothing on disk, so
+  // every later open refuses the same way until a person acts. With quarantine_on_damage
+  // the constructor succeeds instead: the damaged partition's directory is renamed to
+  // <partition>.quarantine-<ns> for a person, the partition starts empty after the highest
+  // offset the damaged log used, and a damage_report says so (on_damage, describe_topic).
+  // A damaged group-offsets file is treated the same way (refused, or set aside).
   bool quarantine_on_damage = false;
+  // Opens the directory without writing anything to it (no recovery truncation, checkpoint,
+  // segment, offsets or acks file): every topic and every durable record can be read;
+  // create_topic, delete_topic, make_producer, commit and durable queue consumers fail with
+  // errc::read_only. The bus also opens read-only by itself when recovery cannot write
+  // because the disk is full (ENOSPC): read_only_reason() then says so.
+  bool read_only = false;
+  // Called from the constructor, once per damage_report (see above), before it returns.
+  std::function<void(const damage_report&)> on_damage{};
 };
 
 struct topic_partition {
@@ -133,6 +179,8 @@ struct topic_info {
   std::string name;
   topic_config config;
   std::vector<partition_stats> partitions;
+  // What opening the data directory found and dealt with for this topic (damage_report).
+  std::vector<damage_report> damage;
 };
 
 // Result of a publish: where the record went, or why it did not.
@@ -251,8 +299,9 @@ class producer {
   publish_result commit(claim& c) noexcept;
   void abort(claim& c) noexcept;
 
-  // Durable topics: waits until `offset` of `partition` is on disk. Returns ok, timeout,
-  // wrong_mode (the topic is not durable), closed, or the I/O error that failed it.
+  // Durable topics: waits until `offset` of `partition`, and with it every lower offset of
+  // that partition, is on disk (durable_offset() > offset). Returns ok, timeout, wrong_mode
+  // (the topic is not durable), closed, or the I/O error that failed it.
   errc wait_durable(std::uint32_t partition, std::uint64_t offset,
                     std::chrono::nanoseconds timeout) noexcept;
 
@@ -313,13 +362,27 @@ struct consumer_config {
       on_offset_reset{};
 };
 
+// Why a partition's records could not be read (poll_result::error).
+struct read_error {
+  std::string_view topic{};
+  std::uint32_t partition = 0;
+  std::uint64_t offset = 0;   // the first offset that could not be read
+  std::uint64_t skip_to = 0;  // the first offset after the damage a seek can resume at
+  std::string_view detail{};  // for a person: file, byte position, what is wrong, what to do
+};
+
 struct poll_result {
   errc status = errc::ok;  // ok (records may still be empty on timeout), closed,
                            // offset_out_of_range (reset policy error), too_many_readers
                            // (the group gave this member a partition that has no reader
                            // slot left, see topic_config::max_readers; retried each poll,
-                           // records of the other partitions still come)
+                           // records of the other partitions still come), corrupt_batch
+                           // (a durable partition's files are damaged at this consumer's
+                           // position: see `error`; poll returns at once, hands out nothing
+                           // past the damage, and says so again at every poll until the
+                           // consumer seeks past it, e.g. to error.skip_to)
   std::span<const record_view> records;
+  read_error error{};  // status corrupt_batch: where (views valid until the next poll)
 };
 
 // Reads records. One thread at a time. Record views stay valid until the next poll or close.
@@ -342,10 +405,15 @@ class consumer {
   // fast path.
   poll_result poll(std::chrono::nanoseconds timeout = std::chrono::nanoseconds::zero()) noexcept;
 
-  // Commits the position of every assigned partition (the offset after the last record
-  // returned by poll) for the group.
+  // Commits, for the group, position(tp) of every partition this consumer owns: the offset
+  // after the last record poll returned (not yet past the one a poll is still showing).
+  // Durable topics: when it returns ok the offsets are on disk (the group's offsets file was
+  // written, fdatasynced and renamed, its directory fsynced), so a crash does not undo the
+  // commit; memory topics: they live as long as the bus. Errors: invalid_group (no group),
+  // closed, read_only, or the file error (no_space, io_error, file_error), in which case
+  // the previous committed offsets stay on disk. Cold (allocates, writes a file).
   errc commit();
-  // Commits an explicit offset (the next record to read) for one partition.
+  // Commits an explicit offset (the next record to read) for one partition; as commit().
   errc commit(const topic_partition& tp, std::uint64_t offset);
   // Last committed offset of the group for a partition, or -1.
   std::int64_t committed(const topic_partition& tp) const;
@@ -384,19 +452,34 @@ class consumer {
   std::unique_ptr<impl> impl_;
 };
 
+// A topic's configuration file (<data_dir>/<topic>/topic.conf) read without opening a bus,
+// as `lanes verify` does: false when it does not decode or is not a usable configuration.
+bool parse_topic_config(std::string_view topic, std::string_view text, topic_config& out);
+
 class bus {
  public:
   // Opens a bus. Memory only when config.data_dir is empty; otherwise creates or locks the
   // directory and restores its topics, durable records and committed group offsets.
-  // Throws std::system_error: data_dir_locked (another process has it open), file_error
-  // (cannot create, read or write it), corrupt_log (damage before the durable point),
-  // io_uring_unavailable (the kernel refuses io_uring).
+  // Throws std::system_error, whose what() names the file and what is wrong:
+  //   data_dir_locked       another process has the directory open;
+  //   file_error            cannot create, list, read or write it; a symbolic link where a
+  //                         lanes file or directory should be (lanes never follows them);
+  //   no_space, io_error    the disk is full or failing (a full disk at recovery opens
+  //                         read-only instead, see bus_config::read_only);
+  //   invalid_config        an unreadable topic.conf;
+  //   corrupt_log           damage before a partition's durable point, or a damaged
+  //                         group-offsets file (not with quarantine_on_damage: see there);
+  //   capacity_too_small    a durable queue's unacked messages no longer fit its ring;
+  //   io_uring_unavailable  the kernel refuses io_uring.
+  // A refused open changes nothing on disk.
   explicit bus(bus_config config = {});
   ~bus();
   bus(const bus&) = delete;
   bus& operator=(const bus&) = delete;
 
-  // Topic names: 1..249 characters of [A-Za-z0-9._-], not "." or "..".
+  // Topic names: 1..249 characters of [A-Za-z0-9._-], not "." or "..". Group names (log
+  // and queue groups): 1..125 characters of the same (a group's committed offsets are a
+  // file named by the group in hex); anything else is errc::invalid_group.
   [[nodiscard]] errc create_topic(std::string_view name, const topic_config& config);
   [[nodiscard]] errc delete_topic(std::string_view name);
   std::vector<std::string> list_topics() const;
@@ -434,11 +517,18 @@ class bus {
   void close() noexcept;
   bool is_closed() const noexcept;
 
+  // Whether the data directory was opened read-only (bus_config::read_only, or by itself
+  // because the disk was full), and why (empty when it was not).
+  bool is_read_only() const noexcept;
+  std::string read_only_reason() const;
+
   static bool valid_topic_name(std::string_view name) noexcept;
+  static bool valid_group_name(std::string_view name) noexcept;
+  static constexpr std::size_t max_group_name_size = 125;
 
  private:
   friend struct detail::bus_access;
-  void open_data_dir();
+  void open_data_dir();  // modes/data_dir.cpp
   std::shared_ptr<detail::bus_state> state_;
 };
 
