@@ -478,6 +478,10 @@ errc partition_log::recover(const std::filesystem::path& topic_dir, std::string&
     report_.segments = 1;
   }
   active_ = segments_.empty() ? nullptr : segments_.back().get();
+  if (active_ != nullptr) {
+    active_base_.store(active_->base, std::memory_order_relaxed);
+    active_size_.store(active_->size, std::memory_order_relaxed);
+  }
   const std::uint64_t e = active_ != nullptr ? active_->next_offset : first_offset;
   start_.store(segments_.empty() ? first_offset : segments_.front()->base,
                std::memory_order_release);  // pairs with readers
@@ -485,6 +489,7 @@ errc partition_log::recover(const std::filesystem::path& topic_dir, std::string&
   written_.store(e, std::memory_order_release);  // pairs with read()
   durable_.store(e, std::memory_order_release);  // pairs with waiters
   notified_durable_ = e;
+  std::lock_guard cp_lock(cp_mutex_);
   if (const errc w = write_checkpoint(false); w != errc::ok) {
     detail = "cannot write the checkpoint: " + last_file_error_;
     return w;

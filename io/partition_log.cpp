@@ -164,6 +164,8 @@ errc partition_log::create_segment(std::uint64_t base, std::int64_t now_ns) noex
       segments_.push_back(std::move(seg));
     }
     active_ = raw;
+    active_base_.store(base, std::memory_order_relaxed);
+    active_size_.store(file_header_size, std::memory_order_relaxed);
     return errc::ok;
   } catch (...) {
     return errc::file_error;  // allocation failure: cold path, reported, not thrown
@@ -273,6 +275,7 @@ append_result partition_log::append(std::span<const iovec> frames, std::uint64_t
   }
   seg.bytes_since_index += batch_bytes;
   seg.size += batch_bytes;
+  active_size_.store(seg.size, std::memory_order_relaxed);  // for checkpoints (any thread)
   seg.next_offset = s.end_offset;
   ++seg.batches;
   if (max_timestamp_ns > seg.max_ts) seg.max_ts = max_timestamp_ns;
@@ -606,34 +609,61 @@ read_result partition_log::read(std::uint64_t offset, std::span<std::byte> buffe
       damaged();
       return r;
     }
-    if (h.next_offset() <= offset) {  // before the one asked for: skip without reading it
-      pos += h.total_size();
-      expected = h.next_offset();
-      continue;
+    if (h.next_offset() > offset) break;  // the batch holding `offset`
+    pos += h.total_size();                 // before it: skipped without reading it
+    expected = h.next_offset();
+  }
+  if (expected >= stop) {
+    r.status = errc::empty;
+    return r;
+  }
+  // Whole batches from there on, with one pread per buffer (they lie back to back), each
+  // checked against its CRC once, here, before a byte of it is handed out.
+  std::size_t got = 0;
+  while (got < buffer.size()) {
+    const ssize_t n = ::pread(seg->fd, buffer.data() + got, buffer.size() - got,
+                              static_cast<off_t>(pos + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);  // short only at the end of the file
+  }
+  std::size_t at = 0;
+  const std::uint64_t first_pos = pos;
+  while (expected < stop) {
+    pos = first_pos + at;
+    batch_header h;
+    if (got - at < batch_header_size) {
+      if (at == 0) damaged();  // the file ends (or cannot be read) where a batch should be
+      break;
+    }
+    if (decode_batch_header({buffer.data() + at, batch_header_size}, opt_.max_batch_bytes, h) !=
+            batch_status::ok ||
+        h.base_offset != expected) {
+      damaged();
+      break;
     }
     const std::uint64_t total = h.total_size();
-    if (total > buffer.size() - r.bytes) {
-      if (r.batches == 0) {
+    if (total > got - at) {
+      if (at == 0 && total > buffer.size()) {
         r.status = errc::invalid_argument;
         r.needed = static_cast<std::size_t>(total);
+      } else if (at == 0) {
+        damaged();  // the file is shorter than a batch it holds below the written point
       }
-      return r;
+      break;  // the rest comes with the next read
     }
-    std::byte* dst = buffer.data() + r.bytes;
     batch_header check;
     std::span<const std::byte> payload;
-    if (!src.read_at(pos, dst, static_cast<std::size_t>(total)) ||
-        decode_batch({dst, static_cast<std::size_t>(total)}, opt_.max_batch_bytes, check,
-                     payload) != batch_status::ok ||
-        check.base_offset != expected) {
+    if (decode_batch({buffer.data() + at, static_cast<std::size_t>(total)}, opt_.max_batch_bytes,
+                     check, payload) != batch_status::ok) {
       damaged();
-      return r;  // what came before is good; the next read reports the damage
+      break;  // what came before is good; the next read reports the damage
     }
     if (r.batches == 0) r.first_offset = h.base_offset;
-    r.bytes += static_cast<std::size_t>(total);
+    at += static_cast<std::size_t>(total);
+    r.bytes = at;
     r.next_offset = h.next_offset();
     ++r.batches;
-    pos += total;
     expected = h.next_offset();
   }
   if (r.batches == 0 && r.status == errc::ok) r.status = errc::empty;
@@ -655,12 +685,14 @@ std::size_t partition_log::drop_front(Pred&& drop) noexcept {
     ++n;
   }
   if (n == 0) return 0;
-  // The checkpoint names the new log start before any file goes: a crash in between leaves
-  // files below the log start, which recovery finishes deleting; a segment missing at or
-  // after the log start is then always damage, never retention (io/FORMAT.md, Recovery).
-  if (write_checkpoint(false, segments_[n]->base) != errc::ok) return 0;
   std::vector<std::shared_ptr<segment>> gone;
   {
+    // The checkpoint names the new log start before any file goes: a crash in between
+    // leaves files below the log start, which recovery finishes deleting; a segment missing
+    // at or after the log start is then always damage, never retention (io/FORMAT.md,
+    // Recovery). Under cp_mutex_, so that no checkpoint with the old start follows it.
+    std::lock_guard cp_lock(cp_mutex_);
+    if (write_checkpoint(false, segments_[n]->base) != errc::ok) return 0;
     std::lock_guard lock(seg_mutex_);
     gone.assign(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
     segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
@@ -704,12 +736,10 @@ errc partition_log::write_checkpoint(bool clean, std::uint64_t log_start) noexce
   if (opt_.read_only) return errc::ok;
   io::checkpoint cp;
   cp.clean = clean;
-  cp.durable_offset = durable_.load(std::memory_order_relaxed);
+  cp.durable_offset = durable_.load(std::memory_order_acquire);  // pairs with handle_sync
   cp.log_start_offset = log_start;
-  if (active_ != nullptr) {
-    cp.active_base = active_->base;
-    cp.active_size = active_->size;
-  }
+  cp.active_base = active_base_.load(std::memory_order_relaxed);
+  cp.active_size = active_size_.load(std::memory_order_relaxed);
   std::byte bytes[checkpoint_size];
   encode_checkpoint(cp, bytes);
   file_status w = write_file_atomically(dir_, "checkpoint", bytes);
@@ -717,6 +747,8 @@ errc partition_log::write_checkpoint(bool clean, std::uint64_t log_start) noexce
     last_file_error_ = w.what;
     return w.status;
   }
+  cp_durable_.store(cp.durable_offset, std::memory_order_release);
+  cp_start_.store(log_start, std::memory_order_relaxed);
   return errc::ok;
 }
 
@@ -725,8 +757,26 @@ errc partition_log::write_checkpoint(bool clean) noexcept {
 }
 
 errc partition_log::checkpoint() noexcept {
-  if (closed_) return errc::closed;
+  std::lock_guard lock(cp_mutex_);
+  if (cp_closed_ || !opened_) return errc::closed;
+  if (durable_.load(std::memory_order_acquire) == cp_durable_.load(std::memory_order_relaxed) &&
+      start_.load(std::memory_order_acquire) == cp_start_.load(std::memory_order_relaxed)) {
+    return errc::ok;  // nothing changed: an idle log writes nothing
+  }
   return write_checkpoint(false);
+}
+
+errc partition_log::set_completion_eventfd(int eventfd) noexcept {
+  return ring_ ? ring_->register_eventfd(eventfd) : errc::io_uring_unavailable;
+}
+
+std::int64_t partition_log::next_deadline_ns() const noexcept {
+  if (opt_.mode != durability::async || sync_inflight_ || unsynced_bytes_ == 0 ||
+      status_.load(std::memory_order_relaxed) != errc::ok) {
+    return INT64_MAX;
+  }
+  return oldest_unsynced_ns_ +
+         std::chrono::duration_cast<std::chrono::nanoseconds>(opt_.sync_interval).count();
 }
 
 errc partition_log::close() noexcept {
@@ -779,7 +829,11 @@ errc partition_log::close() noexcept {
       result = errc::file_error;
     }
   }
-  (void)write_checkpoint(result == errc::ok);
+  {
+    std::lock_guard lock(cp_mutex_);
+    (void)write_checkpoint(result == errc::ok);
+    cp_closed_ = true;
+  }
   closed_ = true;
   fail(errc::closed);  // healthy logs become closed; failed ones keep their error
   notify();

@@ -179,7 +179,10 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
     if (io::exists_nofollow(t->dir)) return errc::topic_exists;  // a directory not ours
     if (io::file_status made = io::make_dir(t->dir); !made) return made.status;
     std::string detail;
-    if (durable) t->wakeup = state_->wakeup;
+    if (durable) {
+      t->wakeup = state_->wakeup;
+      t->persister = state_->wakeup.get();
+    }
     const std::string text = detail::encode_topic_config(config);
     errc oe =
         io::write_file_atomically(t->dir, "topic.conf",
@@ -613,6 +616,7 @@ namespace {
   r.offset = commit_frame(*t.partitions[c.partition], c.frame);
   c.status = errc::closed;  // the claim is spent
   t.data.notify_all();
+  if (t.persister != nullptr) t.persister->notify();  // durable: wake it if idle
   return r;
 }
 
@@ -683,6 +687,7 @@ void producer::abort(claim& c) noexcept {
   r.partition = partition;
   r.offset = commit_frame(p, f);
   t->data.notify_all();
+  if (t->persister != nullptr) t->persister->notify();  // durable: wake it if idle
   if (ack && (o.durable || t->config.durable == durability::sync)) [[unlikely]] {
     r.status = wait_durable_after_publish(r.partition, r.offset);
   }
@@ -781,7 +786,10 @@ std::size_t producer::publish_batch(std::span<const message> messages,
   std::size_t open = 0;
   auto publish_runs = [&] {
     for (std::size_t k = 0; k < open; ++k) runs[k].p->ring.commit(runs[k].last);
-    if (open != 0) t.data.notify_all();
+    if (open != 0) {
+      t.data.notify_all();
+      if (t.persister != nullptr) t.persister->notify();  // durable: wake it if idle
+    }
     open = 0;
   };
   std::size_t n = 0;

@@ -150,6 +150,11 @@ struct topic_state {
   std::atomic<bool> deleted{false};
   std::atomic<std::uint32_t> producers{0};
   park data;  // consumers waiting for records
+  // Durable topics: consumers that read durable records only wait here; the persister
+  // notifies it when a partition's durable offset moves (or its log fails).
+  park durable_data;
+  // Durable topics: the persister's wake-up, for the publish path (raw; owned by wakeup).
+  persist_wakeup* persister = nullptr;
 
   mutable std::mutex groups_mu;
   std::map<std::string, std::shared_ptr<group_offsets>, std::less<>> groups;
@@ -209,6 +214,12 @@ struct bus_state {
   std::atomic<bool> persist_stop{false};
   std::thread persister;
   void persister_loop();
+  // The checkpointer: writes moved durable points every checkpoint_interval (persist.cpp).
+  static constexpr std::chrono::milliseconds checkpoint_interval{100};
+  std::mutex cp_mu;
+  std::condition_variable cp_cv;
+  std::thread checkpointer;
+  void checkpointer_loop();
   void stop_persister() noexcept;
 };
 

@@ -60,6 +60,60 @@ record_header header_of(const std::byte* payload) noexcept {
 }  // namespace detail
 
 struct consumer::impl {
+  // Durable topics: whole verified batches read from the segment files (1 MiB at a time),
+  // handed out record by record across polls, so that each byte is read once and each
+  // batch's CRC checked once however small max_poll_records is. Views into it stay valid
+  // until the next poll: it is refilled only by a poll that handed out none of it.
+  struct disk_cursor {
+    std::vector<std::byte> buf = std::vector<std::byte>(std::size_t{1} << 20);
+    std::size_t size = 0;       // bytes of verified batches in buf
+    std::size_t batch_end = 0;  // end of the current batch's payload
+    std::size_t at = 0;         // next frame (at == batch_end: the next batch's header)
+    std::uint64_t next = 0;     // the offset the consumer reads next, as the cursor knows it
+    std::uint64_t used_in = 0;  // the poll whose views point into buf
+    void clear() noexcept { size = batch_end = at = 0; }
+    void fill(std::size_t bytes, std::uint64_t next_offset) noexcept {
+      size = bytes;
+      batch_end = at = 0;
+      next = next_offset;
+    }
+    // The next record frame at or after `at` (padding skipped): its record bytes, and the
+    // position after it. False when the buffer is used up.
+    bool peek(std::uint32_t max_batch, const std::byte*& rec, std::size_t& after) noexcept {
+      for (;;) {
+        if (at >= batch_end) {
+          io::batch_header h;
+          if (batch_end + io::batch_header_size > size ||
+              io::decode_batch_header({buf.data() + batch_end, io::batch_header_size}, max_batch,
+                                      h) != io::batch_status::ok ||
+              h.total_size() > size - batch_end) {
+            return false;
+          }
+          at = batch_end + io::batch_header_size;
+          batch_end += static_cast<std::size_t>(h.total_size());
+        }
+        frame_header fh;
+        if (at + sizeof fh > batch_end) {
+          at = batch_end;
+          continue;
+        }
+        std::memcpy(&fh, buf.data() + at, sizeof fh);
+        const std::size_t footprint = frame_footprint(fh.length);
+        if (footprint > batch_end - at) {  // not a frame: the batch ends here
+          at = batch_end;
+          continue;
+        }
+        if ((fh.flags & frame_flags::padding) != 0 || fh.length < sizeof(record_header)) {
+          at += footprint;
+          continue;
+        }
+        rec = buf.data() + at + sizeof(frame_header);
+        after = at + footprint;
+        return true;
+      }
+    }
+  };
+
   struct part {
     std::shared_ptr<detail::topic_state> topic;
     detail::partition_state* p = nullptr;
@@ -79,6 +133,7 @@ struct consumer::impl {
     enum class seek_kind : std::uint8_t { none, offset, beginning, end, timestamp };
     seek_kind pending = seek_kind::none;
     std::int64_t pending_value = 0;
+    std::unique_ptr<disk_cursor> disk;  // durable topics, while reading the files
   };
 
   std::shared_ptr<detail::bus_state> bus;
@@ -91,6 +146,7 @@ struct consumer::impl {
   std::vector<topic_partition> pending;  // assigned by the group, previous owner not gone yet
   std::vector<record_view> batch;
   std::vector<std::byte> arena;  // copies of records from overwrite topics, per poll
+  std::uint64_t poll_seq = 0;    // polls so far (disk_cursor::used_in)
   read_error error{};            // this poll: the damage a partition met (corrupt_batch)
   std::string error_text;        // what error.detail points to
   std::size_t rr = 0;
@@ -524,58 +580,57 @@ struct consumer::impl {
   // arena as whole verified batches. Returns to the ring once it reaches the ring's start.
   // Returns ok, or corrupt_batch when the files are damaged at this consumer's position
   // (read_error describes it; nothing past the damage is handed out).
-  errc fill_from_disk(part& a, std::size_t& n, std::size_t& arena_used) {
+  errc fill_from_disk(part& a, std::size_t& n) {
     detail::partition_state& p = *a.p;
     if (a.next_offset >= p.log_start_offset.load(std::memory_order_acquire)) {
       std::lock_guard lock(p.mu);
       if (position_locked(a, a.next_offset) != errc::ok) a.needs_seek = true;
+      a.disk.reset();  // back in the ring: the read-ahead buffer goes
       return errc::ok;
     }
     if (n >= batch.size()) return errc::ok;
-    if (arena.size() - arena_used < 4096) return errc::ok;  // next poll
-    std::span<std::byte> buf(arena.data() + arena_used, arena.size() - arena_used);
-    io::read_result r = detail::persist_read(p, a.next_offset, buf);
-    if (r.status == errc::invalid_argument && r.needed > buf.size()) {
-      if (arena_used != 0) return errc::ok;  // earlier views point into the arena: next poll
-      arena.resize(r.needed);                // a batch larger than any seen so far (cold)
-      buf = std::span<std::byte>(arena.data(), arena.size());
-      r = detail::persist_read(p, a.next_offset, buf);
+    if (!a.disk) a.disk = std::make_unique<disk_cursor>();  // cold: the first disk read
+    disk_cursor& d = *a.disk;
+    if (d.next != a.next_offset) d.clear();  // moved (seek, reset): what was read is stale
+    const std::uint64_t limit = durable_only(a) ? p.durable_offset() : UINT64_MAX;
+    const std::uint32_t max_batch = p.persist->max_batch_bytes;
+    for (;;) {
+      const std::byte* rec = nullptr;
+      std::size_t after = 0;
+      while (n < batch.size() && d.peek(max_batch, rec, after)) {
+        const std::uint64_t off = detail::header_of(rec).offset;
+        if (off >= limit) return errc::ok;  // not durable yet: stays in the buffer
+        d.at = after;
+        if (off < a.next_offset) continue;  // the first batch may start before us
+        view_of(batch[n++], a, rec);
+        a.next_offset = off + 1;
+        d.next = a.next_offset;
+        d.used_in = poll_seq;
+        // Not dirty: these views point into the read-ahead buffer, and release() would pin
+        // this non-gating ring reader at its stale cursor, holding the producer back until
+        // the next poll (a consumer that stopped after a disk read blocked it for good).
+      }
+      if (n >= batch.size() || a.next_offset >= limit) return errc::ok;
+      if (d.used_in == poll_seq) return errc::ok;  // views of this poll point into it
+      // The buffer is used up: the next whole batches, read and checked once.
+      io::read_result r = detail::persist_read(p, a.next_offset, d.buf);
+      if (r.status == errc::invalid_argument && r.needed > d.buf.size()) {
+        d.buf.resize(r.needed);  // a batch larger than any seen so far (cold)
+        r = detail::persist_read(p, a.next_offset, d.buf);
+      }
+      if (r.status == errc::offset_out_of_range) {
+        d.clear();
+        overrun(a);  // disk retention passed us too: the reset policy
+        return errc::ok;
+      }
+      if (r.status == errc::corrupt_batch) {
+        d.clear();
+        report_damage(a, r);
+        return r.status;
+      }
+      if (r.status != errc::ok || r.bytes == 0) return errc::ok;
+      d.fill(r.bytes, a.next_offset);
     }
-    if (r.status == errc::offset_out_of_range) {
-      overrun(a);  // disk retention passed us too: the reset policy
-      return errc::ok;
-    }
-    if (r.status == errc::corrupt_batch) {
-      report_damage(a, r);
-      return r.status;
-    }
-    if (r.status != errc::ok || r.bytes == 0) return errc::ok;
-    const std::uint64_t limit = cfg.read_durable_only ? p.durable_offset() : UINT64_MAX;
-    io::for_each_batch(
-        buf.first(r.bytes), p.persist->max_batch_bytes,
-        [&](const io::batch_header&, std::span<const std::byte> payload) {
-          std::size_t at = 0;
-          while (at + sizeof(frame_header) <= payload.size()) {
-            frame_header fh;
-            std::memcpy(&fh, payload.data() + at, sizeof fh);
-            const std::size_t size = frame_footprint(fh.length);
-            if (size > payload.size() - at) break;  // not a frame: stop
-            const std::byte* rec = payload.data() + at + sizeof(frame_header);
-            at += size;
-            if ((fh.flags & frame_flags::padding) != 0 || fh.length < sizeof(record_header)) {
-              continue;
-            }
-            const std::uint64_t off = detail::header_of(rec).offset;
-            if (off < a.next_offset || off >= limit || n >= batch.size()) continue;
-            view_of(batch[n++], a, rec);
-            a.next_offset = off + 1;
-            // Not dirty: these views are arena copies, and release() would pin this
-            // non-gating ring reader at its stale cursor, holding the producer back until
-            // the next poll (a consumer that stopped after a disk read blocked it for good).
-          }
-        });
-    arena_used += align_up(r.bytes, 8);
-    return errc::ok;
   }
 
   // Cold: a damaged batch at a's position. Says where, once per poll, for a person.
@@ -610,7 +665,7 @@ struct consumer::impl {
         overrun(a);  // retention passed us: Kafka's auto.offset.reset
       }
       if (!a.needs_seek && a.on_disk) {
-        if (const errc e = fill_from_disk(a, n, arena_used); e != errc::ok) {
+        if (const errc e = fill_from_disk(a, n); e != errc::ok) {
           status = e;  // this partition is stuck at the damage; the others go on
           continue;
         }
@@ -634,15 +689,39 @@ struct consumer::impl {
     return status;
   }
 
+  // Whether a partition has something fill() would hand out (or a seek to apply).
   bool has_data() const noexcept {
     for (const part& a : parts) {
       // As fill(): paused partitions and deleted topics have nothing to hand out.
       if (a.paused || a.topic->closed.load(std::memory_order_relaxed)) continue;
+      if (a.pending != part::seek_kind::none) return true;
+      if (durable_only(a)) {
+        // Only records below the durable offset count, in the files or in the ring; a log
+        // that failed has an error to report.
+        if (a.next_offset < a.p->durable_offset() ||
+            a.p->io_status.load(std::memory_order_relaxed) != errc::ok) {
+          return true;
+        }
+        continue;
+      }
       if (a.on_disk) return true;
       if (a.p->ring.published_position() != a.reader.position()) return true;
-      if (a.pending != part::seek_kind::none) return true;
     }
     return false;
+  }
+
+  bool durable_only(const part& a) const noexcept {
+    return cfg.read_durable_only && a.p->durable();
+  }
+
+  // Where poll sleeps: on the durable offset when every partition reads durable records
+  // only (the persister wakes it), else on publishes (producers wake it).
+  park& wait_spot() noexcept {
+    const part& first = parts.front();
+    for (const part& a : parts) {
+      if (!durable_only(a)) return first.topic->data;
+    }
+    return first.topic->durable_data;
   }
 
   bool rebalance_due() const noexcept {
@@ -804,6 +883,7 @@ poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
   }
   std::size_t n = 0;
   c.error = {};
+  ++c.poll_seq;  // views of the previous poll are released
   errc st = c.fill(n);
   if (st == errc::ok) st = c.open_error;
   if (n == 0 && timeout.count() > 0 && st == errc::ok) {
@@ -825,8 +905,7 @@ poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
         // millisecond so that the others are not missed for longer than that.
         bool one_topic = true;
         for (auto& a : c.parts) one_topic = one_topic && a.topic == c.parts.front().topic;
-        (void)c.parts.front().topic->data.wait_until(
-            ready, one_topic && c.pending.empty() ? deadline : slice);
+        (void)c.wait_spot().wait_until(ready, one_topic && c.pending.empty() ? deadline : slice);
       } else {
         // Nothing assigned yet (rebalance pending): check back every millisecond.
         (void)spin_then_yield{}.wait_until(ready, slice);

@@ -145,6 +145,7 @@ void open_topics(detail::bus_state& s, const std::vector<fs::path>& dirs, bool r
     t->dir = dir;
     if (c.durable != durability::none) {
       t->wakeup = s.wakeup;
+      t->persister = s.wakeup.get();
       std::string detail;
       errc oe = detail::open_topic_logs(*t, root, mode, s.damage, detail);
       // Durable queues: the messages not acked on disk go back into the ring before the
@@ -226,6 +227,7 @@ void bus::open_data_dir() {
   }
   if (!s.read_only.load(std::memory_order_relaxed)) {
     s.persister = std::thread([st = state_.get()] { st->persister_loop(); });
+    s.checkpointer = std::thread([st = state_.get()] { st->checkpointer_loop(); });
   }
 }
 

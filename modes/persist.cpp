@@ -2,6 +2,8 @@
 #include "persist.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -192,6 +194,13 @@ errc open_topic_logs(topic_state& t, const fs::path& root, const log_open_mode& 
     if (ec != errc::ok) return ec;
     ps->appended_pos = ps->reader.position();
     p.start_at(ps->next_offset);
+    if (!mode.read_only && t.wakeup) {
+      if (const errc e = r.log->set_completion_eventfd(t.wakeup->fd); e != errc::ok) {
+        detail = "cannot register the persister's eventfd with io_uring";
+        return e;
+      }
+    }
+    ps->notified_durable = r.log->durable_offset();
     ps->log = std::move(r.log);
     p.persist = std::move(ps);
   }
@@ -281,6 +290,12 @@ bool persist_pump(topic_state& t, partition_state& p) noexcept {
   st = ps.log->poll_completions();
   release_written(p, ps);
   if (st != errc::ok && st != errc::closed) p.fail(st);  // producers get the error from now on
+  // Consumers that read durable records only sleep on durable_data until it moves.
+  const std::uint64_t durable_now = ps.log->durable_offset();
+  if (durable_now != ps.notified_durable || st != errc::ok) {
+    ps.notified_durable = durable_now;
+    t.durable_data.notify_all();
+  }
   if (t.on_durable) {
     const std::uint64_t durable = ps.log->durable_offset();
     if (durable > ps.reported_durable) {
@@ -334,47 +349,101 @@ errc persist_wait(const topic_state& t, partition_state& p, std::uint64_t offset
 // ---------------------------------------------------------------------------------------
 // the persister thread
 
+persist_wakeup::persist_wakeup() : fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (fd < 0) {
+    throw std::system_error(make_error_code(errc::file_error),
+                            std::string("bus: eventfd: ") + std::strerror(errno));
+  }
+}
+
+persist_wakeup::~persist_wakeup() {
+  if (fd >= 0) ::close(fd);
+}
+
+void persist_wakeup::signal() noexcept {
+  const std::uint64_t one = 1;
+  (void)!::write(fd, &one, sizeof one);  // EAGAIN only when the counter is full: still awake
+}
+
+void persist_wakeup::wait_fd(std::int64_t deadline_ns) noexcept {
+  int timeout_ms = -1;
+  if (deadline_ns != INT64_MAX) {
+    const std::int64_t left = deadline_ns - mono_now_ns();
+    if (left <= 0) return;
+    timeout_ms = static_cast<int>(std::min<std::int64_t>((left + 999'999) / 1'000'000, 60'000));
+  }
+  pollfd pfd{fd, POLLIN, 0};
+  if (timeout_ms != 0) {
+    // poll() sleeps in whole milliseconds; ppoll takes the exact time left.
+    timespec ts{};
+    timespec* tsp = nullptr;
+    if (deadline_ns != INT64_MAX) {
+      const std::int64_t left = std::max<std::int64_t>(deadline_ns - mono_now_ns(), 0);
+      ts.tv_sec = static_cast<time_t>(left / 1'000'000'000);
+      ts.tv_nsec = static_cast<long>(left % 1'000'000'000);
+      tsp = &ts;
+    }
+    (void)::ppoll(&pfd, 1, tsp, nullptr);
+  }
+  std::uint64_t n = 0;
+  (void)!::read(fd, &n, sizeof n);  // drain (non-blocking)
+}
+
+std::int64_t mono_now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             wait_clock::now().time_since_epoch())
+      .count();
+}
+
+// The persister: appends what producers published to each durable partition's log, reaps
+// completions, and sleeps in between (persist_wakeup) until a completion, a publish while
+// idle, a kick, or the next timer that is actually due: an async group commit's
+// sync_interval, retention (once a second, for topics that have it), a durable queue's acks
+// round. Checkpoints are written by the checkpointer thread, not here: they take
+// milliseconds (fdatasync, rename, directory fsync) that records must not wait behind.
 void bus_state::persister_loop() {
   std::uint64_t seen = wakeup->kicks.load(std::memory_order_acquire);
-  auto last_retention = wait_clock::time_point{};  // first round: retention and a checkpoint
-  auto last_checkpoint = wait_clock::time_point{};
+  auto last_retention = wait_clock::now();
+  constexpr std::int64_t retention_every_ns = 1'000'000'000;
   for (;;) {
     bool work = false;
+    bool in_flight = false;
+    std::int64_t deadline = INT64_MAX;
     const bool stop = persist_stop.load(std::memory_order_acquire);
-    std::shared_ptr<topic_state> busy_topic;  // the one log with requests in flight, if one
-    std::uint32_t busy_partition = 0;
-    std::size_t busy = 0;
     {
       std::lock_guard lock(persist_mu);
       const auto now = wait_clock::now();
-      const bool retention_due = now - last_retention > std::chrono::seconds(1);
-      const bool checkpoint_due = now - last_checkpoint > std::chrono::milliseconds(100);
+      const bool retention_due = now - last_retention >= std::chrono::seconds(1);
+      bool any_retention = false;
       for (auto& t : durable_topics) {
+        const bool retains = t->config.retention_bytes != 0 || t->config.retention_age.count() != 0;
+        any_retention = any_retention || retains;
         for (auto& p : t->partitions) {
           if (!p->persist || p->persist->closed) continue;
+          partition_persistence& ps = *p->persist;
           if (persist_pump(*t, *p)) work = true;
-          if (p->persist->acks) persist_acks(*t, *p, now, false);
-          if (p->persist->log->in_flight() != 0) {
-            ++busy;
-            busy_topic = t;
-            busy_partition = p->id;
+          if (ps.acks) {
+            persist_acks(*t, *p, now, false);
+            deadline = std::min<std::int64_t>(
+                deadline, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              (ps.acks->last_round + t->config.sync_interval).time_since_epoch())
+                              .count());
           }
-          if (retention_due &&
-              (t->config.retention_bytes != 0 || t->config.retention_age.count() != 0)) {
-            p->persist->log->enforce_retention(t->config.retention_bytes, t->config.retention_age);
+          if (retention_due && retains) {
+            ps.log->enforce_retention(t->config.retention_bytes, t->config.retention_age);
           }
-          // Records the durable point (every 100 ms while it moves), so that recovery scans
-          // only what came after it and treats damage before it as damage, not as a torn
-          // tail: acknowledged records newer than the last checkpoint are the only ones a
-          // damaged disk could take without an error.
-          const std::uint64_t durable = p->persist->log->durable_offset();
-          if ((checkpoint_due && durable != p->persist->checkpointed) || retention_due) {
-            if (p->persist->log->checkpoint() == errc::ok) p->persist->checkpointed = durable;
-          }
+          in_flight = in_flight || ps.log->in_flight() != 0;
+          deadline = std::min(deadline, ps.log->next_deadline_ns());
         }
       }
       if (retention_due) last_retention = now;
-      if (checkpoint_due) last_checkpoint = now;
+      if (any_retention) {
+        deadline = std::min<std::int64_t>(
+            deadline,
+            std::chrono::duration_cast<std::chrono::nanoseconds>(last_retention.time_since_epoch())
+                    .count() +
+                retention_every_ns);
+      }
       if (stop) {
         for (auto& t : durable_topics) {
           for (auto& p : t->partitions) {
@@ -386,6 +455,7 @@ void bus_state::persister_loop() {
               p->persist->reported_durable = durable;
               t->on_durable(p->id, durable, errc::ok);
             }
+            t->durable_data.notify_all();
           }
         }
         return;
@@ -396,40 +466,64 @@ void bus_state::persister_loop() {
       seen = k;
       continue;
     }
-    if (busy == 1) {
-      // One log with requests in flight: sleep in its completion queue (records published
-      // meanwhile make the next batch bigger: group commit).
+    if (work && !in_flight) continue;  // appended nothing new to wait for: look again
+    // With requests in flight the completions wake us (the eventfd registered with every
+    // log); records published meanwhile make the next batch bigger (group commit). Idle,
+    // a publish wakes us: announce it, then look once more for records published before.
+    wakeup->sleep(deadline, !in_flight, [&] {
+      if (wakeup->kicks.load(std::memory_order_acquire) != seen ||
+          persist_stop.load(std::memory_order_acquire)) {
+        return false;
+      }
       std::lock_guard lock(persist_mu);
-      partition_state& p = *busy_topic->partitions[busy_partition];
-      if (!p.persist->closed)
-        (void)p.persist->log->poll_completions(std::chrono::microseconds(200));
-      continue;
-    }
-    if (busy == 0 && work) continue;
-    // Idle, or several logs busy: new records are picked up within this slice; durability
-    // waiters kick.
-    // With no durable topic nothing is pending: sleep long (a new durable topic or a
-    // durability waiter kicks).
-    bool any = false;
+      for (auto& t : durable_topics) {
+        for (auto& p : t->partitions) {
+          if (p->persist && !p->persist->closed &&
+              p->ring.published_position() != p->persist->appended_pos) {
+            return false;
+          }
+        }
+      }
+      return true;
+    });
+  }
+}
+
+// Writes each durable partition's checkpoint when its durable offset moved, at most every
+// checkpoint_interval, off the persister's loop (a checkpoint is an fdatasync, a rename and
+// a directory fsync). An idle bus writes none.
+void bus_state::checkpointer_loop() {
+  std::unique_lock lock(cp_mu);
+  while (!persist_stop.load(std::memory_order_acquire)) {
+    cp_cv.wait_for(lock, checkpoint_interval);
+    if (persist_stop.load(std::memory_order_acquire)) break;
+    std::vector<std::shared_ptr<topic_state>> durable;
     {
-      std::lock_guard lock(persist_mu);
-      any = !durable_topics.empty();
+      std::lock_guard pl(persist_mu);
+      durable = durable_topics;
     }
-    const auto slice = busy != 0 ? std::chrono::microseconds(50)
-                       : any     ? std::chrono::microseconds(500)
-                                 : std::chrono::microseconds(100'000);
-    (void)wakeup->wake.wait_until(
-        [&] {
-          return wakeup->kicks.load(std::memory_order_acquire) != seen ||
-                 persist_stop.load(std::memory_order_acquire);
-        },
-        wait_clock::now() + slice);
+    lock.unlock();
+    for (auto& t : durable) {
+      for (auto& p : t->partitions) {
+        if (p->persist && p->persist->log->durable_offset() != p->persist->log->checkpointed_durable()) {
+          (void)p->persist->log->checkpoint();
+        }
+      }
+    }
+    lock.lock();
   }
 }
 
 void bus_state::stop_persister() noexcept {
   if (!persister.joinable()) return;
-  persist_stop.store(true, std::memory_order_release);
+  {
+    std::lock_guard lock(cp_mu);
+    persist_stop.store(true, std::memory_order_release);
+  }
+  cp_cv.notify_all();
+  if (checkpointer.joinable() && checkpointer.get_id() != std::this_thread::get_id()) {
+    checkpointer.join();
+  }
   wakeup->kick();
   if (persister.get_id() != std::this_thread::get_id()) persister.join();
 }

@@ -45,15 +45,60 @@ struct topic_state;
 struct partition_state;
 struct bus_state;
 
-// Wakes the persister (a durability waiter wants a sync soon). Shared by the bus and its
-// topics, so that a producer that outlives the bus still has something to notify.
+// Where the persister sleeps, and how others wake it. Shared by the bus and its topics, so
+// that a producer that outlives the bus still has something to notify.
+//
+// The persister sleeps in poll() on one eventfd that three things signal:
+//   - every io_uring completion of every partition log (registered eventfd, io/);
+//   - a publish to a durable topic, but only while the persister is idle (`idle` set):
+//     notify() costs a publish a compiler barrier and one relaxed load otherwise, as
+//     park::notify_all does, with the same handshake (light barrier here, heavy barrier on
+//     the sleeping side);
+//   - kick(): a durability waiter or an acker wants a sync now, a topic was added, close.
+// So an idle bus sleeps until something happens or a timer is due, and the first publish
+// after idle is picked up at once.
+std::int64_t mono_now_ns() noexcept;  // the steady clock (wait_clock), in ns
+
 struct persist_wakeup {
-  std::atomic<std::uint64_t> kicks{0};
-  park wake;
+  persist_wakeup();
+  ~persist_wakeup();
+  persist_wakeup(const persist_wakeup&) = delete;
+  persist_wakeup& operator=(const persist_wakeup&) = delete;
+
+  // Any thread: wakes the persister now (and counts, so that it does not miss it).
   void kick() noexcept {
-    kicks.fetch_add(1, std::memory_order_release);
-    wake.notify_all();
+    kicks.fetch_add(1, std::memory_order_release);  // pairs with the acquire in the loop
+    signal();
   }
+  // Publish hot path: wakes the persister only when it sleeps idle. (N1) pairs with (S1).
+  [[gnu::always_inline]] void notify() noexcept {
+    detail::light_barrier();
+    if (idle.load(std::memory_order_relaxed) == 0) [[likely]]
+      return;
+    signal();
+  }
+  void signal() noexcept;
+  // Persister: sleeps until the eventfd is signalled or `deadline_ns` (steady clock; INT64_MAX:
+  // none) passes. `idle`: publishes should wake it (nothing in flight), checked by
+  // `nothing_new` after announcing it. Drains the eventfd.
+  template <class Pred>
+  void sleep(std::int64_t deadline_ns, bool idle_sleep, Pred&& nothing_new) noexcept {
+    if (idle_sleep) {
+      idle.store(1, std::memory_order_relaxed);
+      detail::heavy_barrier();  // (S1) pairs with (N1): a publish after this sees `idle`
+      if (!nothing_new()) {
+        idle.store(0, std::memory_order_relaxed);
+        return;
+      }
+    }
+    wait_fd(deadline_ns);
+    idle.store(0, std::memory_order_relaxed);
+  }
+  void wait_fd(std::int64_t deadline_ns) noexcept;
+
+  std::atomic<std::uint64_t> kicks{0};
+  int fd = -1;  // the eventfd
+  alignas(cache_line_size) std::atomic<std::uint32_t> idle{0};
 };
 
 struct queue_partition;
@@ -122,6 +167,7 @@ struct partition_persistence {
   std::size_t head = 0, size = 0;
   bool closed = false;
   std::uint64_t reported_durable = 0;  // last durable offset given to the callback
+  std::uint64_t notified_durable = 0;  // last durable offset consumers were woken for
   bool reported_failure = false;
   std::uint64_t checkpointed = 0;    // durable offset of the last checkpoint written
   std::unique_ptr<queue_acks> acks;  // durable queue topics

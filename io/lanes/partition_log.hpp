@@ -213,8 +213,23 @@ class partition_log {
   // active segment. Fsyncs the directory and writes a checkpoint. Returns the number deleted.
   std::size_t delete_segments_below(std::uint64_t offset) noexcept;
 
-  // Owner thread. Writes the checkpoint file (durable point; not clean). Cold.
+  // Any thread (a background checkpointer, or the owner). Writes the checkpoint file
+  // (durable point; not clean) unless nothing changed since the last one. Serialised with
+  // retention and close by a mutex; closed after close(). Cold: write, fdatasync, rename
+  // and a directory fsync (1-20 ms), so not on the owner's loop.
   errc checkpoint() noexcept;
+  // Any thread: the durable offset of the last checkpoint written.
+  std::uint64_t checkpointed_durable() const noexcept {
+    return cp_durable_.load(std::memory_order_acquire);
+  }
+
+  // Cold, owner thread: every completion of this log also signals `eventfd` (io_uring's
+  // registered eventfd), so that a persister serving many logs sleeps in one poll() until
+  // any of them completes something. Errors: io_uring_unavailable.
+  [[nodiscard]] errc set_completion_eventfd(int eventfd) noexcept;
+  // Owner thread: when poll_completions() has timed work to do next (an async group
+  // commit whose sync_interval runs out), on the steady clock in ns; INT64_MAX when none.
+  std::int64_t next_deadline_ns() const noexcept;
 
   // Owner thread. Waits for every request in flight, syncs, writes the indexes and a clean
   // checkpoint (not clean when the log failed), closes the files. Idempotent. Returns ok or
@@ -255,6 +270,7 @@ class partition_log {
   void reap(std::chrono::nanoseconds timeout) noexcept;
   void fail(errc e) noexcept;
   void notify() noexcept;
+  // Callers hold cp_mutex_.
   errc write_checkpoint(bool clean) noexcept;
   errc write_checkpoint(bool clean, std::uint64_t log_start) noexcept;
   template <class Pred>
@@ -309,7 +325,15 @@ class partition_log {
   durable_callback callback_ = nullptr;
   void* callback_ctx_ = nullptr;
   bool closed_ = false;
-  bool opened_ = false;                 // open() succeeded: close() may write (checkpoint, indexes)
+  bool opened_ = false;  // open() succeeded: close() may write (checkpoint, indexes)
+  // Checkpoints: written by any thread under cp_mutex_ (with retention's log-start change
+  // and close's final one); the active segment as the owner last set it, for their fields.
+  mutable std::mutex cp_mutex_;
+  bool cp_closed_ = false;  // under cp_mutex_: close() wrote the last one
+  std::atomic<std::uint64_t> cp_durable_{0};
+  std::atomic<std::uint64_t> cp_start_{0};
+  std::atomic<std::uint64_t> active_base_{0};
+  std::atomic<std::uint64_t> active_size_{0};
   std::string last_file_error_;         // the last cold-path file error, for a person
   std::uint64_t last_resume_hint_ = 0;  // recover(): see open_result::resume_offset
   std::uint64_t last_start_hint_ = 0;   // recover(): see open_result::damaged_log_start

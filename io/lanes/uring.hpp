@@ -51,6 +51,12 @@ class uring {
   // Marks a completion from peek()/wait() consumed.
   void seen(io_uring_cqe* cqe) noexcept { io_uring_cqe_seen(&ring_, cqe); }
 
+  // Cold. Every completion posted to this ring also signals `fd` (an eventfd), so that one
+  // thread can wait for the completions of many rings and for other events in one poll().
+  [[nodiscard]] errc register_eventfd(int fd) noexcept {
+    return io_uring_register_eventfd(&ring_, fd) == 0 ? errc::ok : errc::io_uring_unavailable;
+  }
+
   // True when the kernel keeps overflowed completions instead of dropping them.
   bool no_drop() const noexcept { return (ring_.features & IORING_FEAT_NODROP) != 0; }
   // Completions the kernel dropped (CQ overflow without no_drop()); never resets.
