@@ -541,6 +541,8 @@ errc partition_log::wait_durable(std::uint64_t offset, std::chrono::nanoseconds 
     while (want < offset + 1 &&
            !sync_wanted_to_.compare_exchange_weak(want, offset + 1, std::memory_order_release)) {
     }
+    // After the request is visible: an owner that looked before it will look again.
+    if (sync_hook_ != nullptr) sync_hook_(sync_hook_ctx_);
     {
       std::unique_lock lock(wait_mutex_);
       wait_cv_.wait_for(lock, timeout, ready);

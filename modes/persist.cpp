@@ -200,6 +200,10 @@ errc open_topic_logs(topic_state& t, const fs::path& root, const log_open_mode& 
         return e;
       }
     }
+    if (t.wakeup) {
+      r.log->set_sync_request_hook(
+          [](void* w) noexcept { static_cast<persist_wakeup*>(w)->kick(); }, t.wakeup.get());
+    }
     ps->notified_durable = r.log->durable_offset();
     ps->log = std::move(r.log);
     p.persist = std::move(ps);

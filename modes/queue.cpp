@@ -301,6 +301,15 @@ void skip(queue_partition& q, std::uint64_t from, std::uint64_t to) noexcept {
 
 // Share groups: when retention moved the log start past the claim cursor, takes the dropped
 // offsets and skips them. Returns the claim cursor to use.
+// The end of what a receiver may take: the published end, or, for receivers of a durable
+// topic that read durable records only (the default), the durable offset.
+std::uint64_t takeable_end(const queue_partition& q, bool durable_only) noexcept {
+  // (acquire) pairs with the producer's release of end_offset: the records, their index
+  // entries and every earlier record are visible.
+  const std::uint64_t e = q.part.end_offset.load(std::memory_order_acquire);
+  return durable_only && q.part.durable() ? std::min(e, q.part.durable_offset()) : e;
+}
+
 std::uint64_t catch_up(const queue_group& g, queue_partition& q, std::uint64_t c) noexcept {
   if (!g.share) return c;
   for (;;) {
@@ -315,7 +324,8 @@ std::uint64_t catch_up(const queue_group& g, queue_partition& q, std::uint64_t c
 }
 
 // best_effort: messages given back first, then fresh ones taken in batches with one CAS.
-std::size_t take(const queue_group& g, queue_partition& q, queue_message* out, std::size_t want,
+std::size_t take(const queue_group& g, queue_partition& q, bool durable_only, queue_message* out,
+                 std::size_t want,
                  std::int64_t now, std::int64_t now_real) noexcept {
   std::size_t n = 0;
   const std::int64_t deadline = saturating_add(now, g.settings.visibility_timeout.count());
@@ -337,9 +347,7 @@ std::size_t take(const queue_group& g, queue_partition& q, queue_message* out, s
     std::uint64_t c = catch_up(g, q, q.claim.load(std::memory_order_acquire));
     std::uint64_t k = 0;
     for (;;) {
-      // (acquire) pairs with the producer's release of end_offset: the records, their index
-      // entries and every earlier record are visible.
-      const std::uint64_t e = q.part.end_offset.load(std::memory_order_acquire);
+      const std::uint64_t e = takeable_end(q, durable_only);
       if (c >= e) break;
       k = std::min<std::uint64_t>(want - n, e - c);
       if (q.claim.compare_exchange_weak(c, c + k, std::memory_order_acq_rel,
@@ -385,13 +393,14 @@ bool seen_or_insert(queue_partition& q, std::uint64_t h) noexcept {
   return false;
 }
 
-std::size_t dispatch(const queue_group& g, queue_partition& q, queue_message* out, std::size_t want,
+std::size_t dispatch(const queue_group& g, queue_partition& q, bool durable_only, queue_message* out,
+                     std::size_t want,
                      std::int64_t now, std::int64_t now_real) noexcept {
   if (q.dispatching.exchange(true, std::memory_order_acquire)) return 0;  // another receiver
   const std::int64_t deadline = saturating_add(now, g.settings.visibility_timeout.count());
   // Writes the slots (ready, delivery 0) and key hashes of the records published since.
   std::uint64_t c = catch_up(g, q, q.claim.load(std::memory_order_acquire));
-  const std::uint64_t e = q.part.end_offset.load(std::memory_order_acquire);
+  const std::uint64_t e = takeable_end(q, durable_only);
   for (std::uint64_t o = c; o < e; ++o) {
     const std::byte* data = payload_at(q.part, q.position_of(o));
     const record_header h = header_at(data);
@@ -548,6 +557,7 @@ void scan(queue_group& g, queue_partition& q, std::int64_t now) noexcept {
   if (gave_back || acked) {
     g.changes.fetch_add(1, std::memory_order_release);
     g.topic.data.notify_all();
+    g.topic.durable_data.notify_all();
   }
 }
 
@@ -693,8 +703,10 @@ struct queue_consumer::impl {
       std::atomic<std::uint64_t>& pin_at = q.pins[pin].position;
       pin_at.store(q.floor_position.load(std::memory_order_acquire), std::memory_order_release);
       const std::size_t got = g.strict
-                                  ? detail::dispatch(g, q, batch.data() + n, max - n, now, now_real)
-                                  : detail::take(g, q, batch.data() + n, max - n, now, now_real);
+                                  ? detail::dispatch(g, q, durable_only(), batch.data() + n,
+                                                     max - n, now, now_real)
+                                  : detail::take(g, q, durable_only(), batch.data() + n, max - n,
+                                                 now, now_real);
       if (got == 0) {
         pin_at.store(UINT64_MAX, std::memory_order_seq_cst);  // nothing held: as unpin
         detail::try_advance(q);
@@ -706,6 +718,8 @@ struct queue_consumer::impl {
     return n;
   }
 
+  bool durable_only() const noexcept { return cfg.read_durable_only && topic->durable(); }
+
   // Whether a receive may find something now (may be wrong both ways; re-checked).
   bool worth_trying(std::uint64_t changes_seen) const noexcept {
     const detail::queue_group& g = *group;
@@ -714,8 +728,7 @@ struct queue_consumer::impl {
     const std::int64_t now = detail::steady_ns();
     for (const auto& qp : g.partitions) {
       const detail::queue_partition& q = *qp;
-      if (q.claim.load(std::memory_order_relaxed) <
-          q.part.end_offset.load(std::memory_order_acquire)) {
+      if (q.claim.load(std::memory_order_relaxed) < detail::takeable_end(q, durable_only())) {
         return true;
       }
       if (!q.ready.was_empty()) return true;
@@ -814,7 +827,9 @@ receive_result queue_consumer::receive(std::size_t max, std::chrono::nanoseconds
       if (c.cfg.busy_spin) {
         (void)busy_spin{}.wait_until(ready, wake);
       } else {
-        (void)c.topic->data.wait_until(ready, wake);
+        // Durable records only: woken when the durable offset moves (and by acks, nacks and
+        // expiries, which notify both).
+        (void)(c.durable_only() ? c.topic->durable_data : c.topic->data).wait_until(ready, wake);
       }
       if (const errc e = c.status(); e != errc::ok) return {e, {}};
       changes = c.group->changes.load(std::memory_order_acquire);
@@ -839,6 +854,7 @@ errc queue_consumer::ack(const receipt& r) noexcept {
   if (c.group->strict) {  // the key's next message may go now
     c.group->changes.fetch_add(1, std::memory_order_release);
     c.topic->data.notify_all();
+    c.topic->durable_data.notify_all();
   }
   // Durable queue, sync: returns once the ack is on disk (as SQS's DeleteMessage).
   if (q->durable_acks != nullptr && q->durable_acks->sync) [[unlikely]] {
@@ -879,6 +895,7 @@ std::size_t queue_consumer::ack(std::span<const receipt> rs, std::span<errc> res
   if (acked != 0 && c.group->strict) {
     c.group->changes.fetch_add(1, std::memory_order_release);
     c.topic->data.notify_all();
+    c.topic->durable_data.notify_all();
   }
   // Durable queue, sync: one wait for the whole batch (one round covers every partition's
   // acks made before it began, so waiting on each partition touched is quick after the
@@ -930,6 +947,7 @@ errc queue_consumer::nack(const receipt& r, std::chrono::nanoseconds delay) noex
     if (!g.strict) (void)q->ready.try_push(r.offset);  // never full, see scan
     g.changes.fetch_add(1, std::memory_order_release);
     c.topic->data.notify_all();
+    c.topic->durable_data.notify_all();
   } else {
     const std::int64_t due = detail::saturating_add(now, delay.count());
     q->deadline(r.offset).store(due, std::memory_order_relaxed);

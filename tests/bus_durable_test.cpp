@@ -273,9 +273,17 @@ TEST(BusDurable, AReaderThatDiskRetentionPassedIsToldWhereItWasMoved) {
   ASSERT_EQ(r.status, errc::ok);
   ASSERT_FALSE(r.records.empty());
   EXPECT_GE(r.records[0].offset, log_start);
-  ASSERT_EQ(resets.size(), 1u) << "the jump over deleted records is reported";
-  EXPECT_EQ(resets[0].first, 0u);
-  EXPECT_EQ(resets[0].second, r.records[0].offset);
+  // Every move of the log start past this consumer is one reset, reported as it happens: one
+  // retention pass deletes all the segments it deletes at once (one move), but a pass that
+  // runs while this poll reads the files moves it again. So the resets form a chain from 0
+  // to the first record handed out, and skipped() is their sum.
+  ASSERT_GE(resets.size(), 1u) << "the jump over deleted records is reported";
+  EXPECT_EQ(resets.front().first, 0u);
+  for (std::size_t i = 1; i < resets.size(); ++i) {
+    EXPECT_EQ(resets[i].first, resets[i - 1].second) << "reset " << i;
+    EXPECT_GT(resets[i].second, resets[i].first) << "reset " << i;
+  }
+  EXPECT_EQ(resets.back().second, r.records[0].offset);
   EXPECT_EQ(c.skipped({"logs", 0}), static_cast<std::int64_t>(r.records[0].offset));
 }
 

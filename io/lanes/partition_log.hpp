@@ -189,6 +189,15 @@ class partition_log {
   // error that failed the log. Asks the owner to sync soon (async mode). May lock.
   errc wait_durable(std::uint64_t offset, std::chrono::nanoseconds timeout) noexcept;
 
+  // Cold, owner thread, before traffic: called (from the waiter's thread) each time
+  // wait_durable has asked for a sync, so that an owner sleeping until its next timer wakes
+  // and syncs now. Must not block or call back into the log.
+  using sync_request_hook = void (*)(void* ctx) noexcept;
+  void set_sync_request_hook(sync_request_hook fn, void* ctx) noexcept {
+    sync_hook_ = fn;
+    sync_hook_ctx_ = ctx;
+  }
+
   // Cold, owner thread, before traffic: the notification hook the bus will use.
   void set_durable_callback(durable_callback fn, void* ctx) noexcept {
     callback_ = fn;
@@ -323,6 +332,8 @@ class partition_log {
   std::mutex wait_mutex_;
   std::condition_variable wait_cv_;
   durable_callback callback_ = nullptr;
+  sync_request_hook sync_hook_ = nullptr;
+  void* sync_hook_ctx_ = nullptr;
   void* callback_ctx_ = nullptr;
   bool closed_ = false;
   bool opened_ = false;  // open() succeeded: close() may write (checkpoint, indexes)

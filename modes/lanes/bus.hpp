@@ -349,8 +349,12 @@ struct consumer_config {
   std::size_t max_poll_records = 500;
   // Spin instead of parking while poll waits: lowest latency, burns a core.
   bool busy_spin = false;
-  // Durable topics: hand out only records that are already on disk.
-  bool read_durable_only = false;
+  // Durable topics: hand out only records that are on disk (the default, as Kafka's
+  // consumers read only up to the high watermark): a record this consumer saw is never taken
+  // back by a crash, and one whose publish failed (no_space, io_error) is never seen.
+  // false: also records still on their way to the disk (about one sync interval plus one
+  // fdatasync sooner; after a crash such a record may be gone and its offset reused).
+  bool read_durable_only = true;
   // Rebalance callbacks, called from inside poll on the consumer's thread.
   std::function<void(std::span<const topic_partition>)> on_assigned{};
   std::function<void(std::span<const topic_partition>)> on_revoked{};

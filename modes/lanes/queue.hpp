@@ -95,6 +95,11 @@ struct queue_consumer_config {
   std::size_t max_receive = 64;
   // Spin instead of parking while receive waits: lowest latency, burns a core.
   bool busy_spin = false;
+  // Durable topics: hand out only messages that are on disk (the default, as Kafka's
+  // consumers read up to the high watermark): a message a crash could take back is never
+  // received, let alone acked. false: also messages still on their way to the disk (lower
+  // latency; after a crash such a message may be gone, or its offset reused).
+  bool read_durable_only = true;
 };
 
 struct queue_partition_stats {
