@@ -341,6 +341,70 @@ TEST(QueueDurableCrash, SigkillLosesNoUnackedMessageAndRedeliversNoAckedOne) {
   EXPECT_GT(total_acked, 0u) << "the children never acked anything";
 }
 
+// A producer thread publishes to a sync queue topic (each publish returns once durable) while
+// a consumer thread receives and acks, reporting each message it received through a pipe;
+// the child is killed with SIGKILL at a random moment. Durable records only (the default):
+// nothing a consumer received is taken back by the crash, so every received offset is below
+// the recovered end (a message received before its enqueue was durable could be lost and
+// its offset reused by another message).
+TEST(QueueDurableCrash, AMessageAConsumerReceivedIsNeverTakenBackByACrash) {
+  LANES_REQUIRE_URING();
+  io_test::scratch_dir dir;
+  {
+    lanes::bus b(disk_bus(dir.path()));
+    ASSERT_EQ(b.create_topic("q", durable_queue(2, lanes::durability::sync, 64 * 1024)), errc::ok);
+  }
+  std::mt19937 rng(20261205);
+  std::size_t received_total = 0;
+  for (int round = 0; round < 8; ++round) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::close(fds[0]);
+      lanes::bus b(disk_bus(dir.path()));
+      std::thread producer([&] {
+        lanes::producer p = b.make_producer("q");
+        for (std::uint64_t i = 0;; ++i) {
+          if (!p.publish(std::to_string(i % 7), "m" + std::to_string(i))) ::_exit(3);
+        }
+      });
+      lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(16));
+      for (;;) {
+        const lanes::receive_result rr = c.receive(16, std::chrono::milliseconds(10));
+        if (rr.status != errc::ok) ::_exit(5);
+        for (const lanes::queue_message& m : rr.messages) {
+          char line[64];
+          const int n = std::snprintf(line, sizeof line, "R %u %llu\n", m.receipt.partition,
+                                      static_cast<unsigned long long>(m.receipt.offset));
+          if (::write(fds[1], line, static_cast<std::size_t>(n)) != n) ::_exit(4);
+          if (c.ack(m.receipt) != errc::ok) ::_exit(6);
+        }
+      }
+    }
+    ::close(fds[1]);
+    std::string text;
+    ASSERT_TRUE(
+        io_test::kill_and_drain(child, fds[0], std::chrono::milliseconds(50 + rng() % 250), text));
+    lanes::bus b(disk_bus(dir.path()));
+    const auto info = b.describe_topic("q");
+    ASSERT_TRUE(info);
+    std::istringstream in(text);
+    std::string tag;
+    std::uint32_t part = 0;
+    unsigned long long offset = 0;
+    while (in >> tag >> part >> offset) {
+      ASSERT_LT(part, info->partitions.size());
+      ++received_total;
+      EXPECT_LT(offset, info->partitions[part].end_offset)
+          << "round " << round << ": partition " << part << " offset " << offset
+          << " was received, then the crash took it back";
+    }
+  }
+  EXPECT_GT(received_total, 0u) << "the consumers never received anything";
+}
+
 // Small segments: those whose records are all acked are deleted; the one holding an unacked
 // message is kept, acked neighbours and all; acking that message lets it go too.
 TEST(QueueDurableSegments, FullyAckedSegmentsAreDeletedPartlyAckedOnesKept) {
