@@ -612,7 +612,7 @@ read_result partition_log::read(std::uint64_t offset, std::span<std::byte> buffe
       return r;
     }
     if (h.next_offset() > offset) break;  // the batch holding `offset`
-    pos += h.total_size();                 // before it: skipped without reading it
+    pos += h.total_size();                // before it: skipped without reading it
     expected = h.next_offset();
   }
   if (expected >= stop) {
@@ -623,8 +623,8 @@ read_result partition_log::read(std::uint64_t offset, std::span<std::byte> buffe
   // checked against its CRC once, here, before a byte of it is handed out.
   std::size_t got = 0;
   while (got < buffer.size()) {
-    const ssize_t n = ::pread(seg->fd, buffer.data() + got, buffer.size() - got,
-                              static_cast<off_t>(pos + got));
+    const ssize_t n =
+        ::pread(seg->fd, buffer.data() + got, buffer.size() - got, static_cast<off_t>(pos + got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);  // short only at the end of the file

@@ -361,6 +361,15 @@ errc bus::on_durable(std::string_view topic, durable_callback fn) {
   return errc::ok;
 }
 
+errc bus::on_persist_progress(std::string_view topic, persist_progress_callback fn) {
+  auto t = state_->find(topic);
+  if (!t) return errc::unknown_topic;
+  if (!t->durable()) return errc::wrong_mode;
+  std::lock_guard lock(state_->persist_mu);  // the persister calls it under this lock
+  t->on_progress = std::move(fn);
+  return errc::ok;
+}
+
 void bus::close() noexcept {
   if (state_->closed.exchange(true, std::memory_order_acq_rel)) return;
   {

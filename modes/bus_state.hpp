@@ -165,6 +165,7 @@ struct topic_state {
   std::filesystem::path dir;
   std::shared_ptr<persist_wakeup> wakeup;
   bus::durable_callback on_durable;  // under the bus's persist_mu (the persister calls it)
+  bus::persist_progress_callback on_progress;  // likewise
   bool durable() const noexcept { return wakeup != nullptr; }
 };
 

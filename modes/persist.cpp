@@ -294,8 +294,15 @@ bool persist_pump(topic_state& t, partition_state& p) noexcept {
   st = ps.log->poll_completions();
   release_written(p, ps);
   if (st != errc::ok && st != errc::closed) p.fail(st);  // producers get the error from now on
-  // Consumers that read durable records only sleep on durable_data until it moves.
   const std::uint64_t durable_now = ps.log->durable_offset();
+  if (t.on_progress) {
+    const std::uint64_t written_now = ps.log->written_offset();
+    if (written_now != ps.reported_written || durable_now != ps.notified_durable) {
+      ps.reported_written = written_now;
+      t.on_progress(p.id, written_now, durable_now);
+    }
+  }
+  // Consumers that read durable records only sleep on durable_data until it moves.
   if (durable_now != ps.notified_durable || st != errc::ok) {
     ps.notified_durable = durable_now;
     t.durable_data.notify_all();
@@ -394,8 +401,7 @@ void persist_wakeup::wait_fd(std::int64_t deadline_ns) noexcept {
 }
 
 std::int64_t mono_now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             wait_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(wait_clock::now().time_since_epoch())
       .count();
 }
 
@@ -509,7 +515,8 @@ void bus_state::checkpointer_loop() {
     lock.unlock();
     for (auto& t : durable) {
       for (auto& p : t->partitions) {
-        if (p->persist && p->persist->log->durable_offset() != p->persist->log->checkpointed_durable()) {
+        if (p->persist &&
+            p->persist->log->durable_offset() != p->persist->log->checkpointed_durable()) {
           (void)p->persist->log->checkpoint();
         }
       }

@@ -168,6 +168,7 @@ struct partition_persistence {
   bool closed = false;
   std::uint64_t reported_durable = 0;  // last durable offset given to the callback
   std::uint64_t notified_durable = 0;  // last durable offset consumers were woken for
+  std::uint64_t reported_written = 0;  // last written offset given to on_progress
   bool reported_failure = false;
   std::uint64_t checkpointed = 0;    // durable offset of the last checkpoint written
   std::unique_ptr<queue_acks> acks;  // durable queue topics

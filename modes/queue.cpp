@@ -325,8 +325,7 @@ std::uint64_t catch_up(const queue_group& g, queue_partition& q, std::uint64_t c
 
 // best_effort: messages given back first, then fresh ones taken in batches with one CAS.
 std::size_t take(const queue_group& g, queue_partition& q, bool durable_only, queue_message* out,
-                 std::size_t want,
-                 std::int64_t now, std::int64_t now_real) noexcept {
+                 std::size_t want, std::int64_t now, std::int64_t now_real) noexcept {
   std::size_t n = 0;
   const std::int64_t deadline = saturating_add(now, g.settings.visibility_timeout.count());
   std::int64_t soonest = never;
@@ -393,9 +392,9 @@ bool seen_or_insert(queue_partition& q, std::uint64_t h) noexcept {
   return false;
 }
 
-std::size_t dispatch(const queue_group& g, queue_partition& q, bool durable_only, queue_message* out,
-                     std::size_t want,
-                     std::int64_t now, std::int64_t now_real) noexcept {
+std::size_t dispatch(const queue_group& g, queue_partition& q, bool durable_only,
+                     queue_message* out, std::size_t want, std::int64_t now,
+                     std::int64_t now_real) noexcept {
   if (q.dispatching.exchange(true, std::memory_order_acquire)) return 0;  // another receiver
   const std::int64_t deadline = saturating_add(now, g.settings.visibility_timeout.count());
   // Writes the slots (ready, delivery 0) and key hashes of the records published since.
@@ -702,11 +701,10 @@ struct queue_consumer::impl {
       // later ack of them and the advancer that passes them happen after.
       std::atomic<std::uint64_t>& pin_at = q.pins[pin].position;
       pin_at.store(q.floor_position.load(std::memory_order_acquire), std::memory_order_release);
-      const std::size_t got = g.strict
-                                  ? detail::dispatch(g, q, durable_only(), batch.data() + n,
-                                                     max - n, now, now_real)
-                                  : detail::take(g, q, durable_only(), batch.data() + n, max - n,
-                                                 now, now_real);
+      const std::size_t got =
+          g.strict
+              ? detail::dispatch(g, q, durable_only(), batch.data() + n, max - n, now, now_real)
+              : detail::take(g, q, durable_only(), batch.data() + n, max - n, now, now_real);
       if (got == 0) {
         pin_at.store(UINT64_MAX, std::memory_order_seq_cst);  // nothing held: as unpin
         detail::try_advance(q);

@@ -49,6 +49,7 @@
 #include "json_writer.hpp"
 #include "lanes/lanes.hpp"
 #include "latency_histogram.hpp"
+#include "persist_timeline.hpp"
 #include "run_info.hpp"
 
 namespace lanes_tools {
@@ -207,6 +208,9 @@ struct alignas(lanes::cache_line_size) consumer_slot {
   // Read after the thread is joined.
   latency_histogram hist;       // from due time
   latency_histogram hist_sent;  // from send time (--rate only)
+  // Durable runs: the same records' time from send to written, written to durable, durable
+  // to polled (records whose watermark times the timeline had).
+  latency_histogram to_written, to_durable, to_polled;
   std::uint64_t bytes = 0;
   std::int64_t last_ns = 0;
   std::uint64_t order_errors = 0;
@@ -314,8 +318,10 @@ void producer_main(const perf_options& o, const run_plan& plan, unsigned id, lan
 // ---- consumer thread ----
 
 void consumer_main(const perf_options& o, const run_plan& plan, unsigned thread_index,
-                   lanes::consumer c, consumer_slot& slot, shared_state& st) {
+                   lanes::consumer c, consumer_slot& slot, shared_state& st,
+                   const persist_timeline* timeline) {
   pin_this_thread(plan.cpu_of(thread_index));
+  std::vector<persist_timeline::cursor> cursors(o.partitions);
   const unsigned np = plan.producers;
   const bool paced = o.rate > 0;
   // Next expected sequence number per (partition, producer): publish order must hold.
@@ -363,6 +369,16 @@ void consumer_main(const perf_options& o, const run_plan& plan, unsigned thread_
         batch_max = std::max(batch_max, lat);
         if (paced) {
           slot.hist_sent.record(now > s.sent_ns ? static_cast<std::uint64_t>(now - s.sent_ns) : 0);
+        }
+        if (timeline != nullptr) {  // durable: where the time went
+          persist_timeline::cursor& cur = cursors[rec.partition];
+          const std::int64_t w = timeline->written_at(rec.partition, rec.offset, cur);
+          const std::int64_t d = timeline->durable_at(rec.partition, rec.offset, cur);
+          if (w >= s.sent_ns && d >= w && now >= d) {
+            slot.to_written.record(static_cast<std::uint64_t>(w - s.sent_ns));
+            slot.to_durable.record(static_cast<std::uint64_t>(d - w));
+            slot.to_polled.record(static_cast<std::uint64_t>(now - d));
+          }
         }
         ++received;
         bytes += rec.value.size();
@@ -538,6 +554,12 @@ void write_latency(json_writer& j, const latency_histogram& h) {
   j.field("p99_99", us(h.value_at_percentile(99.99)));
   j.field("max", us(h.max()));
   j.end_object();
+}
+
+// "p50 X p99 Y" (us) for one leg of the durable latency split.
+std::string split_line(const latency_histogram& h) {
+  if (h.count() == 0) return "(none)";
+  return "p50 " + fmt_us(h.value_at_percentile(50)) + " p99 " + fmt_us(h.value_at_percentile(99));
 }
 
 std::string latency_line(const latency_histogram& h) {
@@ -852,6 +874,15 @@ int run_perf(const perf_options& o) {
     pslots.push_back(std::make_unique<producer_slot>());
   }
 
+  // Durable runs: the persister's watermark times, for the latency split.
+  std::unique_ptr<persist_timeline> timeline;
+  if (durable && !queue) {
+    timeline = std::make_unique<persist_timeline>(o.partitions);
+    (void)bus.on_persist_progress(
+        o.topic, [tl = timeline.get()](std::uint32_t p, std::uint64_t w, std::uint64_t d) {
+          tl->record(p, w, d, now_ns());
+        });
+  }
   std::vector<std::thread> cthreads;
   for (std::size_t k = 0; k < queue_consumers.size(); ++k) {
     cthreads.emplace_back(queue_consumer_main, std::cref(o), std::cref(plan),
@@ -861,7 +892,7 @@ int run_perf(const perf_options& o) {
   for (std::size_t k = 0; k < consumers.size(); ++k) {
     cthreads.emplace_back(consumer_main, std::cref(o), std::cref(plan),
                           static_cast<unsigned>(plan.producers + k), std::move(consumers[k]),
-                          std::ref(*cslots[k]), std::ref(st));
+                          std::ref(*cslots[k]), std::ref(st), timeline.get());
   }
   std::vector<std::thread> pthreads;
   for (unsigned i = 0; i < o.producers; ++i) {
@@ -1062,6 +1093,7 @@ int run_perf(const perf_options& o) {
   std::vector<group_result> groups(o.groups);
   latency_histogram all;
   latency_histogram all_sent;
+  latency_histogram to_written, to_durable, to_polled;
   std::vector<std::string> notes;
   for (unsigned g = 0; g < o.groups; ++g) {
     group_result& r = groups[g];
@@ -1076,6 +1108,9 @@ int run_perf(const perf_options& o) {
       last = std::max(last, s->last_ns);
       r.hist.merge(s->hist);
       r.hist_sent.merge(s->hist_sent);
+      to_written.merge(s->to_written);
+      to_durable.merge(s->to_durable);
+      to_polled.merge(s->to_polled);
       if (s->poll_errors != 0) {
         errors.push_back("group " + r.name + ": " + std::to_string(s->poll_errors) +
                          " polls failed, last: " + lanes::make_error_code(s->last_error).message());
@@ -1168,6 +1203,14 @@ int run_perf(const perf_options& o) {
     if (paced) {
       std::fprintf(human, "  from send time (without the producer's own delays): %s\n",
                    latency_line(all_sent).c_str());
+    }
+    if (timeline) {
+      std::fprintf(human,
+                   "  split (us, from send time; %llu records): publish -> written %s; "
+                   "written -> durable %s; durable -> polled %s\n",
+                   static_cast<unsigned long long>(to_written.count()),
+                   split_line(to_written).c_str(), split_line(to_durable).c_str(),
+                   split_line(to_polled).c_str());
     }
     if (o.groups > 1) {
       for (const group_result& r : groups) {
@@ -1271,6 +1314,17 @@ int run_perf(const perf_options& o) {
     if (paced) {
       j.key("latency_from_send_us");
       write_latency(j, all_sent);
+    }
+    if (timeline) {
+      j.key("latency_split_us");
+      j.begin_object();
+      j.key("publish_to_written");
+      write_latency(j, to_written);
+      j.key("written_to_durable");
+      write_latency(j, to_durable);
+      j.key("durable_to_polled");
+      write_latency(j, to_polled);
+      j.end_object();
     }
     j.end_object();
     const std::string text = j.str();

@@ -513,6 +513,15 @@ class bus {
   using durable_callback = std::function<void(std::uint32_t, std::uint64_t, errc)>;
   [[nodiscard]] errc on_durable(std::string_view topic, durable_callback fn);
 
+  // Where the time goes on the way to the disk: fn(partition, written_offset, durable_offset)
+  // runs on the persister thread each time either moves (every offset below written_offset
+  // had a write completion with its full length; below durable_offset, also a successful
+  // fdatasync after it), before consumers of durable records are woken. Same rules as
+  // on_durable; an empty fn removes it. `lanes perf` uses it for its latency split.
+  using persist_progress_callback =
+      std::function<void(std::uint32_t, std::uint64_t, std::uint64_t)>;
+  [[nodiscard]] errc on_persist_progress(std::string_view topic, persist_progress_callback fn);
+
   // Applies retention by bytes and age to every partition now; for queues, also gives back
   // messages whose visibility timeout passed and moves the log start to the acked prefix.
   void enforce_retention();
