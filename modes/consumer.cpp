@@ -78,38 +78,35 @@ struct consumer::impl {
       next = next_offset;
     }
     // The next record frame at or after `at` (padding skipped): its record bytes, and the
-    // position after it. False when the buffer is used up.
-    bool peek(std::uint32_t max_batch, const std::byte*& rec, std::size_t& after) noexcept {
+    // position after it. `end` when the buffer is used up; `bad` when a frame or record does
+    // not fit (a batch whose CRC is right but whose contents are not what lanes writes).
+    enum class step { record, end, bad };
+    step peek(std::uint32_t max_batch, const std::byte*& rec, std::size_t& after) noexcept {
       for (;;) {
         if (at >= batch_end) {
           io::batch_header h;
-          if (batch_end + io::batch_header_size > size ||
-              io::decode_batch_header({buf.data() + batch_end, io::batch_header_size}, max_batch,
+          if (batch_end + io::batch_header_size > size) return step::end;
+          if (io::decode_batch_header({buf.data() + batch_end, io::batch_header_size}, max_batch,
                                       h) != io::batch_status::ok ||
               h.total_size() > size - batch_end) {
-            return false;
+            return step::bad;  // read() checked it: not what it verified
           }
           at = batch_end + io::batch_header_size;
           batch_end += static_cast<std::size_t>(h.total_size());
         }
         frame_header fh;
-        if (at + sizeof fh > batch_end) {
-          at = batch_end;
-          continue;
-        }
+        if (at + sizeof fh > batch_end) return step::bad;  // frames fill a batch exactly
         std::memcpy(&fh, buf.data() + at, sizeof fh);
         const std::size_t footprint = frame_footprint(fh.length);
-        if (footprint > batch_end - at) {  // not a frame: the batch ends here
-          at = batch_end;
-          continue;
-        }
-        if ((fh.flags & frame_flags::padding) != 0 || fh.length < sizeof(record_header)) {
+        if (footprint > batch_end - at || footprint < sizeof fh) return step::bad;
+        if ((fh.flags & frame_flags::padding) != 0) {
           at += footprint;
           continue;
         }
         rec = buf.data() + at + sizeof(frame_header);
+        if (!record_fits(rec, fh.length)) return step::bad;
         after = at + footprint;
-        return true;
+        return step::record;
       }
     }
   };
@@ -597,7 +594,9 @@ struct consumer::impl {
     for (;;) {
       const std::byte* rec = nullptr;
       std::size_t after = 0;
-      while (n < batch.size() && d.peek(max_batch, rec, after)) {
+      disk_cursor::step got = disk_cursor::step::end;
+      while (n < batch.size() &&
+             (got = d.peek(max_batch, rec, after)) == disk_cursor::step::record) {
         const std::uint64_t off = detail::header_of(rec).offset;
         if (off >= limit) return errc::ok;  // not durable yet: stays in the buffer
         d.at = after;
@@ -609,6 +608,11 @@ struct consumer::impl {
         // Not dirty: these views point into the read-ahead buffer, and release() would pin
         // this non-gating ring reader at its stale cursor, holding the producer back until
         // the next poll (a consumer that stopped after a disk read blocked it for good).
+      }
+      if (got == disk_cursor::step::bad) {
+        d.clear();
+        bad_record(a);
+        return errc::corrupt_batch;
       }
       if (n >= batch.size() || a.next_offset >= limit) return errc::ok;
       if (d.used_in == poll_seq) return errc::ok;  // views of this poll point into it
@@ -631,6 +635,20 @@ struct consumer::impl {
       if (r.status != errc::ok || r.bytes == 0) return errc::ok;
       d.fill(r.bytes, a.next_offset);
     }
+  }
+
+  // Cold: a batch with a good CRC whose frames or records do not fit at a's position.
+  void bad_record(const part& a) {
+    error_text = "topic " + a.topic->name + " partition " + std::to_string(a.p->id) + ": offset " +
+                 std::to_string(a.next_offset) + " cannot be read: a batch in " +
+                 a.p->persist->log->directory().string() +
+                 " passed its checksum but holds a frame or record whose sizes do not fit "
+                 "(not written by lanes); seek past it";
+    error.topic = a.topic->name;
+    error.partition = a.p->id;
+    error.offset = a.next_offset;
+    error.skip_to = a.next_offset + 1;
+    error.detail = error_text;
   }
 
   // Cold: a damaged batch at a's position. Says where, once per poll, for a person.

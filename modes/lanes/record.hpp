@@ -100,6 +100,34 @@ class headers_view {
   std::uint32_t count_ = 0;
 };
 
+// Whether the record at `rec`, `length` bytes long (a frame's payload), is whole: its key,
+// encoded headers and value fit in it, and its header_count entries fill headers_size
+// exactly. Records a producer wrote always are; a record read from a file is checked before
+// a view of it is handed out (a batch's CRC says the bytes are as written, not that a
+// hostile writer wrote sane sizes). Any thread; no allocation.
+inline bool record_fits(const std::byte* rec, std::size_t length) noexcept {
+  if (length < sizeof(record_header)) return false;
+  record_header h;
+  std::memcpy(&h, rec, sizeof h);
+  const std::uint64_t key = h.key_size == record_header::no_key ? 0 : h.key_size;
+  const std::uint64_t body = length - sizeof(record_header);
+  if (key + h.headers_size + h.value_size > body) return false;
+  const std::byte* p = rec + sizeof(record_header) + key;
+  std::uint64_t left = h.headers_size;
+  for (std::uint32_t i = 0; i < h.header_count; ++i) {
+    if (left < 6) return false;
+    std::uint16_t n = 0;
+    std::uint32_t v = 0;
+    std::memcpy(&n, p, 2);
+    std::memcpy(&v, p + 2, 4);
+    const std::uint64_t entry = std::uint64_t{6} + n + v;
+    if (entry > left) return false;
+    p += entry;
+    left -= entry;
+  }
+  return left == 0;
+}
+
 // A record handed out by poll: views into the partition's ring, valid until the consumer's
 // next poll (or close). Copy the bytes out to keep them longer.
 struct record_view {

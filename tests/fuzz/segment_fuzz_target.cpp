@@ -10,6 +10,9 @@
 #include <vector>
 
 #include "lanes/crc32c.hpp"
+#include "lanes/frame_ring.hpp"
+#include "lanes/group_offsets_file.hpp"
+#include "lanes/record.hpp"
 #include "lanes/segment_format.hpp"
 #include "lanes/segment_scan.hpp"
 
@@ -53,7 +56,52 @@ void segment_input(const std::uint8_t* data, std::size_t size) {
     check(payload.data() == rest.data() + batch_header_size, "payload position");
     const iovec v{const_cast<std::byte*>(payload.data()), payload.size()};
     check(batch_crc(rest.data(), {&v, 1}) == h.crc, "ok batch with a bad CRC");
+    // The read path: the frames of a verified batch, and each record's views, as a
+    // consumer reading the files walks them (a good CRC does not make the sizes sane).
+    std::size_t at = 0;
+    while (at + sizeof(lanes::frame_header) <= payload.size()) {
+      lanes::frame_header fh;
+      std::memcpy(&fh, payload.data() + at, sizeof fh);
+      const std::size_t footprint = lanes::frame_footprint(fh.length);
+      if (footprint > payload.size() - at || footprint < sizeof fh) break;
+      const std::byte* rec = payload.data() + at + sizeof fh;
+      if ((fh.flags & lanes::frame_flags::padding) == 0 && lanes::record_fits(rec, fh.length)) {
+        lanes::record_header rh;
+        std::memcpy(&rh, rec, sizeof rh);
+        const std::size_t key = rh.key_size == lanes::record_header::no_key ? 0 : rh.key_size;
+        const std::byte* hdrs = rec + sizeof rh + key;
+        std::size_t seen = 0;
+        for (lanes::header hd : lanes::headers_view(hdrs, rh.headers_size, rh.header_count)) {
+          check(reinterpret_cast<const std::byte*>(hd.value.data()) + hd.value.size() <=
+                    hdrs + rh.headers_size,
+                "a header view past the record's headers");
+          ++seen;
+        }
+        check(seen == rh.header_count, "header count");
+        check(sizeof rh + key + rh.headers_size + rh.value_size <= fh.length,
+              "a record that fits has views past its frame");
+      }
+      at += footprint;
+    }
     rest = rest.subspan(h.total_size());
+  }
+
+  // 1b. The group-offsets decoder on the same bytes as text (any partition count).
+  {
+    const std::uint32_t partitions = 1 + data[0] % 8;
+    std::vector<std::int64_t> committed;
+    std::string why;
+    const std::string_view text(reinterpret_cast<const char*>(file), n);
+    if (decode_group_offsets(text, partitions, committed, why)) {
+      check(committed.size() == partitions, "group offsets: one per partition");
+      for (std::int64_t c : committed) check(c >= -1, "group offsets: below -1");
+      std::vector<std::int64_t> again;
+      check(decode_group_offsets(encode_group_offsets(committed), partitions, again, why) &&
+                again == committed,
+            "group offsets: encode then decode changes them");
+    } else {
+      check(!why.empty(), "group offsets: refused without a reason");
+    }
   }
 
   // 2. Header and checkpoint decoders on the prefix.
