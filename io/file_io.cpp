@@ -146,10 +146,11 @@ file_status fsync_dir(const std::filesystem::path& dir) {
   return r;
 }
 
-int lock_data_dir(const std::filesystem::path& dir, bool create_dir, errc& ec, std::string& what) {
+int lock_data_dir(const std::filesystem::path& dir, lock_mode mode, errc& ec, std::string& what) {
+  const bool shared = mode == lock_mode::shared;
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
-    if (errno != ENOENT || !create_dir) {
+    if (errno != ENOENT || shared) {
       ec = errc::file_error;
       what = "cannot open data directory " + describe_errno(dir, errno);
       return -1;
@@ -168,7 +169,11 @@ int lock_data_dir(const std::filesystem::path& dir, bool create_dir, errc& ec, s
     return -1;
   }
   const std::filesystem::path lock = dir / ".lock";
-  int fd = open_nofollow(lock, O_RDWR | O_CREAT);
+  int fd = shared ? open_nofollow(lock, O_RDONLY) : open_nofollow(lock, O_RDWR | O_CREAT);
+  if (fd < 0 && shared && errno == ENOENT) {
+    ec = errc::ok;
+    return no_lock_file;
+  }
   if (fd < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EROFS || errno == EACCES)) {
     fd = open_nofollow(lock, O_RDONLY);  // a full or read-only disk: an existing lock file
   }
@@ -177,7 +182,7 @@ int lock_data_dir(const std::filesystem::path& dir, bool create_dir, errc& ec, s
     what = "cannot open lock file " + describe_errno(lock, errno);
     return -1;
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd);
     ec = err == EWOULDBLOCK ? errc::data_dir_locked : errc::file_error;

@@ -196,10 +196,11 @@ void bus::open_data_dir() {
   const fs::path root(s.config.data_dir);
   errc ec = errc::ok;
   std::string what;
-  s.lock_fd = io::lock_data_dir(root, !s.config.read_only, ec, what);
-  if (s.lock_fd < 0) refuse(ec, what);
-  s.wakeup = std::make_shared<detail::persist_wakeup>();
+  s.lock_fd = io::lock_data_dir(
+      root, s.config.read_only ? io::lock_mode::shared : io::lock_mode::exclusive, ec, what);
+  if (s.lock_fd < 0 && s.lock_fd != io::no_lock_file) refuse(ec, what);
   try {
+    s.wakeup = std::make_shared<detail::persist_wakeup>();
     const std::vector<fs::path> dirs = topic_dirs(root);
     if (!s.config.read_only) verify_data_dir(root, dirs, s.config.quarantine_on_damage);
     bool ro = s.config.read_only;

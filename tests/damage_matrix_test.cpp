@@ -476,6 +476,25 @@ TEST_F(DamageMatrix, OpeningNeverChangesTheModeOfWhatItDidNotCreate) {
   EXPECT_EQ(st.st_mode & 07777, 0600u);
 }
 
+TEST_F(DamageMatrix, ListingADirectoryThatIsNotALanesDirectoryWritesNothingInIt) {
+  const fs::path other = dir_.path() / "not-lanes";
+  fs::create_directories(other / "sub");
+  spit(other / "file.txt", "mine");
+  ::chmod(other.c_str(), 0755);
+  const auto before = snapshot(other);
+  const cli_result l = run_lanes(dir_.path(), "topics -d '" + other.string() + "' list");
+  EXPECT_EQ(l.rc, 0) << l.err;
+  EXPECT_EQ(snapshot(other), before) << "listing wrote into a directory that is not lanes'";
+  struct stat st {};
+  ASSERT_EQ(::stat(other.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  // And a lanes directory is listed without a byte changed either (even after a crash).
+  const auto lanes_before = snapshot(data_);
+  const cli_result d = run_lanes(dir_.path(), "topics -d '" + data_.string() + "' describe t");
+  EXPECT_EQ(d.rc, 0) << d.err;
+  EXPECT_EQ(snapshot(data_), lanes_before);
+}
+
 TEST_F(DamageMatrix, GroupNamesThatCannotBeAFileNameAreRefusedAtCreation) {
   lanes::bus b(config());
   for (std::size_t n : {std::size_t{125}, std::size_t{126}, std::size_t{249}}) {

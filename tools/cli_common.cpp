@@ -80,14 +80,14 @@ std::unique_ptr<lanes::bus> open_bus(const std::string& dir, dir_use use) {
   if (dir.empty()) usage_error("--data-dir is required");
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
-    if (use == dir_use::existing) {
+    if (use != dir_use::may_create) {
       runtime_error("data directory " + dir +
                     " does not exist; check --data-dir (lanes produce --create or lanes topics "
                     "create make one)");
     }
   } else {
     if (!S_ISDIR(st.st_mode)) runtime_error("--data-dir " + dir + " is not a directory");
-    if (::access(dir.c_str(), R_OK | W_OK | X_OK) != 0) {
+    if (::access(dir.c_str(), use == dir_use::read_only ? R_OK | X_OK : R_OK | W_OK | X_OK) != 0) {
       runtime_error("data directory " + dir +
                     " is not readable and writable by this user; fix its permissions or run "
                     "as its owner (lanes dump and lanes verify only need read access)");
@@ -95,6 +95,7 @@ std::unique_ptr<lanes::bus> open_bus(const std::string& dir, dir_use use) {
   }
   lanes::bus_config bc;
   bc.data_dir = dir;
+  bc.read_only = use == dir_use::read_only;
   try {
     return std::make_unique<lanes::bus>(bc);
   } catch (const std::system_error& e) {

@@ -42,8 +42,9 @@ class cli_error : public std::runtime_error {
 
 // How a data directory is to be opened.
 enum class dir_use : std::uint8_t {
-  existing,   // must exist already (consume, topics list/describe/delete)
-  may_create  // created when missing (produce --create, topics create, tail)
+  existing,    // must exist already (consume, topics list/describe/delete)
+  may_create,  // created when missing (produce --create, topics create, tail)
+  read_only    // must exist; opened without writing anything (topics list, describe)
 };
 
 // Opens a bus on `dir` (housekeeping as the bus does by default). Turns every failure into a

@@ -199,7 +199,9 @@ int run_topics(const topics_options& o, const topics_commands& sub) {
                 o.partitions == 1 ? "" : "s", name_of(o.durability));
     return exit_ok;
   }
-  auto bus = open_bus(o.data_dir, dir_use::existing);
+  // list and describe only look: the directory is opened read-only (nothing written, not
+  // even a recovery truncation or a lock file); delete needs it writable.
+  auto bus = open_bus(o.data_dir, sub.remove->parsed() ? dir_use::existing : dir_use::read_only);
   if (sub.list->parsed()) {
     for (const std::string& name : bus->list_topics()) {
       if (auto info = bus->describe_topic(name)) {

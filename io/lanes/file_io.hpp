@@ -76,10 +76,16 @@ file_status write_file_atomically(const std::filesystem::path& dir, const std::s
 // fsync of a directory (after creating, renaming or deleting entries in it).
 file_status fsync_dir(const std::filesystem::path& dir);
 
-// The data directory lock: dir/.lock, held with flock(LOCK_EX) while the descriptor is open.
-// Errors: data_dir_locked (another process holds it), file_error (cannot open it).
-// `create_dir`: create the data directory when missing (0750 less the umask).
-int lock_data_dir(const std::filesystem::path& dir, bool create_dir, errc& ec, std::string& what);
+// The data directory lock: dir/.lock, held with flock while the descriptor is open.
+//   exclusive (a bus that writes): LOCK_EX, creating the directory (0750 less the umask) and
+//     the lock file when missing;
+//   shared (a read-only bus): LOCK_SH on an existing lock file, creating nothing; returns
+//     no_lock_file (not an error) when there is none (then there is nothing lanes wrote).
+// Errors: data_dir_locked (another process holds it exclusively), file_error (a missing
+// directory, or the lock file cannot be opened).
+enum class lock_mode : std::uint8_t { exclusive, shared };
+inline constexpr int no_lock_file = -2;
+int lock_data_dir(const std::filesystem::path& dir, lock_mode mode, errc& ec, std::string& what);
 void unlock_data_dir(int fd) noexcept;
 
 }  // namespace lanes::io
