@@ -250,10 +250,8 @@ CLI::App* add_tail_command(CLI::App& app, tail_options& o) {
   cmd->add_option("file", o.file, "The file to follow, e.g. /var/log/nginx/access.log")->required();
   cmd->add_option("--data-dir,-d", o.data_dir, "Data directory of the bus")->required();
   cmd->add_option("--topic,-t", o.topic, "Topic to publish to")->required();
-  cmd->add_option("--partition,-p", o.partition,
-                  "Partition for every line (its last record "
-                  "holds the file position)")
-      ->capture_default_str();
+  add_count_option(cmd, "--partition,-p", o.partition, 0, 65535,
+                   "Partition for every line (its last record holds the file position)");
   add_durability_option(cmd, "--durability", o.durability,
                         "async: group commit (a crash may lose the last lines' records, which are "
                         "then read again); sync: every line waits for the disk");
@@ -261,12 +259,10 @@ CLI::App* add_tail_command(CLI::App& app, tail_options& o) {
   cmd->add_option("--start", o.start, "First run only: read the file from its beginning or end")
       ->check(CLI::IsMember({"beginning", "end"}))
       ->capture_default_str();
-  cmd->add_option("--poll-interval", o.poll_interval_s, "Seconds between looks at the file")
-      ->check(CLI::Range(0.001, 60.0))
-      ->capture_default_str();
-  cmd->add_option("--idle-exit", o.idle_exit_s,
-                  "Exit after this many seconds without a new line (0: run until SIGINT/SIGTERM)")
-      ->check(CLI::NonNegativeNumber);
+  add_real_option(cmd, "--poll-interval", o.poll_interval_s, "seconds", 0.001, bound::inclusive, 60,
+                  "Seconds between looks at the file");
+  add_real_option(cmd, "--idle-exit", o.idle_exit_s, "seconds", 0, bound::inclusive, 1e6,
+                  "Exit after this many seconds without a new line (0: run until SIGINT/SIGTERM)");
   cmd->add_flag("--verbose,-v", o.verbose, "Print 'partition offset' for every line published");
   return cmd;
 }
