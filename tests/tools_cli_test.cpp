@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -74,9 +75,11 @@ class ToolsCli : public ::testing::Test {
   result lanes(const std::string& args, const std::string& input = "") {
     return run(LANES_BIN, args, input);
   }
-  // Runs `bin ARGS` the same way.
-  result run(const std::string& bin, const std::string& args, const std::string& input = "") {
-    const fs::path in = dir_ / "stdin", out = dir_ / "stdout", err = dir_ / "stderr";
+  // Runs `bin ARGS` the same way; calls with different `tag`s may run at once.
+  result run(const std::string& bin, const std::string& args, const std::string& input = "",
+             const std::string& tag = "") {
+    const fs::path in = dir_ / ("stdin" + tag), out = dir_ / ("stdout" + tag),
+                   err = dir_ / ("stderr" + tag);
     spit(in, input);
     const std::string cmd =
         bin + " " + args + " < " + quote(in) + " > " + quote(out) + " 2> " + quote(err);
@@ -582,11 +585,19 @@ TEST_F(ToolsCli, NumericFlagsRejectNanInfinityNegativeAndTooLarge) {
 #endif
   for (const flag& f : flags) {
     const std::string program = fs::path(f.bin).filename() == "lanes" ? "lanes" : "lanes-stress";
-    for (const std::string& value : {std::string("nan"), std::string("inf"), std::string("-inf"),
-                                     std::string("-1"), f.too_large}) {
+    const std::vector<std::string> values = {"nan", "inf", "-inf", "-1", f.too_large};
+    std::vector<std::future<result>> runs;  // one flag's values at once: sanitizers start slowly
+    for (std::size_t i = 0; i < values.size(); ++i) {
       // --flag=value, so that CLI11 never takes "-inf" for a short option.
+      const std::string args = f.prefix + " " + f.name + "=" + quote(values[i]);
+      runs.push_back(std::async(std::launch::async, [this, &f, args, i] {
+        return run(f.bin, args, "", "." + std::to_string(i));
+      }));
+    }
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const std::string& value = values[i];
       const std::string args = f.prefix + " " + f.name + "=" + quote(value);
-      const result r = run(f.bin, args);
+      const result r = runs[i].get();
       const std::string want = program + ": error: " + f.name + ": expected ";
       EXPECT_EQ(r.rc, 2) << program << " " << args << ": " << r.err;
       EXPECT_EQ(r.err.rfind(want, 0), 0u) << program << " " << args << ": " << r.err;
