@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -71,10 +73,16 @@ class ToolsCli : public ::testing::Test {
 
   // Runs `lanes ARGS` (a shell command line after the binary) with `input` on stdin.
   result lanes(const std::string& args, const std::string& input = "") {
-    const fs::path in = dir_ / "stdin", out = dir_ / "stdout", err = dir_ / "stderr";
+    return run(LANES_BIN, args, input);
+  }
+  // Runs `bin ARGS` the same way; calls with different `tag`s may run at once.
+  result run(const std::string& bin, const std::string& args, const std::string& input = "",
+             const std::string& tag = "") {
+    const fs::path in = dir_ / ("stdin" + tag), out = dir_ / ("stdout" + tag),
+                   err = dir_ / ("stderr" + tag);
     spit(in, input);
-    const std::string cmd = std::string(LANES_BIN) + " " + args + " < " + quote(in) + " > " +
-                            quote(out) + " 2> " + quote(err);
+    const std::string cmd =
+        bin + " " + args + " < " + quote(in) + " > " + quote(out) + " 2> " + quote(err);
     const int st = std::system(cmd.c_str());
     result r;
     r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -114,6 +122,7 @@ class background {
       ::waitpid(pid_, nullptr, 0);
     }
   }
+  pid_t pid() const noexcept { return pid_; }
   // Sends sig and waits; returns the exit code (-1 when killed by a signal).
   int stop(int sig, std::chrono::seconds limit = std::chrono::seconds(30)) {
     if (sig != 0) ::kill(pid_, sig);
@@ -514,6 +523,189 @@ TEST_F(ToolsCli, PerfOnADataDirectory) {
   const result r = lanes("perf --data-dir " + d() + " --durability async --count 100");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("topic 'perf' exists"), std::string::npos) << r.err;
+}
+
+// Every numeric option of every subcommand (and of lanes-stress) takes only values in its
+// documented range: NaN, infinities, a negative number and a value too large for the option
+// (or its type) are usage errors, exit 2, with one stderr line naming the flag.
+TEST_F(ToolsCli, NumericFlagsRejectNanInfinityNegativeAndTooLarge) {
+  struct flag {
+    std::string bin;     // binary
+    std::string prefix;  // subcommand and the arguments it requires
+    std::string name;    // the flag
+    std::string too_large;
+  };
+  const std::string file = quote((dir_ / "some.log").string());
+  const std::string perf = "perf";
+  const std::string produce = "produce -d " + d() + " -t t";
+  const std::string consume = "consume -d " + d() + " -t t";
+  const std::string create = "topics -d " + d() + " create x";
+  const std::string tail = "tail " + file + " -d " + d() + " -t t";
+  const std::string dump = "dump " + file;
+  const std::string u64_over = "18446744073709551616";
+  std::vector<flag> flags = {
+      {LANES_BIN, perf, "--partitions", "65537"},
+      {LANES_BIN, perf, "--producers", "1025"},
+      {LANES_BIN, perf, "--consumers", "1025"},
+      {LANES_BIN, perf, "--groups", "4096"},
+      {LANES_BIN, perf, "--message-size", "4294967296"},
+      {LANES_BIN, perf, "--count", u64_over},
+      {LANES_BIN, perf, "--duration", "1e300"},
+      {LANES_BIN, perf, "--key-space", "100000001"},
+      {LANES_BIN, perf, "--rate", "1e300"},
+      {LANES_BIN, perf, "--ring-capacity", "2TiB"},
+      {LANES_BIN, perf, "--max-poll-records", "1048577"},
+      {LANES_BIN, perf, "--warmup", u64_over},
+      {LANES_BIN, perf, "--timeout", "1e300"},
+      {LANES_BIN, perf, "--report-interval", "1e300"},
+      {LANES_BIN, produce, "--partition", "65536"},
+      {LANES_BIN, produce, "--partitions", "65537"},
+      {LANES_BIN, consume, "--partition", "65536"},
+      {LANES_BIN, consume, "--count", u64_over},
+      {LANES_BIN, create, "--partitions", "65537"},
+      {LANES_BIN, create, "--ring-capacity", "2TiB"},
+      {LANES_BIN, create, "--segment-bytes", "2TiB"},
+      {LANES_BIN, create, "--visibility-timeout", "43201"},
+      {LANES_BIN, create, "--max-deliveries", "1048577"},
+      {LANES_BIN, tail, "--partition", "65536"},
+      {LANES_BIN, tail, "--poll-interval", "61"},
+      {LANES_BIN, tail, "--idle-exit", "1e300"},
+      {LANES_BIN, dump, "--max-batch-bytes", "4GiB"},
+  };
+#ifdef LANES_STRESS_BIN
+  for (const auto& [name, too_large] :
+       std::vector<std::pair<std::string, std::string>>{{"--cycles", "1000001"},
+                                                        {"--duration", "3601"},
+                                                        {"--message-size", "262145"},
+                                                        {"--partitions", "257"},
+                                                        {"--producers", "65"},
+                                                        {"--seed", u64_over}}) {
+    flags.push_back({LANES_STRESS_BIN, "", name, too_large});
+  }
+#endif
+  for (const flag& f : flags) {
+    const std::string program = fs::path(f.bin).filename() == "lanes" ? "lanes" : "lanes-stress";
+    const std::vector<std::string> values = {"nan", "inf", "-inf", "-1", f.too_large};
+    std::vector<std::future<result>> runs;  // one flag's values at once: sanitizers start slowly
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      // --flag=value, so that CLI11 never takes "-inf" for a short option.
+      const std::string args = f.prefix + " " + f.name + "=" + quote(values[i]);
+      runs.push_back(std::async(std::launch::async, [this, &f, args, i] {
+        return run(f.bin, args, "", "." + std::to_string(i));
+      }));
+    }
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const std::string& value = values[i];
+      const std::string args = f.prefix + " " + f.name + "=" + quote(value);
+      const result r = runs[i].get();
+      const std::string want = program + ": error: " + f.name + ": expected ";
+      EXPECT_EQ(r.rc, 2) << program << " " << args << ": " << r.err;
+      EXPECT_EQ(r.err.rfind(want, 0), 0u) << program << " " << args << ": " << r.err;
+      EXPECT_NE(r.err.find("got '" + value + "'"), std::string::npos) << args << ": " << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
+    }
+  }
+  // The cases of the report: each used to hang, run forever or pass with nothing done.
+  result r = lanes("perf --timeout nan");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err,
+            "lanes: error: --timeout: expected a finite number of seconds > 0 and <= 1000000, "
+            "got 'nan'\n");
+  r = lanes("consume -d " + d() + " -t t -c -1");
+  EXPECT_EQ(r.rc, 2) << r.err;
+  EXPECT_NE(r.err.find("--count: expected a whole number from 1 to"), std::string::npos) << r.err;
+  r = lanes("tail " + file + " -d " + d() + " -t t --idle-exit nan");
+  EXPECT_EQ(r.rc, 2) << r.err;
+#ifdef LANES_STRESS_BIN
+  r = run(LANES_STRESS_BIN, "--duration nan");
+  EXPECT_EQ(r.rc, 2) << r.err;
+  EXPECT_EQ(r.err,
+            "lanes-stress: error: --duration: expected a finite number of seconds >= 0.01 and "
+            "<= 3600, got 'nan'\n");
+#endif
+  // Values in range still pass, with units where sizes take them.
+  ASSERT_EQ(lanes("topics -d " + d() +
+                  " create ok --partitions 2 --ring-capacity 64KiB "
+                  "--segment-bytes 1MiB --visibility-timeout 0.5")
+                .rc,
+            0);
+}
+
+// copytruncate, then the file grows past the old position before tail reads it again: the
+// first bytes are not the ones read before, so tail starts again at 0 and says so. Both
+// while tail is stopped (restart: the fingerprint in tail.pos) and while it runs (frozen
+// with SIGSTOP at whatever point it was, so the rewrite lands between two of its reads).
+TEST_F(ToolsCli, TailDetectsCopytruncateAfterTheFileGrewPastTheOldPosition) {
+  const fs::path log = dir_ / "app.log";
+  auto words = [](const std::string& w, int from, int to) {
+    std::string s;
+    for (int i = from; i <= to; ++i) s += w + "-" + std::to_string(i) + "\n";
+    return s;
+  };
+  spit(log, words("first", 1, 10));
+  auto tail_once = [&](const std::string& name) {
+    background t({"tail", log.string(), "-d", data_.string(), "-t", "app", "--create",
+                  "--poll-interval", "0.01", "--idle-exit", "0.3"},
+                 dir_ / (name + ".out"), dir_ / (name + ".err"));
+    EXPECT_EQ(t.stop(0), 0) << slurp(dir_ / (name + ".err"));
+    return slurp(dir_ / (name + ".err"));
+  };
+  EXPECT_EQ(tail_once("t1"), "");
+  // While stopped: truncated, then written longer than before (same inode).
+  struct stat before {
+  }, after{};
+  ASSERT_EQ(::stat(log.c_str(), &before), 0);
+  fs::resize_file(log, 0);
+  spit(log, words("second", 1, 30), true);
+  ASSERT_EQ(::stat(log.c_str(), &after), 0);
+  ASSERT_EQ(after.st_ino, before.st_ino);  // the same file: only its bytes changed
+  std::string err = tail_once("t2");
+  EXPECT_NE(err.find("truncated and rewritten"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  // Nothing changed: the fingerprint still matches, nothing is read again.
+  EXPECT_EQ(tail_once("t3"), "");
+
+  // While running: frozen, truncated, rewritten longer, thawed.
+  {
+    const fs::path out = dir_ / "t4.out", err4 = dir_ / "t4.err";
+    background t(
+        {"tail", log.string(), "-d", data_.string(), "-t", "app", "--poll-interval", "0.01", "-v"},
+        out, err4);
+    spit(log, words("third", 1, 5), true);
+    ASSERT_TRUE(wait_lines(out, 5)) << slurp(err4);
+    ASSERT_EQ(::kill(t.pid(), SIGSTOP), 0);
+    fs::resize_file(log, 0);
+    spit(log, words("fourth", 1, 60), true);
+    ASSERT_EQ(::kill(t.pid(), SIGCONT), 0);
+    ASSERT_TRUE(wait_lines(out, 65)) << slurp(err4);
+    EXPECT_EQ(t.stop(SIGTERM), 0) << slurp(err4);
+    const std::string e = slurp(err4);
+    EXPECT_NE(e.find("truncated and rewritten"), std::string::npos) << e;
+    EXPECT_EQ(lines_of(slurp(out)).size(), 65u) << e;
+  }
+  const result r = lanes("consume -d " + d() + " -t app -e");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, words("first", 1, 10) + words("second", 1, 30) + words("third", 1, 5) +
+                       words("fourth", 1, 60));
+}
+
+// Positions written before the fingerprint ("<inode>:<offset>") are still followed.
+TEST_F(ToolsCli, TailResumesFromAPositionOfTheOldFormat) {
+  const fs::path log = dir_ / "old.log";
+  spit(log, numbered(1, 10));
+  ASSERT_EQ(lanes("topics -d " + d() + " create old --durability sync").rc, 0);
+  struct stat st {};
+  ASSERT_EQ(::stat(log.c_str(), &st), 0);
+  const std::string pos = std::to_string(st.st_ino) + ":" + std::to_string(numbered(1, 4).size());
+  ASSERT_EQ(lanes("produce -d " + d() + " -t old -H tail.pos=" + pos, "line-4\n").rc, 0);
+  background t({"tail", log.string(), "-d", data_.string(), "-t", "old", "--poll-interval", "0.01",
+                "--idle-exit", "0.3"},
+               dir_ / "t.out", dir_ / "t.err");
+  EXPECT_EQ(t.stop(0), 0) << slurp(dir_ / "t.err");
+  EXPECT_EQ(slurp(dir_ / "t.err"), "");
+  const result r = lanes("consume -d " + d() + " -t old -e");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, numbered(4, 10));
 }
 
 }  // namespace

@@ -8,7 +8,11 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <system_error>
 
 namespace lanes_tools {
@@ -74,6 +78,131 @@ void add_durability_option(CLI::App* cmd, const std::string& name, lanes::durabi
          name, [&target, name](const std::string& v) { target = parse_durability(name, v); }, help)
       ->check(CLI::IsMember({"none", "async", "sync"}, CLI::ignore_case))
       ->default_str(name_of(target));
+}
+
+namespace {
+std::string number_text(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
+
+[[noreturn]] void bad_value(const std::string& option, const std::string& expected,
+                            const std::string& value) {
+  usage_error(option + ": expected " + expected + ", got '" + value + "'");
+}
+
+// Leading decimal digits of `s` as a number; false when there are none or they overflow.
+bool leading_digits(std::string_view s, std::uint64_t& v, std::size_t& used) {
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
+  used = static_cast<std::size_t>(end - s.data());
+  return ec == std::errc{} && used != 0 && (s[0] >= '0' && s[0] <= '9');
+}
+}  // namespace
+
+std::string option_name(const std::string& names) {
+  std::string best;
+  std::size_t from = 0;
+  while (from <= names.size()) {
+    std::size_t comma = names.find(',', from);
+    if (comma == std::string::npos) comma = names.size();
+    const std::string n = names.substr(from, comma - from);
+    if (best.empty() || (n.rfind("--", 0) == 0 && best.rfind("--", 0) != 0)) best = n;
+    from = comma + 1;
+  }
+  return best;
+}
+
+double parse_real(const std::string& option, const std::string& value, const char* unit, double min,
+                  bound min_bound, double max) {
+  const std::string expected = std::string("a finite number of ") + unit +
+                               (min_bound == bound::inclusive ? " >= " : " > ") + number_text(min) +
+                               " and <= " + number_text(max);
+  const char* begin = value.c_str();
+  char* end = nullptr;
+  const double v = std::strtod(begin, &end);
+  if (value.empty() || end != begin + value.size() || !std::isfinite(v) || v > max ||
+      (min_bound == bound::inclusive ? v < min : v <= min)) {
+    bad_value(option, expected, value);
+  }
+  return v;
+}
+
+std::uint64_t parse_count(const std::string& option, const std::string& value, std::uint64_t min,
+                          std::uint64_t max) {
+  std::uint64_t v = 0;
+  std::size_t used = 0;
+  if (!leading_digits(value, v, used) || used != value.size() || v < min || v > max) {
+    bad_value(option, "a whole number from " + std::to_string(min) + " to " + std::to_string(max),
+              value);
+  }
+  return v;
+}
+
+std::uint64_t parse_size(const std::string& option, const std::string& value, std::uint64_t min,
+                         std::uint64_t max) {
+  const std::string expected = "a size in bytes (e.g. 65536, 64KiB, 8MiB) from " +
+                               std::to_string(min) + " to " + std::to_string(max);
+  std::uint64_t v = 0;
+  std::size_t used = 0;
+  if (!leading_digits(value, v, used)) bad_value(option, expected, value);
+  const std::string unit = lower(value.substr(used));
+  int shift = -1;
+  if (unit.empty() || unit == "b") shift = 0;
+  const char* const units = "kmgt";
+  for (int i = 0; i < 4 && shift < 0; ++i) {
+    const std::string u(1, units[i]);
+    if (unit == u || unit == u + "b" || unit == u + "ib") shift = 10 * (i + 1);
+  }
+  if (shift < 0 || (shift != 0 && v > (UINT64_MAX >> shift))) bad_value(option, expected, value);
+  v <<= shift;
+  if (v < min || v > max) bad_value(option, expected, value);
+  return v;
+}
+
+CLI::Option* add_real_option(CLI::App* cmd, const std::string& names, double& target,
+                             const char* unit, double min, bound min_bound, double max,
+                             const std::string& help) {
+  const std::string name = option_name(names);
+  return cmd
+      ->add_option_function<std::string>(
+          names,
+          [&target, name, unit, min, min_bound, max](const std::string& v) {
+            target = parse_real(name, v, unit, min, min_bound, max);
+          },
+          help)
+      ->type_name(std::string_view(unit) == "seconds" ? "SECONDS" : "NUMBER")
+      ->default_str(number_text(target));
+}
+
+CLI::Option* add_count_option_to(CLI::App* cmd, const std::string& names,
+                                 std::function<void(std::uint64_t)> store, std::uint64_t min,
+                                 std::uint64_t max, const std::string& help,
+                                 const std::string& default_text) {
+  const std::string name = option_name(names);
+  CLI::Option* opt = cmd->add_option_function<std::string>(
+      names,
+      [store = std::move(store), name, min, max](const std::string& v) {
+        store(parse_count(name, v, min, max));
+      },
+      help);
+  opt->type_name("UINT");
+  if (!default_text.empty()) opt->default_str(default_text);
+  return opt;
+}
+
+CLI::Option* add_size_option(CLI::App* cmd, const std::string& names, std::size_t& target,
+                             std::uint64_t min, std::uint64_t max, const std::string& help) {
+  const std::string name = option_name(names);
+  return cmd
+      ->add_option_function<std::string>(
+          names,
+          [&target, name, min, max](const std::string& v) {
+            target = static_cast<std::size_t>(parse_size(name, v, min, max));
+          },
+          help)
+      ->type_name("SIZE")
+      ->default_str(std::to_string(target));
 }
 
 std::unique_ptr<lanes::bus> open_bus(const std::string& dir, dir_use use) {

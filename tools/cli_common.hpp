@@ -7,18 +7,24 @@
 // Thread contract: main thread only. Cold paths (allocate, may throw).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "lanes/bus.hpp"
 
 namespace CLI {
 class App;
-}
+class Option;
+}  // namespace CLI
 
 namespace lanes_tools {
 
@@ -68,6 +74,66 @@ void install_stop_signals();
 
 std::int64_t wall_ns() noexcept;
 std::int64_t steady_ns() noexcept;
+
+// Strict numeric values for every numeric option of `lanes` and `lanes-stress`: a value out of
+// its documented range (NaN, an infinity, a sign on a count, a number that does not fit, a
+// trailing word) is a usage error (exit 2) with one line naming the option, e.g.
+//   --timeout: expected a finite number of seconds >= 0 and <= 1000000, got 'nan'
+// `option` is the name in the message ("--timeout"). Each throws cli_error(exit_usage).
+
+// How a bound of a real-valued range is compared.
+enum class bound : std::uint8_t { inclusive, exclusive };
+
+// A finite real number in [min, max] (or (min, max] with min_bound exclusive); `unit` names
+// what is counted ("seconds", "messages/s").
+double parse_real(const std::string& option, const std::string& value, const char* unit, double min,
+                  bound min_bound, double max);
+// A whole number of decimal digits only (no sign, no fraction) in [min, max].
+std::uint64_t parse_count(const std::string& option, const std::string& value, std::uint64_t min,
+                          std::uint64_t max);
+// A byte size: digits with an optional unit b, k/kb/kib, m/mb/mib, g/gb/gib, t/tb/tib (any
+// case, all powers of 1024), in [min, max].
+std::uint64_t parse_size(const std::string& option, const std::string& value, std::uint64_t min,
+                         std::uint64_t max);
+
+// Adds option `names` ("--timeout" or "--count,-c") storing parse_real(...) into `target`;
+// the help shows the current value as the default.
+CLI::Option* add_real_option(CLI::App* cmd, const std::string& names, double& target,
+                             const char* unit, double min, bound min_bound, double max,
+                             const std::string& help);
+// Adds a count option storing into `target` (an unsigned integer or std::optional of one);
+// `max` defaults to the largest value of that type.
+template <class T>
+CLI::Option* add_count_option(CLI::App* cmd, const std::string& names, T& target, std::uint64_t min,
+                              std::uint64_t max, const std::string& help);
+// Adds a byte-size option (parse_size) storing into `target`.
+CLI::Option* add_size_option(CLI::App* cmd, const std::string& names, std::size_t& target,
+                             std::uint64_t min, std::uint64_t max, const std::string& help);
+
+// The long name of "--count,-c" ("--count"), for messages.
+std::string option_name(const std::string& names);
+// add_count_option without the template: `store` receives the parsed value.
+CLI::Option* add_count_option_to(CLI::App* cmd, const std::string& names,
+                                 std::function<void(std::uint64_t)> store, std::uint64_t min,
+                                 std::uint64_t max, const std::string& help,
+                                 const std::string& default_text);
+
+template <class T>
+CLI::Option* add_count_option(CLI::App* cmd, const std::string& names, T& target, std::uint64_t min,
+                              std::uint64_t max, const std::string& help) {
+  if constexpr (requires { typename T::value_type; }) {
+    using V = typename T::value_type;
+    static_assert(std::is_unsigned_v<V>);
+    return add_count_option_to(
+        cmd, names, [&target](std::uint64_t v) { target = static_cast<V>(v); }, min,
+        std::min<std::uint64_t>(max, std::numeric_limits<V>::max()), help, "");
+  } else {
+    static_assert(std::is_unsigned_v<T>);
+    return add_count_option_to(
+        cmd, names, [&target](std::uint64_t v) { target = static_cast<T>(v); }, min,
+        std::min<std::uint64_t>(max, std::numeric_limits<T>::max()), help, std::to_string(target));
+  }
+}
 
 // Adds a `--durability none|async|sync` style option storing into `target`.
 void add_durability_option(CLI::App* cmd, const std::string& name, lanes::durability& target,

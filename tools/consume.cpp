@@ -183,7 +183,8 @@ CLI::App* add_consume_command(CLI::App& app, consume_options& o) {
                   "latest, for partitions without a committed offset)")
       ->capture_default_str();
   cmd->add_option("--group,-G", o.group, "Read as a member of this group and commit");
-  cmd->add_option("--partition,-p", o.partition, "Read this partition only (not with --group)");
+  add_count_option(cmd, "--partition,-p", o.partition, 0, 65535,
+                   "Read this partition only (not with --group)");
   cmd->add_option_function<std::string>(
          "--format,-f",
          [&o](const std::string& v) {
@@ -196,8 +197,8 @@ CLI::App* add_consume_command(CLI::App& app, consume_options& o) {
                 "headers");
   cmd->add_flag("--exit,-e", o.exit_at_end,
                 "Exit once every partition reached the end offset it had at start");
-  cmd->add_option("--count,-c", o.max_count, "Exit after this many messages")
-      ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
+  add_count_option(cmd, "--count,-c", o.max_count, 1, UINT64_MAX, "Exit after this many messages")
+      ->default_str("");
   return cmd;
 }
 

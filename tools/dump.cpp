@@ -282,8 +282,9 @@ CLI::App* add_dump_command(CLI::App& app, dump_options& o) {
       ->required();
   cmd->add_flag("!--no-records", o.records, "Batches only");
   cmd->add_flag("--values", o.values, "Print values too (first 200 bytes, escaped)");
-  cmd->add_option("--max-batch-bytes", o.max_batch_bytes,
-                  "Largest plausible batch payload (default: from topic.conf, else 1 GiB)");
+  add_size_option(cmd, "--max-batch-bytes", o.max_batch_bytes, 1, UINT32_MAX,
+                  "Largest plausible batch payload (default: from topic.conf, else 1 GiB)")
+      ->default_str("");
   return cmd;
 }
 

@@ -637,32 +637,22 @@ CLI::App* add_perf_command(CLI::App& app, perf_options& o) {
   add_choice(cmd, "--mode", o.mode,
              {{"log", lanes::topic_mode::log}, {"queue", lanes::topic_mode::queue}},
              "log: groups poll the topic; queue: competing consumers receive and ack");
-  cmd->add_option("--partitions", o.partitions, "Partitions of the topic")
-      ->check(CLI::Range(1u, 65536u))
-      ->capture_default_str();
-  cmd->add_option("--producers", o.producers, "Producer threads (each publishes its share)")
-      ->check(CLI::Range(1u, 1024u))
-      ->capture_default_str();
-  cmd->add_option("--consumers", o.consumers, "Consumer threads per group")
-      ->check(CLI::Range(1u, 1024u))
-      ->capture_default_str();
-  cmd->add_option("--groups", o.groups,
-                  "Consumer groups perf-g0, perf-g1, ...; each reads every message (0: producers "
-                  "only)")
-      ->check(CLI::Range(0u, 4095u))
-      ->capture_default_str();
-  cmd->add_option(
-         "--message-size", o.message_size,
-         "Value bytes per message (the first 32 carry due and send times, producer, sequence)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 31))
-      ->capture_default_str();
-  CLI::Option* count = cmd->add_option("--count", o.count,
-                                       "Messages in total over all producers (not with --duration)")
-                           ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX / 2))
-                           ->capture_default_str();
-  CLI::Option* duration = cmd->add_option("--duration", o.duration_s,
-                                          "Publish for this many seconds instead of --count")
-                              ->check(CLI::PositiveNumber);
+  add_count_option(cmd, "--partitions", o.partitions, 1, 65536, "Partitions of the topic");
+  add_count_option(cmd, "--producers", o.producers, 1, 1024,
+                   "Producer threads (each publishes its share)");
+  add_count_option(cmd, "--consumers", o.consumers, 1, 1024, "Consumer threads per group");
+  add_count_option(cmd, "--groups", o.groups, 0, 4095,
+                   "Consumer groups perf-g0, perf-g1, ...; each reads every message (0: "
+                   "producers only)");
+  add_count_option(
+      cmd, "--message-size", o.message_size, 1, std::uint64_t{1} << 31,
+      "Value bytes per message (the first 32 carry due and send times, producer, sequence)");
+  CLI::Option* count =
+      add_count_option(cmd, "--count", o.count, 1, UINT64_MAX / 2,
+                       "Messages in total over all producers (not with --duration)");
+  CLI::Option* duration =
+      add_real_option(cmd, "--duration", o.duration_s, "seconds", 0, bound::exclusive, 1e6,
+                      "Publish for this many seconds instead of --count");
   count->excludes(duration);
   duration->excludes(count);
   add_choice(
@@ -670,17 +660,13 @@ CLI::App* add_perf_command(CLI::App& app, perf_options& o) {
       {{"none", key_mode::none}, {"uniform", key_mode::uniform}, {"skewed", key_mode::skewed}},
       "none: round-robin without keys; uniform: random key \"key-N\" out of "
       "--key-space; skewed: 80% of messages on 20% of the keys");
-  cmd->add_option("--key-space", o.key_space, "Distinct keys for --keys uniform|skewed")
-      ->check(CLI::Range(1u, 100'000'000u))
-      ->capture_default_str();
-  cmd->add_option("--rate", o.rate,
+  add_count_option(cmd, "--key-space", o.key_space, 1, 100'000'000,
+                   "Distinct keys for --keys uniform|skewed");
+  add_real_option(cmd, "--rate", o.rate, "messages/s", 0, bound::inclusive, 1e9,
                   "Target messages/s over all producers (0: as fast as possible); latency then "
-                  "counts from each message's due time")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  cmd->add_option("--ring-capacity", o.ring_capacity,
+                  "counts from each message's due time");
+  add_size_option(cmd, "--ring-capacity", o.ring_capacity, 1, std::uint64_t{1} << 40,
                   "Ring bytes per partition, a power of two (e.g. 8MiB, 65536)")
-      ->transform(CLI::AsSizeValue(false))
       ->default_str("8MiB");
   add_choice(cmd, "--policy", o.policy,
              {{"block", lanes::backpressure::block}, {"overwrite", lanes::backpressure::overwrite}},
@@ -690,19 +676,14 @@ CLI::App* add_perf_command(CLI::App& app, perf_options& o) {
              "or spin (busy-spin: lowest latency, burns a core each)");
   cmd->add_flag("--zero-copy", o.zero_copy,
                 "Publish with try_claim/commit (write the value in the ring) instead of publish");
-  cmd->add_option("--max-poll-records", o.max_poll_records, "Records per poll at most")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
-      ->capture_default_str();
-  cmd->add_option("--warmup", o.warmup, "Messages published and consumed first, not measured")
-      ->capture_default_str();
-  cmd->add_option("--timeout", o.timeout_s,
-                  "Fail when the run makes no progress for this many seconds")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  cmd->add_option("--report-interval", o.report_interval_s,
-                  "Seconds between progress lines on stderr (0: none)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  add_count_option(cmd, "--max-poll-records", o.max_poll_records, 1, std::uint64_t{1} << 20,
+                   "Records per poll at most");
+  add_count_option(cmd, "--warmup", o.warmup, 0, UINT64_MAX / 2,
+                   "Messages published and consumed first, not measured");
+  add_real_option(cmd, "--timeout", o.timeout_s, "seconds", 0, bound::exclusive, 1e6,
+                  "Fail when the run makes no progress for this many seconds");
+  add_real_option(cmd, "--report-interval", o.report_interval_s, "seconds", 0, bound::inclusive,
+                  1e6, "Seconds between progress lines on stderr (0: none)");
   cmd->add_flag("--pin,!--no-pin", o.pin,
                 "Pin threads to CPUs round-robin when threads <= CPUs (default), or not");
   cmd->add_flag("--json", o.json,

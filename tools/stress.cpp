@@ -956,21 +956,13 @@ int main(int argc, char** argv) {
       "duplicated, offsets are dense and committed offsets kept",
       "lanes-stress"};
   app.footer("Exit codes: 0 no violation; 1 a violation or a failure; 2 usage error.");
-  app.add_option("--cycles", o.cycles, "Kill-and-recover cycles")
-      ->check(CLI::Range(1u, 1'000'000u))
-      ->capture_default_str();
-  app.add_option("--duration", o.duration_s, "Longest life of a child, seconds (killed within it)")
-      ->check(CLI::Range(0.01, 3600.0))
-      ->capture_default_str();
-  app.add_option("--message-size", o.message_size, "Value bytes (24 of them: id, seq, checksum)")
-      ->check(CLI::Range(std::size_t{32}, std::size_t{256} * 1024))
-      ->capture_default_str();
-  app.add_option("--partitions", o.partitions, "Partitions of the topic")
-      ->check(CLI::Range(1u, 256u))
-      ->capture_default_str();
-  app.add_option("--producers", o.producers, "Producer threads in the child")
-      ->check(CLI::Range(1u, 64u))
-      ->capture_default_str();
+  add_count_option(&app, "--cycles", o.cycles, 1, 1'000'000, "Kill-and-recover cycles");
+  add_real_option(&app, "--duration", o.duration_s, "seconds", 0.01, bound::inclusive, 3600,
+                  "Longest life of a child, seconds (killed within it)");
+  add_count_option(&app, "--message-size", o.message_size, 32, 256 * 1024,
+                   "Value bytes (24 of them: id, seq, checksum)");
+  add_count_option(&app, "--partitions", o.partitions, 1, 256, "Partitions of the topic");
+  add_count_option(&app, "--producers", o.producers, 1, 64, "Producer threads in the child");
   app.add_option_function<std::string>(
          "--durability",
          [&o](const std::string& v) { o.durability = parse_durability("--durability", v); },
@@ -983,13 +975,13 @@ int main(int argc, char** argv) {
                  "which must be reported as violations")
       ->check(CLI::IsMember({"none", "flip", "truncate", "acked"}))
       ->capture_default_str();
-  app.add_option_function<std::uint64_t>(
-      "--seed",
+  add_count_option_to(
+      &app, "--seed",
       [&o](std::uint64_t v) {
         o.seed = v;
         o.seed_given = true;
       },
-      "Seed of kill moments and damage (default: the clock; printed)");
+      0, UINT64_MAX, "Seed of kill moments and damage (default: the clock; printed)", "");
   app.add_option("--data-dir", o.data_dir, "Data directory (default: a new one under /tmp)");
   app.add_flag("--queue", o.queue,
                "Also a queue topic: a producer enqueues with durable acks, two consumers "

@@ -7,16 +7,22 @@
 //              (its last line even without a newline: nothing will complete it) and the new
 //              file is followed from its start. While the path is missing (between rename
 //              and create) the old file is kept.
-//   truncation the file is shorter than what was read (copytruncate): read again from 0.
+//   truncation the file is shorter than what was read, or its first bytes (up to 4 KiB) are
+//              no longer the ones read (copytruncate, then the file grew past the old
+//              position before tail looked again): read again from 0, said on stderr. The
+//              first bytes are compared before each read and again after each chunk read,
+//              before its lines are published.
 //
 // Restart without loss or repetition: the file position travels WITH the data. Every message
-// carries the header `tail.pos` = "<inode>:<end offset of its line in that file>", and all
+// carries the header `tail.pos` = "<inode>:<end offset of its line>:<fingerprint>" (the
+// fingerprint: 16 hex digits, FNV-1a 64 of the file's first min(end offset, 4096) bytes;
+// positions written before it existed, "<inode>:<end offset>", are still read), and all
 // go to one partition (--partition, default 0). On start, tail reads the last record of that
 // partition and goes on from there: in the same file when the path still names that inode
-// (from 0 when it is now shorter), or, when the file was rotated while tail was down, it
-// finds the old inode among the files of the same directory (access.log.1 ...), reads its
-// rest, then starts the new file from 0. A message and its position are one record, so what
-// the log has is exactly what was read: a record lost in a crash (async durability) takes its
+// (from 0 when it is now shorter or its fingerprint differs), or, when the file was rotated while
+// tail was down, it finds the old inode among the files of the same directory (access.log.1 ...),
+// reads its rest, then starts the new file from 0. A message and its position are one record, so
+// what the log has is exactly what was read: a record lost in a crash (async durability) takes its
 // position with it and the line is read again.
 #include <dirent.h>
 #include <fcntl.h>
@@ -24,7 +30,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -40,23 +48,46 @@ namespace lanes_tools {
 namespace {
 
 constexpr std::string_view pos_header = "tail.pos";
+constexpr std::size_t head_bytes = 4096;  // the fingerprint covers this much of the file
 
 struct file_pos {
   std::uint64_t inode = 0;
   std::uint64_t offset = 0;
+  std::optional<std::uint64_t> fingerprint;  // absent in positions of the old format
 };
 
+// FNV-1a, 64 bits: tells a rewritten file from the one read (not a defence against forgery).
+std::uint64_t fingerprint_of(std::string_view bytes) noexcept {
+  std::uint64_t h = 14695981039346656037ull;
+  for (const char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+bool parse_number(std::string_view s, int base, std::uint64_t& v) {
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+  return !s.empty() && ec == std::errc{} && end == s.data() + s.size();
+}
+
+// "<inode>:<offset>" (old) or "<inode>:<offset>:<16 hex digits>".
 std::optional<file_pos> parse_pos(std::string_view s) {
   const auto colon = s.find(':');
   if (colon == std::string_view::npos) return std::nullopt;
-  try {
-    file_pos p;
-    p.inode = std::stoull(std::string(s.substr(0, colon)));
-    p.offset = std::stoull(std::string(s.substr(colon + 1)));
-    return p;
-  } catch (const std::exception&) {
+  file_pos p;
+  std::string_view rest = s.substr(colon + 1);
+  const auto colon2 = rest.find(':');
+  if (colon2 != std::string_view::npos) {
+    std::uint64_t fp = 0;
+    if (!parse_number(rest.substr(colon2 + 1), 16, fp)) return std::nullopt;
+    p.fingerprint = fp;
+    rest = rest.substr(0, colon2);
+  }
+  if (!parse_number(s.substr(0, colon), 10, p.inode) || !parse_number(rest, 10, p.offset)) {
     return std::nullopt;
   }
+  return p;
 }
 
 // The position in the last record of the partition, if it has any record.
@@ -107,8 +138,10 @@ class follower {
   follower(const follower&) = delete;
   follower& operator=(const follower&) = delete;
 
-  // Opens `path` at `offset` (clamped: a shorter file is read from 0). False if missing.
-  bool open_at(const std::string& path, std::uint64_t offset) {
+  // Opens `path` at `offset`. A file shorter than `offset`, or whose first bytes no longer
+  // have `fingerprint` (when given), was truncated: it is read from 0. False if missing.
+  bool open_at(const std::string& path, std::uint64_t offset,
+               std::optional<std::uint64_t> fingerprint = std::nullopt) {
     close_file();
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) return false;
@@ -116,11 +149,24 @@ class follower {
     ::fstat(fd_, &st);
     inode_ = static_cast<std::uint64_t>(st.st_ino);
     const auto size = static_cast<std::uint64_t>(st.st_size);
+    head_.clear();
+    fp_len_ = SIZE_MAX;
     if (offset > size) {
       note("%s is shorter (%llu bytes) than the saved position %llu: truncated; reading from 0",
            path.c_str(), static_cast<unsigned long long>(size),
            static_cast<unsigned long long>(offset));
       offset = 0;
+    } else if (offset > 0) {
+      head_ = read_head(std::min<std::uint64_t>(offset, head_bytes));
+      if (fingerprint && fingerprint_of(head_) != *fingerprint) {
+        note(
+            "%s does not start with the bytes read before (truncated and rewritten, %llu bytes "
+            "now, saved position %llu): reading from 0",
+            path.c_str(), static_cast<unsigned long long>(size),
+            static_cast<unsigned long long>(offset));
+        head_.clear();
+        offset = 0;
+      }
     }
     pos_ = line_start_ = offset;
     partial_.clear();
@@ -139,6 +185,14 @@ class follower {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) runtime_error(std::string("reading ") + o_.file + ": " + std::strerror(errno));
       if (n == 0) break;
+      // Checked after the read: the chunk is from the file whose first bytes were read.
+      if (rewritten()) {
+        restart_at_zero("its first bytes changed");
+        continue;
+      }
+      if (pos_ < head_bytes && head_.size() == pos_) {
+        head_.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), head_bytes - pos_));
+      }
       pos_ += static_cast<std::uint64_t>(n);
       partial_.append(buf, static_cast<std::size_t>(n));
       std::size_t from = 0;
@@ -155,15 +209,19 @@ class follower {
     return lines;
   }
 
-  // The file is shorter than what was read: start again from 0.
+  // The file is shorter than what was read, or its first bytes changed: start again from 0.
   bool check_truncated() {
     if (fd_ < 0) return false;
     struct stat st {};
-    if (::fstat(fd_, &st) != 0 || static_cast<std::uint64_t>(st.st_size) >= pos_) return false;
-    note("%s was truncated (%llu bytes, %llu read): reading from 0", o_.file.c_str(),
-         static_cast<unsigned long long>(st.st_size), static_cast<unsigned long long>(pos_));
-    pos_ = line_start_ = 0;
-    partial_.clear();
+    if (::fstat(fd_, &st) != 0) return false;
+    if (static_cast<std::uint64_t>(st.st_size) < pos_) {
+      note("%s was truncated (%llu bytes, %llu read): reading from 0", o_.file.c_str(),
+           static_cast<unsigned long long>(st.st_size), static_cast<unsigned long long>(pos_));
+      reset();
+      return true;
+    }
+    if (!rewritten()) return false;
+    restart_at_zero("its first bytes changed");
     return true;
   }
 
@@ -191,12 +249,46 @@ class follower {
   std::uint64_t last_offset() const noexcept { return last_offset_; }
 
  private:
+  // The first n bytes of the open file (fewer when it is shorter).
+  std::string read_head(std::uint64_t n) {
+    std::string h(static_cast<std::size_t>(n), '\0');
+    std::size_t got = 0;
+    while (got < h.size()) {
+      const ssize_t r = ::pread(fd_, h.data() + got, h.size() - got, static_cast<off_t>(got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    h.resize(got);
+    return h;
+  }
+  // The file no longer starts with the bytes read from it: truncated and written again.
+  bool rewritten() { return !head_.empty() && read_head(head_.size()) != head_; }
+  void reset() {
+    pos_ = line_start_ = 0;
+    partial_.clear();
+    head_.clear();
+    fp_len_ = SIZE_MAX;
+  }
+  void restart_at_zero(const char* why) {
+    note("%s was truncated and rewritten (%s; %llu bytes had been read): reading from 0",
+         o_.file.c_str(), why, static_cast<unsigned long long>(pos_));
+    reset();
+  }
   void close_file() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
   void publish(std::string_view line, std::uint64_t end_offset) {
-    const std::string pos = std::to_string(inode_) + ":" + std::to_string(end_offset);
+    // The fingerprint of the first min(end_offset, head_bytes) bytes (head_ holds them).
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(end_offset, head_bytes));
+    if (n != fp_len_) {
+      fp_len_ = n;
+      fp_ = fingerprint_of(std::string_view(head_).substr(0, n));
+    }
+    char fp[24];
+    std::snprintf(fp, sizeof fp, ":%016llx", static_cast<unsigned long long>(fp_));
+    const std::string pos = std::to_string(inode_) + ":" + std::to_string(end_offset) + fp;
     const lanes::header h{pos_header, pos};
     opts_.headers = {&h, 1};
     const lanes::publish_result r = prod_.publish(std::nullopt, line, opts_);
@@ -214,9 +306,12 @@ class follower {
   lanes::publish_options opts_;
   int fd_ = -1;
   std::uint64_t inode_ = 0;
-  std::uint64_t pos_ = 0;         // file offset read up to
-  std::uint64_t line_start_ = 0;  // file offset of partial_[0]
-  std::string partial_;           // bytes after the last newline
+  std::uint64_t pos_ = 0;          // file offset read up to
+  std::uint64_t line_start_ = 0;   // file offset of partial_[0]
+  std::string partial_;            // bytes after the last newline
+  std::string head_;               // the file's first min(pos_, head_bytes) bytes as read
+  std::size_t fp_len_ = SIZE_MAX;  // fp_ is the fingerprint of head_'s first fp_len_ bytes
+  std::uint64_t fp_ = 0;
   std::uint64_t published_ = 0;
   std::uint64_t last_offset_ = 0;
 };
@@ -250,10 +345,8 @@ CLI::App* add_tail_command(CLI::App& app, tail_options& o) {
   cmd->add_option("file", o.file, "The file to follow, e.g. /var/log/nginx/access.log")->required();
   cmd->add_option("--data-dir,-d", o.data_dir, "Data directory of the bus")->required();
   cmd->add_option("--topic,-t", o.topic, "Topic to publish to")->required();
-  cmd->add_option("--partition,-p", o.partition,
-                  "Partition for every line (its last record "
-                  "holds the file position)")
-      ->capture_default_str();
+  add_count_option(cmd, "--partition,-p", o.partition, 0, 65535,
+                   "Partition for every line (its last record holds the file position)");
   add_durability_option(cmd, "--durability", o.durability,
                         "async: group commit (a crash may lose the last lines' records, which are "
                         "then read again); sync: every line waits for the disk");
@@ -261,12 +354,10 @@ CLI::App* add_tail_command(CLI::App& app, tail_options& o) {
   cmd->add_option("--start", o.start, "First run only: read the file from its beginning or end")
       ->check(CLI::IsMember({"beginning", "end"}))
       ->capture_default_str();
-  cmd->add_option("--poll-interval", o.poll_interval_s, "Seconds between looks at the file")
-      ->check(CLI::Range(0.001, 60.0))
-      ->capture_default_str();
-  cmd->add_option("--idle-exit", o.idle_exit_s,
-                  "Exit after this many seconds without a new line (0: run until SIGINT/SIGTERM)")
-      ->check(CLI::NonNegativeNumber);
+  add_real_option(cmd, "--poll-interval", o.poll_interval_s, "seconds", 0.001, bound::inclusive, 60,
+                  "Seconds between looks at the file");
+  add_real_option(cmd, "--idle-exit", o.idle_exit_s, "seconds", 0, bound::inclusive, 1e6,
+                  "Exit after this many seconds without a new line (0: run until SIGINT/SIGTERM)");
   cmd->add_flag("--verbose,-v", o.verbose, "Print 'partition offset' for every line published");
   return cmd;
 }
@@ -307,11 +398,11 @@ int run_tail(const tail_options& o) {
   if (const auto saved = recover_position(*bus, o.topic, o.partition)) {
     const auto now_inode = inode_of(o.file);
     if (now_inode && *now_inode == saved->inode) {
-      f.open_at(o.file, saved->offset);
+      f.open_at(o.file, saved->offset, saved->fingerprint);
     } else {
       // Rotated while we were away: finish the old file where it went, then the new one.
       const std::string old = find_inode(dir, saved->inode);
-      if (!old.empty() && f.open_at(old, saved->offset)) {
+      if (!old.empty() && f.open_at(old, saved->offset, saved->fingerprint)) {
         f.note("%s was rotated to %s while lanes tail was stopped: reading its rest first",
                o.file.c_str(), old.c_str());
         f.finish_file();
@@ -338,8 +429,8 @@ int run_tail(const tail_options& o) {
     if (!f.is_open()) {
       lines += f.open_at(o.file, 0) ? f.read_new() : 0;
     } else {
+      f.check_truncated();
       lines += f.read_new();
-      if (f.check_truncated()) lines += f.read_new();
       const auto now_inode = inode_of(o.file);
       if (now_inode && *now_inode != f.inode()) {
         lines += f.finish_file();

@@ -115,17 +115,15 @@ CLI::App* add_topics_command(CLI::App& app, topics_options& o, topics_commands& 
   cmd->require_subcommand(1);
   sub.create = cmd->add_subcommand("create", "Create a topic");
   sub.create->add_option("topic", o.topic, "Topic name")->required();
-  sub.create->add_option("--partitions", o.partitions, "Partitions")
-      ->check(CLI::Range(1u, 65536u))
-      ->capture_default_str();
+  add_count_option(sub.create, "--partitions", o.partitions, 1, 65536, "Partitions");
   add_durability_option(sub.create, "--durability", o.durability,
                         "How records reach the disk: none (memory only: lost when the process "
                         "exits), async (group commit) or sync");
-  sub.create->add_option("--ring-capacity", o.ring_capacity, "Ring bytes per partition")
-      ->transform(CLI::AsSizeValue(false))
+  add_size_option(sub.create, "--ring-capacity", o.ring_capacity, 1, std::uint64_t{1} << 40,
+                  "Ring bytes per partition")
       ->default_str("1MiB");
-  sub.create->add_option("--segment-bytes", o.segment_bytes, "Roll segment files at this size")
-      ->transform(CLI::AsSizeValue(false))
+  add_size_option(sub.create, "--segment-bytes", o.segment_bytes, 1, std::uint64_t{1} << 40,
+                  "Roll segment files at this size")
       ->default_str("64MiB");
   sub.create
       ->add_option("--mode", o.mode,
@@ -133,16 +131,11 @@ CLI::App* add_topics_command(CLI::App& app, topics_options& o, topics_commands& 
       ->transform(CLI::CheckedTransformer(std::map<std::string, lanes::topic_mode>{
           {"log", lanes::topic_mode::log}, {"queue", lanes::topic_mode::queue}}))
       ->default_str("log");
-  sub.create
-      ->add_option("--visibility-timeout", o.visibility_s,
-                   "Queue: seconds a received message stays invisible before it comes back")
-      ->check(CLI::Range(0.001, 43200.0))
-      ->capture_default_str();
-  sub.create
-      ->add_option("--max-deliveries", o.max_deliveries,
-                   "Queue: deliveries before a message moves to --dead-letter-topic (0: never)")
-      ->check(CLI::Range(0u, 1u << 20))
-      ->capture_default_str();
+  add_real_option(sub.create, "--visibility-timeout", o.visibility_s, "seconds", 0.001,
+                  bound::inclusive, 43200,
+                  "Queue: seconds a received message stays invisible before it comes back");
+  add_count_option(sub.create, "--max-deliveries", o.max_deliveries, 0, 1u << 20,
+                   "Queue: deliveries before a message moves to --dead-letter-topic (0: never)");
   sub.create->add_option("--dead-letter-topic", o.dead_letter_topic,
                          "Queue: existing topic that takes dead letters (with --max-deliveries)");
   sub.list = cmd->add_subcommand("list", "List topics: name, partitions, durability");
