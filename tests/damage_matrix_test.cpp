@@ -302,6 +302,28 @@ TEST_F(DamageMatrix, AnUnreadableTopicConfigurationIsRefused) {
   expect_refused(errc::invalid_config, "topic.conf");
 }
 
+// ---- derived files: rebuilt from the segments, nothing lost ----
+
+TEST_F(DamageMatrix, ADamagedOrMissingIndexOrTimeIndexIsRebuiltAndEveryRecordReads) {
+  const fs::path s = largest_sealed_segment();
+  const fs::path idx = fs::path(s).replace_extension(".index");
+  const fs::path tidx = fs::path(s).replace_extension(".timeindex");
+  std::string bytes = slurp(idx);
+  ASSERT_GE(bytes.size(), 40u);
+  bytes[bytes.size() - 8] = static_cast<char>(bytes[bytes.size() - 8] ^ 0x01);  // its count
+  spit(idx, bytes);
+  fs::remove(tidx);
+  {
+    lanes::bus b(config());
+    const read_outcome r = read_from(b, 0);
+    EXPECT_EQ(r.status, errc::ok) << r.detail;
+    EXPECT_EQ(r.offsets.size(), kRecords);
+  }
+  EXPECT_TRUE(fs::exists(tidx)) << "the time index was written again";
+  const cli_result v = run_lanes(dir_.path(), "verify '" + data_.string() + "'");
+  EXPECT_EQ(v.rc, 0) << v.err;
+}
+
 // ---- damage found on read: poll says where, at once, and a seek goes past it ----
 
 TEST_F(DamageMatrix, AFlippedPayloadByteInASealedSegmentIsReportedByPollAndSkippable) {
