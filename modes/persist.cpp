@@ -377,25 +377,17 @@ void persist_wakeup::signal() noexcept {
 }
 
 void persist_wakeup::wait_fd(std::int64_t deadline_ns) noexcept {
-  int timeout_ms = -1;
+  timespec ts{};
+  timespec* timeout = nullptr;  // none: until signalled
   if (deadline_ns != INT64_MAX) {
     const std::int64_t left = deadline_ns - mono_now_ns();
     if (left <= 0) return;
-    timeout_ms = static_cast<int>(std::min<std::int64_t>((left + 999'999) / 1'000'000, 60'000));
+    ts.tv_sec = static_cast<time_t>(left / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(left % 1'000'000'000);
+    timeout = &ts;
   }
   pollfd pfd{fd, POLLIN, 0};
-  if (timeout_ms != 0) {
-    // poll() sleeps in whole milliseconds; ppoll takes the exact time left.
-    timespec ts{};
-    timespec* tsp = nullptr;
-    if (deadline_ns != INT64_MAX) {
-      const std::int64_t left = std::max<std::int64_t>(deadline_ns - mono_now_ns(), 0);
-      ts.tv_sec = static_cast<time_t>(left / 1'000'000'000);
-      ts.tv_nsec = static_cast<long>(left % 1'000'000'000);
-      tsp = &ts;
-    }
-    (void)::ppoll(&pfd, 1, tsp, nullptr);
-  }
+  (void)::ppoll(&pfd, 1, timeout, nullptr);  // EINTR: the caller looks again
   std::uint64_t n = 0;
   (void)!::read(fd, &n, sizeof n);  // drain (non-blocking)
 }
