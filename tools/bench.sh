@@ -13,6 +13,8 @@
 #                                                                      results/bus_bench.json
 #   persist_bench  durable topics against fio on the same disk, durable-ack latency against
 #                  the group-commit window                             results/persist_bench.json
+#   lanes_micro    Google Benchmark microbenchmarks of the hot paths (bench/micro), compared
+#                  with the committed baseline by tools/micro_compare.py results/micro_bench.json
 # then the Targets summary at the top of BENCHMARKS.md (tools/targets_report.py) and the plots
 # (tools/plots.py: gnuplot PNGs in results/plots/).
 # It times itself: the wall time of each suite (build, run, report), of the plots and in all
@@ -73,8 +75,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 case "$only" in
-  all | ring | bus | queue | persist) ;;
-  *) echo "bench.sh: --only takes ring, bus, queue or persist" >&2; exit 2 ;;
+  all | ring | bus | queue | persist | micro) ;;
+  *) echo "bench.sh: --only takes ring, bus, queue, persist or micro" >&2; exit 2 ;;
 esac
 
 load=$(cut -d' ' -f1 /proc/loadavg)
@@ -131,6 +133,21 @@ if [[ $only == all || $only == persist ]]; then
   step persist run ./build/release/bench/persist_bench --out results/persist_bench.json \
     "${persist_args[@]+"${persist_args[@]}"}"
   step persist report publish_and_report persist python3 tools/persist_bench_report.py
+fi
+
+# Microbenchmarks of the hot paths (bench/micro, Google Benchmark): 5 repetitions, medians
+# compared with the committed baseline (tools/micro_compare.py flags changes beyond noise).
+if [[ $only == all || $only == micro ]]; then
+  step micro build cmake --build --preset release -j2 --target lanes_micro
+  micro_args=(--benchmark_repetitions=5 --benchmark_report_aggregates_only=true)
+  [[ $mode == quick ]] && micro_args+=(--benchmark_min_time=0.02)
+  step micro run ./build/release/bench/micro/lanes_micro --benchmark_out=results/micro_bench.json \
+    --benchmark_out_format=json "${micro_args[@]}"
+  if [[ -f bench/results/micro_bench.json ]]; then
+    step micro report python3 tools/micro_compare.py --baseline bench/results/micro_bench.json \
+      --run results/micro_bench.json
+  fi
+  [[ $publish == 1 ]] && cp results/micro_bench.json bench/results/micro_bench.json
 fi
 
 # A suite that did not run in this invocation is summarised and plotted from its committed
