@@ -13,6 +13,10 @@
 #                                                                      results/bus_bench.json
 #   persist_bench  durable topics against fio on the same disk, durable-ack latency against
 #                  the group-commit window                             results/persist_bench.json
+#   durable_bench  durable topics as a user sees them: consumer latency against sync_interval +
+#                  fio's fdatasync, throughput against memory and fio, catch-up from the files
+#                  with and without the CRC checks against fio's reads, idle CPU
+#                                                                      results/durable_bench.json
 #   lanes_micro    Google Benchmark microbenchmarks of the hot paths (bench/micro), compared
 #                  with the committed baseline by tools/micro_compare.py results/micro_bench.json
 # then the Targets summary at the top of BENCHMARKS.md (tools/targets_report.py) and the plots
@@ -75,8 +79,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 case "$only" in
-  all | ring | bus | queue | persist | micro) ;;
-  *) echo "bench.sh: --only takes ring, bus, queue, persist or micro" >&2; exit 2 ;;
+  all | ring | bus | queue | persist | durable | micro) ;;
+  *) echo "bench.sh: --only takes ring, bus, queue, persist, durable or micro" >&2; exit 2 ;;
 esac
 
 load=$(cut -d' ' -f1 /proc/loadavg)
@@ -133,6 +137,15 @@ if [[ $only == all || $only == persist ]]; then
   step persist run ./build/release/bench/persist_bench --out results/persist_bench.json \
     "${persist_args[@]+"${persist_args[@]}"}"
   step persist report publish_and_report persist python3 tools/persist_bench_report.py
+fi
+
+if [[ $only == all || $only == durable ]]; then
+  durable_args=()
+  [[ $mode == quick ]] && durable_args+=(--quick)
+  step durable build cmake --build --preset release -j2 --target durable_bench
+  step durable run ./build/release/bench/durable_bench --out results/durable_bench.json \
+    "${durable_args[@]+"${durable_args[@]}"}"
+  step durable report publish_and_report durable python3 tools/durable_bench_report.py
 fi
 
 # Microbenchmarks of the hot paths (bench/micro, Google Benchmark): 5 repetitions, medians
