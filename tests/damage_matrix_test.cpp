@@ -562,6 +562,18 @@ TEST_F(DamageMatrix, AFullDiskOpensReadOnlyAndEveryDurableRecordCanBeRead) {
       }
       durable_end = r.offset + 1;
     }
+    // The record whose publish failed is never delivered (consumers read durable records
+    // only): a consumer of this bus stops at the last acknowledged one.
+    const read_outcome seen = read_from(b, 0, durable_end);
+    EXPECT_EQ(seen.offsets.size(), durable_end);
+    lanes::consumer_config cc;
+    cc.reset = lanes::offset_reset::earliest;
+    lanes::consumer c = b.make_consumer(cc);
+    ASSERT_EQ(c.seek({"t", 0}, durable_end), errc::not_assigned);
+    ASSERT_EQ(c.assign(std::vector<lanes::topic_partition>{{"t", 0}}), errc::ok);
+    ASSERT_EQ(c.seek({"t", 0}, durable_end), errc::ok);
+    const lanes::poll_result after = c.poll(200ms);
+    EXPECT_TRUE(after.records.empty()) << "a record whose publish failed was delivered";
   }
   ASSERT_GT(durable_end, 0u);
   lanes::bus b(config());
