@@ -39,8 +39,8 @@ TEST(IoCrc32c, HardwareAndSoftwareAgreeAndExtendComposes) {
   // Lengths around the three-stream rounds (3 KiB each) too: 3071, 3072, 3073, 9216 + 5...
   std::vector<unsigned char> data(20008);  // room for the longest length at the largest start
   for (auto& c : data) c = static_cast<unsigned char>(rng());
-  for (std::size_t len : {0u, 1u, 7u, 8u, 9u, 63u, 64u, 1000u, 3071u, 3072u, 3073u, 4999u, 6144u,
-                          9221u, 20000u}) {
+  for (std::size_t len :
+       {0u, 1u, 7u, 8u, 9u, 63u, 64u, 1000u, 3071u, 3072u, 3073u, 4999u, 6144u, 9221u, 20000u}) {
     for (std::size_t start : {0u, 1u, 3u}) {
       const auto* p = data.data() + start;
       const std::uint32_t hw = crc32c_extend(0, p, len);
