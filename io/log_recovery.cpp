@@ -111,16 +111,6 @@ std::string check_sealed_end(int fd, std::uint64_t file_size, std::uint64_t base
   return {};
 }
 
-// A segment file whose header was never written (a crash right after the roll created it):
-// shorter than a header, or a header of zeros. Anything else in a bad header is damage.
-bool never_written(int fd, std::uint64_t file_size) {
-  if (file_size < file_header_size) return true;
-  std::byte head[file_header_size];
-  file_source src(fd, file_size);
-  if (!src.read_at(0, head, sizeof head)) return false;
-  return std::all_of(head, head + sizeof head, [](std::byte b) { return b == std::byte{0}; });
-}
-
 // Whether the file at `path` has a lanes segment header for `base`, or was never written.
 bool looks_like_segment(const std::filesystem::path& path, std::uint64_t base) {
   const int fd = open_nofollow(path, O_RDONLY);
@@ -132,7 +122,7 @@ bool looks_like_segment(const std::filesystem::path& path, std::uint64_t base) {
     std::byte head[file_header_size];
     file_source src(fd, size);
     file_header fh;
-    ok = never_written(fd, size) ||
+    ok = header_never_written(src) ||
          (src.read_at(0, head, sizeof head) && decode_file_header({head, sizeof head}, fh) &&
           fh.kind == file_kind::log && fh.base_offset == base);
   }
@@ -315,7 +305,7 @@ errc partition_log::recover(const std::filesystem::path& topic_dir, std::string&
         resume_hint = std::max(resume_hint, s.next_offset);
         break;
       }
-      if (s.stop == scan_stop::bad_file_header && !never_written(seg->fd, file_size)) {
+      if (s.stop == scan_stop::bad_file_header && !header_never_written(src)) {
         damage = std::string(what) +
                  "; its file header is neither a lanes segment header nor unwritten (a file "
                  "that is not a segment, or damage): move it away";

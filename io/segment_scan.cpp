@@ -27,6 +27,16 @@ bool file_source::read_at(std::uint64_t pos, std::byte* dst, std::size_t n) noex
   return true;
 }
 
+bool header_never_written(byte_source& src) noexcept {
+  if (src.size() < file_header_size) return true;
+  std::byte head[file_header_size];
+  if (!src.read_at(0, head, sizeof head)) return false;
+  for (std::byte b : head) {
+    if (b != std::byte{0}) return false;
+  }
+  return true;
+}
+
 const char* to_string(scan_stop s) noexcept {
   switch (s) {
     case scan_stop::end_of_file: return "end_of_file";

@@ -562,8 +562,8 @@ struct consumer::impl {
         // the next poll (a consumer that stopped after a disk read blocked it for good).
       }
       if (got == disk_cursor::step::bad) {
+        bad_record(a, std::max(d.batch_next, a.next_offset + 1));
         d.clear();
-        bad_record(a);
         return errc::corrupt_batch;
       }
       if (n >= batch.size() || a.next_offset >= limit) return errc::ok;
@@ -589,33 +589,34 @@ struct consumer::impl {
     }
   }
 
-  // Cold: a batch with a good CRC whose frames or records do not fit at a's position.
-  void bad_record(const part& a) {
-    error_text = "topic " + a.topic->name + " partition " + std::to_string(a.p->id) + ": offset " +
-                 std::to_string(a.next_offset) + " cannot be read: a batch in " +
-                 a.p->persist->log->directory().string() +
-                 " passed its checksum but holds a frame or record whose sizes do not fit "
-                 "(not written by lanes); seek past it";
-    error.topic = a.topic->name;
-    error.partition = a.p->id;
-    error.offset = a.next_offset;
-    error.skip_to = a.next_offset + 1;
-    error.detail = error_text;
+  // Cold: a batch with a good CRC whose frames or records do not fit at a's position (the
+  // rest of that batch is skipped by seeking to `skip_to`, the next batch).
+  void bad_record(const part& a, std::uint64_t skip_to) {
+    set_error(a, a.next_offset, skip_to,
+              "a batch in " + a.p->persist->log->directory().string() +
+                  " passed its checksum but holds a frame or record whose sizes do not fit "
+                  "(not written by lanes)");
   }
 
   // Cold: a damaged batch at a's position. Says where, once per poll, for a person.
   void report_damage(const part& a, const io::read_result& r) {
+    set_error(a, r.damaged_offset, r.skip_to,
+              (a.p->persist->log->directory() / io::segment_file_name(r.damaged_segment, ".log"))
+                      .string() +
+                  " is damaged at byte " + std::to_string(r.damaged_position) +
+                  " (checksum or bounds check failed)");
+  }
+
+  void set_error(const part& a, std::uint64_t offset, std::uint64_t skip_to,
+                 const std::string& what) {
     error_text = "topic " + a.topic->name + " partition " + std::to_string(a.p->id) + ": offset " +
-                 std::to_string(r.damaged_offset) + " cannot be read: " +
-                 (a.p->persist->log->directory() / io::segment_file_name(r.damaged_segment, ".log"))
-                     .string() +
-                 " is damaged at byte " + std::to_string(r.damaged_position) +
-                 " (checksum or bounds check failed); restore the file, or seek to offset " +
-                 std::to_string(r.skip_to) + " to skip what is damaged";
+                 std::to_string(offset) + " cannot be read: " + what +
+                 "; restore the file, or seek to offset " + std::to_string(skip_to) +
+                 " to skip what is damaged";
     error.topic = a.topic->name;
     error.partition = a.p->id;
-    error.offset = r.damaged_offset;
-    error.skip_to = r.skip_to;
+    error.offset = offset;
+    error.skip_to = skip_to;
     error.detail = error_text;
   }
 

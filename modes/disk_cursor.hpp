@@ -19,11 +19,12 @@ namespace lanes::detail {
 // until the next poll: it is refilled only by a poll that handed out none of it.
 struct disk_cursor {
   std::vector<std::byte> buf = std::vector<std::byte>(std::size_t{1} << 20);
-  std::size_t size = 0;       // bytes of verified batches in buf
-  std::size_t batch_end = 0;  // end of the current batch's payload
-  std::size_t at = 0;         // next frame (at == batch_end: the next batch's header)
-  std::uint64_t next = 0;     // the offset the consumer reads next, as the cursor knows it
-  std::uint64_t used_in = 0;  // the poll whose views point into buf
+  std::size_t size = 0;          // bytes of verified batches in buf
+  std::size_t batch_end = 0;     // end of the current batch's payload
+  std::size_t at = 0;            // next frame (at == batch_end: the next batch's header)
+  std::uint64_t next = 0;        // the offset the consumer reads next, as the cursor knows it
+  std::uint64_t used_in = 0;     // the poll whose views point into buf
+  std::uint64_t batch_next = 0;  // one past the current batch's offsets (where to skip to)
   void clear() noexcept { size = batch_end = at = 0; }
   void fill(std::size_t bytes, std::uint64_t next_offset) noexcept {
     size = bytes;
@@ -46,6 +47,7 @@ struct disk_cursor {
         }
         at = batch_end + io::batch_header_size;
         batch_end += static_cast<std::size_t>(h.total_size());
+        batch_next = h.next_offset();
       }
       frame_header fh;
       if (at + sizeof fh > batch_end) return step::bad;  // frames fill a batch exactly

@@ -239,21 +239,22 @@ const char* stop_meaning(lanes::io::scan_stop s) {
   return "?";
 }
 
-// max_batch_bytes as the bus configures it (modes/persist.cpp, log_options_for) from the
-// ring capacity in topic.conf; generous when that cannot be read (the CRC still decides).
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// A segment whose header was never written (what a crash right after a roll leaves):
-// shorter than a header or a header of zeros. Any other bad header is damage.
+// Recovery's rule for a bad segment header (lanes/segment_scan.hpp): never written, or damage.
 bool never_written(const fs::path& p) {
-  const std::string head = slurp(p).substr(0, lanes::io::file_header_size);
-  return head.size() < lanes::io::file_header_size ||
-         head.find_first_not_of('\0') == std::string::npos;
+  fd_holder f(p.string());
+  struct stat st {};
+  if (f.fd < 0 || ::fstat(f.fd, &st) != 0) return false;
+  lanes::io::file_source src(f.fd, static_cast<std::uint64_t>(st.st_size));
+  return lanes::io::header_never_written(src);
 }
 
+// max_batch_bytes as the bus configures it (modes/persist.cpp, log_options_for) from the
+// ring capacity in topic.conf; generous when that cannot be read (the CRC still decides).
 std::uint32_t max_batch_for(const fs::path& topic_dir) {
   std::ifstream in(topic_dir / "topic.conf");
   std::string line;

@@ -66,6 +66,11 @@ struct scan_result {
   bool clean() const noexcept { return stop == scan_stop::end_of_file; }
 };
 
+// Whether a segment whose file header is bad was simply never written: shorter than a header,
+// or a header of zeros (what a crash right after a roll leaves). Any other bad header is
+// damage, not a torn tail (recovery and `lanes verify` apply the same rule).
+bool header_never_written(byte_source& src) noexcept;
+
 // Called for every good batch, in file order, with its byte position.
 using batch_visitor = void (*)(void* ctx, std::uint64_t position, const batch_header& h);
 
