@@ -44,6 +44,11 @@ std::int64_t mono_ns() noexcept {
       .count();
 }
 
+// The single writer's increment: no read-modify-write instruction needed.
+void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 bool valid_topic_name(std::string_view name) noexcept {
@@ -193,7 +198,7 @@ errc partition_log::roll(std::int64_t now_ns) noexcept {
     return errc::file_error;
   }
   const errc e = create_segment(old->next_offset, now_ns);
-  if (e == errc::ok) ++stats_.segments_rolled;
+  if (e == errc::ok) bump(counters_.segments_rolled);
   return e;
 }
 
@@ -329,7 +334,7 @@ void partition_log::handle_write(std::uint32_t i, int res) noexcept {
   res = faults_.on_completion(fault_op::write, res);
   const bool failed = status_.load(std::memory_order_relaxed) != errc::ok;
   if (res == -EAGAIN || res == -EINTR) {
-    ++stats_.again;
+    bump(counters_.again);
     if (!failed) submit_write(i);
     return;
   }
@@ -344,7 +349,7 @@ void partition_log::handle_write(std::uint32_t i, int res) noexcept {
   auto n = static_cast<std::uint64_t>(res);
   if (n < s.left) {
     // Short write: step over what was written and resubmit the rest.
-    ++stats_.short_writes;
+    bump(counters_.short_writes);
     s.left -= n;
     s.pos += n;
     while (n > 0) {
@@ -364,7 +369,8 @@ void partition_log::handle_write(std::uint32_t i, int res) noexcept {
   s.done = true;
   s.left = 0;
   s.seg->dirty = true;
-  ++stats_.batches_written;
+  bump(counters_.batches_written);
+  bump(counters_.bytes_written, s.bytes);
   if (unsynced_bytes_ == 0) oldest_unsynced_ns_ = mono_ns();
   unsynced_bytes_ += s.bytes;
   // Advance written_ over the completed prefix, in append order.
@@ -388,10 +394,16 @@ void partition_log::handle_sync(int res) noexcept {
     sync_group_failed_ = true;
     fail(errc::sync_failed);
   } else {
-    ++stats_.syncs;
+    bump(counters_.syncs);
   }
   if (--sync_ops_left_ > 0) return;
   sync_inflight_ = false;
+  const auto took =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, mono_ns() - sync_started_ns_));
+  std::size_t b = 0;
+  while (b < log_stats::sync_bounds_ns.size() && took > log_stats::sync_bounds_ns[b]) ++b;
+  bump(counters_.sync_latency[b]);
+  bump(counters_.sync_latency_sum_ns, took);
   if (!sync_group_failed_ && status_.load(std::memory_order_relaxed) == errc::ok) {
     // Every write below sync_target_ completed in full before this group was submitted,
     // and every fdatasync of the group returned 0.
@@ -449,7 +461,8 @@ void partition_log::start_sync_group() noexcept {
   sync_group_failed_ = false;
   sync_target_ = target;
   unsynced_bytes_ = 0;
-  ++stats_.sync_groups;
+  bump(counters_.sync_groups);
+  sync_started_ns_ = mono_ns();
   submit_pending();
 }
 
@@ -506,6 +519,22 @@ errc partition_log::flush(std::chrono::nanoseconds timeout) noexcept {
     if (left <= std::chrono::nanoseconds::zero()) return errc::timeout;
     poll_completions(std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(10)));
   }
+}
+
+log_stats partition_log::stats() const noexcept {
+  auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  log_stats s;
+  s.batches_written = get(counters_.batches_written);
+  s.bytes_written = get(counters_.bytes_written);
+  s.short_writes = get(counters_.short_writes);
+  s.again = get(counters_.again);
+  s.syncs = get(counters_.syncs);
+  s.sync_groups = get(counters_.sync_groups);
+  s.segments_rolled = get(counters_.segments_rolled);
+  for (std::size_t b = 0; b < s.sync_latency.size(); ++b)
+    s.sync_latency[b] = get(counters_.sync_latency[b]);
+  s.sync_latency_sum_ns = get(counters_.sync_latency_sum_ns);
+  return s;
 }
 
 void partition_log::fail(errc e) noexcept {

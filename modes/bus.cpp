@@ -612,6 +612,8 @@ namespace {
         // Released before the frame itself (pairs with the acquire loads of stats, lag and
         // seeks): a seek may locate a record that is not visible yet, and a reader then waits.
         p.end_offset.store(offset + 1, std::memory_order_release);
+        p.bytes_in.store(p.bytes_in.load(std::memory_order_relaxed) + f.size,
+                         std::memory_order_relaxed);  // in turn: the only writer
       });
   return offset;
 }
@@ -828,6 +830,8 @@ std::size_t producer::publish_batch(std::span<const message> messages,
         std::memory_order_relaxed);
     // Before the frame is published, as in commit_record (seeks may see it first and wait).
     p.end_offset.store(offset + 1, std::memory_order_release);
+    p.bytes_in.store(p.bytes_in.load(std::memory_order_relaxed) + c.frame.size,
+                     std::memory_order_relaxed);  // single producer: the only writer
     results[n] = {errc::ok, c.partition, offset};
     std::size_t k = 0;
     while (k < open && runs[k].p != &p) ++k;

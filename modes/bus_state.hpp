@@ -77,6 +77,7 @@ struct partition_state {
   void start_at(std::uint64_t offset) noexcept {
     end_offset.store(offset, std::memory_order_release);
     log_start_offset.store(offset, std::memory_order_release);
+    opened_at = offset;
   }
   bool durable() const noexcept { return persist != nullptr; }
   // Durable topics: the oldest offset still in the files (else the ring's log start).
@@ -108,10 +109,16 @@ struct partition_state {
   // The next offset: written by producers in commit order on every publish (single producer:
   // also read at claim), read by stats, lag and seeks. Its own line.
   alignas(cache_line_size) std::atomic<std::uint64_t> end_offset{0};
+  // Record bytes published (metrics): written in commit order next to end_offset, on its line.
+  std::atomic<std::uint64_t> bytes_in{0};
   // Written rarely (whoever holds mu), read by consumers on every poll: its own line, so
   // that polls do not miss on the line producers keep writing.
   alignas(cache_line_size) std::atomic<std::uint64_t> log_start_offset{0};
   std::atomic<std::uint64_t> log_start_position{0};
+  std::uint64_t opened_at = 0;  // end offset when the bus opened it (records_in counts after)
+  // Records and bytes handed out by log consumers' polls (one add per poll and partition).
+  alignas(cache_line_size) std::atomic<std::uint64_t> records_out{0};
+  std::atomic<std::uint64_t> bytes_out{0};
   std::mutex mu;
   park space;  // producers waiting for room (block)
 };

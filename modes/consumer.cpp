@@ -620,6 +620,25 @@ struct consumer::impl {
     error.detail = error_text;
   }
 
+  // Adds the records a partition handed out in one fill (batch[first, n)) to its out
+  // counters when it goes out of scope: one add per poll and partition.
+  struct out_count {
+    detail::partition_state& p;
+    const std::vector<record_view>& batch;
+    const std::size_t first;
+    const std::size_t& n;
+    ~out_count() {
+      if (n == first) return;
+      std::uint64_t bytes = 0;
+      for (std::size_t i = first; i < n; ++i) {
+        const record_view& r = batch[i];
+        bytes += sizeof(record_header) + r.key.size() + r.headers.encoded_bytes() + r.value.size();
+      }
+      p.records_out.fetch_add(n - first, std::memory_order_relaxed);
+      p.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+    }
+  };
+
   errc fill(std::size_t& n) {
     errc status = errc::ok;
     std::size_t arena_used = 0;
@@ -630,6 +649,7 @@ struct consumer::impl {
       const std::size_t at = rr + k >= count ? rr + k - count : rr + k;
       part& a = parts[at];
       if (a.paused || a.topic->closed.load(std::memory_order_relaxed)) continue;
+      const out_count counted{*a.p, batch, n, n};
       if (a.pending != part::seek_kind::none) apply_seek(a);
       if (!a.needs_seek && !a.overwrite &&
           a.next_offset < a.p->log_start_offset.load(std::memory_order_acquire)) {

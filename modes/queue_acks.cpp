@@ -407,6 +407,7 @@ errc recover_queue_partition(topic_state& t, partition_state& p, std::string& de
              std::to_string(p.end_offset.load()) + ", expected " + std::to_string(end);
     return errc::corrupt_log;
   }
+  p.opened_at = end;  // reloaded records were published before: not counted as records in
   // The persister appends what comes after the reloaded records (they are in the files).
   ps.reader.reset_to(p.ring.published_position());
   ps.appended_pos = p.ring.published_position();

@@ -33,6 +33,7 @@
 
 #include <sys/uio.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -100,14 +101,23 @@ struct recovery_report {
   std::string detail;  // what damage was found, for a person: file, byte position, offsets
 };
 
-// Counters for tests and metrics; read on the owner thread.
+// The log's counters: a snapshot (stats()) that any thread may take, for tests and metrics.
 struct log_stats {
+  // Upper bounds of the sync-group latency buckets (submission of a group's fdatasyncs to
+  // the completion of its last), in nanoseconds; one more bucket holds everything above.
+  static constexpr std::array<std::uint64_t, 14> sync_bounds_ns = {
+      50'000,     100'000,    250'000,    500'000,     1'000'000,   2'500'000,     5'000'000,
+      10'000'000, 25'000'000, 50'000'000, 100'000'000, 250'000'000, 1'000'000'000, 5'000'000'000};
   std::uint64_t batches_written = 0;
-  std::uint64_t short_writes = 0;  // resubmitted remainders
-  std::uint64_t again = 0;         // -EAGAIN/-EINTR resubmissions
-  std::uint64_t syncs = 0;         // fdatasync completions with res == 0
-  std::uint64_t sync_groups = 0;
+  std::uint64_t bytes_written = 0;  // write completions, bytes (segment files)
+  std::uint64_t short_writes = 0;   // resubmitted remainders
+  std::uint64_t again = 0;          // -EAGAIN/-EINTR resubmissions
+  std::uint64_t syncs = 0;          // fdatasync completions with res == 0
+  std::uint64_t sync_groups = 0;    // groups submitted
   std::uint64_t segments_rolled = 0;
+  // Completed sync groups by latency (per bucket, not cumulative), and their sum.
+  std::array<std::uint64_t, sync_bounds_ns.size() + 1> sync_latency{};
+  std::uint64_t sync_latency_sum_ns = 0;
 };
 
 struct append_result {
@@ -259,7 +269,8 @@ class partition_log {
   std::size_t segment_count() const noexcept;
   const std::filesystem::path& directory() const noexcept { return dir_; }
   const recovery_report& recovery() const noexcept { return report_; }
-  const log_stats& stats() const noexcept { return stats_; }
+  // Any thread: a snapshot of the counters (each read on its own; they may be a moment apart).
+  log_stats stats() const noexcept;
   // The fault seam (tests arm it; owner thread).
   fault_injector& faults() noexcept { return faults_; }
 
@@ -290,7 +301,13 @@ class partition_log {
   std::unique_ptr<uring> ring_;
   fault_injector faults_;
   recovery_report report_;
-  log_stats stats_;
+  // Written by the owner thread only, read by stats() on any thread.
+  struct counters {
+    std::atomic<std::uint64_t> batches_written{0}, bytes_written{0}, short_writes{0}, again{0},
+        syncs{0}, sync_groups{0}, segments_rolled{0}, sync_latency_sum_ns{0};
+    std::array<std::atomic<std::uint64_t>, log_stats::sync_bounds_ns.size() + 1> sync_latency{};
+  } counters_;
+  std::int64_t sync_started_ns_ = 0;  // owner: when the group in flight was submitted
 
   // Segment table: mutated by the owner under seg_mutex_; readers lock it to look up.
   mutable std::mutex seg_mutex_;

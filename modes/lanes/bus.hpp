@@ -252,6 +252,7 @@ class bus;
 class queue_consumer;          // lanes/queue.hpp
 struct queue_consumer_config;  // lanes/queue.hpp
 struct queue_group_stats;      // lanes/queue.hpp
+struct bus_metrics;            // lanes/metrics.hpp
 
 // Publishes to one topic. One thread at a time; cheap to create (make one per thread).
 class producer {
@@ -504,6 +505,13 @@ class bus {
   // of a queue (group "" of a queue topic) or of a log topic's queue group. May be stale.
   [[nodiscard]] std::optional<queue_group_stats> describe_queue(std::string_view topic,
                                                                 std::string_view group = {}) const;
+
+  // Everything a monitoring system watches, now (lanes/metrics.hpp): per partition its
+  // offsets, bytes and records in and out and the persister's work; per consumer group its
+  // members, rebalances and lag; every queue's counts. Any thread; takes the bus's and the
+  // groups' mutexes briefly and allocates; never blocks publish or poll. lanes::prometheus
+  // serves it to Prometheus.
+  [[nodiscard]] bus_metrics metrics() const;
 
   // Durable acknowledgements as callbacks: fn(partition, durable_offset, status) runs on the
   // persister thread each time a partition of `topic` makes more records durable (every

@@ -5,6 +5,7 @@
 #include "lanes/clock.hpp"
 #include "lanes/error.hpp"
 #include "lanes/frame_ring.hpp"
+#include "lanes/metrics.hpp"
 #include "lanes/mpmc_ring.hpp"
 #include "lanes/partitioner.hpp"
 #include "lanes/platform.hpp"

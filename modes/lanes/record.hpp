@@ -47,6 +47,7 @@ class headers_view {
 
   std::uint32_t size() const noexcept { return count_; }
   bool empty() const noexcept { return count_ == 0; }
+  std::uint32_t encoded_bytes() const noexcept { return size_; }  // as stored in the record
 
   class iterator {
    public:
