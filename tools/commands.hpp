@@ -40,6 +40,7 @@ int run_produce(const produce_options& o);
 enum class output_format : std::uint8_t { value, key_value, json };
 
 struct consume_options {
+  std::string metrics_listen;  // --metrics-listen
   std::string data_dir;
   std::string topic;
   std::string from = "earliest";

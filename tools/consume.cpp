@@ -29,6 +29,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "lanes/lanes.hpp"
+#include "metrics_flag.hpp"
 
 namespace lanes_tools {
 namespace {
@@ -178,6 +179,7 @@ CLI::App* add_consume_command(CLI::App& app, consume_options& o) {
       "consume", "Print the messages of a topic of a data directory, one per line");
   cmd->add_option("--data-dir,-d", o.data_dir, "Data directory of the bus")->required();
   cmd->add_option("--topic,-t", o.topic, "Topic to read")->required();
+  add_metrics_flag(*cmd, o.metrics_listen);
   cmd->add_option("--from,-o", o.from,
                   "Start: earliest, latest, OFFSET or @TIMESTAMP_MS (with --group: earliest or "
                   "latest, for partitions without a committed offset)")
@@ -216,6 +218,7 @@ int run_consume(const consume_options& o) {
   install_stop_signals();
 
   auto bus = open_bus(o.data_dir, dir_use::existing);
+  const auto metrics = serve_metrics(*bus, o.metrics_listen);
   const lanes::topic_info info = require_topic(*bus, o.data_dir, o.topic);
   if (info.config.mode == lanes::topic_mode::queue) return consume_queue(o, *bus, format);
   if (o.partition && *o.partition >= info.config.partitions) {

@@ -49,6 +49,7 @@
 #include "json_writer.hpp"
 #include "lanes/lanes.hpp"
 #include "latency_histogram.hpp"
+#include "metrics_flag.hpp"
 #include "persist_timeline.hpp"
 #include "run_info.hpp"
 
@@ -689,6 +690,7 @@ CLI::App* add_perf_command(CLI::App& app, perf_options& o) {
   cmd->add_flag("--json", o.json,
                 "Print one JSON object on stdout (the human summary goes to stderr)");
   cmd->add_option("--out", o.out, "Also write the JSON result to this file");
+  add_metrics_flag(*cmd, o.metrics_listen);
   cmd->add_option("--data-dir", o.data_dir,
                   "Open the bus on this data directory (the topic must not exist there; it is "
                   "deleted after the run unless --keep-topic)");
@@ -775,6 +777,7 @@ int run_perf(const perf_options& o) {
     }
   }
   lanes::bus& bus = *bus_holder;
+  const auto metrics = serve_metrics(bus, o.metrics_listen);  // destroyed before the bus
   // A durable topic that this run created is deleted at the end (unless --keep-topic).
   struct topic_cleanup {
     lanes::bus& b;

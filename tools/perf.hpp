@@ -52,6 +52,7 @@ struct perf_options {
   // the topic in memory even with a data directory). Durable runs read durable records only,
   // so latency includes the disk.
   std::string data_dir;
+  std::string metrics_listen;  // --metrics-listen
   lanes::durability durability = lanes::durability::none;
   bool keep_topic = false;  // durable runs: keep the topic and its files after the run
   // A live progress line on stderr (messages, rate, elapsed, latency so far): when stderr is

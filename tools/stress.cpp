@@ -68,6 +68,7 @@
 #include "lanes/lanes.hpp"
 #include "lanes/segment_format.hpp"
 #include "lanes/segment_scan.hpp"
+#include "metrics_flag.hpp"
 
 namespace {
 using namespace lanes_tools;
@@ -92,6 +93,7 @@ struct options {
   std::uint64_t seed = 0;
   bool seed_given = false;
   std::string data_dir;
+  std::string metrics_listen;  // --metrics-listen: each child serves while it runs
   bool keep = false;
   bool json = false;
   bool progress = false;
@@ -186,6 +188,13 @@ void ledger_write(int fd, const ledger_entry* e, std::size_t n) {
     bus = std::make_unique<lanes::bus>(bc);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lanes-stress: child: cannot open the bus: %s\n", e.what());
+    ::_exit(4);
+  }
+  std::shared_ptr<void> metrics;
+  try {
+    metrics = serve_metrics(*bus, o.metrics_listen);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lanes-stress: child: %s\n", e.what());
     ::_exit(4);
   }
   std::atomic<bool> stop{false};
@@ -983,6 +992,7 @@ int main(int argc, char** argv) {
       },
       0, UINT64_MAX, "Seed of kill moments and damage (default: the clock; printed)", "");
   app.add_option("--data-dir", o.data_dir, "Data directory (default: a new one under /tmp)");
+  add_metrics_flag(app, o.metrics_listen);
   app.add_flag("--queue", o.queue,
                "Also a queue topic: a producer enqueues with durable acks, two consumers "
                "receive and ack (some nack first); after each recovery no unacked message is "
