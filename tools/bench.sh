@@ -17,6 +17,8 @@
 #                  fio's fdatasync, throughput against memory and fio, catch-up from the files
 #                  with and without the CRC checks against fio's reads, idle CPU
 #                                                                      results/durable_bench.json
+#   metrics_bench  publish and poll with lanes::prometheus serving and scraped every second
+#                  against without, alternating rounds                 results/metrics_bench.json
 #   lanes_micro    Google Benchmark microbenchmarks of the hot paths (bench/micro), compared
 #                  with the committed baseline by tools/micro_compare.py results/micro_bench.json
 # then the Targets summary at the top of BENCHMARKS.md (tools/targets_report.py) and the plots
@@ -79,8 +81,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 case "$only" in
-  all | ring | bus | queue | persist | durable | micro) ;;
-  *) echo "bench.sh: --only takes ring, bus, queue, persist, durable or micro" >&2; exit 2 ;;
+  all | ring | bus | queue | persist | durable | metrics | micro) ;;
+  *) echo "bench.sh: --only takes ring, bus, queue, persist, durable, metrics or micro" >&2; exit 2 ;;
 esac
 
 load=$(cut -d' ' -f1 /proc/loadavg)
@@ -146,6 +148,15 @@ if [[ $only == all || $only == durable ]]; then
   step durable run ./build/release/bench/durable_bench --out results/durable_bench.json \
     "${durable_args[@]+"${durable_args[@]}"}"
   step durable report publish_and_report durable python3 tools/durable_bench_report.py
+fi
+
+if [[ $only == all || $only == metrics ]]; then
+  metrics_args=()
+  [[ $mode == quick ]] && metrics_args+=(--quick)
+  step metrics build cmake --build --preset release -j2 --target metrics_bench
+  step metrics run ./build/release/bench/metrics_bench --out results/metrics_bench.json \
+    "${metrics_args[@]+"${metrics_args[@]}"}"
+  step metrics report publish_and_report metrics python3 tools/metrics_bench_report.py
 fi
 
 # Microbenchmarks of the hot paths (bench/micro, Google Benchmark): 5 repetitions, medians
