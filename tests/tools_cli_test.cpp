@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -709,3 +710,75 @@ TEST_F(ToolsCli, TailResumesFromAPositionOfTheOldFormat) {
 }
 
 }  // namespace
+
+// `lanes consume --json` is JSON a strict parser accepts whatever the bytes: text stays a
+// string, anything that is not UTF-8 comes as base64 with an encoding field, and decodes back
+// to the exact bytes.
+TEST_F(ToolsCli, ConsumeJsonIsValidJsonWhateverTheBytes) {
+  using namespace std::string_literals;
+  const std::vector<std::string> values = {
+      "plain text",
+      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",  // valid multi-byte UTF-8 stays text
+      "\xff\xfe\x00\x01"s,                          // binary with a NUL
+      "\xc0\x80",                                   // overlong NUL
+      "\xed\xa0\x80",                               // a UTF-16 surrogate
+      "\xf4\x90\x80\x80",                           // above U+10FFFF
+      "trunc\xe2\x82",                              // a cut multi-byte character
+      "ab",
+      "abc",
+      "\"quoted\"\n\t\x01"};
+  {
+    lanes::bus_config bc;
+    bc.data_dir = data_.string();
+    lanes::bus b(bc);
+    lanes::topic_config tc;
+    tc.durable = lanes::durability::sync;
+    ASSERT_EQ(b.create_topic("bin", tc), lanes::errc::ok);
+    lanes::producer p = b.make_producer("bin");
+    for (const std::string& v : values) {
+      const lanes::header h[] = {{"h\xff", v}};
+      lanes::publish_options o;
+      o.headers = h;
+      ASSERT_TRUE(p.publish(lanes::message_key(v), v, o));
+    }
+  }
+  const result r = lanes("consume -d " + d() + " -t bin -e --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), values.size());
+  auto decode = [](const nlohmann::json& obj, const std::string& field) -> std::string {
+    const std::string text = obj.at(field).get<std::string>();
+    if (!obj.contains(field + "_encoding")) return text;
+    EXPECT_EQ(obj.at(field + "_encoding"), "base64");
+    std::string out;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (const char c : text) {
+      if (c == '=') break;
+      const std::string alphabet =
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      const auto v = alphabet.find(c);
+      EXPECT_NE(v, std::string::npos) << text;
+      acc = (acc << 6) | static_cast<std::uint32_t>(v);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out += static_cast<char>((acc >> bits) & 0xff);
+      }
+    }
+    return out;
+  };
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    nlohmann::json j;
+    ASSERT_NO_THROW(j = nlohmann::json::parse(lines[i])) << lines[i];  // strict: UTF-8 only
+    EXPECT_EQ(j.at("offset"), i);
+    EXPECT_EQ(decode(j, "key"), values[i]) << lines[i];
+    EXPECT_EQ(decode(j, "value"), values[i]) << lines[i];
+    ASSERT_EQ(j.at("headers").size(), 1u);
+    EXPECT_EQ(decode(j.at("headers")[0], "name"), "h\xff");
+    EXPECT_EQ(decode(j.at("headers")[0], "value"), values[i]);
+    // Text stays readable: no encoding field for valid UTF-8.
+    EXPECT_EQ(j.contains("value_encoding"), i != 0 && i != 1 && i != 7 && i != 8 && i != 9)
+        << lines[i];
+  }
+}

@@ -2,8 +2,9 @@
 //
 // Output, one message per line: the value (default), key<TAB>value (-f key-value; no key
 // prints an empty key), or --json: {"topic", "partition", "offset", "timestamp_ns", "key"
-// (null without one), "value", "headers": [{"name", "value"}...]} on one line. Bytes are
-// written as they are (JSON escapes control characters only).
+// (null without one), "value", "headers": [{"name", "value"}...]} on one line, valid JSON
+// whatever the bytes: text (valid UTF-8) as strings, anything else in base64 with a field
+// "<field>_encoding": "base64" after it (e.g. "value": "/wA=", "value_encoding": "base64").
 //
 // Where to read:
 //   --partition N          that partition only, group-less; else every partition
@@ -28,34 +29,12 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "json_bytes.hpp"
 #include "lanes/lanes.hpp"
 #include "metrics_flag.hpp"
 
 namespace lanes_tools {
 namespace {
-
-void json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", u);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
 
 void format_record(std::string& out, const lanes::record_view& r, output_format f) {
   switch (f) {
@@ -71,22 +50,22 @@ void format_record(std::string& out, const lanes::record_view& r, output_format 
       out += ", \"partition\": " + std::to_string(r.partition);
       out += ", \"offset\": " + std::to_string(r.offset);
       out += ", \"timestamp_ns\": " + std::to_string(r.timestamp_ns);
-      out += ", \"key\": ";
+      out += ", ";
       if (r.has_key) {
-        json_string(out, r.key);
+        json_bytes(out, "key", r.key);
       } else {
-        out += "null";
+        out += "\"key\": null";
       }
-      out += ", \"value\": ";
-      json_string(out, r.value);
+      out += ", ";
+      json_bytes(out, "value", r.value);
       out += ", \"headers\": [";
       bool first = true;
       for (const lanes::header h : r.headers) {
-        out += first ? "{\"name\": " : ", {\"name\": ";
+        out += first ? "{" : ", {";
         first = false;
-        json_string(out, h.name);
-        out += ", \"value\": ";
-        json_string(out, h.value);
+        json_bytes(out, "name", h.name);
+        out += ", ";
+        json_bytes(out, "value", h.value);
         out += '}';
       }
       out += "]}";
