@@ -60,21 +60,56 @@ run("build tests/install" "${CMAKE_COMMAND}" --build "${app_build}")
 # 4. Run.
 run("running the installed-lanes program" "${app_build}/app")
 
-# 5. README.md shows main.cpp verbatim: the first ```cpp block after the marker line.
+# 4a. lanes::prometheus from the installed package, when this build has it.
+if(EXISTS "${BUILD_DIR}/connect/prometheus")
+  if(NOT EXISTS "${app_build}/app_metrics")
+    message(FATAL_ERROR "install test: lanes::prometheus was built but find_package(lanes) "
+                        "did not provide it to tests/install")
+  endif()
+  run("running the installed-lanes::prometheus program" "${app_build}/app_metrics")
+endif()
+
+# 4b. The programs and pkg-config: bin/lanes --help works from the prefix, and main.cpp
+#     builds with nothing but `pkg-config --cflags --libs lanes`.
+foreach(f bin/lanes bin/lanes-stress lib/pkgconfig/lanes.pc)
+  if(NOT EXISTS "${prefix}/${f}")
+    message(FATAL_ERROR "install test: ${prefix}/${f} was not installed")
+  endif()
+endforeach()
+execute_process(COMMAND "${prefix}/bin/lanes" --help RESULT_VARIABLE rc OUTPUT_VARIABLE help)
+if(NOT rc EQUAL 0 OR NOT help MATCHES "Exit codes")
+  message(FATAL_ERROR "install test: installed lanes --help failed (${rc}): ${help}")
+endif()
+find_program(PKG_CONFIG pkg-config REQUIRED)
+set(ENV{PKG_CONFIG_PATH} "${prefix}/lib/pkgconfig")
+execute_process(COMMAND "${PKG_CONFIG}" --cflags --libs lanes RESULT_VARIABLE rc
+                OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "install test: pkg-config --cflags --libs lanes failed (${rc})")
+endif()
+separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+separate_arguments(extra_flags UNIX_COMMAND "${CXX_FLAGS} ${EXE_LINKER_FLAGS}")
+run("build main.cpp with pkg-config" "${CXX_COMPILER}" ${extra_flags}
+    "${SOURCE_DIR}/tests/install/main.cpp" -o "${WORK_DIR}/app_pc" ${pc_flags})
+run("running the pkg-config-built program" "${WORK_DIR}/app_pc")
+
+# 5. README.md shows each example verbatim: the first ```cpp block after its marker line.
 file(READ "${SOURCE_DIR}/README.md" readme)
-file(READ "${SOURCE_DIR}/tests/install/main.cpp" example)
-set(marker "<!-- example: tests/install/main.cpp -->\n```cpp\n")
-string(FIND "${readme}" "${marker}" at)
-if(at LESS 0)
-  message(FATAL_ERROR "install test: README.md lacks the example block (marker '${marker}')")
-endif()
-string(LENGTH "${marker}" marker_len)
-math(EXPR start "${at} + ${marker_len}")
-string(SUBSTRING "${readme}" ${start} -1 rest)
-string(FIND "${rest}" "```" stop)
-string(SUBSTRING "${rest}" 0 ${stop} shown)
-if(NOT shown STREQUAL example)
-  message(FATAL_ERROR "install test: the README.md example differs from tests/install/main.cpp;"
-                      " copy main.cpp into README.md")
-endif()
-message(STATUS "install test: installed, found, built, ran; README example matches")
+foreach(name main.cpp metrics_main.cpp)
+  file(READ "${SOURCE_DIR}/tests/install/${name}" example)
+  set(marker "<!-- example: tests/install/${name} -->\n```cpp\n")
+  string(FIND "${readme}" "${marker}" at)
+  if(at LESS 0)
+    message(FATAL_ERROR "install test: README.md lacks the example block (marker '${marker}')")
+  endif()
+  string(LENGTH "${marker}" marker_len)
+  math(EXPR start "${at} + ${marker_len}")
+  string(SUBSTRING "${readme}" ${start} -1 rest)
+  string(FIND "${rest}" "```" stop)
+  string(SUBSTRING "${rest}" 0 ${stop} shown)
+  if(NOT shown STREQUAL example)
+    message(FATAL_ERROR "install test: the README.md example differs from tests/install/${name};"
+                        " copy it into README.md")
+  endif()
+endforeach()
+message(STATUS "install test: installed, found, built, ran (CMake and pkg-config); README examples match")

@@ -10,7 +10,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -230,3 +234,53 @@ TEST(PrometheusMetrics, AnAddressItCannotListenOnIsAOneLineError) {
 }
 
 }  // namespace
+
+// tools/grafana-dashboard.json only uses metrics that a bus with a durable topic, a group and
+// a queue actually serves (so a renamed metric cannot leave the dashboard blank).
+TEST(PrometheusMetrics, EveryMetricTheGrafanaDashboardUsesIsServed) {
+  std::ifstream in(LANES_DASHBOARD);
+  ASSERT_TRUE(in) << LANES_DASHBOARD;
+  std::stringstream text;
+  text << in.rdbuf();
+  const nlohmann::json dashboard = nlohmann::json::parse(text.str());  // valid JSON
+  std::set<std::string> used;
+  for (const auto& panel : dashboard.at("panels")) {
+    for (const auto& target : panel.at("targets")) {
+      const std::string expr = target.at("expr").get<std::string>();
+      const std::regex name("lanes_[a-z_]+");
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), name);
+           it != std::sregex_iterator(); ++it) {
+        used.insert(it->str());
+      }
+    }
+  }
+  ASSERT_GE(used.size(), 15u);
+
+  scratch d;
+  lanes::bus_config bc = bus_test::quiet_bus();
+  bc.data_dir = d.dir;
+  lanes::bus bus(bc);
+  lanes::topic_config tc = bus_test::log_topic(1, 1 << 16);
+  tc.durable = lanes::durability::sync;
+  ASSERT_EQ(bus.create_topic("log", tc), lanes::errc::ok);
+  lanes::topic_config qc = bus_test::log_topic(1, 1 << 16);
+  qc.mode = lanes::topic_mode::queue;
+  ASSERT_EQ(bus.create_topic("jobs", qc), lanes::errc::ok);
+  ASSERT_TRUE(bus.make_producer("log").publish({}, "x"));
+  lanes::consumer_config cc;
+  cc.group = "g";
+  lanes::consumer c = bus.make_consumer(cc);
+  ASSERT_EQ(c.subscribe({"log"}), lanes::errc::ok);
+  (void)c.poll(10ms);  // joins: the group exists with one member
+  lanes::queue_consumer_config q;
+  q.topic = "jobs";
+  lanes::queue_consumer qcons = bus.make_queue_consumer(q);
+
+  lanes::metrics_exporter exporter(bus, "127.0.0.1:0");
+  const std::string body = scrape(exporter.port());
+  for (const std::string& m : used) {
+    const bool served = body.find("\n" + m + "{") != std::string::npos ||
+                        body.find("\n" + m + " ") != std::string::npos;
+    EXPECT_TRUE(served) << m << " is not served:\n" << body;
+  }
+}
