@@ -38,6 +38,14 @@ foreach(f include/lanes/lanes.hpp include/lanes/spsc_ring.hpp include/lanes/fram
   endif()
 endforeach()
 
+# io/ is private to the package: none of its headers is installed (so <liburing.h> never
+# reaches an application's build).
+foreach(f uring.hpp partition_log.hpp segment_format.hpp file_io.hpp crc32c.hpp)
+  if(EXISTS "${prefix}/include/lanes/${f}")
+    message(FATAL_ERROR "install test: io/'s header ${f} was installed; io/ is private")
+  endif()
+endforeach()
+
 # 3. Configure and build the outside project. Same compiler and flags as the lanes build, so
 # a sanitizer build of liblanes.a links with its runtime. No package registry: only the
 # scratch prefix can satisfy find_package.
