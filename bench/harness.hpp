@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "histogram.hpp"
+#include "lanes_support/histogram.hpp"
 #include "queue_adapters.hpp"
 #include <lanes/platform.hpp>
 

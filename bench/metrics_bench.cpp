@@ -29,7 +29,7 @@
 #include <thread>
 #include <vector>
 
-#include "../tools/run_info.hpp"
+#include "lanes_support/run_info.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes/metrics_exporter.hpp"
 

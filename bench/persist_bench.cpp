@@ -46,17 +46,18 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "../tools/run_info.hpp"
 #include "harness.hpp"
-#include "json_writer.hpp"
-#include "mini_json.hpp"
+#include "lanes_support/json_writer.hpp"
+#include "lanes_support/run_info.hpp"
 #include <lanes/lanes.hpp>
 #include <lanes/segment_format.hpp>
 
@@ -313,8 +314,19 @@ lanes::bus_config disk_bus(const fs::path& dir) {
 
 // ---- fio ----
 
+// The number at `path` in fio's JSON (object members by name), or fallback.
+double number(const nlohmann::json& j, std::initializer_list<const char*> path,
+              double fallback = 0) {
+  const nlohmann::json* v = &j;
+  for (const char* k : path) {
+    if (!v->is_object() || !v->contains(k)) return fallback;
+    v = &(*v)[k];
+  }
+  return v->is_number() ? v->get<double>() : fallback;
+}
+
 struct fio_run {
-  json_value job;  // jobs[0] of fio's JSON
+  nlohmann::json job;  // jobs[0] of fio's JSON
   std::string command;
   usage used;  // the fio process (with its start-up), its threads and io-wq workers
 };
@@ -360,14 +372,17 @@ fio_run run_fio(const options& opt, const fs::path& dir, const std::string& args
   if (status != 0 || a == std::string::npos || b == std::string::npos) {
     die("fio failed (" + r.command + "):\n" + out);
   }
-  json_value doc;
-  json_reader reader;
-  if (!reader.parse(std::string_view(out).substr(a, b - a + 1), doc)) {
-    die("cannot parse fio's JSON: " + reader.error());
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(std::string_view(out).substr(a, b - a + 1));
+  } catch (const nlohmann::json::exception& e) {
+    die(std::string("cannot parse fio's JSON: ") + e.what());
   }
-  const json_value* job = doc.at({"jobs", "0"});
-  if (job == nullptr) die("fio's JSON has no jobs");
-  if (job->number({"error"}) != 0) die("fio reported an error: " + r.command);
+  if (!doc.contains("jobs") || !doc["jobs"].is_array() || doc["jobs"].empty()) {
+    die("fio's JSON has no jobs");
+  }
+  const nlohmann::json* job = &doc["jobs"][0];
+  if (number(*job, {"error"}) != 0) die("fio reported an error: " + r.command);
   r.job = *job;
   fs::remove_all(dir);
   return r;
@@ -385,14 +400,14 @@ sample fio_seq(const options& opt, const fs::path& dir, const std::string& engin
   const block_counters b1 = read_block(disk.stat_path);
   if (command != nullptr) *command = r.command;
   sample s;
-  s["value"] = r.job.number({"write", "bw_bytes"}) / 1e6;
+  s["value"] = number(r.job, {"write", "bw_bytes"}) / 1e6;
   s["fdatasync_every"] = static_cast<double>(fdatasync_every);
   s["cpu_s_per_gb"] = r.used.cpu_s / (static_cast<double>(bytes) / 1e9);
   s["switches"] = r.used.switches;
-  s["runtime_ms"] = r.job.number({"write", "runtime"});
-  s["syncs"] = r.job.number({"sync", "lat_ns", "N"});
-  s["sync_p50_ns"] = r.job.number({"sync", "lat_ns", "percentile", "50.000000"});
-  s["sync_p99_ns"] = r.job.number({"sync", "lat_ns", "percentile", "99.000000"});
+  s["runtime_ms"] = number(r.job, {"write", "runtime"});
+  s["syncs"] = number(r.job, {"sync", "lat_ns", "N"});
+  s["sync_p50_ns"] = number(r.job, {"sync", "lat_ns", "percentile", "50.000000"});
+  s["sync_p99_ns"] = number(r.job, {"sync", "lat_ns", "percentile", "99.000000"});
   add_block_delta(s, b0, b1);
   return s;
 }
@@ -407,22 +422,22 @@ sample fio_sync_latency(const options& opt, const fs::path& dir, std::size_t wri
   const block_counters b1 = read_block(disk.stat_path);
   if (command != nullptr) *command = r.command;
   sample s;
-  s["p50"] = r.job.number({"sync", "lat_ns", "percentile", "50.000000"});
-  s["p99"] = r.job.number({"sync", "lat_ns", "percentile", "99.000000"});
-  s["p999"] = r.job.number({"sync", "lat_ns", "percentile", "99.900000"});
-  s["max"] = r.job.number({"sync", "lat_ns", "max"});
-  s["mean"] = r.job.number({"sync", "lat_ns", "mean"});
-  s["syncs"] = r.job.number({"sync", "lat_ns", "N"});
+  s["p50"] = number(r.job, {"sync", "lat_ns", "percentile", "50.000000"});
+  s["p99"] = number(r.job, {"sync", "lat_ns", "percentile", "99.000000"});
+  s["p999"] = number(r.job, {"sync", "lat_ns", "percentile", "99.900000"});
+  s["max"] = number(r.job, {"sync", "lat_ns", "max"});
+  s["mean"] = number(r.job, {"sync", "lat_ns", "mean"});
+  s["syncs"] = number(r.job, {"sync", "lat_ns", "N"});
   // Writes + fdatasyncs per second of one stream: the single-stream durable rate.
-  s["iops"] = r.job.number({"write", "iops"});
-  s["write_p50"] = r.job.number({"write", "clat_ns", "percentile", "50.000000"});
+  s["iops"] = number(r.job, {"write", "iops"});
+  s["write_p50"] = number(r.job, {"write", "clat_ns", "percentile", "50.000000"});
   s["value"] = s["p99"];
   // psync does everything on fio's job thread, whose own accounting is exact (the process
   // delta carries fio's noisy start-up); usr_cpu and sys_cpu are percent of job_runtime.
-  const double job_cpu_s = (r.job.number({"usr_cpu"}) + r.job.number({"sys_cpu"})) / 100.0 *
-                           r.job.number({"job_runtime"}) * 1e-3;
+  const double job_cpu_s = (number(r.job, {"usr_cpu"}) + number(r.job, {"sys_cpu"})) / 100.0 *
+                           number(r.job, {"job_runtime"}) * 1e-3;
   s["cpu_us_per_op"] = job_cpu_s * 1e6 / static_cast<double>(opt.sync_ops);
-  s["switches_per_op"] = r.job.number({"ctx"}) / static_cast<double>(opt.sync_ops);
+  s["switches_per_op"] = number(r.job, {"ctx"}) / static_cast<double>(opt.sync_ops);
   add_block_delta(s, b0, b1);
   if (s.count("dev_flushes") != 0 && s["syncs"] > 0) {
     s["flushes_per_sync"] = s["dev_flushes"] / s["syncs"];

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "harness.hpp"
-#include "json_writer.hpp"
+#include "lanes_support/json_writer.hpp"
 #include "queue_adapters.hpp"
 
 namespace lanes_bench {

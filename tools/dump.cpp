@@ -29,7 +29,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "json_writer.hpp"
+#include "lanes_support/json_writer.hpp"
 #include "lanes/group_offsets_file.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes/partition_log.hpp"

@@ -63,7 +63,7 @@
 #include <vector>
 
 #include "cli_common.hpp"
-#include "json_writer.hpp"
+#include "lanes_support/json_writer.hpp"
 #include "lanes/fault_injection.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes/segment_format.hpp"

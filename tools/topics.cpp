@@ -10,7 +10,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "json_writer.hpp"
+#include "lanes_support/json_writer.hpp"
 #include "lanes/lanes.hpp"
 
 namespace lanes_tools {

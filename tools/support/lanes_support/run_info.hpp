@@ -1,4 +1,4 @@
-// tools/run_info.hpp: what a result was measured on (commit, compiler, CPU, date), so that
+// lanes_support/run_info.hpp: what a result was measured on (commit, compiler, CPU, date), so that
 // saved results name their origin (see the shared BENCHMARKING.md).
 // Cold path; every function allocates and may run a child process (git).
 #pragma once

@@ -1,5 +1,5 @@
-// tools/run_info.cpp: commit, compiler, CPU model and date for result files.
-#include "run_info.hpp"
+// tools/support/run_info.cpp: commit, compiler, CPU model and date for result files.
+#include "lanes_support/run_info.hpp"
 
 #include <cstdio>
 #include <ctime>
