@@ -1,0 +1,199 @@
+// connect/postgres/replication_connection.cpp: see replication_connection.hpp. Protocol from
+// PostgreSQL's "Streaming Replication Protocol": CopyBoth data frames 'w' (XLogData: start,
+// end, send time, payload) and 'k' (keepalive: end, send time, reply requested); the client
+// sends 'r' (standby status update: written, flushed, applied, time, reply requested).
+#include "replication_connection.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace lanes::cdc {
+
+namespace {
+
+std::string one_line(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  for (char& c : s) {
+    if (c == '\n') c = ' ';
+  }
+  return s;
+}
+
+std::uint64_t be64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+void put64(char* p, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+std::int64_t pg_now_us() {
+  const auto unix_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  return unix_us - std::int64_t{946684800} * 1'000'000;
+}
+
+struct result {
+  PGresult* r;
+  explicit result(PGresult* p) : r(p) {}
+  ~result() { PQclear(r); }
+};
+
+std::string ident(pg_conn* c, const std::string& s) {
+  char* q = PQescapeIdentifier(c, s.data(), s.size());
+  std::string out = q != nullptr ? q : "";
+  PQfreemem(q);
+  return out;
+}
+
+std::string literal(pg_conn* c, const std::string& s) {
+  char* q = PQescapeLiteral(c, s.data(), s.size());
+  std::string out = q != nullptr ? q : "";
+  PQfreemem(q);
+  return out;
+}
+
+}  // namespace
+
+replication_connection::replication_connection(const std::string& dsn) {
+  const std::string full = dsn + " replication=database";
+  conn_ = PQconnectdb(full.c_str());
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    const std::string why = one_line(PQerrorMessage(conn_));
+    PQfinish(conn_);
+    conn_ = nullptr;
+    throw cdc_error("cannot connect to PostgreSQL (" + dsn + "): " + why);
+  }
+}
+
+replication_connection::~replication_connection() {
+  if (conn_ != nullptr) PQfinish(conn_);
+}
+
+std::string replication_connection::query_value(const std::string& sql) {
+  result r(PQexec(conn_, sql.c_str()));
+  if (PQresultStatus(r.r) != PGRES_TUPLES_OK) {
+    throw cdc_error("PostgreSQL refused `" + sql + "`: " + one_line(PQerrorMessage(conn_)));
+  }
+  if (PQntuples(r.r) == 0) return {};
+  return PQgetvalue(r.r, 0, 0);
+}
+
+void replication_connection::prepare(const std::string& publication, const std::string& slot) {
+  const std::string level = query_value("SHOW wal_level");
+  if (level != "logical") {
+    throw cdc_error("the server's wal_level is '" + level +
+                    "'; change data capture needs 'logical' (set wal_level = logical in "
+                    "postgresql.conf and restart the server)");
+  }
+  if (query_value("SELECT 1 FROM pg_publication WHERE pubname = " + literal(conn_, publication))
+          .empty()) {
+    throw cdc_error("publication '" + publication + "' does not exist in this database (CREATE " +
+                    "PUBLICATION " + ident(conn_, publication) + " FOR TABLE ...)");
+  }
+  const std::string active = query_value(
+      "SELECT CASE WHEN active THEN coalesce(active_pid::text, '?') ELSE 'no' END || ' ' || "
+      "plugin FROM pg_replication_slots WHERE slot_name = " +
+      literal(conn_, slot));
+  if (active.empty()) {
+    result r(PQexec(conn_, ("CREATE_REPLICATION_SLOT " + ident(conn_, slot) +
+                            " LOGICAL pgoutput (SNAPSHOT 'nothing')")
+                               .c_str()));
+    if (PQresultStatus(r.r) != PGRES_TUPLES_OK) {
+      throw cdc_error("cannot create replication slot '" + slot +
+                      "': " + one_line(PQerrorMessage(conn_)));
+    }
+    return;
+  }
+  const auto sp = active.find(' ');
+  if (active.substr(sp + 1) != "pgoutput") {
+    throw cdc_error("replication slot '" + slot + "' uses plugin '" + active.substr(sp + 1) +
+                    "', not pgoutput; pick another --slot");
+  }
+  if (active.substr(0, sp) != "no") {
+    throw cdc_error("replication slot '" + slot + "' is in use by another process (pid " +
+                    active.substr(0, sp) + ")");
+  }
+}
+
+void replication_connection::start(const std::string& publication, const std::string& slot) {
+  const std::string sql = "START_REPLICATION SLOT " + ident(conn_, slot) +
+                          " LOGICAL 0/0 (proto_version '1', publication_names " +
+                          literal(conn_, publication) + ")";
+  result r(PQexec(conn_, sql.c_str()));
+  if (PQresultStatus(r.r) != PGRES_COPY_BOTH) {
+    throw cdc_error("cannot start replication from slot '" + slot +
+                    "': " + one_line(PQerrorMessage(conn_)));
+  }
+}
+
+bool replication_connection::next(std::string& message, std::uint64_t& wal_end,
+                                  std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    char* buf = nullptr;
+    const int n = PQgetCopyData(conn_, &buf, 1);
+    if (n == 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{PQsocket(conn_), POLLIN, 0};
+      (void)::poll(&p, 1, static_cast<int>(left.count()));
+      if (PQconsumeInput(conn_) == 0) {
+        throw cdc_error("lost the replication connection: " + one_line(PQerrorMessage(conn_)));
+      }
+      continue;
+    }
+    if (n == -1) throw cdc_error("the server ended replication");
+    if (n < 0) {
+      throw cdc_error("replication stream failed: " + one_line(PQerrorMessage(conn_)));
+    }
+    const std::string_view frame(buf, static_cast<std::size_t>(n));
+    std::string copy;
+    bool data = false;
+    if (frame[0] == 'w' && frame.size() >= 25) {
+      wal_end = be64(buf + 9);
+      received_ = std::max(received_, be64(buf + 1));
+      copy.assign(frame.substr(25));
+      data = true;
+    } else if (frame[0] == 'k' && frame.size() >= 18) {
+      wal_end = be64(buf + 1);
+      received_ = std::max(received_, wal_end);
+      if (buf[17] != 0) send_status(false);  // the server asks for an answer now
+    }
+    PQfreemem(buf);
+    if (data) {
+      message = std::move(copy);
+      return true;
+    }
+  }
+}
+
+void replication_connection::confirm(std::uint64_t flushed) {
+  flushed_ = std::max(flushed_, flushed);
+  send_status(false);
+}
+
+void replication_connection::send_status(bool reply_requested) {
+  char m[34];
+  m[0] = 'r';
+  put64(m + 1, std::max(received_, flushed_));
+  put64(m + 9, flushed_);
+  put64(m + 17, flushed_);
+  put64(m + 25, static_cast<std::uint64_t>(pg_now_us()));
+  m[33] = reply_requested ? 1 : 0;
+  if (PQputCopyData(conn_, m, sizeof m) != 1 || PQflush(conn_) != 0) {
+    throw cdc_error("cannot send a status update: " + one_line(PQerrorMessage(conn_)));
+  }
+}
+
+}  // namespace lanes::cdc
