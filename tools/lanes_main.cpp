@@ -11,6 +11,9 @@
 #include "commands.hpp"
 #include "lanes/version.hpp"
 #include "perf.hpp"
+#ifdef LANES_HAVE_KAFKA
+#include "mirror_command.hpp"
+#endif
 
 using namespace lanes_tools;
 
@@ -40,6 +43,10 @@ int main(int argc, char** argv) {
   CLI::App* dump_cmd = add_dump_command(app, dump);
   verify_options verify;
   CLI::App* verify_cmd = add_verify_command(app, verify);
+#ifdef LANES_HAVE_KAFKA
+  mirror_options mirror;
+  CLI::App* mirror_cmd = add_mirror_command(app, mirror);
+#endif
 
   try {
     app.parse(argc, argv);
@@ -62,6 +69,9 @@ int main(int argc, char** argv) {
     if (tail_cmd->parsed()) return run_tail(tail);
     if (dump_cmd->parsed()) return run_dump(dump);
     if (verify_cmd->parsed()) return run_verify(verify);
+#ifdef LANES_HAVE_KAFKA
+    if (mirror_cmd->parsed()) return run_mirror(mirror);
+#endif
   } catch (const cli_error& e) {
     std::fprintf(stderr, "lanes: error: %s\n", e.what());
     return e.exit_code();
