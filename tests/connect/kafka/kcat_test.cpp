@@ -19,8 +19,9 @@ class KcatTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!on_path("kcat")) GTEST_SKIP() << "kcat is not installed (Debian package kcat)";
-    mock_ = std::make_unique<child_process>(std::vector<std::string>{
-        LANES_KAFKA_MOCK_BIN, "--brokers", "2", "--topic", "in:2", "--topic", "out:2"});
+    mock_ = std::make_unique<child_process>(
+        std::vector<std::string>{LANES_KAFKA_MOCK_BIN, "--brokers", "2", "--topic", "in:2",
+                                 "--topic", "out:2", "--topic", "orders:2"});
     const auto line = mock_->read_line(60s);
     ASSERT_TRUE(line && !line->empty()) << "lanes-kafka-mock printed no bootstrap address";
     bootstrap_ = *line;
@@ -136,6 +137,17 @@ TEST_F(KcatTest, RecordsMirroredFromLanesReadBackWithKcat) {
     ++count;
   }
   EXPECT_EQ(count, 60) << out;
+}
+
+TEST_F(KcatTest, TheReadmeExampleMirrorsToKafkaAndBackTwice) {
+  temp_dir dir;
+  // A second run on the same directory resumes: 100 new records each way, no repeat.
+  for (int run = 0; run < 2; ++run) {
+    child_process example({LANES_KAFKA_README_EXAMPLE, bootstrap_, dir.path() + "/bus"});
+    const std::string out = example.read_all(120s);
+    ASSERT_EQ(example.wait(120s), std::optional<int>(0)) << out;
+    EXPECT_EQ(out, "100 records to Kafka, 100 back; no error\n");
+  }
 }
 
 }  // namespace
