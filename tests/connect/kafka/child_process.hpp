@@ -23,7 +23,8 @@ namespace kafka_test {
 
 class child_process {
  public:
-  explicit child_process(const std::vector<std::string>& argv) {
+  // with_stderr: its stderr goes to the same pipe as its stdout.
+  explicit child_process(const std::vector<std::string>& argv, bool with_stderr = false) {
     int in[2];
     int out[2];
     if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
@@ -32,6 +33,7 @@ class child_process {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    if (with_stderr) posix_spawn_file_actions_adddup2(&fa, out[1], 2);
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
