@@ -106,6 +106,10 @@ class to_kafka final : public session {
         }
       }
       rd_kafka_poll(producer_.get(), 0);
+      if (done_records_ + skipped_ > 0) {
+        shared_.add_done(done_records_, done_bytes_, skipped_);
+        done_records_ = done_bytes_ = skipped_ = 0;
+      }
       const auto now = std::chrono::steady_clock::now();
       if (now >= next_report) {
         report();
@@ -270,35 +274,42 @@ class to_kafka final : public session {
     return {static_cast<std::uint32_t>(*partition), static_cast<std::uint64_t>(*offset)};
   }
 
+  // A record found in Kafka partition j at open: where its lanes partition resumes.
+  void note_in_kafka(const rd_kafka_message_t& m, std::int32_t j,
+                     std::vector<std::optional<std::uint64_t>>& resume) {
+    const lanes_position pos = position_of(m);
+    if (direct_) {
+      if (pos.partition != static_cast<std::uint32_t>(j)) {
+        throw session_error("Kafka topic '" + c_.kafka_topic + "' partition " + std::to_string(j) +
+                                " ends with a record of lanes partition " +
+                                std::to_string(pos.partition) +
+                                ": it was mirrored with another partition count",
+                            true);
+      }
+      resume[pos.partition] = pos.offset + 1;
+    } else {
+      auto& last = in_kafka_[pos.partition][static_cast<std::size_t>(j)];
+      last = std::max(last, static_cast<std::int64_t>(pos.offset));
+    }
+  }
+
   // Per lanes partition, the first offset Kafka does not have (nothing: from the start).
   std::vector<std::optional<std::uint64_t>> find_resume() {
-    const client_ptr reader = make_client(RD_KAFKA_CONSUMER, c_,
-                                          {{"group.id", group_of(c_)},
-                                           {"enable.auto.commit", "false"},
-                                           {"enable.partition.eof", "false"}});
     std::vector<std::optional<std::uint64_t>> resume(lanes_partitions_);
     if (!direct_)
       in_kafka_.assign(lanes_partitions_, std::vector<std::int64_t>(kafka_partitions_, -1));
+    client_ptr reader;  // made only when there is something to read
     for (std::int32_t j = 0; j < kafka_partitions_; ++j) {
-      const auto [lo, hi] = watermarks(reader.get(), c_.kafka_topic, j, c_);
+      const auto [lo, hi] = watermarks(producer_.get(), c_.kafka_topic, j, c_);
+      if (hi <= lo) continue;
+      if (!reader) {
+        reader = make_client(RD_KAFKA_CONSUMER, c_,
+                             {{"group.id", group_of(c_)},
+                              {"enable.auto.commit", "false"},
+                              {"enable.partition.eof", "false"}});
+      }
       read_range(reader.get(), c_.kafka_topic, j, direct_ ? std::max(lo, hi - 1) : lo, hi, c_,
-                 [&](const rd_kafka_message_t& m) {
-                   const lanes_position pos = position_of(m);
-                   if (direct_) {
-                     if (pos.partition != static_cast<std::uint32_t>(j)) {
-                       throw session_error("Kafka topic '" + c_.kafka_topic + "' partition " +
-                                               std::to_string(j) +
-                                               " ends with a record of lanes partition " +
-                                               std::to_string(pos.partition) +
-                                               ": it was mirrored with another partition count",
-                                           true);
-                     }
-                     resume[pos.partition] = pos.offset + 1;
-                   } else {
-                     auto& last = in_kafka_[pos.partition][static_cast<std::size_t>(j)];
-                     last = std::max(last, static_cast<std::int64_t>(pos.offset));
-                   }
-                 });
+                 [&](const rd_kafka_message_t& m) { note_in_kafka(m, j, resume); });
     }
     if (!direct_) {
       for (std::uint32_t i = 0; i < lanes_partitions_; ++i) {
