@@ -103,6 +103,25 @@ class wall_span {
   std::uint64_t count_ = 0;
 };
 
+// Runs a bridge from its start until it mirrored n records; records/s over that time.
+double run_bridge(lanes::bus& b, const lanes::kafka::bridge_config& c, std::size_t n) {
+  lanes::kafka::kafka_bridge bridge(b, c);
+  const auto t0 = clock_type::now();
+  wall_span span;
+  bridge.start();
+  while (span.see(bridge.stats().records) < n) {
+    if (bridge.failed() || seconds_since(t0) > 60) {
+      const auto st = bridge.stats();
+      die("bridge: " + std::to_string(st.records) + " of " + std::to_string(n) + " records, lag " +
+          std::to_string(st.lag) + ", in flight " + std::to_string(st.in_flight) + ": " +
+          st.last_error);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  bridge.stop();
+  return span.rate();
+}
+
 // The producer settings the bridge uses (connect/kafka/to_kafka.cpp), so that the peer does the
 // same work per record.
 std::vector<std::pair<std::string, std::string>> producer_props(const std::string& bootstrap) {
@@ -184,21 +203,7 @@ double ours_to_kafka(cluster& k, const std::string& topic, std::size_t n, std::s
   c.bootstrap = k.bootstrap;
   c.lanes_topic = "src";
   c.kafka_topic = topic;
-  lanes::kafka::kafka_bridge bridge(b, c);
-  const auto t0 = clock_type::now();
-  wall_span span;
-  bridge.start();
-  while (span.see(bridge.stats().records) < n) {
-    if (bridge.failed() || seconds_since(t0) > 60) {
-      const auto st = bridge.stats();
-      die("bridge: " + std::to_string(st.records) + " of " + std::to_string(n) + " records, lag " +
-          std::to_string(st.lag) + ", in flight " + std::to_string(st.in_flight) + ": " +
-          st.last_error);
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  bridge.stop();
-  return span.rate();
+  return run_bridge(b, c, n);
 }
 
 // Peer: librdkafka's consumer alone reading the N records of `topic`.
@@ -255,22 +260,9 @@ double ours_from_kafka(cluster& k, const std::string& topic, std::size_t n, bool
   c.lanes_topic = "dst";
   c.kafka_topic = topic;
   c.group = "bench";
-  lanes::kafka::kafka_bridge bridge(b, c);
-  const auto t0 = clock_type::now();
-  wall_span span;
-  bridge.start();
-  while (span.see(bridge.stats().records) < n) {
-    if (bridge.failed() || seconds_since(t0) > 60) {
-      const auto st = bridge.stats();
-      die("bridge: " + std::to_string(st.records) + " of " + std::to_string(n) + " records, lag " +
-          std::to_string(st.lag) + ", in flight " + std::to_string(st.in_flight) + ": " +
-          st.last_error);
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  bridge.stop();
+  const double rate = run_bridge(b, c, n);
   if (durable) std::filesystem::remove_all(dir);
-  return span.rate();
+  return rate;
 }
 
 double median(std::vector<double> v) {

@@ -38,7 +38,7 @@ using partition_list_ptr = std::unique_ptr<rd_kafka_topic_partition_list_t, part
 
 class from_kafka final : public session {
  public:
-  from_kafka(bus& b, const bridge_config& c, bridge_shared& s) : bus_(b), c_(c), shared_(s) {}
+  using session::session;
 
   void open() override {
     consumer_ = make_client(RD_KAFKA_CONSUMER, c_,
@@ -283,9 +283,6 @@ class from_kafka final : public session {
     }
   }
 
-  bus& bus_;
-  const bridge_config& c_;
-  bridge_shared& shared_;
   client_ptr consumer_;
   producer producer_;
   topic_info info_;

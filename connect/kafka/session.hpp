@@ -46,13 +46,21 @@ struct bridge_shared {
 
 class session {
  public:
+  session(bus& b, const bridge_config& c, bridge_shared& s) : bus_(b), c_(c), shared_(s) {}
   virtual ~session() = default;
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
   // Connects and finds where to resume from the data. Throws session_error.
   virtual void open() = 0;
   // Mirrors until shared.stop; throws session_error on a failure.
   virtual void run() = 0;
   // After run returned: lets what is in flight finish, at most `limit`.
   virtual void drain(std::chrono::milliseconds limit) = 0;
+
+ protected:
+  bus& bus_;
+  const bridge_config& c_;
+  bridge_shared& shared_;
 };
 
 std::unique_ptr<session> make_to_kafka_session(bus& b, const bridge_config& c, bridge_shared& s);

@@ -59,7 +59,7 @@ struct lanes_position {
 
 class to_kafka final : public session {
  public:
-  to_kafka(bus& b, const bridge_config& c, bridge_shared& s) : bus_(b), c_(c), shared_(s) {}
+  using session::session;
   ~to_kafka() override {
     if (producer_)
       rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -377,9 +377,6 @@ class to_kafka final : public session {
     }
   }
 
-  bus& bus_;
-  const bridge_config& c_;
-  bridge_shared& shared_;
   client_ptr producer_;
   topic_ptr topic_;
   consumer consumer_;
