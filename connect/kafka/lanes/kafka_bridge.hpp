@@ -34,10 +34,11 @@
 // header is an error at start, never a guess. Neither topic's partition count may change while
 // it is mirrored (records already in Kafka would be looked for in other partitions).
 // Kafka transactions are not used: the guarantee comes from the positions in the data and the
-// idempotent producer alone. One gap remains with a real cluster: a produce request the broker
-// received from a bridge process just before it died may be appended after the next session
-// read the last record (a new idempotent producer has a new id, so it does not fence the old
-// one); librdkafka's mock cluster appends a request when it receives it.
+// idempotent producer alone. One gap remains with a real replicated cluster: records a
+// killed bridge's producer had sent that the leader appended but had not yet replicated (so
+// not yet readable below the high watermark) when the next session read the last record are
+// sent again (a new idempotent producer has a new id, so nothing fences the old one);
+// transactions would close it. librdkafka's mock cluster makes an append readable at once.
 //
 // Threads: start, stop and the destructor from one thread; stats and failed from any thread.
 // The bridge runs on a thread of its own between start and stop.
