@@ -14,6 +14,9 @@
 #ifdef LANES_HAVE_CDC
 #include "cdc_command.hpp"
 #endif
+#ifdef LANES_HAVE_KAFKA
+#include "mirror_command.hpp"
+#endif
 
 using namespace lanes_tools;
 
@@ -47,6 +50,10 @@ int main(int argc, char** argv) {
   cdc_options cdc;
   CLI::App* cdc_cmd = add_cdc_command(app, cdc);
 #endif
+#ifdef LANES_HAVE_KAFKA
+  mirror_options mirror;
+  CLI::App* mirror_cmd = add_mirror_command(app, mirror);
+#endif
 
   try {
     app.parse(argc, argv);
@@ -71,6 +78,9 @@ int main(int argc, char** argv) {
     if (verify_cmd->parsed()) return run_verify(verify);
 #ifdef LANES_HAVE_CDC
     if (cdc_cmd->parsed()) return run_cdc(cdc);
+#endif
+#ifdef LANES_HAVE_KAFKA
+    if (mirror_cmd->parsed()) return run_mirror(mirror);
 #endif
   } catch (const cli_error& e) {
     std::fprintf(stderr, "lanes: error: %s\n", e.what());

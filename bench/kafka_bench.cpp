@@ -1,0 +1,372 @@
+// kafka_bench: the Kafka bridge's throughput against librdkafka alone, both against the same
+// librdkafka mock cluster in this process, in the same run (issue 15, point 7):
+//   to_kafka    lanes -> Kafka: kafka_bridge mirroring N records already in a memory lanes topic
+//               (1 partition, until every delivery report came back), against librdkafka's
+//               idempotent producer sending the same N records (same key, value and headers,
+//               including the bridge's lanes.* headers) to the same cluster, until flushed
+//   from_kafka  Kafka -> lanes: kafka_bridge consuming N records into a memory lanes topic, and
+//               into a durable (async) one, against librdkafka's consumer alone reading the
+//               same N records (touching every payload)
+// Values of 64 B and 1 KiB. Rounds interleave ours and the peer (ours, peer, ...); ratios are
+// per round, then their median with the min-max spread. Goal: >= 0.8x of each peer.
+//   kafka_bench [--quick] [--reps N] [--out PATH] [--markdown PATH]
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lanes_support/run_info.hpp"
+#include <lanes/kafka_bridge.hpp>
+#include <lanes/lanes.hpp>
+
+namespace {
+
+using json = nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+constexpr int partitions = 4;  // of every topic, lanes and Kafka
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "kafka_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+rd_kafka_t* client(rd_kafka_type_t type,
+                   const std::vector<std::pair<std::string, std::string>>& props,
+                   const std::function<void(rd_kafka_conf_t*)>& setup = {}) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  for (const auto& [k, v] : props) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+      die(err);
+  }
+  if (setup) setup(conf);
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);
+  if (rk == nullptr) die(err);
+  return rk;
+}
+
+struct cluster {
+  cluster() {
+    host = client(RD_KAFKA_PRODUCER, {{"log_level", "0"}});
+    mock = rd_kafka_mock_cluster_new(host, 1);
+    if (mock == nullptr) die("the mock cluster did not start");
+    bootstrap = rd_kafka_mock_cluster_bootstraps(mock);
+  }
+  ~cluster() {
+    rd_kafka_mock_cluster_destroy(mock);
+    rd_kafka_destroy(host);
+  }
+  std::string topic() {
+    const std::string name = "t" + std::to_string(next++);
+    if (rd_kafka_mock_topic_create(mock, name.c_str(), partitions, 1) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      die("cannot create " + name);
+    return name;
+  }
+  rd_kafka_t* host = nullptr;
+  rd_kafka_mock_cluster_t* mock = nullptr;
+  std::string bootstrap;
+  int next = 0;
+};
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// Throughput over the whole run of one side, connecting included (librdkafka prefetches and
+// batches delivery reports, so a first-to-last span would flatter the peer): from
+// construction, just before the client or bridge is made, to the moment the count last moved.
+class wall_span {
+ public:
+  // Notes the count seen now; returns it.
+  std::uint64_t see(std::uint64_t count) {
+    if (count != count_) last_ = clock_type::now();
+    count_ = count;
+    return count;
+  }
+  double rate() const {
+    const double s = std::chrono::duration<double>(last_ - start_).count();
+    return s > 0 ? static_cast<double>(count_) / s : 0;
+  }
+
+ private:
+  clock_type::time_point start_ = clock_type::now();
+  clock_type::time_point last_ = start_;
+  std::uint64_t count_ = 0;
+};
+
+// Runs a bridge from its start until it mirrored n records; records/s over that time.
+double run_bridge(lanes::bus& b, const lanes::kafka::bridge_config& c, std::size_t n) {
+  lanes::kafka::kafka_bridge bridge(b, c);
+  const auto t0 = clock_type::now();
+  wall_span span;
+  bridge.start();
+  while (span.see(bridge.stats().records) < n) {
+    if (bridge.failed() || seconds_since(t0) > 60) {
+      const auto st = bridge.stats();
+      die("bridge: " + std::to_string(st.records) + " of " + std::to_string(n) + " records, lag " +
+          std::to_string(st.lag) + ", in flight " + std::to_string(st.in_flight) + ": " +
+          st.last_error);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  bridge.stop();
+  return span.rate();
+}
+
+// The producer settings the bridge uses (connect/kafka/to_kafka.cpp), so that the peer does the
+// same work per record.
+std::vector<std::pair<std::string, std::string>> producer_props(const std::string& bootstrap) {
+  return {{"bootstrap.servers", bootstrap},
+          {"enable.idempotence", "true"},
+          {"message.timeout.ms", "0"},
+          {"linger.ms", "5"},
+          {"log_level", "0"}};
+}
+
+// Peer: librdkafka's producer alone, N records as the bridge would send them.
+void count_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* span = static_cast<std::pair<wall_span, std::uint64_t>*>(opaque);
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) span->first.see(++span->second);
+}
+
+double peer_produce(cluster& k, const std::string& topic, std::size_t n, std::size_t value_size) {
+  std::pair<wall_span, std::uint64_t> span{};
+  rd_kafka_t* rk =
+      client(RD_KAFKA_PRODUCER, producer_props(k.bootstrap), [&](rd_kafka_conf_t* conf) {
+        rd_kafka_conf_set_opaque(conf, &span);
+        rd_kafka_conf_set_dr_msg_cb(conf, &count_delivery);
+      });
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const std::string value(value_size, 'v');
+  for (std::size_t i = 0; i < n; ++i) {
+    rd_kafka_headers_t* h = rd_kafka_headers_new(2);
+    const std::string off = std::to_string(i);
+    const std::string part = std::to_string(i % partitions);
+    rd_kafka_header_add(h, "lanes.partition", -1, part.data(), 1);
+    rd_kafka_header_add(h, "lanes.offset", -1, off.data(), static_cast<ssize_t>(off.size()));
+    rd_kafka_vu_t vu[6] = {};
+    vu[0].vtype = RD_KAFKA_VTYPE_RKT;
+    vu[0].u.rkt = t;
+    vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vu[1].u.i32 = static_cast<std::int32_t>(i % partitions);
+    vu[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[2].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[3].u.mem = {const_cast<char*>(value.data()), value.size()};
+    vu[4].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[4].u.mem = {const_cast<char*>("key"), 3};
+    vu[5].vtype = RD_KAFKA_VTYPE_HEADERS;
+    vu[5].u.headers = h;
+    for (;;) {
+      rd_kafka_error_t* e = rd_kafka_produceva(rk, vu, 6);
+      if (e == nullptr) break;
+      if (rd_kafka_error_code(e) != RD_KAFKA_RESP_ERR__QUEUE_FULL) die(rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      rd_kafka_poll(rk, 100);
+    }
+    rd_kafka_poll(rk, 0);
+  }
+  if (rd_kafka_flush(rk, 120000) != RD_KAFKA_RESP_ERR_NO_ERROR) die("peer flush timed out");
+  if (span.second != n) die("peer: " + std::to_string(span.second) + " of " + std::to_string(n));
+  rd_kafka_topic_destroy(t);
+  rd_kafka_destroy(rk);
+  return span.first.rate();
+}
+
+// Ours: the bridge mirroring N records already in a memory lanes topic.
+double ours_to_kafka(cluster& k, const std::string& topic, std::size_t n, std::size_t value_size) {
+  lanes::bus b;
+  lanes::topic_config tc;
+  tc.ring_capacity = std::size_t{1} << 26;
+  tc.partitions = partitions;
+  if (const lanes::errc e = b.create_topic("src", tc); e != lanes::errc::ok)
+    die(std::string("create_topic: ") + lanes::to_string(e));
+  lanes::producer p = b.make_producer("src");
+  const std::string value(value_size, 'v');
+  for (std::size_t i = 0; i < n; ++i) {
+    lanes::publish_options o;
+    o.timestamp_ns = 1'700'000'000'000'000'000;  // whole ms: no lanes.timestamp_ns header
+    o.partition = static_cast<std::uint32_t>(i % partitions);
+    if (!p.publish("key", value, o)) die("publish");
+  }
+  lanes::kafka::bridge_config c;
+  c.dir = lanes::kafka::direction::to_kafka;
+  c.bootstrap = k.bootstrap;
+  c.lanes_topic = "src";
+  c.kafka_topic = topic;
+  return run_bridge(b, c, n);
+}
+
+// Peer: librdkafka's consumer alone reading the N records of `topic`.
+double peer_consume(cluster& k, const std::string& topic, std::size_t n) {
+  const auto t0 = clock_type::now();
+  wall_span span;
+  rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", k.bootstrap},
+                                              {"group.id", "bench"},
+                                              {"enable.auto.commit", "false"},
+                                              {"log_level", "0"}});
+  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(l, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  std::size_t got = 0;
+  std::uint64_t sum = 0;
+  while (span.see(got) < n) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (m == nullptr) {
+      if (seconds_since(t0) > 300) die("peer consumer timed out");
+      continue;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++got;
+      for (std::size_t i = 0; i < m->len; i += 64)
+        sum += static_cast<const unsigned char*>(m->payload)[i];
+    }
+    rd_kafka_message_destroy(m);
+  }
+  if (sum == 42) std::fprintf(stderr, " ");
+  rd_kafka_destroy(rk);
+  return span.rate();
+}
+
+// Ours: the bridge consuming the N records of `topic` into a lanes topic.
+double ours_from_kafka(cluster& k, const std::string& topic, std::size_t n, bool durable,
+                       const std::string& dir) {
+  lanes::bus_config bc;
+  if (durable) {
+    std::filesystem::remove_all(dir);
+    bc.data_dir = dir;
+  }
+  lanes::bus b(bc);
+  lanes::topic_config tc;
+  tc.ring_capacity = std::size_t{1} << 25;  // a durable topic's segments hold half a ring
+  tc.partitions = partitions;
+  tc.durable = durable ? lanes::durability::async : lanes::durability::none;
+  if (const lanes::errc e = b.create_topic("dst", tc); e != lanes::errc::ok)
+    die(std::string("create_topic: ") + lanes::to_string(e));
+  lanes::kafka::bridge_config c;
+  c.dir = lanes::kafka::direction::from_kafka;
+  c.bootstrap = k.bootstrap;
+  c.lanes_topic = "dst";
+  c.kafka_topic = topic;
+  c.group = "bench";
+  const double rate = run_bridge(b, c, n);
+  if (durable) std::filesystem::remove_all(dir);
+  return rate;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+json summary(const std::vector<double>& ours, const std::vector<double>& peer) {
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < ours.size(); ++i) ratios.push_back(ours[i] / peer[i]);
+  return {{"ours_records_per_s", ours},
+          {"peer_records_per_s", peer},
+          {"ratios", ratios},
+          {"ours_median", median(ours)},
+          {"peer_median", median(peer)},
+          {"ratio_median", median(ratios)},
+          {"ratio_min", *std::min_element(ratios.begin(), ratios.end())},
+          {"ratio_max", *std::max_element(ratios.begin(), ratios.end())}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int reps = 7;
+  bool quick = false;
+  std::string out = "results/kafka_bench.json";
+  std::string markdown;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") {
+      quick = true;
+      reps = 1;
+    } else if (a == "--reps" && i + 1 < argc) {
+      reps = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--out" && i + 1 < argc) {
+      out = argv[++i];
+    } else if (a == "--markdown" && i + 1 < argc) {
+      markdown = argv[++i];
+    } else {
+      die("usage: kafka_bench [--quick] [--reps N] [--out PATH] [--markdown PATH]");
+    }
+  }
+  const std::string dir = "/var/tmp/lanes-kafka-bench";
+  json cases = json::object();
+  for (const std::size_t size : {std::size_t{64}, std::size_t{1024}}) {
+    // The mock cluster keeps at most 5 MiB and 100000 records per partition (older ones are
+    // deleted): every case stays below that, so that Kafka -> lanes reads all N.
+    const std::size_t n = partitions * (size == 64 ? 30000 : 4000) / (quick ? 4 : 1);
+    std::vector<double> to_ours, to_peer, from_ours, from_durable, from_peer;
+    for (int r = 0; r < reps; ++r) {
+      std::fprintf(stderr, "kafka_bench: %zu B, round %d of %d\n", size, r + 1, reps);
+      cluster k;  // a fresh cluster per round: every round starts from empty logs
+      const std::string a = k.topic();
+      const std::string b = k.topic();
+      to_ours.push_back(ours_to_kafka(k, a, n, size));
+      to_peer.push_back(peer_produce(k, b, n, size));
+      // Kafka -> lanes reads what the two producers just wrote (the same records).
+      from_ours.push_back(ours_from_kafka(k, a, n, false, dir));
+      from_peer.push_back(peer_consume(k, b, n));
+      from_durable.push_back(ours_from_kafka(k, b, n, true, dir));
+    }
+    const std::string s = std::to_string(size);
+    cases["to_kafka_" + s] = summary(to_ours, to_peer);
+    cases["from_kafka_" + s] = summary(from_ours, from_peer);
+    cases["from_kafka_durable_" + s] = summary(from_durable, from_peer);
+    cases["to_kafka_" + s]["records"] = n;
+    cases["from_kafka_" + s]["records"] = n;
+    cases["from_kafka_durable_" + s]["records"] = n;
+  }
+  const json result = {
+      {"suite", "kafka_bench"},
+      {"commit", lanes_tools::git_commit()},
+      {"compiler", lanes_tools::compiler()},
+      {"cpu", lanes_tools::cpu_model()},
+      {"date", lanes_tools::utc_date()},
+      {"load_average", lanes_tools::load_average()},
+      {"rounds", reps},
+      {"cluster",
+       "librdkafka 2.0.2 mock cluster, 1 broker, 4 partitions, in this process (keeps 5 MiB "
+       "per partition: N is sized below it)"},
+      {"cases", cases}};
+  std::ofstream(out) << result.dump(2) << "\n";
+  if (!markdown.empty()) {
+    std::ofstream md(markdown);
+    md << "Generated by `build/release/bench/kafka_bench --markdown` from `" << out << "` (commit `"
+       << result["commit"].get<std::string>() << "`, " << result["date"].get<std::string>()
+       << ", load " << result["load_average"].get<double>() << ", " << reps
+       << " rounds); do not edit by hand.\n\n"
+       << "| case | ours, records/s | peer, records/s | ours/peer: median (min-max) | goal |\n"
+       << "| --- | --- | --- | --- | --- |\n";
+    for (const auto& [name, c] : cases.items()) {
+      char line[512];
+      const bool durable = name.find("durable") != std::string::npos;
+      std::snprintf(line, sizeof line, "| `%s` | %.0f | %.0f | %.2fx (%.2f-%.2f) | %s |\n",
+                    name.c_str(), c["ours_median"].get<double>(), c["peer_median"].get<double>(),
+                    c["ratio_median"].get<double>(), c["ratio_min"].get<double>(),
+                    c["ratio_max"].get<double>(),
+                    durable ? "none (durable: for information)"
+                            : (c["ratio_median"].get<double>() >= 0.8 ? ">= 0.8x: met"
+                                                                      : ">= 0.8x: **missed**"));
+      md << line;
+    }
+  }
+  std::printf("%s\n", cases.dump(2).c_str());
+  return 0;
+}
