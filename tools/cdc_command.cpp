@@ -88,7 +88,6 @@ int run_cdc(const cdc_options& o) {
   }
   install_stop_signals();
   auto bus = open_bus(o.data_dir, dir_use::may_create);
-  const auto metrics = serve_metrics(*bus, o.metrics_listen);
   lanes::cdc::cdc_config c;
   c.dsn = o.dsn;
   c.publication = o.publication;
@@ -97,6 +96,19 @@ int run_cdc(const cdc_options& o) {
   c.partitions = o.partitions;
   c.durability = o.durability;
   lanes::cdc::cdc_stream stream(*bus, c);
+  const auto metrics = serve_metrics(*bus, o.metrics_listen, [&stream] {
+    const lanes::cdc::cdc_stats s = stream.stats();
+    return std::vector<tool_metric>{
+        {"lanes_cdc_transactions_total", "Transactions written to lanes by lanes cdc.", true,
+         static_cast<double>(s.transactions)},
+        {"lanes_cdc_rows_total", "Row changes written to lanes by lanes cdc.", true,
+         static_cast<double>(s.rows)},
+        {"lanes_cdc_confirmed_lsn", "WAL position confirmed to the server (on disk in lanes).",
+         false, static_cast<double>(s.confirmed_lsn)},
+        {"lanes_cdc_lag_bytes", "WAL bytes received but not yet confirmed.", false,
+         static_cast<double>(s.received_lsn > s.confirmed_lsn ? s.received_lsn - s.confirmed_lsn
+                                                              : 0)}};
+  });
   std::atomic<bool> stop{false}, done{false};
   std::string error;
   std::thread t([&] {

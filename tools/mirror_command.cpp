@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cli_common.hpp"
+#include "metrics_flag.hpp"
 #include <lanes/kafka_bridge.hpp>
 
 namespace lanes_tools {
@@ -123,6 +124,7 @@ CLI::App* add_mirror_command(CLI::App& app, mirror_options& o) {
   cmd->add_flag("--json", o.json, "Progress and the final status as JSON lines on stdout");
   cmd->add_flag("-e,--exit", o.exit_at_end,
                 "Exit once nothing is left to mirror and nothing is in flight");
+  add_metrics_flag(*cmd, o.metrics_listen);
   return cmd;
 }
 
@@ -140,6 +142,20 @@ int run_mirror(const mirror_options& o) {
   if (c.dir == direction::to_kafka) (void)require_topic(*bus, o.data_dir, o.topic);
 
   lanes::kafka::kafka_bridge bridge(*bus, c);
+  const std::string way = c.dir == direction::to_kafka ? "to_kafka" : "from_kafka";
+  const auto metrics = serve_metrics(*bus, o.metrics_listen, [&bridge, way] {
+    const bridge_stats s = bridge.stats();
+    const std::vector<std::pair<std::string, std::string>> l{{"direction", way}};
+    return std::vector<tool_metric>{
+        {"lanes_kafka_mirrored_records_total", "Records the other side acknowledged.", true,
+         static_cast<double>(s.records), l},
+        {"lanes_kafka_mirrored_bytes_total", "Key and value bytes of those records.", true,
+         static_cast<double>(s.bytes), l},
+        {"lanes_kafka_lag_records", "Source records not yet read (-1: not known yet).", false,
+         static_cast<double>(s.lag), l},
+        {"lanes_kafka_errors_total", "Transient failures (each restarted the session).", true,
+         static_cast<double>(s.errors), l}};
+  });
   try {
     bridge.start();
   } catch (const lanes::kafka::bridge_error& e) {

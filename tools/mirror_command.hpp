@@ -16,6 +16,7 @@ class App;
 namespace lanes_tools {
 
 struct mirror_options {
+  std::string metrics_listen;  // --metrics-listen
   std::string data_dir;
   std::string to_kafka;    // bootstrap servers: lanes -> Kafka
   std::string from_kafka;  // bootstrap servers: Kafka -> lanes
