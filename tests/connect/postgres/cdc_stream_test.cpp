@@ -189,6 +189,40 @@ TEST_F(CdcStream, AMissingPublicationAndABadDsnAreOneLineErrors) {
 
 }  // namespace
 
+// What the server sends for the harder cases, end to end: a key change, an unchanged TOASTed
+// value, NULLs, an added column, a truncate, and a transaction of 100 000 rows.
+TEST_F(CdcStream, KeyChangesToastAddedColumnsTruncateAndALargeTransaction) {
+  pg_->sql("ALTER TABLE orders ALTER COLUMN note SET STORAGE EXTERNAL");  // TOAST, uncompressed
+  lanes::bus_config bc;
+  bc.data_dir = dir_.dir;
+  lanes::bus bus(bc);
+  running_stream s(bus, cfg_);
+  wait_for_slot();
+  const std::string big(5000, 'z');
+  pg_->sql("INSERT INTO orders VALUES (1, '" + big + "', NULL, NULL)");
+  pg_->sql("UPDATE orders SET qty = 5 WHERE id = 1");  // note not changed: TOAST not sent
+  pg_->sql("UPDATE orders SET id = 2 WHERE id = 1");   // key change
+  pg_->sql("ALTER TABLE orders ADD COLUMN region text DEFAULT 'eu'");
+  pg_->sql("INSERT INTO orders VALUES (3, 'x', true, 1, 'us')");
+  pg_->sql("TRUNCATE orders");
+  pg_->sql("INSERT INTO orders SELECT g, 'bulk', false, g FROM generate_series(10, 100009) g");
+  const auto got = read(bus, "pg.public.orders", 5 + 100000);
+  ASSERT_EQ(got.size(), 5u + 100000u) << s.error;
+  EXPECT_EQ(got[0].value["after"]["note"], big);
+  EXPECT_TRUE(got[0].value["after"]["paid"].is_null());
+  EXPECT_EQ(got[1].value["op"], "u");
+  EXPECT_EQ(got[1].value["after"]["note"], nlohmann::json::parse(R"({"unchanged_toast": true})"));
+  EXPECT_EQ(got[1].value["after"]["qty"], 5);
+  EXPECT_EQ(got[2].value["op"], "u");
+  EXPECT_EQ(got[2].key, "[2]");
+  EXPECT_EQ(got[2].value["before"], nlohmann::json::parse(R"({"id": 1})"));
+  EXPECT_EQ(got[3].value["after"]["region"], "us");
+  EXPECT_EQ(got[4].value["op"], "t");
+  EXPECT_EQ(got[5].value["after"]["id"], 10);
+  EXPECT_EQ(got.back().value["after"]["id"], 100009);
+  EXPECT_EQ(got[5].lsn, got.back().lsn);  // one transaction
+}
+
 // `lanes cdc` killed with SIGKILL 20 times while a writer commits numbered transactions (some
 // of three rows, which land in different partitions): afterwards every committed row is in
 // lanes exactly once, and each partition holds its records in commit order.
