@@ -176,7 +176,22 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
     namespace fs = std::filesystem;
     const fs::path root(state_->config.data_dir);
     t->dir = root / std::string(name);
-    if (io::exists_nofollow(t->dir)) return errc::topic_exists;  // a directory not ours
+    if (io::exists_nofollow(t->dir)) {
+      // A create_topic that a crash interrupted before topic.conf was in place leaves the
+      // directory empty or holding only topic.conf.tmp: nothing was acknowledged, so it is
+      // taken over. Anything else there is not ours to remove.
+      std::error_code e;
+      bool leftover = !io::exists_nofollow(t->dir / "topic.conf") &&
+                      fs::is_directory(fs::symlink_status(t->dir, e));
+      if (leftover) {
+        for (const auto& entry : fs::directory_iterator(t->dir, e)) {
+          leftover = leftover && entry.path().filename() == "topic.conf.tmp";
+        }
+      }
+      if (!leftover || e) return errc::topic_exists;
+      fs::remove_all(t->dir, e);
+      if (e) return errc::file_error;
+    }
     if (io::file_status made = io::make_dir(t->dir); !made) return made.status;
     std::string detail;
     if (durable) {

@@ -689,3 +689,24 @@ TEST(BusDurable, OnDurableCallbackReportsProgressAndFailure) {
 }
 
 }  // namespace
+
+// A create_topic that a crash cut off before its topic.conf was in place leaves an empty
+// directory (or one holding only topic.conf.tmp): the next create_topic of that name takes it
+// over instead of answering topic_exists for a topic that describe_topic does not know. A
+// directory with anything else in it is still not the bus's to remove.
+TEST(BusDurable, ACreateTopicCutOffByACrashDoesNotBlockTheNameForever) {
+  LANES_REQUIRE_URING();
+  io_test::scratch_dir dir;
+  std::filesystem::create_directories(dir.path() / "orders");
+  std::ofstream(dir.path() / "orders" / "topic.conf.tmp") << "mode=lo";
+  std::filesystem::create_directories(dir.path() / "other");
+  std::ofstream(dir.path() / "other" / "notes.txt") << "mine";
+  lanes::bus b(disk_bus(dir.path()));
+  EXPECT_FALSE(b.describe_topic("orders"));
+  ASSERT_EQ(b.create_topic("orders", durable_topic(2, lanes::durability::async)), errc::ok);
+  ASSERT_TRUE(b.describe_topic("orders"));
+  EXPECT_EQ(b.describe_topic("orders")->partitions.size(), 2u);
+  EXPECT_EQ(b.create_topic("other", durable_topic(1, lanes::durability::async)),
+            errc::topic_exists);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "other" / "notes.txt"));
+}

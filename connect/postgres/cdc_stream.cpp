@@ -97,6 +97,10 @@ struct cdc_stream::impl {
       }
     }
     const auto info = bus.describe_topic(topic);
+    if (!info) {
+      throw cdc_error("cannot create topic " + topic +
+                      ": a directory of that name is in the data directory but is not a topic");
+    }
     for (const lanes::partition_stats& p : info->partitions) {
       last[{topic, p.partition}] = last_position(bus, topic, p.partition, p.end_offset);
     }
@@ -161,6 +165,7 @@ struct cdc_stream::impl {
   // partition the record goes to).
   std::uint32_t bus_partition(const std::string& topic, const std::string& key) {
     const auto info = bus.describe_topic(topic);
+    if (!info) throw cdc_error("topic " + topic + " was deleted while lanes cdc wrote to it");
     return lanes::partitioner(info->config.partitions).for_key(key);
   }
 
