@@ -125,6 +125,7 @@ inline std::vector<kafka_record> read_kafka(const std::string& bootstrap, const 
   rd_kafka_t* rk = new_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
                                                   {"group.id", "lanes-test-reader"},
                                                   {"enable.auto.commit", "false"},
+                                                  {"fetch.wait.max.ms", "10"},
                                                   {"log_level", "0"}});
   std::vector<kafka_record> out;
   for (int p = 0; p < partitions; ++p) {
@@ -141,7 +142,8 @@ inline std::vector<kafka_record> read_kafka(const std::string& bootstrap, const 
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     std::int64_t next = lo;
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    // Gives up only after 60 s without a record (sanitizer builds read far slower).
+    auto deadline = std::chrono::steady_clock::now() + 60s;
     while (next < hi && std::chrono::steady_clock::now() < deadline) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
       if (m == nullptr) continue;
@@ -162,6 +164,7 @@ inline std::vector<kafka_record> read_kafka(const std::string& bootstrap, const 
         }
         out.push_back(std::move(r));
         next = m->offset + 1;
+        deadline = std::chrono::steady_clock::now() + 60s;
       }
       rd_kafka_message_destroy(m);
     }
