@@ -44,9 +44,9 @@
 #include <thread>
 #include <vector>
 
-#include "lanes_support/run_info.hpp"
 #include "harness.hpp"
 #include "lanes_support/json_writer.hpp"
+#include "lanes_support/run_info.hpp"
 #include <lanes/lanes.hpp>
 
 // ---- heap allocations: every operator new in this binary counts itself ----

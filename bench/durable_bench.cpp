@@ -29,8 +29,8 @@
 #include <thread>
 #include <vector>
 
-#include "lanes_support/run_info.hpp"
 #include "lanes_support/histogram.hpp"
+#include "lanes_support/run_info.hpp"
 #include <lanes/crc32c.hpp>
 #include <lanes/lanes.hpp>
 #include <lanes/segment_format.hpp>

@@ -29,9 +29,9 @@
 #include <thread>
 #include <vector>
 
-#include "lanes_support/run_info.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes/metrics_exporter.hpp"
+#include "lanes_support/run_info.hpp"
 
 namespace {
 

@@ -27,9 +27,9 @@
 #include <thread>
 #include <vector>
 
-#include "lanes_support/run_info.hpp"
 #include "harness.hpp"
 #include "lanes_support/json_writer.hpp"
+#include "lanes_support/run_info.hpp"
 #include "queue_adapters.hpp"
 #include <lanes/lanes.hpp>
 

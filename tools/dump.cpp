@@ -29,12 +29,12 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "lanes_support/json_writer.hpp"
 #include "lanes/group_offsets_file.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes/partition_log.hpp"
 #include "lanes/segment_format.hpp"
 #include "lanes/segment_scan.hpp"
+#include "lanes_support/json_writer.hpp"
 
 namespace lanes_tools {
 namespace {

@@ -46,12 +46,12 @@
 #include <vector>
 
 #include "cli_common.hpp"
-#include "lanes_support/json_writer.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes_support/histogram.hpp"
+#include "lanes_support/json_writer.hpp"
+#include "lanes_support/run_info.hpp"
 #include "metrics_flag.hpp"
 #include "persist_timeline.hpp"
-#include "lanes_support/run_info.hpp"
 
 namespace lanes_tools {
 namespace {

@@ -63,11 +63,11 @@
 #include <vector>
 
 #include "cli_common.hpp"
-#include "lanes_support/json_writer.hpp"
 #include "lanes/fault_injection.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes/segment_format.hpp"
 #include "lanes/segment_scan.hpp"
+#include "lanes_support/json_writer.hpp"
 #include "metrics_flag.hpp"
 
 namespace {

@@ -10,8 +10,8 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "lanes_support/json_writer.hpp"
 #include "lanes/lanes.hpp"
+#include "lanes_support/json_writer.hpp"
 
 namespace lanes_tools {
 namespace {
