@@ -505,21 +505,16 @@ int main(int argc, char** argv) {
   const json idle_result = idle(root / "idle", o.quick ? 2.0 : 5.0);
   fs::remove_all(root);
 
-  json doc = {{"suite", "durable_bench"},
-              {"commit", lanes_tools::git_commit()},
-              {"compiler", lanes_tools::compiler()},
-              {"cpu", lanes_tools::cpu_model()},
-              {"date", lanes_tools::utc_date()},
-              {"load_average", lanes_tools::load_average()},
-              {"quick", o.quick},
-              {"dir", o.dir},
-              {"sync_interval_us", 1000},
-              {"rounds", rounds},
-              {"catchup_file_mb", file_mb},
-              {"catchup_records", records},
-              {"catchup", catchup},
-              {"catchup_rejoin", rejoin},
-              {"idle", idle_result}};
+  json doc = lanes_tools::result_header("durable_bench");
+  doc.update(json{{"quick", o.quick},
+                  {"dir", o.dir},
+                  {"sync_interval_us", 1000},
+                  {"rounds", rounds},
+                  {"catchup_file_mb", file_mb},
+                  {"catchup_records", records},
+                  {"catchup", catchup},
+                  {"catchup_rejoin", rejoin},
+                  {"idle", idle_result}});
   fs::create_directories(fs::path(o.out).parent_path().empty() ? "."
                                                                : fs::path(o.out).parent_path());
   std::ofstream(o.out) << doc.dump(2) << "\n";

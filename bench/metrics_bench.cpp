@@ -198,16 +198,11 @@ int main(int argc, char** argv) {
                  without["polled_per_s"].get<double>() / 1e6, with["scrapes"].get<int>());
     rounds.push_back({{"with", with}, {"without", without}});
   }
-  json doc = {{"suite", "metrics_bench"},
-              {"commit", lanes_tools::git_commit()},
-              {"compiler", lanes_tools::compiler()},
-              {"cpu", lanes_tools::cpu_model()},
-              {"date", lanes_tools::utc_date()},
-              {"load_average", lanes_tools::load_average()},
-              {"quick", o.quick},
-              {"seconds_per_case", o.seconds},
-              {"value_bytes", 64},
-              {"rounds", rounds}};
+  json doc = lanes_tools::result_header("metrics_bench");
+  doc.update(json{{"quick", o.quick},
+                  {"seconds_per_case", o.seconds},
+                  {"value_bytes", 64},
+                  {"rounds", rounds}});
   namespace fs = std::filesystem;
   if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
   std::ofstream(o.out) << doc.dump(2) << "\n";

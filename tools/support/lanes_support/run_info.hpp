@@ -3,6 +3,7 @@
 // Cold path; every function allocates and may run a child process (git).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace lanes_tools {
@@ -18,5 +19,12 @@ std::string cpu_model();
 std::string utc_date();
 // The 1-minute load average (/proc/loadavg), or -1: on a shared machine, how busy it was.
 double load_average();
+
+// The fields every benchmark result file starts with: suite, commit, compiler, cpu, date and
+// load average.
+inline nlohmann::json result_header(const std::string& suite) {
+  return {{"suite", suite},     {"commit", git_commit()}, {"compiler", compiler()},
+          {"cpu", cpu_model()}, {"date", utc_date()},     {"load_average", load_average()}};
+}
 
 }  // namespace lanes_tools
