@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/bench.sh [--quick] [--publish] [--only ring|bus|queue|persist] [--persist-dir DIR]
+# tools/bench.sh [--quick] [--publish] [--only SUITE] [--persist-dir DIR]
 #                [--no-plots] [ring_bench options...]
 #
 # Builds the release preset, runs every benchmark and regenerates BENCHMARKS.md from the
@@ -19,6 +19,8 @@
 #                                                                      results/durable_bench.json
 #   metrics_bench  publish and poll with lanes::prometheus serving and scraped every second
 #                  against without, alternating rounds                 results/metrics_bench.json
+#   kafka_bench    the Kafka bridge each way against librdkafka alone on the same mock cluster
+#                                                                      results/kafka_bench.json
 #   lanes_micro    Google Benchmark microbenchmarks of the hot paths (bench/micro), compared
 #                  with the committed baseline by tools/micro_compare.py results/micro_bench.json
 # then the Targets summary at the top of BENCHMARKS.md (tools/targets_report.py) and the plots
@@ -29,8 +31,8 @@
 #   --quick        smoke runs of all four, for CI and development; under 3 minutes in all
 #   --publish      also copy the JSON to bench/results/ and the PNGs to bench/results/plots/,
 #                  the committed copies that the committed BENCHMARKS.md is generated from
-#   --only S       run one suite: ring (ring_bench), bus (bus_bench), queue (queue_bench) or
-#                  persist (persist_bench);
+#   --only S       run one suite: ring, bus, queue, persist, durable, metrics, kafka or micro
+#                  (the benchmark of that name);
 #                  the summary and the plots then use the other suites' committed results
 #   --no-plots     skip the gnuplot step
 #   --persist-dir  where persist_bench and fio write (default /var/tmp/lanes-bench: a real
@@ -81,8 +83,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 case "$only" in
-  all | ring | bus | queue | persist | durable | metrics | micro) ;;
-  *) echo "bench.sh: --only takes ring, bus, queue, persist, durable, metrics or micro" >&2; exit 2 ;;
+  all | ring | bus | queue | persist | durable | metrics | kafka | micro) ;;
+  *) echo "bench.sh: --only takes ring, bus, queue, persist, durable, metrics, kafka or micro" >&2; exit 2 ;;
 esac
 
 load=$(cut -d' ' -f1 /proc/loadavg)
@@ -157,6 +159,15 @@ if [[ $only == all || $only == metrics ]]; then
   step metrics run ./build/release/bench/metrics_bench --out results/metrics_bench.json \
     "${metrics_args[@]+"${metrics_args[@]}"}"
   step metrics report publish_and_report metrics python3 tools/metrics_bench_report.py
+fi
+
+if [[ $only == all || $only == kafka ]]; then
+  kafka_args=()
+  [[ $mode == quick ]] && kafka_args+=(--quick)
+  step kafka build cmake --build --preset release -j2 --target kafka_bench
+  step kafka run ./build/release/bench/kafka_bench --out results/kafka_bench.json \
+    "${kafka_args[@]+"${kafka_args[@]}"}"
+  step kafka report publish_and_report kafka python3 tools/kafka_bench_report.py
 fi
 
 # Microbenchmarks of the hot paths (bench/micro, Google Benchmark): 5 repetitions, medians

@@ -23,6 +23,7 @@ namespace lanes::kafka::detail {
 namespace {
 
 constexpr int offset_bits = 48;  // a delivery's opaque: lanes partition << 48 | offset
+constexpr std::chrono::milliseconds settle_limit{10000};
 
 // The records of one lanes partition between `acked` and the read position, each done or not.
 class ack_window {
@@ -60,9 +61,18 @@ struct lanes_position {
 class to_kafka final : public session {
  public:
   using session::session;
+  // A session that ends (stopped or failed) must not leave a produce request behind that a
+  // broker could still append after the next session has read where to resume: that record
+  // would then be in Kafka twice. So only what was never sent is dropped; requests already on
+  // the wire get their answer (appended or not) before the producer goes, for at most
+  // settle_limit (after a stop, drain has already waited as long as the caller allowed).
+  // Only when a broker stays unreachable that long are they abandoned too, and the connection
+  // closes with them (a broker answers a request on the connection it came on).
   ~to_kafka() override {
-    if (producer_)
-      rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    if (!producer_) return;
+    rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE);
+    if (!drained_) rd_kafka_flush(producer_.get(), static_cast<int>(settle_limit.count()));
+    rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   }
 
   void open() override {
@@ -121,6 +131,7 @@ class to_kafka final : public session {
 
   void drain(std::chrono::milliseconds limit) override {
     rd_kafka_flush(producer_.get(), static_cast<int>(limit.count()));
+    drained_ = true;
     report();
     commit_acked();
   }
@@ -396,6 +407,7 @@ class to_kafka final : public session {
   std::uint64_t skipped_ = 0;
   std::string failure_;
   bool failure_permanent_ = false;
+  bool drained_ = false;  // drain ran: it waited for what was in flight as long as allowed
 };
 
 }  // namespace

@@ -230,6 +230,7 @@ TEST(KafkaBridge, ABrokerDownForSecondsMidStreamLosesAndRepeatsNothing) {
   lanes::bus b(durable_bus(dir));
   ASSERT_EQ(b.create_topic("src", durable_topic(3)), lanes::errc::ok);
   publish_numbered(b, "src", 3, 0, 3000);
+  std::string history;
   for (const direction d : {direction::to_kafka, direction::from_kafka}) {
     bridge_config c = config(d, kafka, d == direction::to_kafka ? "src" : "dst", "k");
     c.max_records_per_second = 3000;
@@ -252,7 +253,14 @@ TEST(KafkaBridge, ABrokerDownForSecondsMidStreamLosesAndRepeatsNothing) {
         << bridge.stats().last_error;
     bridge.stop();
     EXPECT_FALSE(bridge.failed()) << bridge.stats().last_error;
+    // What a repeat or a gap below would have to be explained by: the sessions and their errors.
+    history += std::string(d == direction::to_kafka ? "to Kafka: " : "from Kafka: ") +
+               std::to_string(bridge.stats().sessions) + " sessions, " +
+               std::to_string(bridge.stats().errors) + " errors, last '" +
+               bridge.stats().last_error + "'; ";
   }
+  std::printf("%s\n", history.c_str());
+  SCOPED_TRACE(history);
   const auto in_kafka = read_kafka(kafka.bootstrap(), "k", 3);
   expect_each_lanes_offset_once(in_kafka, {1000, 1000, 1000});
   expect_each_kafka_offset_once(read_lanes(b, "dst"), in_kafka);
