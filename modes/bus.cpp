@@ -177,15 +177,20 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
     const fs::path root(state_->config.data_dir);
     t->dir = root / std::string(name);
     if (io::exists_nofollow(t->dir)) {
-      // A create_topic that a crash interrupted before topic.conf was in place leaves the
-      // directory empty or holding only topic.conf.tmp: nothing was acknowledged, so it is
-      // taken over. Anything else there is not ours to remove.
+      // topic.conf is written last: a create_topic that a crash cut off before it leaves a
+      // directory holding at most topic.conf.tmp and partition directories (named by their
+      // number). Nothing in it was acknowledged, so it is taken over. Anything else there is
+      // not ours to remove.
       std::error_code e;
       bool leftover = !io::exists_nofollow(t->dir / "topic.conf") &&
                       fs::is_directory(fs::symlink_status(t->dir, e));
       if (leftover) {
         for (const auto& entry : fs::directory_iterator(t->dir, e)) {
-          leftover = leftover && entry.path().filename() == "topic.conf.tmp";
+          const std::string f = entry.path().filename().string();
+          const bool partition_dir =
+              entry.is_directory(e) && !entry.is_symlink(e) && !f.empty() &&
+              f.find_first_not_of("0123456789") == std::string::npos;
+          leftover = leftover && (f == "topic.conf.tmp" || partition_dir);
         }
       }
       if (!leftover || e) return errc::topic_exists;
@@ -198,13 +203,11 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
       t->wakeup = state_->wakeup;
       t->persister = state_->wakeup.get();
     }
-    const std::string text = detail::encode_topic_config(config);
-    errc oe =
-        io::write_file_atomically(t->dir, "topic.conf",
-                                  {reinterpret_cast<const std::byte*>(text.data()), text.size()})
-            .status;
+    // The partitions first, topic.conf last: a topic.conf on disk always has its partition
+    // directories (a reopen refuses a topic whose partition directory is missing).
+    errc oe = errc::ok;
     std::vector<damage_report> none;
-    if (oe == errc::ok && durable) oe = detail::open_topic_logs(*t, root, {}, none, detail);
+    if (durable) oe = detail::open_topic_logs(*t, root, {}, none, detail);
     if (oe == errc::ok && durable && config.mode == topic_mode::queue) {
       // A new durable queue: an empty acks file per partition (a leftover one from a topic
       // of that name deleted meanwhile is gone with its directory).
@@ -212,6 +215,12 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
         if (oe == errc::ok) oe = detail::recover_queue_partition(*t, *p, detail);
       }
       if (oe == errc::ok) oe = detail::attach_queue_acks(*t, detail);
+    }
+    if (oe == errc::ok) {
+      const std::string text = detail::encode_topic_config(config);
+      oe = io::write_file_atomically(t->dir, "topic.conf",
+                                     {reinterpret_cast<const std::byte*>(text.data()), text.size()})
+               .status;
     }
     if (oe != errc::ok) {
       std::error_code e;

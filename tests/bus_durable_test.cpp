@@ -690,15 +690,18 @@ TEST(BusDurable, OnDurableCallbackReportsProgressAndFailure) {
 
 }  // namespace
 
-// A create_topic that a crash cut off before its topic.conf was in place leaves an empty
-// directory (or one holding only topic.conf.tmp): the next create_topic of that name takes it
-// over instead of answering topic_exists for a topic that describe_topic does not know. A
+// create_topic writes topic.conf last, so one that a crash cut off leaves a directory holding
+// at most topic.conf.tmp and partition directories: the next create_topic of that name takes
+// it over instead of answering topic_exists for a topic that describe_topic does not know. A
 // directory with anything else in it is still not the bus's to remove.
 TEST(BusDurable, ACreateTopicCutOffByACrashDoesNotBlockTheNameForever) {
   LANES_REQUIRE_URING();
   io_test::scratch_dir dir;
   std::filesystem::create_directories(dir.path() / "orders");
   std::ofstream(dir.path() / "orders" / "topic.conf.tmp") << "mode=lo";
+  std::filesystem::create_directories(dir.path() / "orders" / "0");
+  std::ofstream(dir.path() / "orders" / "0" / "00000000000000000000.seg") << "half a segment";
+  std::filesystem::create_directories(dir.path() / "orders" / "1");
   std::filesystem::create_directories(dir.path() / "other");
   std::ofstream(dir.path() / "other" / "notes.txt") << "mine";
   lanes::bus b(disk_bus(dir.path()));
@@ -709,4 +712,6 @@ TEST(BusDurable, ACreateTopicCutOffByACrashDoesNotBlockTheNameForever) {
   EXPECT_EQ(b.create_topic("other", durable_topic(1, lanes::durability::async)),
             errc::topic_exists);
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "other" / "notes.txt"));
+  // The topic taken over is a new one: nothing of the leftover's partition files is in it.
+  EXPECT_EQ(b.describe_topic("orders")->partitions[0].end_offset, 0u);
 }
