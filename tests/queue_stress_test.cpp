@@ -24,6 +24,7 @@ using bus_test::quiet_bus;
 using bus_test::tag_value;
 using bus_test::value_tag;
 using lanes::errc;
+using queue_test::eventually;
 using queue_test::qc;
 using queue_test::qstats;
 using queue_test::queue_topic;
@@ -152,6 +153,8 @@ void run_stress(lanes::bus& b, const char* topic, std::uint32_t max_deliveries, 
     acked += a;
     dead += d;
   }
+  // The last dead letters are counted in the source just after they are published.
+  EXPECT_TRUE(eventually([&] { return qstats(b, topic).dead_lettered == dead; }));
   const auto s = qstats(b, topic);
   EXPECT_EQ(s.acked, acked);
   EXPECT_EQ(s.dead_lettered, dead);
