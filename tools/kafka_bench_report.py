@@ -20,7 +20,7 @@ WHAT = {
 }
 
 
-def render(d, results_path, command, _notes):
+def render(d, results_path, command, notes):
     lines = ["## Kafka bridge (kafka_bench)", ""]
     lines += generated_by("kafka_bench_report", results_path, command)
     lines += [f"- Commit `{d['commit']}`, {d['compiler']}, {d['cpu']}, run {d['date']}, "
@@ -38,6 +38,9 @@ def render(d, results_path, command, _notes):
         lines.append(f"| {WHAT[base]} | {size} B | {c['records']} | {c['ours_median']:,.0f} | "
                      f"{c['peer_median']:,.0f} | {m:.2f} ({c['ratio_min']:.2f}-{c['ratio_max']:.2f})"
                      f" | {'-' if durable else f'>= {GOAL}'} | {result} |")
+    if notes.get("lines"):
+        lines += ["", "Notes (bench/kafka_notes.json, written by hand):", ""]
+        lines += [f"- {n}" for n in notes["lines"]]
     return "\n".join(lines) + "\n\n" + END + "\n"
 
 
