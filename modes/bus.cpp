@@ -187,9 +187,8 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
       if (leftover) {
         for (const auto& entry : fs::directory_iterator(t->dir, e)) {
           const std::string f = entry.path().filename().string();
-          const bool partition_dir =
-              entry.is_directory(e) && !entry.is_symlink(e) && !f.empty() &&
-              f.find_first_not_of("0123456789") == std::string::npos;
+          const bool partition_dir = entry.is_directory(e) && !entry.is_symlink(e) && !f.empty() &&
+                                     f.find_first_not_of("0123456789") == std::string::npos;
           leftover = leftover && (f == "topic.conf.tmp" || partition_dir);
         }
       }

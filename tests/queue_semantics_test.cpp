@@ -18,7 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 using bus_test::quiet_bus;
 using lanes::errc;
-using queue_test::eventually;
+using lanes_test::wait_until;
 using queue_test::qc;
 using queue_test::qstats;
 using queue_test::queue_topic;
@@ -211,7 +211,7 @@ TEST(QueueSemantics, DeadLetterAfterMaxDeliveriesWithHeaders) {
   EXPECT_EQ(h[std::string(lanes::dead_letter_headers::offset)], std::to_string(pub.offset));
   EXPECT_EQ(h[std::string(lanes::dead_letter_headers::deliveries)], "3");
   // Settled in the source just after the dead letter is published (see the test below).
-  ASSERT_TRUE(eventually([&] { return qstats(b, "q").dead_lettered == 1; }));
+  ASSERT_TRUE(wait_until([&] { return qstats(b, "q").dead_lettered == 1; }));
   const auto s = qstats(b, "q");
   EXPECT_EQ(s.acked, 0u);
   EXPECT_EQ(s.bytes_held, 0u) << "a dead letter is acked in the source";
@@ -237,7 +237,7 @@ TEST(QueueSemantics, ExpiryCountsTowardMaxDeliveries) {
   EXPECT_EQ(dead[0].record.value, "slow");
   // The housekeeper publishes the dead letter first and settles the slot after (so that a
   // full dead-letter topic loses nothing): until then the expired receipt is only stale.
-  ASSERT_TRUE(eventually([&] { return qstats(b, "q").dead_lettered == 1; }));
+  ASSERT_TRUE(wait_until([&] { return qstats(b, "q").dead_lettered == 1; }));
   EXPECT_EQ(c.ack(got[0].receipt), errc::already_acked) << "dead letters are acked here";
 }
 

@@ -18,7 +18,7 @@ using bus_test::log_topic;
 using bus_test::quiet_bus;
 using lanes::errc;
 using lanes::offset_reset;
-using queue_test::eventually;
+using lanes_test::wait_until;
 using queue_test::qc;
 using queue_test::qstats;
 using queue_test::queue_topic;
@@ -116,7 +116,7 @@ TEST(QueueShare, RedeliveryAndDeadLettersOnALogTopic) {
   }
   EXPECT_EQ(g, "sg");
   // Counted in the source just after the dead letter is published.
-  EXPECT_TRUE(eventually([&] { return qstats(b, "log", "sg").dead_lettered == 1; }));
+  EXPECT_TRUE(wait_until([&] { return qstats(b, "log", "sg").dead_lettered == 1; }));
 }
 
 TEST(QueueShare, RetentionDropsWhatTheGroupHadNotReceived) {

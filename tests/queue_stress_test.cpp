@@ -24,7 +24,7 @@ using bus_test::quiet_bus;
 using bus_test::tag_value;
 using bus_test::value_tag;
 using lanes::errc;
-using queue_test::eventually;
+using lanes_test::wait_until;
 using queue_test::qc;
 using queue_test::qstats;
 using queue_test::queue_topic;
@@ -154,7 +154,7 @@ void run_stress(lanes::bus& b, const char* topic, std::uint32_t max_deliveries, 
     dead += d;
   }
   // The last dead letters are counted in the source just after they are published.
-  EXPECT_TRUE(eventually([&] { return qstats(b, topic).dead_lettered == dead; }));
+  EXPECT_TRUE(wait_until([&] { return qstats(b, topic).dead_lettered == dead; }));
   const auto s = qstats(b, topic);
   EXPECT_EQ(s.acked, acked);
   EXPECT_EQ(s.dead_lettered, dead);

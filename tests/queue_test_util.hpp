@@ -5,7 +5,6 @@
 //   owned_message            a received message copied out (with its receipt).
 //   receive_until(c, n, d)   receives (without acking) until n messages arrived or d passed.
 //   qstats(b, topic, group)  the queue's stats summed over partitions.
-//   eventually(ok, d)        whether ok() became true within d (checked every millisecond).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -14,7 +13,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "bus_test_util.hpp"
@@ -80,18 +78,6 @@ inline lanes::queue_partition_stats qstats(const lanes::bus& b, std::string_view
   const auto s = b.describe_queue(topic, group);
   EXPECT_TRUE(s.has_value()) << topic << "/" << group;
   return s ? s->total() : lanes::queue_partition_stats{};
-}
-
-// For what another thread (the bus's housekeeping) finishes after the moment a test can see:
-// whether ok() became true within `limit`.
-template <class Predicate>
-bool eventually(Predicate ok, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!ok()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
 }
 
 }  // namespace queue_test

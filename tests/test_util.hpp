@@ -8,6 +8,8 @@
 //                      double destruction and use of destroyed objects.
 //   item_tag           (producer id, sequence) packed into one 64-bit item.
 //   stall_guard        makes a stress loop give up (and the test fail) instead of hanging.
+//   wait_until(ok, d)  whether ok() became true within d: for what another thread (the bus's
+//                      housekeeping, a bridge, a broker) finishes after a test can see it.
 #pragma once
 
 #include <atomic>
@@ -178,5 +180,15 @@ class stall_guard {
   std::uint64_t idle_ = 0;
   std::chrono::steady_clock::time_point since_{};
 };
+
+template <class Predicate>
+bool wait_until(Predicate ok, std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!ok()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 }  // namespace lanes_test

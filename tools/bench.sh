@@ -143,32 +143,21 @@ if [[ $only == all || $only == persist ]]; then
   step persist report publish_and_report persist python3 tools/persist_bench_report.py
 fi
 
-if [[ $only == all || $only == durable ]]; then
-  durable_args=()
-  [[ $mode == quick ]] && durable_args+=(--quick)
-  step durable build cmake --build --preset release -j2 --target durable_bench
-  step durable run ./build/release/bench/durable_bench --out results/durable_bench.json \
-    "${durable_args[@]+"${durable_args[@]}"}"
-  step durable report publish_and_report durable python3 tools/durable_bench_report.py
-fi
+# plain_suite SUITE: a suite whose benchmark takes only --out and --quick, and whose report is
+# tools/SUITE_bench_report.py: built, run and reported like the others.
+plain_suite() {
+  local suite=$1
+  local args=()
+  [[ $mode == quick ]] && args+=(--quick)
+  step "$suite" build cmake --build --preset release -j2 --target "${suite}_bench"
+  step "$suite" run "./build/release/bench/${suite}_bench" --out "results/${suite}_bench.json" \
+    "${args[@]+"${args[@]}"}"
+  step "$suite" report publish_and_report "$suite" python3 "tools/${suite}_bench_report.py"
+}
 
-if [[ $only == all || $only == metrics ]]; then
-  metrics_args=()
-  [[ $mode == quick ]] && metrics_args+=(--quick)
-  step metrics build cmake --build --preset release -j2 --target metrics_bench
-  step metrics run ./build/release/bench/metrics_bench --out results/metrics_bench.json \
-    "${metrics_args[@]+"${metrics_args[@]}"}"
-  step metrics report publish_and_report metrics python3 tools/metrics_bench_report.py
-fi
-
-if [[ $only == all || $only == kafka ]]; then
-  kafka_args=()
-  [[ $mode == quick ]] && kafka_args+=(--quick)
-  step kafka build cmake --build --preset release -j2 --target kafka_bench
-  step kafka run ./build/release/bench/kafka_bench --out results/kafka_bench.json \
-    "${kafka_args[@]+"${kafka_args[@]}"}"
-  step kafka report publish_and_report kafka python3 tools/kafka_bench_report.py
-fi
+for suite in durable metrics kafka; do
+  if [[ $only == all || $only == "$suite" ]]; then plain_suite "$suite"; fi
+done
 
 # Microbenchmarks of the hot paths (bench/micro, Google Benchmark): 5 repetitions, medians
 # compared with the committed baseline (tools/micro_compare.py flags changes beyond noise).

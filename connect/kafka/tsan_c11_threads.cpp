@@ -46,16 +46,11 @@ pthread_cond_t* as_pthread(cnd_t* c) { return reinterpret_cast<pthread_cond_t*>(
 
 int c11_result(int pthread_error) {
   switch (pthread_error) {
-    case 0:
-      return thrd_success;
-    case ENOMEM:
-      return thrd_nomem;
-    case EBUSY:
-      return thrd_busy;
-    case ETIMEDOUT:
-      return thrd_timedout;
-    default:
-      return thrd_error;
+    case 0: return thrd_success;
+    case ENOMEM: return thrd_nomem;
+    case EBUSY: return thrd_busy;
+    case ETIMEDOUT: return thrd_timedout;
+    default: return thrd_error;
   }
 }
 

@@ -7,7 +7,7 @@
 //   produce_kafka     records produced with an idempotent producer, waiting for delivery.
 //   lanes_record      a lanes record copied out; read_lanes reads a whole topic.
 //   temp_dir          a directory removed at the end of the test.
-//   wait_until        polls a condition until a generous deadline (no fixed sleeps).
+//   wait_until        lanes_test::wait_until (tests/test_util.hpp), here for the Kafka tests.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -18,14 +18,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "test_util.hpp"
 #include <lanes/lanes.hpp>
 
 namespace kafka_test {
@@ -33,15 +32,7 @@ namespace kafka_test {
 using namespace std::chrono_literals;
 using headers_list = std::vector<std::pair<std::string, std::string>>;
 
-inline bool wait_until(const std::function<bool()>& ok,
-                       std::chrono::milliseconds limit = std::chrono::seconds(60)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!ok()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using lanes_test::wait_until;
 
 class temp_dir {
  public:
