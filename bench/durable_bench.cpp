@@ -31,6 +31,7 @@
 
 #include "lanes_support/histogram.hpp"
 #include "lanes_support/run_info.hpp"
+#include "record_codec.hpp"
 #include <lanes/crc32c.hpp>
 #include <lanes/lanes.hpp>
 #include <lanes/segment_format.hpp>
@@ -288,16 +289,15 @@ double raw_walk_mbs(const std::vector<fs::path>& files, std::uint64_t& records) 
             h.total_size() > static_cast<std::size_t>(n) - at) {
           break;
         }
-        // The frames, as a reader walks them (no CRC, no size checks).
-        std::size_t fpos = at + lanes::io::batch_header_size;
+        // The frames, as a reader walks them (no CRC, no record size checks).
         const std::size_t end = at + h.total_size();
-        while (fpos + sizeof(lanes::frame_header) <= end) {
-          lanes::frame_header fh;
-          std::memcpy(&fh, buf.data() + fpos, sizeof fh);
-          const std::size_t footprint = lanes::frame_footprint(fh.length);
-          if (footprint == 0 || footprint > end - fpos) break;
-          if ((fh.flags & lanes::frame_flags::padding) == 0) ++records;
-          fpos += footprint;
+        lanes::detail::frame_walker w(
+            {buf.data() + at + lanes::io::batch_header_size, h.payload_length});
+        lanes::detail::record_frame frame;
+        for (lanes::detail::frame_step s = w.next(frame);
+             s == lanes::detail::frame_step::record || s == lanes::detail::frame_step::short_record;
+             s = w.next(frame)) {
+          ++records;
         }
         at = end;
       }

@@ -15,6 +15,7 @@
 #include "lanes/clock.hpp"
 #include "lanes/file_io.hpp"
 #include "lanes/group_offsets_file.hpp"
+#include "record_codec.hpp"
 
 namespace lanes {
 namespace detail {
@@ -501,31 +502,11 @@ namespace {
                                                       std::size_t headers_size,
                                                       std::size_t value_size,
                                                       const publish_options& o) noexcept {
-  // Field by field, 8 bytes at a time, straight into the ring: a header assembled on the
-  // stack and copied with wider loads would wait for a failed store-to-load forward.
-  static_assert(
-      offsetof(record_header, offset) == 0 && offsetof(record_header, timestamp_ns) == 8 &&
-      offsetof(record_header, key_size) == 16 && offsetof(record_header, value_size) == 20 &&
-      offsetof(record_header, headers_size) == 24 && offsetof(record_header, header_count) == 28);
   const std::uint32_t key_size =
       key ? static_cast<std::uint32_t>(key.size()) : record_header::no_key;
-  const std::uint64_t sizes =
-      key_size | (static_cast<std::uint64_t>(static_cast<std::uint32_t>(value_size)) << 32);
-  const std::uint64_t hdrs =
-      static_cast<std::uint32_t>(headers_size) |
-      (static_cast<std::uint64_t>(static_cast<std::uint32_t>(o.headers.size())) << 32);
-#if defined(__SSE2__)
-  // Two 16-byte stores built in registers: half the store-buffer entries of four.
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
-                   _mm_set_epi64x(timestamp_ns, static_cast<long long>(offset)));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16),
-                   _mm_set_epi64x(static_cast<long long>(hdrs), static_cast<long long>(sizes)));
-#else
-  std::memcpy(out, &offset, 8);
-  std::memcpy(out + 8, &timestamp_ns, 8);
-  std::memcpy(out + 16, &sizes, 8);
-  std::memcpy(out + 24, &hdrs, 8);
-#endif
+  detail::encode_record_header(
+      out, offset, timestamp_ns, key_size, static_cast<std::uint32_t>(value_size),
+      static_cast<std::uint32_t>(headers_size), static_cast<std::uint32_t>(o.headers.size()));
   out += sizeof(record_header);
   if (key) {
     copy_bytes(out, key.view().data(), key.size());
@@ -760,6 +741,11 @@ errc producer::wait_durable(std::uint32_t partition, std::uint64_t offset,
   detail::partition_state& p = *topic_->partitions[partition];
   if (offset >= p.end_offset.load(std::memory_order_acquire)) return errc::offset_out_of_range;
   return detail::persist_wait(*topic_, p, offset, timeout);
+}
+
+std::uint64_t producer::durable_offset(std::uint32_t partition) const noexcept {
+  if (!topic_ || partition >= topic_->partitions.size()) return 0;
+  return topic_->partitions[partition]->durable_offset();
 }
 
 bool producer::wait_for_room(message_key key, std::size_t value_size, const publish_options& o,

@@ -1,17 +1,22 @@
-// modes/disk_cursor.hpp: a consumer's read-ahead over a durable partition's segment files
-// (internal). Used by consumer.cpp's read path while a consumer is behind the ring.
+// modes/disk_cursor.hpp (internal): a consumer's read path on a durable partition while it is
+// behind the ring: read-ahead over the partition's segment files (modes/disk_cursor.cpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
-#include "lanes/frame_ring.hpp"
+#include "lanes/partition_log.hpp"
 #include "lanes/record.hpp"
 #include "lanes/segment_format.hpp"
+#include "poll_batch.hpp"
+#include "record_codec.hpp"
 
 namespace lanes::detail {
+
+struct partition_state;
 
 // Durable topics: whole verified batches read from the segment files (1 MiB at a time),
 // handed out record by record across polls, so that each byte is read once and each
@@ -26,7 +31,25 @@ struct disk_cursor {
   std::uint64_t used_in = 0;     // the poll whose views point into buf
   std::uint64_t batch_next = 0;  // one past the current batch's offsets (where to skip to)
   void clear() noexcept { size = batch_end = at = 0; }
-  void fill(std::size_t bytes, std::uint64_t next_offset) noexcept {
+
+  // What fill() met.
+  enum class result {
+    ok,        // out is full, or nothing more is readable (yet) at next_offset
+    overrun,   // disk retention passed next_offset too
+    damaged,   // a damaged batch at next_offset: `damage` says where
+    bad_data,  // a batch with a good CRC whose frames or records do not fit; skip to `skip_to`
+  };
+  // Adds the records of durable partition `p` at next_offset and below `limit` to `out` (views
+  // into buf, valid until the next poll that refills it), reading and verifying whole batches
+  // when what was read is used up; next_offset follows them. poll_seq: the consumer's poll
+  // number. The consumer's thread only; allocates only when a batch larger than any seen so
+  // far comes (cold). damaged sets `damage`, bad_data `skip_to`.
+  result fill(const partition_state& p, std::string_view topic, poll_batch& out,
+              std::uint64_t limit, std::uint64_t poll_seq, std::uint64_t& next_offset);
+  io::read_result damage{};
+  std::uint64_t skip_to = 0;
+
+  void load(std::size_t bytes, std::uint64_t next_offset) noexcept {
     size = bytes;
     batch_end = at = 0;
     next = next_offset;
@@ -49,18 +72,16 @@ struct disk_cursor {
         batch_end += static_cast<std::size_t>(h.total_size());
         batch_next = h.next_offset();
       }
-      frame_header fh;
-      if (at + sizeof fh > batch_end) return step::bad;  // frames fill a batch exactly
-      std::memcpy(&fh, buf.data() + at, sizeof fh);
-      const std::size_t footprint = frame_footprint(fh.length);
-      if (footprint > batch_end - at || footprint < sizeof fh) return step::bad;
-      if ((fh.flags & frame_flags::padding) != 0) {
-        at += footprint;
-        continue;
+      frame_walker w({buf.data() + at, batch_end - at});
+      record_frame f;
+      switch (w.next(f)) {
+        case frame_step::end: at = batch_end; continue;  // only padding was left
+        case frame_step::record: break;
+        default: return step::bad;  // frames fill a batch exactly, records their frames
       }
-      rec = buf.data() + at + sizeof(frame_header);
-      if (!record_fits(rec, fh.length)) return step::bad;
-      after = at + footprint;
+      if (!record_fits(f.rec, f.frame.length)) return step::bad;
+      rec = f.rec;
+      after = at + w.position();
       return step::record;
     }
   }

@@ -6,6 +6,7 @@
 
 #include "bus_state.hpp"
 #include "lanes/clock.hpp"
+#include "record_codec.hpp"
 
 namespace lanes::detail {
 
@@ -21,11 +22,6 @@ std::uint64_t index_entries_for(std::size_t capacity) {
   return std::bit_ceil(capacity / min_record_footprint + 1);
 }
 
-record_header read_record_header(const frame_view& f) noexcept {
-  record_header h;
-  std::memcpy(&h, f.data, sizeof h);
-  return h;
-}
 }  // namespace
 
 partition_state::partition_state(const topic_config& c, std::uint32_t pid)
@@ -34,6 +30,7 @@ partition_state::partition_state(const topic_config& c, std::uint32_t pid)
       index(std::make_unique<std::atomic<std::uint32_t>[]>(index_entries_for(c.ring_capacity))),
       index_mask(index_entries_for(c.ring_capacity) - 1) {
   retention = ring.add_reader();
+  if (c.prefault) ring.prefault();
 }
 
 std::uint64_t partition_state::position_of(std::uint64_t offset) const noexcept {
@@ -67,7 +64,7 @@ std::uint64_t partition_state::drop_oldest(std::uint64_t limit, Pred&& keep_goin
   std::uint64_t dropped = 0;
   frame_view f;
   while (retention.try_peek(f) && f.position < limit) {
-    if (!keep_going(read_record_header(f), f)) break;
+    if (!keep_going(decode_record_header(f.data), f)) break;
     retention.advance(f);
     ++dropped;
   }

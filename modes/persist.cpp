@@ -18,6 +18,7 @@
 
 #include "bus_state.hpp"
 #include "lanes/clock.hpp"
+#include "record_codec.hpp"
 
 namespace lanes::detail {
 
@@ -48,6 +49,7 @@ std::string encode_topic_config(const topic_config& c) {
   o << "policy=" << (c.policy == backpressure::block ? "block" : "overwrite") << "\n";
   o << "max_message_size=" << c.max_message_size << "\n";
   o << "max_readers=" << c.max_readers << "\n";
+  o << "prefault=" << (c.prefault ? 1 : 0) << "\n";
   o << "durability="
     << (c.durable == durability::sync    ? "sync"
         : c.durable == durability::async ? "async"
@@ -100,6 +102,9 @@ bool decode_topic_config(const std::string& text, topic_config& c) {
       ok = parse_num(v, c.max_message_size);
     } else if (k == "max_readers") {
       ok = parse_num(v, c.max_readers);
+    } else if (k == "prefault") {
+      ok = v == "0" || v == "1";
+      c.prefault = v == "1";
     } else if (k == "durability") {
       ok = v == "none" || v == "async" || v == "sync";
       c.durable = v == "sync"    ? durability::sync
@@ -231,8 +236,8 @@ bool append_new(partition_persistence& ps, frame_ring& ring) noexcept {
       const std::uint64_t size = frame_footprint(h.length);
       if (to != from && to + size - from > target_bytes) break;
       if ((h.flags & frame_flags::padding) == 0) {
-        record_header rh;
-        std::memcpy(&rh, reinterpret_cast<const std::byte*>(&h) + sizeof(frame_header), sizeof rh);
+        const record_header rh =
+            decode_record_header(reinterpret_cast<const std::byte*>(&h) + sizeof(frame_header));
         if (count == 0) {
           first_ts = rh.timestamp_ns;
           max_ts = rh.timestamp_ns;

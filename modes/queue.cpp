@@ -10,6 +10,7 @@
 
 #include "lanes/clock.hpp"
 #include "queue_state.hpp"
+#include "record_codec.hpp"
 
 namespace lanes {
 namespace detail {
@@ -49,31 +50,8 @@ std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
 
 std::atomic<std::uint64_t> next_queue_id{1};
 
-record_header header_at(const std::byte* payload) noexcept {
-  record_header h;
-  std::memcpy(&h, payload, sizeof h);
-  return h;
-}
-
 const std::byte* payload_at(const partition_state& p, std::uint64_t position) noexcept {
   return reinterpret_cast<const std::byte*>(&p.ring.frame_at(position)) + sizeof(frame_header);
-}
-
-void view_of(record_view& r, const topic_state& t, std::uint32_t partition,
-             const std::byte* data) noexcept {
-  const record_header h = header_at(data);
-  const std::byte* q = data + sizeof(record_header);
-  r.topic = t.name;
-  r.partition = partition;
-  r.offset = h.offset;
-  r.timestamp_ns = h.timestamp_ns;
-  r.has_key = h.key_size != record_header::no_key;
-  const std::uint32_t ks = r.has_key ? h.key_size : 0;
-  r.key = {reinterpret_cast<const char*>(q), ks};
-  q += ks;
-  r.headers = headers_view(q, h.headers_size, h.header_count);
-  q += h.headers_size;
-  r.value = {reinterpret_cast<const char*>(q), h.value_size};
 }
 
 std::uint64_t log2_of(std::uint64_t pow2) noexcept {
@@ -268,7 +246,7 @@ void try_advance(queue_partition& q) noexcept {
 
 void deliver(queue_message& m, const queue_group& g, queue_partition& q, std::uint64_t offset,
              std::uint32_t delivery, std::int64_t deadline) noexcept {
-  view_of(m.record, g.topic, q.part.id, payload_at(q.part, q.position_of(offset)));
+  fill_record_view(m.record, payload_at(q.part, q.position_of(offset)), g.topic.name, q.part.id);
   m.receipt.queue = g.id;
   m.receipt.partition = q.part.id;
   m.receipt.offset = offset;
@@ -282,7 +260,7 @@ void deliver(queue_message& m, const queue_group& g, queue_partition& q, std::ui
 bool due(const queue_group& g, queue_partition& q, std::uint64_t offset, std::int64_t now,
          std::int64_t now_real, std::int64_t& when) noexcept {
   if (g.settings.delivery_delay.count() == 0) return true;
-  const record_header h = header_at(payload_at(q.part, q.position_of(offset)));
+  const record_header h = decode_record_header(payload_at(q.part, q.position_of(offset)));
   const std::int64_t at = saturating_add(h.timestamp_ns, g.settings.delivery_delay.count());
   if (at <= now_real) return true;
   when = saturating_add(now, at - now_real);
@@ -402,7 +380,7 @@ std::size_t dispatch(const queue_group& g, queue_partition& q, bool durable_only
   const std::uint64_t e = takeable_end(q, durable_only);
   for (std::uint64_t o = c; o < e; ++o) {
     const std::byte* data = payload_at(q.part, q.position_of(o));
-    const record_header h = header_at(data);
+    const record_header h = decode_record_header(data);
     std::uint64_t kh = 0;
     if (h.key_size != record_header::no_key) {
       kh = key_hash(data + sizeof(record_header), h.key_size) | 1u;  // never 0 (0: no key)
@@ -460,7 +438,7 @@ bool dead_letter(const queue_group& g, queue_partition& q, std::uint64_t offset,
                  std::uint32_t delivery) noexcept {
   const std::byte* data = payload_at(q.part, q.position_of(offset));
   record_view r;
-  view_of(r, g.topic, q.part.id, data);
+  fill_record_view(r, data, g.topic.name, q.part.id);
   auto number = [&](std::size_t i, std::uint64_t v) {
     auto& buf = q.numbers[i];
     const auto res = std::to_chars(buf.data(), buf.data() + buf.size(), v);
@@ -621,7 +599,7 @@ void restore_queue_partition(queue_partition& q, std::uint64_t end,
     }
     if (q.group.strict) {  // dispatch needs the key hashes of what it walks
       const std::byte* data = payload_at(q.part, q.position_of(o));
-      const record_header h = header_at(data);
+      const record_header h = decode_record_header(data);
       q.key_hashes[o & q.mask] = h.key_size == record_header::no_key
                                      ? 0
                                      : (key_hash(data + sizeof(record_header), h.key_size) | 1u);
@@ -1044,93 +1022,6 @@ queue_consumer bus::make_queue_consumer(const queue_consumer_config& config, err
   p->batch.resize(config.max_receive);
   if (status != nullptr) *status = errc::ok;
   return queue_consumer(std::move(p));
-}
-
-queue_partition_stats queue_group_stats::total() const noexcept {
-  queue_partition_stats s;
-  for (const queue_partition_stats& p : partitions) {
-    s.ready += p.ready;
-    s.in_flight += p.in_flight;
-    s.delayed += p.delayed;
-    s.acked += p.acked;
-    s.redelivered += p.redelivered;
-    s.dead_lettered += p.dead_lettered;
-    s.skipped += p.skipped;
-    s.ack_floor += p.ack_floor;
-    s.end_offset += p.end_offset;
-    s.bytes_held += p.bytes_held;
-    s.bytes_unacked += p.bytes_unacked;
-    s.bytes_acked_waiting += p.bytes_acked_waiting;
-  }
-  return s;
-}
-
-std::optional<queue_group_stats> bus::describe_queue(std::string_view topic,
-                                                     std::string_view group) const {
-  auto t = state_->find(topic);
-  if (!t) return std::nullopt;
-  std::shared_ptr<detail::queue_group> g;
-  {
-    std::lock_guard lock(t->groups_mu);
-    auto it = t->queue_groups.find(group);
-    if (it == t->queue_groups.end()) return std::nullopt;
-    g = it->second;
-  }
-  queue_group_stats out;
-  out.topic = t->name;
-  out.group = g->name;
-  for (const auto& qp : g->partitions) {
-    detail::queue_partition& q = *qp;
-    queue_partition_stats s;
-    s.partition = q.part.id;
-    // Positions come from the offset index only (never from ring bytes, which producers may
-    // reuse meanwhile): a racing ack or publish makes the numbers stale, not wrong to read.
-    const std::uint64_t base = q.floor_position.load(std::memory_order_acquire);
-    const std::uint64_t f = q.floor.load(std::memory_order_acquire);
-    const std::uint64_t c = q.claim.load(std::memory_order_acquire);
-    const std::uint64_t e = q.part.end_offset.load(std::memory_order_acquire);
-    const std::uint64_t published = q.part.ring.published_position();
-    const std::uint64_t cmask = q.part.ring.capacity() - 1;
-    auto pos = [&](std::uint64_t o) {
-      if (o >= e) return published;
-      const std::uint64_t at = q.part.index[o & q.part.index_mask].load(std::memory_order_relaxed);
-      return base + ((at - (base & cmask)) & cmask);
-    };
-    std::uint64_t acked_window = 0;
-    for (std::uint64_t o = f; o < c; ++o) {
-      const std::uint64_t w = q.slot(o).load(std::memory_order_acquire);
-      if (detail::slot_word::lap(w) != q.lap(o)) {
-        ++s.in_flight;  // being claimed right now
-        continue;
-      }
-      switch (detail::slot_word::state(w)) {
-        case detail::qstate::ready: ++s.ready; break;
-        case detail::qstate::delayed: ++s.delayed; break;
-        case detail::qstate::acked: {
-          ++acked_window;
-          const std::uint64_t a = pos(o);
-          const std::uint64_t b = pos(o + 1);
-          if (b > a) s.bytes_acked_waiting += b - a;
-          break;
-        }
-        default: ++s.in_flight; break;  // in_flight, busy, dead (waiting for the DLQ)
-      }
-    }
-    s.ready += e > c ? e - c : 0;
-    s.redelivered = q.redelivered.load(std::memory_order_relaxed);
-    s.dead_lettered = q.dead_lettered.load(std::memory_order_relaxed);
-    s.skipped = q.skipped.load(std::memory_order_relaxed);
-    const std::uint64_t done = (f - q.start) + acked_window;
-    const std::uint64_t not_by_consumers = s.dead_lettered + s.skipped;
-    s.acked = done > not_by_consumers ? done - not_by_consumers : 0;
-    s.ack_floor = f;
-    s.end_offset = e;
-    s.bytes_held = published > base ? published - base : 0;
-    s.bytes_acked_waiting = std::min(s.bytes_acked_waiting, s.bytes_held);
-    s.bytes_unacked = s.bytes_held - s.bytes_acked_waiting;
-    out.partitions.push_back(s);
-  }
-  return out;
 }
 
 namespace detail {

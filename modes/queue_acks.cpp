@@ -77,6 +77,7 @@
 #include "lanes/file_io.hpp"
 #include "lanes/segment_format.hpp"
 #include "queue_state.hpp"
+#include "record_codec.hpp"
 
 namespace lanes::detail {
 
@@ -229,24 +230,18 @@ errc reload_records(topic_state& t, partition_state& p, std::uint64_t from, std:
     errc bad = errc::ok;
     io::for_each_batch(std::span<const std::byte>(buf.data(), r.bytes), ps.max_batch_bytes,
                        [&](const io::batch_header&, std::span<const std::byte> payload) {
-                         std::size_t pos = 0;
-                         while (bad == errc::ok && pos + sizeof(frame_header) <= payload.size()) {
-                           frame_header fh;
-                           std::memcpy(&fh, payload.data() + pos, sizeof fh);
-                           const std::uint64_t size = frame_footprint(fh.length);
-                           if (size > payload.size() - pos || fh.length >= cap) {
+                         detail::frame_walker w(payload, cap);
+                         detail::record_frame f;
+                         while (bad == errc::ok) {
+                           const detail::frame_step s = w.next(f);
+                           if (s == detail::frame_step::end || s == detail::frame_step::cut) break;
+                           if (s != detail::frame_step::record) {
                              bad = errc::corrupt_log;
                              break;
                            }
-                           const std::byte* body = payload.data() + pos + sizeof(frame_header);
-                           pos += size;
-                           if ((fh.flags & frame_flags::padding) != 0) continue;
-                           record_header rh;
-                           if (fh.length < sizeof rh) {
-                             bad = errc::corrupt_log;
-                             break;
-                           }
-                           std::memcpy(&rh, body, sizeof rh);
+                           const frame_header& fh = f.frame;
+                           const std::byte* body = f.rec;
+                           const record_header rh = detail::decode_record_header(body);
                            if (rh.offset < next) continue;  // before `from`, same batch
                            if (rh.offset != next || next >= end) {
                              if (next < end) bad = errc::corrupt_log;

@@ -155,6 +155,22 @@ TEST(BusDurable, ReopenAfterCleanCloseGivesIdenticalTopicsOffsetsAndContents) {
   EXPECT_EQ(r.offset, info_before->partitions[1].end_offset);
 }
 
+TEST(BusDurable, PrefaultIsKeptInTheTopicConfigurationAcrossReopen) {
+  LANES_REQUIRE_URING();
+  io_test::scratch_dir dir;
+  {
+    lanes::bus b(disk_bus(dir.path()));
+    lanes::topic_config t = durable_topic(1, lanes::durability::async);
+    t.prefault = true;
+    ASSERT_EQ(b.create_topic("warm", t), errc::ok);
+    ASSERT_EQ(b.create_topic("cold", durable_topic(1, lanes::durability::async)), errc::ok);
+  }
+  lanes::bus b(disk_bus(dir.path()));
+  ASSERT_TRUE(b.describe_topic("warm").has_value());
+  EXPECT_TRUE(b.describe_topic("warm")->config.prefault);
+  EXPECT_FALSE(b.describe_topic("cold")->config.prefault);
+}
+
 TEST(BusDurable, ACommitPastTheRecoveredEndResumesAtTheEnd) {
   // The files lost records a group had committed past (here the offsets file is edited; in
   // life a disk that dropped synced data, or a hand-cut segment). Keeping the commit would

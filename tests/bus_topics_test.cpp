@@ -1,7 +1,10 @@
 // tests/bus_topics_test.cpp: topic lifecycle (create, list, describe, delete), topic-name
 // and configuration validation, and what describe_topic reports.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -203,6 +206,44 @@ TEST(BusTopics, DeleteTopicMakesItsProducersFailWithUnknownTopic) {
   // A new topic of the same name is a new log.
   ASSERT_EQ(b.create_topic("t", log_topic(1)), errc::ok);
   EXPECT_EQ(b.describe_topic("t")->partitions[0].end_offset, 0u);
+}
+
+}  // namespace
+
+namespace {
+
+// Resident pages of this process (from /proc/self/statm), in bytes.
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t size = 0;
+  std::size_t resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+TEST(BusTopics, PrefaultMakesEveryRingResidentWhenTheTopicIsCreated) {
+  constexpr std::size_t ring = std::size_t{32} << 20;
+  lanes::bus b(quiet_bus());
+  lanes::topic_config lazy = log_topic(2);
+  lazy.ring_capacity = ring;
+  const std::size_t before_lazy = resident_bytes();
+  ASSERT_EQ(b.create_topic("lazy", lazy), errc::ok);
+  const std::size_t after_lazy = resident_bytes();
+  const std::size_t lazy_growth = after_lazy - std::min(after_lazy, before_lazy);
+
+  lanes::topic_config eager = lazy;
+  eager.prefault = true;
+  ASSERT_EQ(b.create_topic("eager", eager), errc::ok);
+  const std::size_t after_eager = resident_bytes();
+  const std::size_t eager_growth = after_eager - std::min(after_eager, after_lazy);
+  // Both rings (64 MiB) became resident, and at least one ring more than a lazy topic made
+  // resident (a sanitizer's own bookkeeping makes some of a lazy allocation resident too).
+  EXPECT_GE(eager_growth, 2 * ring * 9 / 10);
+  EXPECT_GE(eager_growth, lazy_growth + ring) << "lazy topic: " << lazy_growth << " bytes";
+  const auto info = b.describe_topic("eager");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_TRUE(info->config.prefault);
+  EXPECT_FALSE(b.describe_topic("lazy")->config.prefault);
 }
 
 }  // namespace

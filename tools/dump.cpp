@@ -35,6 +35,7 @@
 #include "lanes/segment_format.hpp"
 #include "lanes/segment_scan.hpp"
 #include "lanes_support/json_writer.hpp"
+#include "record_codec.hpp"
 
 namespace lanes_tools {
 namespace {
@@ -81,64 +82,44 @@ void collect_batch(void* ctx, std::uint64_t position, const lanes::io::batch_hea
   static_cast<std::vector<batch_at>*>(ctx)->push_back({position, h});
 }
 
-// One record found in a batch payload.
-struct record_info {
-  std::uint64_t offset;
-  std::int64_t timestamp_ns;
-  bool has_key;
-  std::string_view key;
-  std::string_view value;
-  std::uint32_t header_count;
-};
-
 // Walks the frames of a batch payload. Returns "" when every frame is well formed, the
 // records' offsets run densely from base and there are exactly `count` of them; otherwise
 // what is wrong, with the byte position inside the payload in `where`.
 template <class Fn>
 std::string walk_records(std::span<const std::byte> payload, const lanes::io::batch_header& h,
                          std::size_t& where, Fn&& fn) {
-  std::size_t at = 0;
+  lanes::detail::frame_walker w(payload);
+  lanes::detail::record_frame f;
   std::uint64_t expect = h.base_offset;
   std::uint32_t seen = 0;
-  while (at < payload.size()) {
-    where = at;
-    if (payload.size() - at < sizeof(lanes::frame_header)) return "frame header cut short";
-    lanes::frame_header fh;
-    std::memcpy(&fh, payload.data() + at, sizeof fh);
-    const std::uint64_t footprint = lanes::frame_footprint(fh.length);
-    if (footprint > payload.size() - at) {
-      return "frame length " + std::to_string(fh.length) + " runs past the batch";
+  for (;;) {
+    where = w.position();
+    const lanes::detail::frame_step step = w.next(f);
+    if (step == lanes::detail::frame_step::end) break;
+    if (step == lanes::detail::frame_step::cut) return "frame header cut short";
+    where = f.at;
+    if (step == lanes::detail::frame_step::overrun) {
+      return "frame length " + std::to_string(f.frame.length) + " runs past the batch";
     }
-    if ((fh.flags & lanes::frame_flags::padding) == 0) {
-      if (fh.length < sizeof(lanes::record_header)) {
-        return "frame of " + std::to_string(fh.length) + " bytes is too short for a record";
-      }
-      lanes::record_header rh;
-      std::memcpy(&rh, payload.data() + at + sizeof fh, sizeof rh);
-      const std::uint64_t key = rh.key_size == lanes::record_header::no_key ? 0 : rh.key_size;
-      if (sizeof rh + key + rh.headers_size + rh.value_size > fh.length) {
-        return "record sizes (key " + std::to_string(key) + ", headers " +
-               std::to_string(rh.headers_size) + ", value " + std::to_string(rh.value_size) +
-               ") exceed its frame of " + std::to_string(fh.length) + " bytes";
-      }
-      if (rh.offset != expect) {
-        return "record offset " + std::to_string(rh.offset) + ", expected " +
-               std::to_string(expect);
-      }
-      const char* base = reinterpret_cast<const char*>(payload.data() + at + sizeof fh + sizeof rh);
-      record_info r{rh.offset,
-                    rh.timestamp_ns,
-                    rh.key_size != lanes::record_header::no_key,
-                    std::string_view(base, key),
-                    std::string_view(base + key + rh.headers_size, rh.value_size),
-                    rh.header_count};
-      fn(r);
-      ++expect;
-      ++seen;
+    if (step != lanes::detail::frame_step::record) {
+      return "frame of " + std::to_string(f.frame.length) + " bytes is too short for a record";
     }
-    at += footprint;
+    const lanes::record_header rh = lanes::detail::decode_record_header(f.rec);
+    const std::uint64_t key = rh.key_size == lanes::record_header::no_key ? 0 : rh.key_size;
+    if (sizeof rh + key + rh.headers_size + rh.value_size > f.frame.length) {
+      return "record sizes (key " + std::to_string(key) + ", headers " +
+             std::to_string(rh.headers_size) + ", value " + std::to_string(rh.value_size) +
+             ") exceed its frame of " + std::to_string(f.frame.length) + " bytes";
+    }
+    if (rh.offset != expect) {
+      return "record offset " + std::to_string(rh.offset) + ", expected " + std::to_string(expect);
+    }
+    lanes::record_view r;
+    lanes::detail::fill_record_view(r, f.rec, {}, 0);
+    fn(r);
+    ++expect;
+    ++seen;
   }
-  where = at;
   if (seen != h.count) {
     return std::to_string(seen) + " records, the batch header says " + std::to_string(h.count);
   }
@@ -205,14 +186,14 @@ segment_check check_segment(const std::string& path, std::uint64_t base,
       runtime_error("cannot read " + path + " at byte " + std::to_string(b.position));
     }
     std::size_t where = 0;
-    const std::string problem =
-        walk_records(std::span<const std::byte>(buf), b.header, where, [&](const record_info& r) {
+    const std::string problem = walk_records(
+        std::span<const std::byte>(buf), b.header, where, [&](const lanes::record_view& r) {
           if (!print || !records) return;
           std::printf("  offset %llu: timestamp %lld, key %s, %u headers, %zu value bytes",
                       static_cast<unsigned long long>(r.offset),
                       static_cast<long long>(r.timestamp_ns),
                       r.has_key ? ("\"" + printable(r.key, 40) + "\"").c_str() : "none",
-                      r.header_count, r.value.size());
+                      r.headers.size(), r.value.size());
           if (values) std::printf(": \"%s\"", printable(r.value, 200).c_str());
           std::printf("\n");
         });
