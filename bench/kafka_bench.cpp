@@ -1,24 +1,31 @@
 // kafka_bench: the Kafka bridge's throughput against librdkafka alone, both against the same
 // librdkafka mock cluster in this process, in the same run (issue 15, point 7):
 //   to_kafka    lanes -> Kafka: kafka_bridge mirroring N records already in a memory lanes topic
-//               (4 partitions, until every delivery report came back), against librdkafka's
+//               (16 partitions, until every delivery report came back), against librdkafka's
 //               idempotent producer sending the same N records (same key, value and headers,
 //               including the bridge's lanes.* headers) to the same cluster, until flushed
 //   from_kafka  Kafka -> lanes: kafka_bridge consuming N records into a memory lanes topic, and
 //               into a durable (async) one, against librdkafka's consumer alone reading the
-//               same N records (touching every payload)
-// N: 400 000 x 64 B and 100 000 x 1 KiB to Kafka; 120 000 x 64 B and 16 000 x 1 KiB from Kafka
+//               same N records (reading each one's key, timestamp and headers and touching its
+//               payload)
+// N: 400 000 x 64 B and 100 000 x 1 KiB to Kafka; 480 000 x 64 B and 64 000 x 1 KiB from Kafka
 // (the mock cluster keeps 5 MiB per partition; see main).
 // Values of 64 B and 1 KiB. Rounds interleave ours and the peer (ours, peer, ...); ratios are
 // per round, then their median with the min-max spread. Goal: >= 0.8x of each peer.
 // tools/kafka_bench_report.py renders the results into BENCHMARKS.md (tools/bench.sh --only kafka).
 //   kafka_bench [--quick] [--reps N] [--out PATH]
+// Diagnostics: KAFKA_BENCH_TRACE=1 prints each side's time to its first record and from there
+// to its last; KAFKA_BENCH_COLD_RING=1 creates the Kafka -> lanes topics without prefault.
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -27,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "lanes_support/ours_vs_peer.hpp"
 #include "lanes_support/run_info.hpp"
 #include <lanes/kafka_bridge.hpp>
 #include <lanes/lanes.hpp>
@@ -35,7 +43,10 @@ namespace {
 
 using json = nlohmann::json;
 using clock_type = std::chrono::steady_clock;
-constexpr int partitions = 4;  // of every topic, lanes and Kafka
+// Of every topic, lanes and Kafka. 16: the mock cluster keeps 5 MiB per partition, and Kafka ->
+// lanes must read back what it holds, so more partitions make those runs longer (4 partitions:
+// 16 000 x 1 KiB read in 15-50 ms, where a few ms of scheduling decided the ratio).
+constexpr int partitions = 16;
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "kafka_bench: %s\n", what.c_str());
@@ -63,6 +74,31 @@ struct cluster {
     mock = rd_kafka_mock_cluster_new(host, 1);
     if (mock == nullptr) die("the mock cluster did not start");
     bootstrap = rd_kafka_mock_cluster_bootstraps(mock);
+    if (!std::getenv("KAFKA_BENCH_NAGLE")) no_delay_on_listeners();
+  }
+  // A real Kafka broker sets TCP_NODELAY on its connections (SocketServer); librdkafka 2.0.2's
+  // mock broker does not, so a response written in pieces waits for the client's delayed ACK
+  // (~40 ms): measured, 2 of 4 ListOffsets requests took 40 ms each. Linux copies
+  // TCP_NODELAY from a listening socket to the sockets it accepts, so it is set on the
+  // mock's listeners, found among this process's descriptors by their port.
+  void no_delay_on_listeners() const {
+    const std::string port = bootstrap.substr(bootstrap.rfind(':') + 1);
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      const int fd = std::atoi(e.path().filename().c_str());
+      sockaddr_in a{};
+      socklen_t len = sizeof a;
+      int listening = 0;
+      socklen_t ll = sizeof listening;
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
+          a.sin_family != AF_INET || std::to_string(ntohs(a.sin_port)) != port ||
+          ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) != 0 || !listening)
+        continue;
+      const int one = 1;
+      if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        die("cannot set TCP_NODELAY on the mock broker's listener");
+      return;
+    }
+    die("the mock broker's listening socket (port " + port + ") was not found");
   }
   ~cluster() {
     rd_kafka_mock_cluster_destroy(mock);
@@ -91,7 +127,10 @@ class wall_span {
  public:
   // Notes the count seen now; returns it.
   std::uint64_t see(std::uint64_t count) {
-    if (count != count_) last_ = clock_type::now();
+    if (count != count_) {
+      last_ = clock_type::now();
+      if (count_ == 0) first_ = last_;
+    }
     count_ = count;
     return count;
   }
@@ -99,10 +138,23 @@ class wall_span {
     const double s = std::chrono::duration<double>(last_ - start_).count();
     return s > 0 ? static_cast<double>(count_) / s : 0;
   }
+  // Milliseconds from the start to the first record, and from the first to the last.
+  double to_first_ms() const {
+    return std::chrono::duration<double, std::milli>(first_ - start_).count();
+  }
+  double first_to_last_ms() const {
+    return std::chrono::duration<double, std::milli>(last_ - first_).count();
+  }
+  ~wall_span() {
+    if (std::getenv("KAFKA_BENCH_TRACE"))
+      std::fprintf(stderr, "  span: %llu records, first after %.1f ms, then %.1f ms\n",
+                   static_cast<unsigned long long>(count_), to_first_ms(), first_to_last_ms());
+  }
 
  private:
   clock_type::time_point start_ = clock_type::now();
   clock_type::time_point last_ = start_;
+  clock_type::time_point first_ = start_;
   std::uint64_t count_ = 0;
 };
 
@@ -119,7 +171,9 @@ double run_bridge(lanes::bus& b, const lanes::kafka::bridge_config& c, std::size
           std::to_string(st.lag) + ", in flight " + std::to_string(st.in_flight) + ": " +
           st.last_error);
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    // 1 ms: waking every 200 us took a core's share from the 2-core machine's mock broker
+    // and librdkafka threads (measured: 0.51x at 200 us, 0.83x at 1 ms, 16 000 x 1 KiB).
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   bridge.stop();
   return span.rate();
@@ -128,11 +182,9 @@ double run_bridge(lanes::bus& b, const lanes::kafka::bridge_config& c, std::size
 // The producer settings the bridge uses (connect/kafka/to_kafka.cpp), so that the peer does the
 // same work per record.
 std::vector<std::pair<std::string, std::string>> producer_props(const std::string& bootstrap) {
-  return {{"bootstrap.servers", bootstrap},
-          {"enable.idempotence", "true"},
-          {"message.timeout.ms", "0"},
-          {"linger.ms", "5"},
-          {"log_level", "0"}};
+  return {{"bootstrap.servers", bootstrap}, {"enable.idempotence", "true"},
+          {"message.timeout.ms", "0"},      {"linger.ms", "5"},
+          {"socket.nagle.disable", "true"}, {"log_level", "0"}};
 }
 
 // Peer: librdkafka's producer alone, N records as the bridge would send them.
@@ -189,7 +241,7 @@ double peer_produce(cluster& k, const std::string& topic, std::size_t n, std::si
 double ours_to_kafka(cluster& k, const std::string& topic, std::size_t n, std::size_t value_size) {
   lanes::bus b;
   lanes::topic_config tc;
-  tc.ring_capacity = std::size_t{1} << 26;
+  tc.ring_capacity = std::size_t{1} << 24;
   tc.partitions = partitions;
   if (const lanes::errc e = b.create_topic("src", tc); e != lanes::errc::ok)
     die(std::string("create_topic: ") + lanes::to_string(e));
@@ -216,10 +268,20 @@ double peer_consume(cluster& k, const std::string& topic, std::size_t n) {
   rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", k.bootstrap},
                                               {"group.id", "bench"},
                                               {"enable.auto.commit", "false"},
+                                              {"socket.nagle.disable", "true"},
                                               {"log_level", "0"}});
+  // Started as the bridge starts: absolute offsets from the low watermarks. Assigning
+  // RD_KAFKA_OFFSET_BEGINNING before the leader is known costs librdkafka's fixed 500 ms
+  // offset-query retry (connect/kafka/from_kafka.cpp).
   rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p)
-    rd_kafka_topic_partition_list_add(l, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  for (int p = 0; p < partitions; ++p) {
+    std::int64_t lo = 0;
+    std::int64_t hi = 0;
+    if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &lo, &hi, 10000) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+      die("peer: cannot read the watermarks of " + topic);
+    rd_kafka_topic_partition_list_add(l, topic.c_str(), p)->offset = lo;
+  }
   rd_kafka_assign(rk, l);
   rd_kafka_topic_partition_list_destroy(l);
   std::size_t got = 0;
@@ -234,6 +296,18 @@ double peer_consume(cluster& k, const std::string& topic, std::size_t n) {
       ++got;
       for (std::size_t i = 0; i < m->len; i += 64)
         sum += static_cast<const unsigned char*>(m->payload)[i];
+      // What receiving a record means here: its key, timestamp and headers too (the bridge
+      // must carry them; librdkafka parses headers only when asked, with an allocation).
+      sum += m->key_len + static_cast<std::uint64_t>(rd_kafka_message_timestamp(m, nullptr));
+      rd_kafka_headers_t* h = nullptr;
+      if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        std::size_t size = 0;
+        for (std::size_t i = 0;
+             rd_kafka_header_get_all(h, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+          sum += size;
+      }
     }
     rd_kafka_message_destroy(m);
   }
@@ -252,9 +326,13 @@ double ours_from_kafka(cluster& k, const std::string& topic, std::size_t n, bool
   }
   lanes::bus b(bc);
   lanes::topic_config tc;
-  tc.ring_capacity = std::size_t{1} << 25;  // a durable topic's segments hold half a ring
+  tc.ring_capacity = std::size_t{1} << 24;  // 4.4 MB per partition in the 1 KiB case
   tc.partitions = partitions;
   tc.durable = durable ? lanes::durability::async : lanes::durability::none;
+  // A mirror runs for long: its rings are warm after the first lap. A fresh ring would cost
+  // a page fault per 4 KiB written in the timed span (measured: 0.34x -> see
+  // bench/kafka_notes.json); the peer writes nowhere.
+  tc.prefault = std::getenv("KAFKA_BENCH_COLD_RING") == nullptr;
   if (const lanes::errc e = b.create_topic("dst", tc); e != lanes::errc::ok)
     die(std::string("create_topic: ") + lanes::to_string(e));
   lanes::kafka::bridge_config c;
@@ -268,23 +346,10 @@ double ours_from_kafka(cluster& k, const std::string& topic, std::size_t n, bool
   return rate;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
+using lanes_support::median;
 
 json summary(const std::vector<double>& ours, const std::vector<double>& peer) {
-  std::vector<double> ratios;
-  for (std::size_t i = 0; i < ours.size(); ++i) ratios.push_back(ours[i] / peer[i]);
-  return {{"ours_records_per_s", ours},
-          {"peer_records_per_s", peer},
-          {"ratios", ratios},
-          {"ours_median", median(ours)},
-          {"peer_median", median(peer)},
-          {"ratio_median", median(ratios)},
-          {"ratio_min", *std::min_element(ratios.begin(), ratios.end())},
-          {"ratio_max", *std::max_element(ratios.begin(), ratios.end())}};
+  return lanes_support::ours_vs_peer(ours, peer, "records_per_s");
 }
 
 }  // namespace
@@ -313,7 +378,7 @@ int main(int argc, char** argv) {
     // connecting is a small share. Kafka -> lanes must read back all it reads: the mock
     // cluster keeps at most 5 MiB and 100000 records per partition (older ones are deleted),
     // so those cases stay below that and are filled, untimed, by librdkafka's producer.
-    const std::size_t n_to = partitions * (size == 64 ? 100000 : 25000) / (quick ? 4 : 1);
+    const std::size_t n_to = partitions * (size == 64 ? 25000 : 6250) / (quick ? 4 : 1);
     const std::size_t n_from = partitions * (size == 64 ? 30000 : 4000) / (quick ? 4 : 1);
     std::vector<double> to_ours, to_peer, from_ours, from_durable, from_peer;
     for (int r = 0; r < reps; ++r) {
@@ -346,7 +411,7 @@ int main(int argc, char** argv) {
       {"load_average", lanes_tools::load_average()},
       {"rounds", reps},
       {"cluster",
-       "librdkafka 2.0.2 mock cluster, 1 broker, 4 partitions, in this process (keeps 5 MiB "
+       "librdkafka 2.0.2 mock cluster, 1 broker, 16 partitions, in this process (keeps 5 MiB "
        "per partition: N is sized below it)"},
       {"cases", cases}};
   std::ofstream(out) << result.dump(2) << "\n";
