@@ -21,6 +21,8 @@
 #                  against without, alternating rounds                 results/metrics_bench.json
 #   kafka_bench    the Kafka bridge each way against librdkafka alone on the same mock cluster
 #                                                                      results/kafka_bench.json
+#   cdc_bench      lanes::cdc into a durable topic against pg_recvlogical on the same WAL, and
+#                  COMMIT-to-poll latency, on a PostgreSQL 15 it starts      results/cdc_bench.json
 #   lanes_micro    Google Benchmark microbenchmarks of the hot paths (bench/micro), compared
 #                  with the committed baseline by tools/micro_compare.py results/micro_bench.json
 # then the Targets summary at the top of BENCHMARKS.md (tools/targets_report.py) and the plots
@@ -31,7 +33,7 @@
 #   --quick        smoke runs of all four, for CI and development; under 3 minutes in all
 #   --publish      also copy the JSON to bench/results/ and the PNGs to bench/results/plots/,
 #                  the committed copies that the committed BENCHMARKS.md is generated from
-#   --only S       run one suite: ring, bus, queue, persist, durable, metrics, kafka or micro
+#   --only S       run one suite: ring, bus, queue, persist, durable, metrics, kafka, cdc or micro
 #                  (the benchmark of that name);
 #                  the summary and the plots then use the other suites' committed results
 #   --no-plots     skip the gnuplot step
@@ -83,8 +85,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 case "$only" in
-  all | ring | bus | queue | persist | durable | metrics | kafka | micro) ;;
-  *) echo "bench.sh: --only takes ring, bus, queue, persist, durable, metrics, kafka or micro" >&2; exit 2 ;;
+  all | ring | bus | queue | persist | durable | metrics | kafka | cdc | micro) ;;
+  *) echo "bench.sh: --only takes ring, bus, queue, persist, durable, metrics, kafka, cdc or micro" >&2; exit 2 ;;
 esac
 
 load=$(cut -d' ' -f1 /proc/loadavg)
@@ -155,7 +157,7 @@ plain_suite() {
   step "$suite" report publish_and_report "$suite" python3 "tools/${suite}_bench_report.py"
 }
 
-for suite in durable metrics kafka; do
+for suite in durable metrics kafka cdc; do
   if [[ $only == all || $only == "$suite" ]]; then plain_suite "$suite"; fi
 done
 

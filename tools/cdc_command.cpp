@@ -38,6 +38,10 @@ void print_status(const cdc_options& o, const lanes::cdc::cdc_stats& s,
     j.field("confirmed_lsn", lanes::cdc::lsn_text(s.confirmed_lsn));
     j.field("received_lsn", lanes::cdc::lsn_text(s.received_lsn));
     j.field("lag_bytes", lag);
+    j.field("lag_seconds", s.lag_seconds);
+    j.field("snapshot_rows", s.snapshot_rows);
+    j.field("snapshot_retaken", s.snapshot_retaken);
+    j.field("streaming", s.streaming);
     j.end_object();
     std::string line = j.str();
     for (char& c : line) {
@@ -48,12 +52,29 @@ void print_status(const cdc_options& o, const lanes::cdc::cdc_stats& s,
     return;
   }
   std::fprintf(stderr,
-               "lanes cdc: %s%llu transactions (%.0f/s), %llu rows (%.0f/s), confirmed %s, "
-               "received %s, lag %llu bytes\n",
-               final ? "stopped: " : "", static_cast<unsigned long long>(s.transactions), txn_rate,
-               static_cast<unsigned long long>(s.rows), row_rate,
+               "lanes cdc: %s%s%llu transactions (%.0f/s), %llu rows (%.0f/s, %llu from the "
+               "snapshot), confirmed %s, received %s, lag %llu bytes, %.3f s\n",
+               final ? "stopped: " : "",
+               s.streaming ? "" : "snapshot: ", static_cast<unsigned long long>(s.transactions),
+               txn_rate, static_cast<unsigned long long>(s.rows), row_rate,
+               static_cast<unsigned long long>(s.snapshot_rows),
                lanes::cdc::lsn_text(s.confirmed_lsn).c_str(),
-               lanes::cdc::lsn_text(s.received_lsn).c_str(), static_cast<unsigned long long>(lag));
+               lanes::cdc::lsn_text(s.received_lsn).c_str(), static_cast<unsigned long long>(lag),
+               s.lag_seconds);
+}
+
+lanes::cdc::cdc_config config_of(const cdc_options& o) {
+  lanes::cdc::cdc_config c;
+  c.dsn = o.dsn;
+  c.publication = o.publication;
+  c.slot = o.slot;
+  c.topic_prefix = o.topic_prefix;
+  c.partitions = o.partitions;
+  c.durability = o.durability;
+  c.snapshot =
+      o.snapshot == "never" ? lanes::cdc::snapshot_mode::never : lanes::cdc::snapshot_mode::initial;
+  c.tombstones = o.tombstones;
+  return c;
 }
 
 }  // namespace
@@ -72,6 +93,13 @@ CLI::App* add_cdc_command(CLI::App& app, cdc_options& o) {
       ->required();
   cmd->add_option("--topic-prefix", o.topic_prefix, "Topics are PREFIX.schema.table")
       ->capture_default_str();
+  cmd->add_option("--snapshot", o.snapshot,
+                  "initial: a new slot first writes every published row (op r); never: only "
+                  "changes")
+      ->check(CLI::IsMember({"initial", "never"}))
+      ->capture_default_str();
+  cmd->add_flag("--tombstones", o.tombstones,
+                "Follow each delete with a tombstone (same key, empty value)");
   add_count_option(cmd, "--partitions", o.partitions, 1, 1024, "Partitions of topics it creates");
   add_durability_option(cmd, "--durability", o.durability,
                         "async or sync: durability of topics it creates (not none)");
@@ -88,13 +116,7 @@ int run_cdc(const cdc_options& o) {
   }
   install_stop_signals();
   auto bus = open_bus(o.data_dir, dir_use::may_create);
-  lanes::cdc::cdc_config c;
-  c.dsn = o.dsn;
-  c.publication = o.publication;
-  c.slot = o.slot;
-  c.topic_prefix = o.topic_prefix;
-  c.partitions = o.partitions;
-  c.durability = o.durability;
+  const lanes::cdc::cdc_config c = config_of(o);
   lanes::cdc::cdc_stream stream(*bus, c);
   const auto metrics = serve_metrics(*bus, o.metrics_listen, [&stream] {
     const lanes::cdc::cdc_stats s = stream.stats();
@@ -107,7 +129,9 @@ int run_cdc(const cdc_options& o) {
          false, static_cast<double>(s.confirmed_lsn)},
         {"lanes_cdc_lag_bytes", "WAL bytes received but not yet confirmed.", false,
          static_cast<double>(s.received_lsn > s.confirmed_lsn ? s.received_lsn - s.confirmed_lsn
-                                                              : 0)}};
+                                                              : 0)},
+        {"lanes_cdc_lag_seconds", "Seconds from a transaction's commit to its records on disk.",
+         false, s.lag_seconds}};
   });
   std::atomic<bool> stop{false}, done{false};
   std::string error;
@@ -122,9 +146,18 @@ int run_cdc(const cdc_options& o) {
   const auto interval = std::chrono::duration<double>(o.progress_seconds);
   auto last_time = std::chrono::steady_clock::now();
   lanes::cdc::cdc_stats last = stream.stats();
+  bool told_retaken = false;
   while (!done.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (stop_requested.load()) stop = true;
+    if (!told_retaken && stream.stats().snapshot_retaken) {
+      told_retaken = true;
+      std::fprintf(stderr,
+                   "lanes cdc: the last run ended during the initial snapshot; slot %s was "
+                   "dropped and the snapshot is taken again (its unfinished records stay, with "
+                   "another pg.snapshot header)\n",
+                   o.slot.c_str());
+    }
     const auto now = std::chrono::steady_clock::now();
     if (now - last_time >= interval && !done.load()) {
       const lanes::cdc::cdc_stats s = stream.stats();
@@ -135,6 +168,12 @@ int run_cdc(const cdc_options& o) {
   }
   t.join();
   if (!error.empty()) runtime_error(error);
+  if (!stream.stats().streaming && c.snapshot == lanes::cdc::snapshot_mode::initial) {
+    std::fprintf(stderr,
+                 "lanes cdc: stopped during the initial snapshot; the next start drops slot %s "
+                 "and takes the snapshot again\n",
+                 o.slot.c_str());
+  }
   const auto now = std::chrono::steady_clock::now();
   print_status(o, stream.stats(), last,
                std::max(1e-3, std::chrono::duration<double>(now - last_time).count()), true);

@@ -21,6 +21,8 @@ struct cdc_options {
   std::string topic_prefix = "cdc";
   std::uint32_t partitions = 1;
   lanes::durability durability = lanes::durability::async;
+  std::string snapshot = "initial";  // initial or never
+  bool tombstones = false;
   double progress_seconds = 5;
   bool json = false;
   std::string metrics_listen;

@@ -8,19 +8,14 @@
 #include <poll.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+
+#include "sql_connection.hpp"
 
 namespace lanes::cdc {
 
 namespace {
-
-std::string one_line(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  for (char& c : s) {
-    if (c == '\n') c = ' ';
-  }
-  return s;
-}
 
 std::uint64_t be64(const char* p) {
   std::uint64_t v = 0;
@@ -42,45 +37,17 @@ std::int64_t pg_now_us() {
   return unix_us - std::int64_t{946684800} * 1'000'000;
 }
 
-struct result {
-  PGresult* r;
-  explicit result(PGresult* p) : r(p) {}
-  ~result() { PQclear(r); }
-};
-
-std::string ident(pg_conn* c, const std::string& s) {
-  char* q = PQescapeIdentifier(c, s.data(), s.size());
-  std::string out = q != nullptr ? q : "";
-  PQfreemem(q);
-  return out;
-}
-
-std::string literal(pg_conn* c, const std::string& s) {
-  char* q = PQescapeLiteral(c, s.data(), s.size());
-  std::string out = q != nullptr ? q : "";
-  PQfreemem(q);
-  return out;
-}
-
 }  // namespace
 
-replication_connection::replication_connection(const std::string& dsn) {
-  const std::string full = dsn + " replication=database";
-  conn_ = PQconnectdb(full.c_str());
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    const std::string why = one_line(PQerrorMessage(conn_));
-    PQfinish(conn_);
-    conn_ = nullptr;
-    throw cdc_error("cannot connect to PostgreSQL (" + dsn + "): " + why);
-  }
-}
+replication_connection::replication_connection(const std::string& dsn)
+    : conn_(connect_or_throw(dsn, "replication=database")) {}
 
 replication_connection::~replication_connection() {
   if (conn_ != nullptr) PQfinish(conn_);
 }
 
 std::string replication_connection::query_value(const std::string& sql) {
-  result r(PQexec(conn_, sql.c_str()));
+  pg_result_ptr r(PQexec(conn_, sql.c_str()));
   if (PQresultStatus(r.r) != PGRES_TUPLES_OK) {
     throw cdc_error("PostgreSQL refused `" + sql + "`: " + one_line(PQerrorMessage(conn_)));
   }
@@ -88,32 +55,41 @@ std::string replication_connection::query_value(const std::string& sql) {
   return PQgetvalue(r.r, 0, 0);
 }
 
-void replication_connection::prepare(const std::string& publication, const std::string& slot) {
+void replication_connection::check_source(const std::string& publication) {
   const std::string level = query_value("SHOW wal_level");
   if (level != "logical") {
     throw cdc_error("the server's wal_level is '" + level +
                     "'; change data capture needs 'logical' (set wal_level = logical in "
                     "postgresql.conf and restart the server)");
   }
-  if (query_value("SELECT 1 FROM pg_publication WHERE pubname = " + literal(conn_, publication))
-          .empty()) {
+  const std::string pub = quote_literal(conn_, publication);
+  if (query_value("SELECT 1 FROM pg_publication WHERE pubname = " + pub).empty()) {
     throw cdc_error("publication '" + publication + "' does not exist in this database (CREATE " +
-                    "PUBLICATION " + ident(conn_, publication) + " FOR TABLE ...)");
+                    "PUBLICATION " + quote_ident(conn_, publication) + " FOR TABLE ...)");
   }
+  // A table's rows have a key when its replica identity names columns: DEFAULT with a
+  // primary key, USING INDEX, or FULL (the whole row).
+  const std::string keyless = query_value(
+      "SELECT format('%I.%I', t.schemaname, t.tablename) FROM "
+      "pg_publication_tables t JOIN pg_class c ON c.oid = format('%I.%I', t.schemaname, "
+      "t.tablename)::regclass WHERE t.pubname = " +
+      pub +
+      " AND (c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM "
+      "pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))) ORDER BY 1 LIMIT 1");
+  if (!keyless.empty()) {
+    throw cdc_error("table " + keyless +
+                    " has no primary key, so its rows have no record key: add a primary key, or "
+                    "run ALTER TABLE " +
+                    keyless + " REPLICA IDENTITY FULL (the whole row becomes the key)");
+  }
+}
+
+bool replication_connection::slot_exists(const std::string& slot) {
   const std::string active = query_value(
       "SELECT CASE WHEN active THEN coalesce(active_pid::text, '?') ELSE 'no' END || ' ' || "
       "plugin FROM pg_replication_slots WHERE slot_name = " +
-      literal(conn_, slot));
-  if (active.empty()) {
-    result r(PQexec(conn_, ("CREATE_REPLICATION_SLOT " + ident(conn_, slot) +
-                            " LOGICAL pgoutput (SNAPSHOT 'nothing')")
-                               .c_str()));
-    if (PQresultStatus(r.r) != PGRES_TUPLES_OK) {
-      throw cdc_error("cannot create replication slot '" + slot +
-                      "': " + one_line(PQerrorMessage(conn_)));
-    }
-    return;
-  }
+      quote_literal(conn_, slot));
+  if (active.empty()) return false;
   const auto sp = active.find(' ');
   if (active.substr(sp + 1) != "pgoutput") {
     throw cdc_error("replication slot '" + slot + "' uses plugin '" + active.substr(sp + 1) +
@@ -121,15 +97,47 @@ void replication_connection::prepare(const std::string& publication, const std::
   }
   if (active.substr(0, sp) != "no") {
     throw cdc_error("replication slot '" + slot + "' is in use by another process (pid " +
-                    active.substr(0, sp) + ")");
+                    active.substr(0, sp) + "); stop it or pick another --slot");
+  }
+  return true;
+}
+
+replication_connection::created_slot replication_connection::create_slot(const std::string& slot,
+                                                                         bool export_snapshot) {
+  pg_result_ptr r(PQexec(
+      conn_, ("CREATE_REPLICATION_SLOT " + quote_ident(conn_, slot) +
+              " LOGICAL pgoutput (SNAPSHOT '" + (export_snapshot ? "export" : "nothing") + "')")
+                 .c_str()));
+  if (PQresultStatus(r.r) != PGRES_TUPLES_OK || PQntuples(r.r) != 1 || PQnfields(r.r) < 3) {
+    throw cdc_error("cannot create replication slot '" + slot +
+                    "': " + one_line(PQerrorMessage(conn_)));
+  }
+  created_slot out;
+  unsigned hi = 0, lo = 0;
+  if (std::sscanf(PQgetvalue(r.r, 0, 1), "%X/%X", &hi, &lo) != 2) {
+    throw cdc_error("replication slot '" + slot + "' was created without a consistent point");
+  }
+  out.consistent_point = std::uint64_t{hi} << 32 | lo;
+  if (PQgetisnull(r.r, 0, 2) == 0) out.snapshot = PQgetvalue(r.r, 0, 2);
+  if (export_snapshot && out.snapshot.empty()) {
+    throw cdc_error("replication slot '" + slot + "' was created without an exported snapshot");
+  }
+  return out;
+}
+
+void replication_connection::drop_slot(const std::string& slot) {
+  pg_result_ptr r(PQexec(conn_, ("DROP_REPLICATION_SLOT " + quote_ident(conn_, slot)).c_str()));
+  if (PQresultStatus(r.r) != PGRES_COMMAND_OK) {
+    throw cdc_error("cannot drop replication slot '" + slot +
+                    "': " + one_line(PQerrorMessage(conn_)));
   }
 }
 
 void replication_connection::start(const std::string& publication, const std::string& slot) {
-  const std::string sql = "START_REPLICATION SLOT " + ident(conn_, slot) +
+  const std::string sql = "START_REPLICATION SLOT " + quote_ident(conn_, slot) +
                           " LOGICAL 0/0 (proto_version '1', publication_names " +
-                          literal(conn_, publication) + ")";
-  result r(PQexec(conn_, sql.c_str()));
+                          quote_literal(conn_, publication) + ")";
+  pg_result_ptr r(PQexec(conn_, sql.c_str()));
   if (PQresultStatus(r.r) != PGRES_COPY_BOTH) {
     throw cdc_error("cannot start replication from slot '" + slot +
                     "': " + one_line(PQerrorMessage(conn_)));
@@ -143,8 +151,9 @@ bool replication_connection::next(std::string& message, std::uint64_t& wal_end,
     char* buf = nullptr;
     const int n = PQgetCopyData(conn_, &buf, 1);
     if (n == 0) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+      // Rounded up: a wait under a millisecond still reads the socket once.
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       pollfd p{PQsocket(conn_), POLLIN, 0};
       (void)::poll(&p, 1, static_cast<int>(left.count()));
@@ -168,6 +177,7 @@ bool replication_connection::next(std::string& message, std::uint64_t& wal_end,
     } else if (frame[0] == 'k' && frame.size() >= 18) {
       wal_end = be64(buf + 1);
       received_ = std::max(received_, wal_end);
+      keepalive_ = std::max(keepalive_, wal_end);
       if (buf[17] != 0) send_status(false);  // the server asks for an answer now
     }
     PQfreemem(buf);

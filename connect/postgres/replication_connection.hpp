@@ -22,8 +22,18 @@ class replication_connection {
   replication_connection(const replication_connection&) = delete;
   replication_connection& operator=(const replication_connection&) = delete;
 
-  // Checks wal_level and the publication; creates the slot (pgoutput) when it is missing.
-  void prepare(const std::string& publication, const std::string& slot);
+  // Checks wal_level, the publication, and that each published table has a key (a primary
+  // key, or a REPLICA IDENTITY index or FULL).
+  void check_source(const std::string& publication);
+  // Whether the slot exists; cdc_error when it belongs to another plugin or is in use.
+  bool slot_exists(const std::string& slot);
+  struct created_slot {
+    std::uint64_t consistent_point = 0;  // changes committed after it are in the stream
+    std::string snapshot;  // the exported snapshot (valid until the next command here)
+  };
+  // CREATE_REPLICATION_SLOT ... LOGICAL pgoutput, exporting a snapshot when asked.
+  created_slot create_slot(const std::string& slot, bool export_snapshot);
+  void drop_slot(const std::string& slot);
   // START_REPLICATION from the slot's confirmed position.
   void start(const std::string& publication, const std::string& slot);
 
@@ -32,6 +42,9 @@ class replication_connection {
   bool next(std::string& message, std::uint64_t& wal_end, std::chrono::milliseconds wait);
   // Standby status update: everything up to `flushed` is safe in lanes.
   void confirm(std::uint64_t flushed);
+  // The latest position a keepalive carried: the logical walsender sends the WAL position it
+  // has decoded up to (sentPtr), so every transaction committed below it was sent before it.
+  std::uint64_t keepalive_position() const noexcept { return keepalive_; }
 
  private:
   void send_status(bool reply_requested);
@@ -39,6 +52,7 @@ class replication_connection {
   pg_conn* conn_ = nullptr;
   std::uint64_t flushed_ = 0;
   std::uint64_t received_ = 0;
+  std::uint64_t keepalive_ = 0;
 };
 
 }  // namespace lanes::cdc

@@ -17,78 +17,15 @@
 #include <thread>
 #include <vector>
 
+#include "cdc_test_support.hpp"
 #include "lanes/cdc.hpp"
 #include "lanes/lanes.hpp"
-#include "pg_server.hpp"
+#include "lanes_support/pg_server.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-
-struct scratch {
-  std::filesystem::path dir;
-  scratch() {
-    char t[] = "/tmp/lanes_cdc_XXXXXX";
-    if (::mkdtemp(t) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir = t;
-  }
-  ~scratch() { std::filesystem::remove_all(dir); }
-};
-
-// Runs a cdc_stream on its own thread until destroyed; run()'s error, if any, in `error`.
-struct running_stream {
-  lanes::cdc::cdc_stream stream;
-  std::atomic<bool> stop{false};
-  std::string error;
-  std::thread t;
-  running_stream(lanes::bus& b, const lanes::cdc::cdc_config& c) : stream(b, c) {
-    t = std::thread([this] {
-      try {
-        stream.run(stop);
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-    });
-  }
-  ~running_stream() {
-    stop = true;
-    t.join();
-  }
-};
-
-struct record {
-  std::string key;
-  nlohmann::json value;
-  std::string lsn;
-};
-
-// Reads `topic` from the start until `n` records or 60 s.
-std::vector<record> read(lanes::bus& b, const std::string& topic, std::size_t n) {
-  std::vector<record> out;
-  lanes::consumer_config cc;
-  lanes::consumer c = b.make_consumer(cc);
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!b.describe_topic(topic) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
-  const auto info = b.describe_topic(topic);
-  if (!info) return out;
-  std::vector<lanes::topic_partition> tps;
-  for (std::uint32_t p = 0; p < info->config.partitions; ++p) tps.push_back({topic, p});
-  if (c.assign(tps) != lanes::errc::ok) return out;
-  for (const auto& tp : tps) (void)c.seek_to_beginning(tp);
-  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
-    const lanes::poll_result r = c.poll(50ms);
-    for (const lanes::record_view& v : r.records) {
-      record rec{std::string(v.key), nlohmann::json::parse(v.value), {}};
-      for (const lanes::header h : v.headers) {
-        if (h.name == "pg.lsn") rec.lsn = std::string(h.value);
-      }
-      out.push_back(std::move(rec));
-    }
-  }
-  return out;
-}
+using namespace cdc_test;
 
 class CdcStream : public ::testing::Test {
  protected:
@@ -121,7 +58,7 @@ TEST_F(CdcStream, ChangesArriveOnceInCommitOrderAndRollbacksNever) {
   {
     running_stream s(bus, cfg_);
     wait_for_slot();
-    ASSERT_EQ(s.error, "");
+    ASSERT_EQ(s.error_so_far(), "");
     pg_->sql(
         "BEGIN; INSERT INTO orders VALUES (1, 'first', false, 10), (2, NULL, true, 20); "
         "COMMIT");
@@ -129,7 +66,7 @@ TEST_F(CdcStream, ChangesArriveOnceInCommitOrderAndRollbacksNever) {
     pg_->sql("UPDATE orders SET paid = true, qty = 9000000000 WHERE id = 1");
     pg_->sql("DELETE FROM orders WHERE id = 2");
     const auto got = read(bus, "pg.public.orders", 4);
-    ASSERT_EQ(got.size(), 4u) << s.error;
+    ASSERT_EQ(got.size(), 4u) << s.error_so_far();
     // One partition: commit order.
     EXPECT_EQ(got[0].value["op"], "c");
     EXPECT_EQ(got[0].key, "[1]");
@@ -144,6 +81,8 @@ TEST_F(CdcStream, ChangesArriveOnceInCommitOrderAndRollbacksNever) {
     EXPECT_EQ(got[3].key, "[2]");
     EXPECT_EQ(got[3].value["before"]["id"], 2);
     for (const auto& r : got) EXPECT_EQ(r.value.dump().find("rolled back"), std::string::npos);
+    // Counted once confirmed to the server, which follows the disk by up to 10 ms.
+    EXPECT_TRUE(wait_until([&] { return s.stream.stats().transactions >= 3; }));
     EXPECT_EQ(s.stream.stats().transactions, 3u);
   }
   // A new stream resumes from the slot: nothing is written twice, the next change once.
@@ -154,10 +93,11 @@ TEST_F(CdcStream, ChangesArriveOnceInCommitOrderAndRollbacksNever) {
     pg_->sql("INSERT INTO orders VALUES (4, 'sentinel', false, 1)");
     // Had the restart written anything again, those copies would come before these two.
     const auto got = read(bus, "pg.public.orders", 6);
-    ASSERT_EQ(got.size(), 6u) << s.error;
+    ASSERT_EQ(got.size(), 6u) << s.error_so_far();
     EXPECT_EQ(got[4].key, "[3]");
     EXPECT_EQ(got[5].key, "[4]");
-    EXPECT_GE(s.stream.stats().transactions, 2u);
+    EXPECT_TRUE(wait_until([&] { return s.stream.stats().transactions >= 2; }))
+        << s.stream.stats().transactions;
     EXPECT_EQ(got[4].value["after"]["note"], "after restart");
   }
 }
@@ -189,6 +129,34 @@ TEST_F(CdcStream, AMissingPublicationAndABadDsnAreOneLineErrors) {
 
 }  // namespace
 
+// Writes to a table outside the publication send no records, but the slot must not hold
+// their WAL forever: between transactions the stream confirms the position the server's
+// keepalives carry, so the slot's confirmed_flush_lsn passes those writes.
+TEST_F(CdcStream, AnIdlePublicationStillLetsTheServerRecycleWal) {
+  pg_->sql("CREATE TABLE audit (id int PRIMARY KEY, line text)");  // not in the publication
+  lanes::bus_config bc;
+  bc.data_dir = dir_.dir;
+  lanes::bus bus(bc);
+  running_stream s(bus, cfg_);
+  wait_for_slot();
+  ASSERT_EQ(s.error_so_far(), "");
+  pg_->sql("INSERT INTO audit SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g");
+  const std::string after = pg_->value("SELECT pg_current_wal_lsn()");
+  const std::uint64_t after_lsn =
+      std::stoull(pg_->value("SELECT pg_wal_lsn_diff('" + after + "', '0/0')"));
+  EXPECT_TRUE(wait_until([&] {
+    return pg_->value("SELECT confirmed_flush_lsn >= '" + after +
+                      "'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'lanes'") == "t";
+  })) << "confirmed_flush_lsn "
+      << pg_->value("SELECT confirmed_flush_lsn FROM pg_replication_slots") << " < " << after;
+  EXPECT_GE(s.stream.stats().confirmed_lsn, after_lsn);
+  // Nothing of the audit table was written, and the stream still works.
+  pg_->sql("INSERT INTO orders VALUES (1, 'after', false, 1)");
+  const auto got = read(bus, "pg.public.orders", 1);
+  ASSERT_EQ(got.size(), 1u) << s.error_so_far();
+  EXPECT_EQ(got[0].key, "[1]");
+}
+
 // What the server sends for the harder cases, end to end: a key change, an unchanged TOASTed
 // value, NULLs, an added column, a truncate, and a transaction of 100 000 rows.
 TEST_F(CdcStream, KeyChangesToastAddedColumnsTruncateAndALargeTransaction) {
@@ -206,21 +174,30 @@ TEST_F(CdcStream, KeyChangesToastAddedColumnsTruncateAndALargeTransaction) {
   pg_->sql("INSERT INTO orders VALUES (3, 'x', true, 1, 'us')");
   pg_->sql("TRUNCATE orders");
   pg_->sql("INSERT INTO orders SELECT g, 'bulk', false, g FROM generate_series(10, 100009) g");
-  const auto got = read(bus, "pg.public.orders", 5 + 100000);
-  ASSERT_EQ(got.size(), 5u + 100000u) << s.error;
+  const auto got = read(bus, "pg.public.orders", 6 + 100000);
+  ASSERT_EQ(got.size(), 6u + 100000u) << s.error_so_far();
   EXPECT_EQ(got[0].value["after"]["note"], big);
   EXPECT_TRUE(got[0].value["after"]["paid"].is_null());
   EXPECT_EQ(got[1].value["op"], "u");
   EXPECT_EQ(got[1].value["after"]["note"], nlohmann::json::parse(R"({"unchanged_toast": true})"));
   EXPECT_EQ(got[1].value["after"]["qty"], 5);
-  EXPECT_EQ(got[2].value["op"], "u");
-  EXPECT_EQ(got[2].key, "[2]");
+  // The key change: a delete under the old key, then a create under the new one, in one
+  // transaction.
+  EXPECT_EQ(got[2].value["op"], "d");
+  EXPECT_EQ(got[2].key, "[1]");
   EXPECT_EQ(got[2].value["before"], nlohmann::json::parse(R"({"id": 1})"));
-  EXPECT_EQ(got[3].value["after"]["region"], "us");
-  EXPECT_EQ(got[4].value["op"], "t");
-  EXPECT_EQ(got[5].value["after"]["id"], 10);
+  EXPECT_TRUE(got[2].value["after"].is_null());
+  EXPECT_EQ(got[3].value["op"], "c");
+  EXPECT_EQ(got[3].key, "[2]");
+  EXPECT_TRUE(got[3].value["before"].is_null());
+  EXPECT_EQ(got[3].value["after"]["id"], 2);
+  EXPECT_EQ(got[3].value["after"]["qty"], 5);
+  EXPECT_EQ(got[2].lsn, got[3].lsn);
+  EXPECT_EQ(got[4].value["after"]["region"], "us");
+  EXPECT_EQ(got[5].value["op"], "t");
+  EXPECT_EQ(got[6].value["after"]["id"], 10);
   EXPECT_EQ(got.back().value["after"]["id"], 100009);
-  EXPECT_EQ(got[5].lsn, got.back().lsn);  // one transaction
+  EXPECT_EQ(got[6].lsn, got.back().lsn);  // one transaction
 }
 
 // `lanes cdc` killed with SIGKILL 20 times while a writer commits numbered transactions (some
@@ -234,7 +211,7 @@ TEST_F(CdcStream, TwentyKillNineCyclesLoseAndRepeatNothing) {
     lanes::bus bus(bc);
     running_stream s(bus, cfg_);
     wait_for_slot();
-    ASSERT_EQ(s.error, "");
+    ASSERT_EQ(s.error_so_far(), "");
   }
   std::atomic<bool> writing{true};
   std::atomic<int> committed{0};  // rows committed

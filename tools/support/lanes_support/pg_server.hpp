@@ -1,4 +1,4 @@
-// tests/connect/postgres/pg_server.hpp: a real PostgreSQL 15 server for a test, in a fresh
+// lanes_support/pg_server.hpp: a real PostgreSQL 15 server for a test or a benchmark, in a fresh
 // temporary directory, listening only on a unix socket there, with wal_level = logical;
 // stopped (immediate) and removed at the end. initdb refuses to run as root, so the server
 // runs as the `postgres` user (runuser). available() says why a machine cannot run it.
@@ -30,7 +30,8 @@ inline std::string unavailable() {
 
 class server {
  public:
-  server() {
+  // wal_level: "logical" unless a test needs a server that cannot do logical replication.
+  explicit server(const std::string& wal_level = "logical") {
     char t[] = "/tmp/lanes_pg_XXXXXX";
     if (::mkdtemp(t) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = t;
@@ -38,7 +39,7 @@ class server {
     as_postgres(pg_bin + "/initdb -D " + data() + " -U postgres -A trust --no-sync -E UTF8 >" +
                 dir_.string() + "/initdb.log 2>&1");
     std::ofstream(data() + "/postgresql.conf", std::ios::app)
-        << "wal_level = logical\nmax_replication_slots = 10\nmax_wal_senders = 10\n"
+        << "wal_level = " << wal_level << "\nmax_replication_slots = 10\nmax_wal_senders = 10\n"
         << "listen_addresses = ''\nunix_socket_directories = '" << dir_.string() << "'\n"
         << "port = 5432\nfsync = off\nwal_sender_timeout = 60s\n";
     as_postgres(pg_bin + "/pg_ctl -D " + data() + " -l " + dir_.string() +

@@ -1,0 +1,111 @@
+// tests/connect/postgres/cdc_test_support.hpp: what the lanes::cdc tests share: a scratch
+// data directory, a cdc_stream on its own thread, and reading a topic back from the start.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lanes/cdc.hpp"
+#include "lanes/lanes.hpp"
+#include "test_util.hpp"
+
+namespace cdc_test {
+
+using namespace std::chrono_literals;
+
+struct scratch {
+  std::filesystem::path dir;
+  scratch() {
+    char t[] = "/tmp/lanes_cdc_XXXXXX";
+    if (::mkdtemp(t) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir = t;
+  }
+  ~scratch() { std::filesystem::remove_all(dir); }
+};
+
+// Runs a cdc_stream on its own thread until destroyed or end(); run()'s error, if any, in
+// `error` (read it after `ended`).
+struct running_stream {
+  lanes::cdc::cdc_stream stream;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> ended{false};
+  std::string error;
+  std::thread t;
+  running_stream(lanes::bus& b, const lanes::cdc::cdc_config& c) : stream(b, c) {
+    t = std::thread([this] {
+      try {
+        stream.run(stop);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      ended.store(true, std::memory_order_release);  // pairs with wait_error's acquire
+    });
+  }
+  ~running_stream() { end(); }
+  // run()'s error if it has ended, "" while it runs (never reads `error` during a write).
+  std::string error_so_far() const {
+    return ended.load(std::memory_order_acquire) ? error : std::string();
+  }
+  // Stops the stream and waits for run() to return.
+  void end() {
+    stop = true;
+    if (t.joinable()) t.join();
+  }
+  // run()'s error once it ended by itself (60 s at most); "(still running)" otherwise.
+  std::string wait_error() {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!ended.load(std::memory_order_acquire)) {
+      if (std::chrono::steady_clock::now() > deadline) return "(still running)";
+      std::this_thread::sleep_for(5ms);
+    }
+    return error;
+  }
+};
+
+struct record {
+  std::string key;
+  nlohmann::json value;  // null for a tombstone (empty value)
+  std::string lsn;       // pg.lsn ("" for snapshot reads)
+  std::string snapshot;  // pg.snapshot (snapshot reads only)
+};
+
+// Reads `topic` from the start until `n` records or 60 s.
+inline std::vector<record> read(lanes::bus& b, const std::string& topic, std::size_t n) {
+  std::vector<record> out;
+  lanes::consumer_config cc;
+  lanes::consumer c = b.make_consumer(cc);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!b.describe_topic(topic) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const auto info = b.describe_topic(topic);
+  if (!info) return out;
+  std::vector<lanes::topic_partition> tps;
+  for (std::uint32_t p = 0; p < info->config.partitions; ++p) tps.push_back({topic, p});
+  if (c.assign(tps) != lanes::errc::ok) return out;
+  for (const auto& tp : tps) (void)c.seek_to_beginning(tp);
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    const lanes::poll_result r = c.poll(50ms);
+    for (const lanes::record_view& v : r.records) {
+      record rec{std::string(v.key), nullptr, {}, {}};
+      if (!v.value.empty()) rec.value = nlohmann::json::parse(v.value);
+      for (const lanes::header h : v.headers) {
+        if (h.name == "pg.lsn") rec.lsn = std::string(h.value);
+        if (h.name == "pg.snapshot") rec.snapshot = std::string(h.value);
+      }
+      out.push_back(std::move(rec));
+    }
+  }
+  return out;
+}
+
+// Waits (60 s at most) until a condition holds: the suite's one helper (tests/test_util.hpp).
+using lanes_test::wait_until;
+
+}  // namespace cdc_test

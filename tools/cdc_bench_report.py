@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""tools/cdc_bench_report.py: the "Change data capture" section of BENCHMARKS.md from cdc_bench's
+results (bench/cdc_bench.cpp): lanes::cdc into a durable topic against pg_recvlogical on the
+same WAL, in interleaved rounds of the same run, and the COMMIT-to-poll latency.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_sections import generated_by, section_main  # noqa: E402
+
+BEGIN = "<!-- cdc-bench:begin -->"
+END = "<!-- cdc-bench:end -->"
+GOAL = 0.8
+
+
+def throughput_lines(t):
+    m = t["ratio_median"]
+    return ["### Throughput: rows/s, median (min-max)", "",
+            f"{t['transactions']} transactions of {t['rows_per_transaction']} rows "
+            "(a bigint key, a short text, an int) per round.", "",
+            "| ours: lanes::cdc into a durable (async) topic | peer: pg_recvlogical to /dev/null "
+            "| ours / peer | goal | result |", "| --- | --- | --- | --- | --- |",
+            f"| {t['ours_median']:,.0f} ({t['ours_min']:,.0f}-{t['ours_max']:,.0f}) | "
+            f"{t['peer_median']:,.0f} ({t['peer_min']:,.0f}-{t['peer_max']:,.0f}) | "
+            f"{m:.2f} ({t['ratio_min']:.2f}-{t['ratio_max']:.2f}) | >= {GOAL} | "
+            f"{'met' if m >= GOAL else '**missed**'} |"]
+
+
+def latency_lines(lat):
+    lines = ["", f"### Latency from COMMIT to poll, microseconds ({lat['transactions']} "
+             f"single-row transactions at {lat['rate_per_s']}/s)", "",
+             "| consumer | p50 | p99 | p99.9 | max | polled before COMMIT returned |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for key, what in (("durable_only", "durable records only (the default)"),
+                      ("not_durable", "read_durable_only = false (same topic)")):
+        c = lat[key]
+        lines.append(f"| {what} | {c['p50_us']:,.0f} | {c['p99_us']:,.0f} | {c['p999_us']:,.0f} "
+                     f"| {c['max_us']:,.0f} | {c['polled_before_commit_returned']} |")
+    return lines
+
+
+def render(d, results_path, command, notes):
+    lines = ["## Change data capture from PostgreSQL (cdc_bench)", ""]
+    lines += generated_by("cdc_bench_report", results_path, command)
+    lines += [f"- Commit `{d['commit']}`, {d['compiler']}, {d['cpu']}, run {d['date']}, "
+              f"load average {d['load_average']:.2f} at start, {d['rounds']} rounds "
+              "(ours and the peer interleaved in each, which goes first alternates)",
+              f"- Server: {d['server']}",
+              "- Each round: a fresh logical slot per side, both created before the writes, "
+              "so both read the same WAL. Each timing runs from the start of the client "
+              "(cdc_stream::run, the pg_recvlogical process) until the end: connecting and "
+              "START_REPLICATION are included on both sides. Ours ends when every transaction "
+              "is on disk in lanes and confirmed to the server; the peer ends when it exits at "
+              "--endpos (the WAL position after the writes).",
+              "- Ratio: ours / peer per round, then the median and the min-max over rounds", ""]
+    lines += throughput_lines(d["cases"]["throughput"])
+    lines += latency_lines(d["cases"]["latency"])
+    if notes.get("lines"):
+        lines += ["", "Notes (bench/cdc_notes.json, written by hand):", ""]
+        lines += [f"- {n}" for n in notes["lines"]]
+    return "\n".join(lines) + "\n\n" + END + "\n"
+
+
+def main():
+    section_main("cdc_bench_report", "cdc-bench",
+                 lambda d, p, c, n: BEGIN + "\n" + render(d, p, c, n), BEGIN, END,
+                 results="results/cdc_bench.json", notes="bench/cdc_notes.json",
+                 command="tools/bench.sh --only cdc")
+
+
+if __name__ == "__main__":
+    main()
