@@ -358,6 +358,8 @@ int main(int argc, char** argv) {
   int reps = 7;
   bool quick = false;
   std::string out = "results/kafka_bench.json";
+  std::string only;             // "to" or "from": one direction (for profiling)
+  std::vector<std::size_t> sizes{64, 1024};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
@@ -367,13 +369,20 @@ int main(int argc, char** argv) {
       reps = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--out" && i + 1 < argc) {
       out = argv[++i];
+    } else if (a == "--only" && i + 1 < argc && (argv[i + 1] == std::string("to") ||
+                                                 argv[i + 1] == std::string("from"))) {
+      only = argv[++i];
+    } else if (a == "--size" && i + 1 < argc &&
+               (argv[i + 1] == std::string("64") || argv[i + 1] == std::string("1024"))) {
+      sizes = {static_cast<std::size_t>(std::atoi(argv[++i]))};
     } else {
-      die("usage: kafka_bench [--quick] [--reps N] [--out PATH]");
+      die("usage: kafka_bench [--quick] [--reps N] [--out PATH] [--only to|from] "
+          "[--size 64|1024]");
     }
   }
   const std::string dir = "/var/tmp/lanes-kafka-bench";
   json cases = json::object();
-  for (const std::size_t size : {std::size_t{64}, std::size_t{1024}}) {
+  for (const std::size_t size : sizes) {
     // lanes -> Kafka only needs the delivery reports, so its runs are long enough (0.5-1 s) that
     // connecting is a small share. Kafka -> lanes must read back all it reads: the mock
     // cluster keeps at most 5 MiB and 100000 records per partition (older ones are deleted),
@@ -384,8 +393,11 @@ int main(int argc, char** argv) {
     for (int r = 0; r < reps; ++r) {
       std::fprintf(stderr, "kafka_bench: %zu B, round %d of %d\n", size, r + 1, reps);
       cluster k;  // a fresh cluster per round: every round starts from empty logs
-      to_ours.push_back(ours_to_kafka(k, k.topic(), n_to, size));
-      to_peer.push_back(peer_produce(k, k.topic(), n_to, size));
+      if (only != "from") {
+        to_ours.push_back(ours_to_kafka(k, k.topic(), n_to, size));
+        to_peer.push_back(peer_produce(k, k.topic(), n_to, size));
+      }
+      if (only == "to") continue;
       const std::string a = k.topic();
       const std::string b = k.topic();
       (void)peer_produce(k, a, n_from, size);
@@ -395,12 +407,16 @@ int main(int argc, char** argv) {
       from_durable.push_back(ours_from_kafka(k, b, n_from, true, dir));
     }
     const std::string s = std::to_string(size);
-    cases["to_kafka_" + s] = summary(to_ours, to_peer);
-    cases["from_kafka_" + s] = summary(from_ours, from_peer);
-    cases["from_kafka_durable_" + s] = summary(from_durable, from_peer);
-    cases["to_kafka_" + s]["records"] = n_to;
-    cases["from_kafka_" + s]["records"] = n_from;
-    cases["from_kafka_durable_" + s]["records"] = n_from;
+    if (only != "from") {
+      cases["to_kafka_" + s] = summary(to_ours, to_peer);
+      cases["to_kafka_" + s]["records"] = n_to;
+    }
+    if (only != "to") {
+      cases["from_kafka_" + s] = summary(from_ours, from_peer);
+      cases["from_kafka_durable_" + s] = summary(from_durable, from_peer);
+      cases["from_kafka_" + s]["records"] = n_from;
+      cases["from_kafka_durable_" + s]["records"] = n_from;
+    }
   }
   const json result = {
       {"suite", "kafka_bench"},

@@ -17,12 +17,16 @@
 
 #include "bridge_headers.hpp"
 #include "kafka_client.hpp"
+#include "payload_pool.hpp"
 #include "session.hpp"
 
 namespace lanes::kafka::detail {
 namespace {
 
-constexpr int offset_bits = 48;  // a delivery's opaque: lanes partition << 48 | offset
+// A delivery's opaque: pooled << 63 | lanes partition << 48 | offset, where `pooled` says the
+// value is in the session's payload_pool.
+constexpr int offset_bits = 48;
+constexpr std::uintptr_t pooled_bit = std::uintptr_t{1} << 63;
 constexpr std::chrono::milliseconds settle_limit{10000};
 
 // The records of one lanes partition between `acked` and the read position, each done or not.
@@ -79,7 +83,7 @@ class to_kafka final : public session {
     const auto info = bus_.describe_topic(c_.lanes_topic);
     if (!info) throw session_error("lanes topic '" + c_.lanes_topic + "' does not exist", true);
     lanes_partitions_ = static_cast<std::uint32_t>(info->partitions.size());
-    if (lanes_partitions_ >= (1u << (64 - offset_bits)))
+    if (lanes_partitions_ >= (1u << (63 - offset_bits)))
       throw session_error("too many lanes partitions for the bridge", true);
     producer_ = make_client(RD_KAFKA_PRODUCER, c_,
                             {{"enable.idempotence", "true"},
@@ -154,8 +158,9 @@ class to_kafka final : public session {
 
   void delivered(const rd_kafka_message_t& m) {
     const auto packed = reinterpret_cast<std::uintptr_t>(m._private);
-    const auto partition = static_cast<std::uint32_t>(packed >> offset_bits);
+    const auto partition = static_cast<std::uint32_t>((packed & ~pooled_bit) >> offset_bits);
     const std::uint64_t offset = packed & ((std::uint64_t{1} << offset_bits) - 1);
+    if ((packed & pooled_bit) != 0) pool_.release(m.payload);
     --in_flight_;
     if (m.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (failure_.empty()) {
@@ -195,6 +200,8 @@ class to_kafka final : public session {
       ++skipped_;
       return true;
     }
+    const bool pool = payload_pool::takes(rec.value.size());
+    if (pool && !wait_for_room(rec.value.size())) return false;
     rd_kafka_headers_t* hdrs = rd_kafka_headers_new(rec.headers.size() + 3);
     for (const header h : rec.headers) {
       rd_kafka_header_add(hdrs, h.name.data(), static_cast<ssize_t>(h.name.size()), h.value.data(),
@@ -211,9 +218,11 @@ class to_kafka final : public session {
       add_header(hdrs, lanes_timestamp_header, format_decimal(buf[2], 24, rec.timestamp_ns));
     static const char empty[1] = {};
     const void* key = rec.has_key ? (rec.key.empty() ? empty : rec.key.data()) : nullptr;
-    const void* value = rec.value.empty() ? empty : rec.value.data();
-    const auto packed =
-        (std::uintptr_t{rec.partition} << offset_bits) | static_cast<std::uintptr_t>(rec.offset);
+    const char* pooled = pool ? pool_.copy(rec.value) : nullptr;
+    const void* value = pooled != nullptr ? pooled : rec.value.empty() ? empty : rec.value.data();
+    const auto packed = (pooled != nullptr ? pooled_bit : 0) |
+                        (std::uintptr_t{rec.partition} << offset_bits) |
+                        static_cast<std::uintptr_t>(rec.offset);
     windows_[rec.partition].push(rec.offset, false);
     ++in_flight_;
     rd_kafka_vu_t vu[8] = {};
@@ -222,7 +231,7 @@ class to_kafka final : public session {
     vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
     vu[1].u.i32 = j;
     vu[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-    vu[2].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[2].u.i = pooled != nullptr ? 0 : RD_KAFKA_MSG_F_COPY;  // librdkafka always copies keys
     vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
     vu[3].u.mem = {const_cast<void*>(value), rec.value.size()};
     vu[4].vtype = RD_KAFKA_VTYPE_KEY;
@@ -243,6 +252,7 @@ class to_kafka final : public session {
         if (failure_.empty()) continue;
       }
       rd_kafka_headers_destroy(hdrs);
+      if (pooled != nullptr) pool_.release(pooled);
       --in_flight_;
       // Not produced: nothing after it may be produced in this session (Kafka would then hold
       // a later offset without this one); the next session reads it again.
@@ -250,6 +260,16 @@ class to_kafka final : public session {
       throw session_error(describe("producing to Kafka topic '" + c_.kafka_topic + "'", err),
                           is_permanent(err));
     }
+  }
+
+  // Serves delivery reports until the payload pool has room for `size` bytes; false when the
+  // session stops or failed meanwhile.
+  bool wait_for_room(std::size_t size) {
+    while (!pool_.has_room(size)) {
+      if (shared_.stop.load(std::memory_order_relaxed) || !failure_.empty()) return false;
+      rd_kafka_poll(producer_.get(), 10);
+    }
+    return true;
   }
 
   static void add_header(rd_kafka_headers_t* h, std::string_view name, std::string_view value) {
@@ -388,6 +408,7 @@ class to_kafka final : public session {
     }
   }
 
+  payload_pool pool_;  // before producer_: outlives every message the producer still holds
   client_ptr producer_;
   topic_ptr topic_;
   consumer consumer_;

@@ -192,6 +192,51 @@ TEST(KafkaBridge, EachDirectionResumesFromTheDataAfterAStopWithoutLossOrRepeat) 
   expect_each_kafka_offset_once(read_lanes(b, "dst"), in_kafka);
 }
 
+// The lanes -> Kafka session copies values into at most 32 MiB of reusable blocks
+// (connect/kafka/payload_pool.hpp) and waits for deliveries when they are full: 40 MiB of
+// distinct values must all arrive, and the ones the mock cluster keeps (its last 5 MiB per
+// partition, written through reused blocks) byte for byte.
+TEST(KafkaBridge, MoreThanThePayloadPoolInFlightArrivesWholeAndIntact) {
+  mock_cluster kafka;
+  kafka.create_topic("k", 2);
+  lanes::bus b;
+  lanes::topic_config tc;
+  tc.partitions = 2;
+  tc.ring_capacity = std::size_t{1} << 25;
+  ASSERT_EQ(b.create_topic("src", tc), lanes::errc::ok);
+  const int n = 10240;
+  const auto value_of = [](int i) {
+    std::string v = "record " + std::to_string(i) + ";";
+    v.resize(4096, static_cast<char>('a' + i % 26));
+    return v;
+  };
+  {
+    lanes::producer p = b.make_producer("src");
+    for (int i = 0; i < n; ++i) {
+      lanes::publish_options o;
+      o.partition = static_cast<std::uint32_t>(i % 2);
+      ASSERT_TRUE(p.publish("k", value_of(i), o));
+    }
+  }
+  mirror(b, config(direction::to_kafka, kafka, "src", "k"), n);
+  const auto in_kafka = read_kafka(kafka.bootstrap(), "k", 2);
+  ASSERT_FALSE(in_kafka.empty());
+  std::int64_t last_offset[2] = {-1, -1};
+  for (const kafka_record& r : in_kafka) {
+    const int partition = std::stoi(r.header("lanes.partition"));
+    const int offset = std::stoi(r.header("lanes.offset"));
+    ASSERT_EQ(r.offset, offset) << "one Kafka offset per lanes offset, none repeated";
+    if (last_offset[partition] >= 0) {
+      ASSERT_EQ(offset, last_offset[partition] + 1);
+    }
+    last_offset[partition] = offset;
+    ASSERT_EQ(r.value, value_of(offset * 2 + partition))
+        << "partition " << partition << " offset " << offset;
+  }
+  EXPECT_EQ(last_offset[0], n / 2 - 1);
+  EXPECT_EQ(last_offset[1], n / 2 - 1);
+}
+
 TEST(KafkaBridge, UnequalPartitionCountsRouteByKeyCrc32AndResumeExactly) {
   temp_dir dir;
   mock_cluster kafka;
