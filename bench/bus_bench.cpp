@@ -46,6 +46,7 @@
 
 #include "harness.hpp"
 #include "lanes_support/json_writer.hpp"
+#include "lanes_support/median.hpp"
 #include "lanes_support/run_info.hpp"
 #include <lanes/lanes.hpp>
 
@@ -914,12 +915,7 @@ memory_result measure_memory(const std::vector<std::string>& keys) {
 
 // ---- driver ----
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
+using lanes_support::median;
 
 options parse(int argc, char** argv) {
   options o;

@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "lanes_support/median.hpp"
 #include "lanes_support/json_writer.hpp"
 #include "lanes_support/run_info.hpp"
 #include <lanes/lanes.hpp>
@@ -106,12 +107,7 @@ struct options {
   std::exit(1);
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
+using lanes_support::median;
 
 // Exact percentile of recorded samples (nearest rank).
 double percentile(std::vector<double>& v, double q) {

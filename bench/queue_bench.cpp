@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "lanes_support/median.hpp"
 #include "lanes_support/json_writer.hpp"
 #include "lanes_support/run_info.hpp"
 #include "queue_adapters.hpp"
@@ -243,12 +244,7 @@ sample peer_case(int producers, int consumers, std::uint64_t count) {
   return s;
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
+using lanes_support::median;
 
 }  // namespace
 }  // namespace lanes_bench

@@ -67,6 +67,7 @@
 #include "lanes/lanes.hpp"
 #include "lanes/segment_format.hpp"
 #include "lanes/segment_scan.hpp"
+#include "lanes_support/median.hpp"
 #include "lanes_support/json_writer.hpp"
 #include "metrics_flag.hpp"
 
@@ -667,11 +668,7 @@ void verify(const options& o, const std::unordered_map<std::uint64_t, ack>& acks
   if (o.queue) verify_queue(o, *bus, ql, s);
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using lanes_support::median;
 
 // index_rebuild: removes the .index of one sealed segment, so that the next open rebuilds
 // it (and the child's crash point fires inside that rebuild).

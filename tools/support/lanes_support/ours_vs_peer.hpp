@@ -6,17 +6,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <nlohmann/json.hpp>
+
+#include "lanes_support/median.hpp"
 #include <string>
 #include <vector>
 
 namespace lanes_support {
-
-// The median of `v` (the mean of the middle two for an even count); v must not be empty.
-inline double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
 
 // ours[i] and peer[i] come from round i (same size, not empty). `unit` names the rates'
 // keys: "ours_<unit>" and "peer_<unit>" hold the rounds.
