@@ -358,7 +358,7 @@ int main(int argc, char** argv) {
   int reps = 7;
   bool quick = false;
   std::string out = "results/kafka_bench.json";
-  std::string only;             // "to" or "from": one direction (for profiling)
+  std::string only;  // "to" or "from": one direction (for profiling)
   std::vector<std::size_t> sizes{64, 1024};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -369,8 +369,8 @@ int main(int argc, char** argv) {
       reps = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--out" && i + 1 < argc) {
       out = argv[++i];
-    } else if (a == "--only" && i + 1 < argc && (argv[i + 1] == std::string("to") ||
-                                                 argv[i + 1] == std::string("from"))) {
+    } else if (a == "--only" && i + 1 < argc &&
+               (argv[i + 1] == std::string("to") || argv[i + 1] == std::string("from"))) {
       only = argv[++i];
     } else if (a == "--size" && i + 1 < argc &&
                (argv[i + 1] == std::string("64") || argv[i + 1] == std::string("1024"))) {
