@@ -8,7 +8,7 @@
 // acked" (acks above the floor, which wait behind an older unacked message).
 //
 // Who writes what. Ackers never touch the file: an ack is the CAS of the message's delivery
-// state to acked (modes/queue.cpp), lock-free as for memory queues. The persister runs a
+// state to acked (modes/queue_delivery.cpp), lock-free as for memory queues. The persister runs a
 // round per partition when one is due (a sync acker waits, or sync_interval passed since
 // the last round): it reads the floor, walks the delivery states of [floor, claim) for acks
 // it has not written yet, re-reads the floor, appends the records and fdatasyncs the file.
@@ -33,7 +33,7 @@
 // In both modes an ack that could not be made durable (the acks file failed) returns that
 // error; the message stays acked in memory but may come back after a restart.
 //
-// Recovery (recover_queue_partition, then restore_queue_partition in queue.cpp). The acks
+// Recovery (recover_queue_partition, then restore_queue_partition in queue_delivery.cpp). The acks
 // file is read record by record; the first bad record ends it (a torn tail: never synced,
 // so never reported to anyone). Acks at or past the recovered log end are dropped (their
 // records did not survive; their offsets will name new records), and the floor is clamped

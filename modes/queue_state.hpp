@@ -109,7 +109,7 @@ struct queue_partition {
   }
   // Lowers next_expiry to `when` with one RMW even when it is lower already: an expiry scan
   // that reset next_expiry before this RMW synchronises with it (and so sees the slot the
-  // caller stored before), one after it leaves the value it wrote (see queue.cpp, scan).
+  // caller stored before), one after it leaves the value it wrote (see queue_delivery.cpp, scan).
   void note_deadline(std::int64_t when) noexcept {
     std::int64_t cur = next_expiry.load(std::memory_order_relaxed);
     while (!next_expiry.compare_exchange_weak(
