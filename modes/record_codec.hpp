@@ -2,6 +2,7 @@
 // frames that hold records, in the ring and in a disk batch's payload (io/FORMAT.md).
 //
 //   encode_record_header  the 32 header bytes, written straight into a claimed frame
+//   encode_headers        a record's headers (with encoded_headers_size, headers_ok)
 //   decode_record_header  the header of the record at a frame's payload
 //   fill_record_view      the view poll and receive hand out of a record
 //   frame_walker          the frames of a batch payload, one record frame at a time
@@ -52,6 +53,35 @@ namespace lanes::detail {
   std::memcpy(out + 16, &sizes, 8);
   std::memcpy(out + 24, &hdrs, 8);
 #endif
+}
+
+// The bytes encode_headers writes for `hs`.
+[[nodiscard]] inline std::size_t encoded_headers_size(std::span<const header> hs) noexcept {
+  std::size_t n = 0;
+  for (const header& h : hs) n += encoded_header_size(h);
+  return n;
+}
+
+// Whether every header's name and value fit their length fields (16 and 32 bits).
+[[nodiscard]] inline bool headers_ok(std::span<const header> hs) noexcept {
+  for (const header& h : hs) {
+    if (h.name.size() > 0xFFFF || h.value.size() > 0xFFFF'FFFFu) return false;
+  }
+  return true;
+}
+
+// Writes `hs` at `out` (encoded_headers_size(hs) bytes): per header, the name's length (2
+// bytes), the value's (4), the name, the value. Any thread; no allocation.
+inline void encode_headers(std::byte* out, std::span<const header> hs) noexcept {
+  for (const header& h : hs) {
+    const auto n = static_cast<std::uint16_t>(h.name.size());
+    const auto v = static_cast<std::uint32_t>(h.value.size());
+    std::memcpy(out, &n, 2);
+    std::memcpy(out + 2, &v, 4);
+    std::memcpy(out + 6, h.name.data(), n);
+    std::memcpy(out + 6 + n, h.value.data(), v);
+    out += 6 + n + v;
+  }
 }
 
 // The header of the record at `rec` (a frame's payload, at least sizeof(record_header)
