@@ -36,6 +36,7 @@
 #include "lanes/cdc.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes_support/histogram.hpp"
+#include "lanes_support/json_file.hpp"
 #include "lanes_support/ours_vs_peer.hpp"
 #include "lanes_support/pg_server.hpp"
 #include "lanes_support/run_info.hpp"
@@ -361,7 +362,7 @@ int main(int argc, char** argv) {
   result["server"] = "PostgreSQL 15 (" + s.value("SELECT version()") +
                      "), fsync off, unix socket, in a temporary directory";
   result["cases"] = cases;
-  std::ofstream(out) << result.dump(2) << "\n";
+  lanes_support::write_json_file(out, result);
   std::printf("%s\n", cases.dump(2).c_str());
   return 0;
 }

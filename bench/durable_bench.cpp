@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "lanes_support/histogram.hpp"
+#include "lanes_support/json_file.hpp"
 #include "lanes_support/run_info.hpp"
 #include "record_codec.hpp"
 #include <lanes/crc32c.hpp>
@@ -517,7 +518,7 @@ int main(int argc, char** argv) {
                   {"idle", idle_result}});
   fs::create_directories(fs::path(o.out).parent_path().empty() ? "."
                                                                : fs::path(o.out).parent_path());
-  std::ofstream(o.out) << doc.dump(2) << "\n";
+  lanes_support::write_json_file(o.out, doc);
   std::fprintf(stderr, "durable_bench: wrote %s\n", o.out.c_str());
   return 0;
 }

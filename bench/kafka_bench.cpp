@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "lanes_support/json_file.hpp"
 #include "lanes_support/ours_vs_peer.hpp"
 #include "lanes_support/run_info.hpp"
 #include <lanes/kafka_bridge.hpp>
@@ -430,7 +431,7 @@ int main(int argc, char** argv) {
        "librdkafka 2.0.2 mock cluster, 1 broker, 16 partitions, in this process (keeps 5 MiB "
        "per partition: N is sized below it)"},
       {"cases", cases}};
-  std::ofstream(out) << result.dump(2) << "\n";
+  lanes_support::write_json_file(out, result);
   std::printf("%s\n", cases.dump(2).c_str());
   return 0;
 }

@@ -31,6 +31,7 @@
 
 #include "lanes/lanes.hpp"
 #include "lanes/metrics_exporter.hpp"
+#include "lanes_support/json_file.hpp"
 #include "lanes_support/run_info.hpp"
 
 namespace {
@@ -205,7 +206,7 @@ int main(int argc, char** argv) {
                   {"rounds", rounds}});
   namespace fs = std::filesystem;
   if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
-  std::ofstream(o.out) << doc.dump(2) << "\n";
+  lanes_support::write_json_file(o.out, doc);
   std::fprintf(stderr, "metrics_bench: wrote %s\n", o.out.c_str());
   return 0;
 }

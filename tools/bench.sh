@@ -96,6 +96,7 @@ if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
 fi
 
 step configure run cmake --preset release >/dev/null
+mkdir -p results  # every suite writes its JSON here first (a fresh clone has none)
 command="tools/bench.sh${*:+ $*}"
 mode=full
 [[ " ${persist_args[*]-} " == *" --quick "* ]] && mode=quick
