@@ -159,12 +159,31 @@ class wall_span {
   std::uint64_t count_ = 0;
 };
 
+// KAFKA_BENCH_CONSUMER="name=value,..." (diagnostic): librdkafka consumer properties given to
+// both the bridge and the peer consumer, to test a hypothesis on both sides alike.
+std::vector<std::pair<std::string, std::string>> extra_consumer_props() {
+  std::vector<std::pair<std::string, std::string>> out;
+  const char* env = std::getenv("KAFKA_BENCH_CONSUMER");
+  std::string s = env != nullptr ? env : "";
+  while (!s.empty()) {
+    const std::size_t comma = s.find(',');
+    const std::string item = s.substr(0, comma);
+    s = comma == std::string::npos ? "" : s.substr(comma + 1);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos) die("KAFKA_BENCH_CONSUMER: expected name=value, got " + item);
+    out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+  }
+  return out;
+}
+
 // Runs a bridge from its start until it mirrored n records; records/s over that time.
 double run_bridge(lanes::bus& b, const lanes::kafka::bridge_config& c, std::size_t n) {
   lanes::kafka::kafka_bridge bridge(b, c);
   const auto t0 = clock_type::now();
   wall_span span;
   bridge.start();
+  if (std::getenv("KAFKA_BENCH_TRACE"))
+    std::fprintf(stderr, "  bridge start() returned after %.1f ms\n", seconds_since(t0) * 1e3);
   while (span.see(bridge.stats().records) < n) {
     if (bridge.failed() || seconds_since(t0) > 60) {
       const auto st = bridge.stats();
@@ -266,11 +285,13 @@ double ours_to_kafka(cluster& k, const std::string& topic, std::size_t n, std::s
 double peer_consume(cluster& k, const std::string& topic, std::size_t n) {
   const auto t0 = clock_type::now();
   wall_span span;
-  rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", k.bootstrap},
-                                              {"group.id", "bench"},
-                                              {"enable.auto.commit", "false"},
-                                              {"socket.nagle.disable", "true"},
-                                              {"log_level", "0"}});
+  std::vector<std::pair<std::string, std::string>> props = {{"bootstrap.servers", k.bootstrap},
+                                                            {"group.id", "bench"},
+                                                            {"enable.auto.commit", "false"},
+                                                            {"socket.nagle.disable", "true"},
+                                                            {"log_level", "0"}};
+  for (auto& p : extra_consumer_props()) props.push_back(std::move(p));
+  rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, props);
   // Started as the bridge starts: absolute offsets from the low watermarks. Assigning
   // RD_KAFKA_OFFSET_BEGINNING before the leader is known costs librdkafka's fixed 500 ms
   // offset-query retry (connect/kafka/from_kafka.cpp).
@@ -342,6 +363,7 @@ double ours_from_kafka(cluster& k, const std::string& topic, std::size_t n, bool
   c.lanes_topic = "dst";
   c.kafka_topic = topic;
   c.group = "bench";
+  c.kafka_properties = extra_consumer_props();
   const double rate = run_bridge(b, c, n);
   if (durable) std::filesystem::remove_all(dir);
   return rate;
