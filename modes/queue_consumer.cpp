@@ -160,6 +160,17 @@ struct queue_consumer::impl {
     }
     return group->partitions[r.partition].get();
   }
+
+  // What ack, nack and extend start with: the receipt names one of this group's partitions
+  // and its slot is taken out of in_flight (`word`: the slot before). nullptr, with e, when
+  // not. The caller checked status().
+  detail::queue_partition* take_receipt(const receipt& r, detail::op what, std::uint64_t& word,
+                                        errc& e) const noexcept {
+    detail::queue_partition* q = partition_of(r, e);
+    if (q == nullptr) return nullptr;
+    if (e = detail::take_in_flight(*q, r, what, word); e != errc::ok) return nullptr;
+    return q;
+  }
 };
 
 queue_consumer::queue_consumer() noexcept = default;
@@ -217,10 +228,9 @@ errc queue_consumer::ack(const receipt& r) noexcept {
   impl& c = *impl_;
   if (const errc e = c.status(); e != errc::ok) return e;
   errc e = errc::ok;
-  detail::queue_partition* q = c.partition_of(r, e);
-  if (q == nullptr) return e;
   std::uint64_t w = 0;
-  if (e = detail::take_in_flight(*q, r, detail::op::ack, w); e != errc::ok) return e;
+  detail::queue_partition* q = c.take_receipt(r, detail::op::ack, w, e);
+  if (q == nullptr) return e;
   c.settled(r);  // unpins (and advances) when it was the batch's last there
   detail::try_advance(*q);
   if (c.group->strict) {  // the key's next message may go now
@@ -249,8 +259,7 @@ std::size_t queue_consumer::ack(std::span<const receipt> rs, std::span<errc> res
   for (std::size_t i = 0; i < rs.size(); ++i) {
     errc e = errc::ok;
     std::uint64_t w = 0;
-    detail::queue_partition* q = c.partition_of(rs[i], e);
-    if (q != nullptr) e = detail::take_in_flight(*q, rs[i], detail::op::ack, w);
+    detail::queue_partition* q = c.take_receipt(rs[i], detail::op::ack, w, e);
     if (i < results.size()) results[i] = e;
     if (e != errc::ok) continue;
     ++acked;
@@ -295,10 +304,9 @@ errc queue_consumer::nack(const receipt& r, std::chrono::nanoseconds delay) noex
   impl& c = *impl_;
   if (const errc e = c.status(); e != errc::ok) return e;
   errc e = errc::ok;
-  detail::queue_partition* q = c.partition_of(r, e);
-  if (q == nullptr) return e;
   std::uint64_t w = 0;
-  if (e = detail::take_in_flight(*q, r, detail::op::nack, w); e != errc::ok) return e;
+  detail::queue_partition* q = c.take_receipt(r, detail::op::nack, w, e);
+  if (q == nullptr) return e;
   struct settle_at_end {  // after the slot's new state is stored
     impl& c;
     const receipt& r;
@@ -335,10 +343,9 @@ errc queue_consumer::extend(receipt& r, std::chrono::nanoseconds visibility) noe
   if (const errc e = c.status(); e != errc::ok) return e;
   if (visibility.count() < 0) return errc::invalid_argument;
   errc e = errc::ok;
-  detail::queue_partition* q = c.partition_of(r, e);
-  if (q == nullptr) return e;
   std::uint64_t w = 0;
-  if (e = detail::take_in_flight(*q, r, detail::op::extend, w); e != errc::ok) return e;
+  detail::queue_partition* q = c.take_receipt(r, detail::op::extend, w, e);
+  if (q == nullptr) return e;
   const std::int64_t due = detail::saturating_add(detail::steady_ns(), visibility.count());
   q->deadline(r.offset).store(due, std::memory_order_relaxed);
   q->slot(r.offset).store(detail::slot_word::make(q->lap(r.offset), detail::slot_word::delivery(w),
