@@ -51,6 +51,7 @@
 #include "lanes_support/json_writer.hpp"
 #include "lanes_support/run_info.hpp"
 #include "metrics_flag.hpp"
+#include "perf_report.hpp"
 #include "persist_timeline.hpp"
 
 namespace lanes_tools {
@@ -497,78 +498,6 @@ void queue_consumer_main(const perf_options& o, const run_plan& plan, unsigned t
   c.close();
 }
 
-// ---- reporting helpers ----
-
-struct group_result {
-  std::string name;
-  std::uint64_t messages = 0;
-  std::uint64_t bytes = 0;
-  double elapsed_s = 0;
-  std::uint64_t missing = 0;
-  std::uint64_t duplicates = 0;
-  std::uint64_t order_errors = 0;
-  std::uint64_t malformed = 0;
-  latency_histogram hist;
-  latency_histogram hist_sent;
-};
-
-double per_second(double amount, double seconds) { return seconds > 0 ? amount / seconds : 0; }
-double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-// Microseconds with about three significant digits.
-std::string fmt_us(std::uint64_t ns) {
-  const double us = static_cast<double>(ns) / 1000.0;
-  if (us < 10) return fmt("%.2f", us);
-  if (us < 1000) return fmt("%.1f", us);
-  return fmt("%.0f", us);
-}
-
-const char* name_of(key_mode k) {
-  switch (k) {
-    case key_mode::none: return "none";
-    case key_mode::uniform: return "uniform";
-    case key_mode::skewed: return "skewed";
-  }
-  return "?";
-}
-const char* name_of(lanes::backpressure b) {
-  return b == lanes::backpressure::block ? "block" : "overwrite";
-}
-const char* name_of(wait_mode w) { return w == wait_mode::spin ? "spin" : "park"; }
-
-void write_latency(json_writer& j, const latency_histogram& h) {
-  auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
-  j.begin_object();
-  j.field("count", h.count());
-  j.field("min", us(h.min()));
-  j.field("mean", h.mean() / 1000.0);
-  j.field("p50", us(h.value_at_percentile(50)));
-  j.field("p90", us(h.value_at_percentile(90)));
-  j.field("p99", us(h.value_at_percentile(99)));
-  j.field("p99_9", us(h.value_at_percentile(99.9)));
-  j.field("p99_99", us(h.value_at_percentile(99.99)));
-  j.field("max", us(h.max()));
-  j.end_object();
-}
-
-// "p50 X p99 Y" (us) for one leg of the durable latency split.
-std::string split_line(const latency_histogram& h) {
-  if (h.count() == 0) return "(none)";
-  return "p50 " + fmt_us(h.value_at_percentile(50)) + " p99 " + fmt_us(h.value_at_percentile(99));
-}
-
-std::string latency_line(const latency_histogram& h) {
-  return "count " + std::to_string(h.count()) + ", p50 " + fmt_us(h.value_at_percentile(50)) +
-         ", p99 " + fmt_us(h.value_at_percentile(99)) + ", p99.9 " +
-         fmt_us(h.value_at_percentile(99.9)) + ", max " + fmt_us(h.max());
-}
-
 // Checks what CLI11 cannot check alone. Returns an error message, or "" when fine.
 std::string validate(const perf_options& o, std::size_t longest_key) {
   if (!lanes::bus::valid_topic_name(o.topic)) {
@@ -623,6 +552,65 @@ void add_choice(CLI::App* cmd, const std::string& name, E& target,
          help)
       ->check(CLI::IsMember(names, CLI::ignore_case))
       ->default_str(names.front());
+}
+
+// Which CPUs the run's threads go to, whether they may spin, and what to warn about (printed
+// here, and kept for the JSON).
+run_plan make_plan(const perf_options& o) {
+  run_plan plan;
+  plan.producers = o.producers;
+  plan.consumers_total = o.groups * o.consumers;
+  plan.cpus = allowed_cpus();
+  const std::size_t threads = plan.producers + plan.consumers_total;
+  const std::size_t ncpu = plan.cpus.size();
+  plan.pinned = o.pin && threads <= ncpu;
+  plan.may_spin = threads <= ncpu;
+  // Producers never sleep while they have work (flat out, or pacing by spinning); consumers
+  // spin only with --wait spin.
+  const std::size_t spinning =
+      plan.producers + (o.wait == wait_mode::spin ? plan.consumers_total : 0);
+  if (spinning > ncpu) {
+    plan.warnings.push_back(
+        std::to_string(spinning) + " busy threads (" + std::to_string(plan.producers) +
+        " producers" +
+        (o.wait == wait_mode::spin
+             ? " + " + std::to_string(plan.consumers_total) + " spinning consumers"
+             : std::string()) +
+        ") on " + std::to_string(ncpu) + " CPUs: oversubscribed, threads steal each other's " +
+        "time and the numbers show the scheduler" +
+        (o.wait == wait_mode::spin ? "; use --wait park" : std::string()));
+  } else if (threads > ncpu) {
+    plan.warnings.push_back(std::to_string(threads) + " threads on " + std::to_string(ncpu) +
+                            " CPUs: not pinned; consumers park (--wait park) when idle");
+  }
+  if (o.groups == 0) plan.warnings.push_back("--groups 0: producers only, no latency");
+  for (const std::string& w : plan.warnings)
+    std::fprintf(stderr, "lanes perf: warning: %s\n", w.c_str());
+  return plan;
+}
+
+// The option checks CLI11 cannot make; exit_ok when the run may start, else the exit code
+// (the error is printed).
+int check_options(const perf_options& o) {
+  if (o.durability != lanes::durability::none && o.data_dir.empty()) {
+    std::fprintf(stderr,
+                 "lanes: error: --durability %s needs --data-dir DIR (where the "
+                 "partitions are written)\n",
+                 name_of(o.durability));
+    return exit_usage;
+  }
+  if (o.durability != lanes::durability::none && o.policy == lanes::backpressure::overwrite) {
+    std::fprintf(stderr, "lanes: error: --policy overwrite: durable topics need --policy block\n");
+    return exit_usage;
+  }
+  {
+    const key_picker probe(o.keys, o.keys == key_mode::none ? 0 : o.key_space, 0);
+    if (const std::string e = validate(o, probe.longest()); !e.empty()) {
+      std::fprintf(stderr, "lanes perf: %s\nRun with --help for more information.\n", e.c_str());
+      return exit_usage;
+    }
+  }
+  return exit_ok;
 }
 
 }  // namespace
@@ -705,60 +693,15 @@ CLI::App* add_perf_command(CLI::App& app, perf_options& o) {
 }
 
 int run_perf(const perf_options& o) {
-  if (o.durability != lanes::durability::none && o.data_dir.empty()) {
-    std::fprintf(stderr,
-                 "lanes: error: --durability %s needs --data-dir DIR (where the "
-                 "partitions are written)\n",
-                 name_of(o.durability));
-    return exit_usage;
-  }
-  if (o.durability != lanes::durability::none && o.policy == lanes::backpressure::overwrite) {
-    std::fprintf(stderr, "lanes: error: --policy overwrite: durable topics need --policy block\n");
-    return exit_usage;
-  }
+  if (const int e = check_options(o); e != exit_ok) return e;
   const bool durable = o.durability != lanes::durability::none;
   const bool live_progress = o.progress || ::isatty(STDERR_FILENO) == 1;
-  {
-    const key_picker probe(o.keys, o.keys == key_mode::none ? 0 : o.key_space, 0);
-    if (const std::string e = validate(o, probe.longest()); !e.empty()) {
-      std::fprintf(stderr, "lanes perf: %s\nRun with --help for more information.\n", e.c_str());
-      return exit_usage;
-    }
-  }
   std::FILE* const human = o.json ? stderr : stdout;
   const double load_before = load_average();
-  const bool duration_mode = o.duration_s > 0;
 
   // ---- plan threads and CPUs ----
-  run_plan plan;
-  plan.producers = o.producers;
-  plan.consumers_total = o.groups * o.consumers;
-  plan.cpus = allowed_cpus();
-  const std::size_t threads = plan.producers + plan.consumers_total;
+  const run_plan plan = make_plan(o);
   const std::size_t ncpu = plan.cpus.size();
-  plan.pinned = o.pin && threads <= ncpu;
-  plan.may_spin = threads <= ncpu;
-  // Producers never sleep while they have work (flat out, or pacing by spinning); consumers
-  // spin only with --wait spin.
-  const std::size_t spinning =
-      plan.producers + (o.wait == wait_mode::spin ? plan.consumers_total : 0);
-  if (spinning > ncpu) {
-    plan.warnings.push_back(
-        std::to_string(spinning) + " busy threads (" + std::to_string(plan.producers) +
-        " producers" +
-        (o.wait == wait_mode::spin
-             ? " + " + std::to_string(plan.consumers_total) + " spinning consumers"
-             : std::string()) +
-        ") on " + std::to_string(ncpu) + " CPUs: oversubscribed, threads steal each other's " +
-        "time and the numbers show the scheduler" +
-        (o.wait == wait_mode::spin ? "; use --wait park" : std::string()));
-  } else if (threads > ncpu) {
-    plan.warnings.push_back(std::to_string(threads) + " threads on " + std::to_string(ncpu) +
-                            " CPUs: not pinned; consumers park (--wait park) when idle");
-  }
-  if (o.groups == 0) plan.warnings.push_back("--groups 0: producers only, no latency");
-  for (const std::string& w : plan.warnings)
-    std::fprintf(stderr, "lanes perf: warning: %s\n", w.c_str());
 
   // ---- bus, topic, consumers, producers ----
   lanes::bus_config bc;
@@ -1146,172 +1089,27 @@ int run_perf(const perf_options& o) {
     }
   }
   const double elapsed_s = static_cast<double>(run_end - t0) / 1e9;
-  const bool failed = !errors.empty();
-  const bool paced = o.rate > 0;
-  const char* latency_from = paced ? "due time (fixed rate, no coordinated omission)"
-                                   : "send time (no --rate: includes queueing in the ring)";
 
-  // ---- human summary ----
-  std::fprintf(
-      human,
-      "lanes perf: topic %s, %u partition%s, %u producer%s, %u group%s x %u consumer%s, "
-      "%zu B values, keys %s, policy %s, wait %s, ring %zu KiB/partition%s, durability %s\n",
-      o.topic.c_str(), o.partitions, o.partitions == 1 ? "" : "s", o.producers,
-      o.producers == 1 ? "" : "s", o.groups, o.groups == 1 ? "" : "s", o.consumers,
-      o.consumers == 1 ? "" : "s", o.message_size, name_of(o.keys), name_of(o.policy),
-      name_of(o.wait), o.ring_capacity / 1024, o.zero_copy ? ", zero-copy" : "",
-      name_of(o.durability));
-  std::fprintf(human, "threads: %s; load average %.2f at start (%zu CPUs)\n",
-               plan.pinned ? "pinned round-robin to CPUs (producers first)" : "not pinned",
-               load_before, ncpu);
-  std::fprintf(human, "messages: %llu (%.2f MiB) in %.3f s%s\n",
-               static_cast<unsigned long long>(produced), mib(static_cast<double>(produced_bytes)),
-               elapsed_s, paced ? fmt(", target rate %.0f msg/s", o.rate).c_str() : "");
-  std::fprintf(
-      human, "producers: %.1f msg/s, %.2f MiB/s (%.3f s)%s\n",
-      per_second(static_cast<double>(produced), producer_s),
-      mib(per_second(static_cast<double>(produced_bytes), producer_s)), producer_s,
-      paced ? (", max " + fmt_us(static_cast<std::uint64_t>(max_behind)) + " us behind schedule")
-                  .c_str()
-            : "");
-  for (const group_result& r : groups) {
-    std::fprintf(human, "group %s: %llu messages, %.1f msg/s, %.2f MiB/s (%.3f s)%s\n",
-                 r.name.c_str(), static_cast<unsigned long long>(r.messages),
-                 per_second(static_cast<double>(r.messages), r.elapsed_s),
-                 mib(per_second(static_cast<double>(r.bytes), r.elapsed_s)), r.elapsed_s,
-                 r.missing != 0 ? (", " + std::to_string(r.missing) + " missing").c_str() : "");
-  }
-  if (o.groups > 0) {
-    std::fprintf(human, "end-to-end latency (us) from %s: %s\n", latency_from,
-                 latency_line(all).c_str());
-    if (paced) {
-      std::fprintf(human, "  from send time (without the producer's own delays): %s\n",
-                   latency_line(all_sent).c_str());
-    }
-    if (timeline) {
-      std::fprintf(human,
-                   "  split (us, from send time; %llu records): publish -> written %s; "
-                   "written -> durable %s; durable -> polled %s\n",
-                   static_cast<unsigned long long>(to_written.count()),
-                   split_line(to_written).c_str(), split_line(to_durable).c_str(),
-                   split_line(to_polled).c_str());
-    }
-    if (o.groups > 1) {
-      for (const group_result& r : groups) {
-        std::fprintf(human, "  %s: %s\n", r.name.c_str(), latency_line(r.hist).c_str());
-      }
-    }
-  }
-  for (const std::string& n : notes) std::fprintf(human, "note: %s\n", n.c_str());
-  for (const std::string& e : errors) std::fprintf(stderr, "lanes perf: FAILED: %s\n", e.c_str());
-
-  // ---- JSON ----
+  perf_outcome out;
+  out.produced = produced;
+  out.produced_bytes = produced_bytes;
+  out.fallbacks = fallbacks;
+  out.max_behind = max_behind;
+  out.producer_s = producer_s;
+  out.elapsed_s = elapsed_s;
+  out.groups = std::move(groups);
+  out.all = std::move(all);
+  out.all_sent = std::move(all_sent);
+  out.split = timeline != nullptr;
+  out.to_written = std::move(to_written);
+  out.to_durable = std::move(to_durable);
+  out.to_polled = std::move(to_polled);
+  out.errors = std::move(errors);
+  out.notes = std::move(notes);
+  const perf_machine machine{load_before, ncpu, plan.pinned, plan.warnings};
+  print_perf_summary(human, o, machine, out);
   if (o.json || !o.out.empty()) {
-    json_writer j;
-    j.begin_object();
-    j.field("tool", "lanes perf");
-    j.field("lanes_version", lanes::version_string);
-    j.field("commit", git_commit());
-    j.field("compiler", compiler());
-    j.field("cpu", cpu_model());
-    j.field("cpus", ncpu);
-    j.field("date", utc_date());
-    j.field("load_average_1m", load_before);
-    j.key("config");
-    j.begin_object();
-    j.field("topic", o.topic);
-    j.field("mode", o.mode == lanes::topic_mode::queue ? "queue" : "log");
-    j.field("partitions", o.partitions);
-    j.field("producers", o.producers);
-    j.field("consumers_per_group", o.consumers);
-    j.field("groups", o.groups);
-    j.field("message_size", o.message_size);
-    if (duration_mode) {
-      j.field("duration_s", o.duration_s);
-    } else {
-      j.field("count", o.count);
-    }
-    j.field("keys", name_of(o.keys));
-    j.field("key_space", o.key_space);
-    j.field("rate", o.rate);
-    j.field("ring_capacity", o.ring_capacity);
-    j.field("policy", name_of(o.policy));
-    j.field("wait", name_of(o.wait));
-    j.field("zero_copy", o.zero_copy);
-    j.field("max_poll_records", o.max_poll_records);
-    j.field("warmup", o.warmup);
-    j.field("pinned", plan.pinned);
-    j.field("durability", name_of(o.durability));
-    j.field("data_dir", o.data_dir);
-    j.field("read_durable_only", durable);
-    j.end_object();
-    j.field("status", failed ? "failed" : "ok");
-    j.key("errors");
-    j.begin_array();
-    for (const std::string& e : errors) j.value(e);
-    j.end_array();
-    j.key("warnings");
-    j.begin_array();
-    for (const std::string& w : plan.warnings) j.value(w);
-    for (const std::string& n : notes) j.value(n);
-    j.end_array();
-    j.field("messages", produced);
-    j.field("bytes", produced_bytes);
-    j.field("elapsed_s", elapsed_s);
-    j.key("producer");
-    j.begin_object();
-    j.field("messages", produced);
-    j.field("bytes", produced_bytes);
-    j.field("elapsed_s", producer_s);
-    j.field("msgs_per_s", per_second(static_cast<double>(produced), producer_s));
-    j.field("mib_per_s", mib(per_second(static_cast<double>(produced_bytes), producer_s)));
-    j.field("target_rate", o.rate);
-    j.field("max_behind_schedule_us", static_cast<double>(max_behind) / 1000.0);
-    j.field("claim_full_fallbacks", fallbacks);
-    j.end_object();
-    j.key("groups");
-    j.begin_array();
-    for (const group_result& r : groups) {
-      j.begin_object();
-      j.field("group", r.name);
-      j.field("consumers", o.consumers);
-      j.field("messages", r.messages);
-      j.field("bytes", r.bytes);
-      j.field("elapsed_s", r.elapsed_s);
-      j.field("msgs_per_s", per_second(static_cast<double>(r.messages), r.elapsed_s));
-      j.field("mib_per_s", mib(per_second(static_cast<double>(r.bytes), r.elapsed_s)));
-      j.field("missing", r.missing);
-      j.field("duplicates", r.duplicates);
-      j.field("order_errors", r.order_errors);
-      j.key("latency_us");
-      write_latency(j, r.hist);
-      if (paced) {
-        j.key("latency_from_send_us");
-        write_latency(j, r.hist_sent);
-      }
-      j.end_object();
-    }
-    j.end_array();
-    j.field("latency_from", paced ? "due" : "send");
-    j.key("latency_us");
-    write_latency(j, all);
-    if (paced) {
-      j.key("latency_from_send_us");
-      write_latency(j, all_sent);
-    }
-    if (timeline) {
-      j.key("latency_split_us");
-      j.begin_object();
-      j.key("publish_to_written");
-      write_latency(j, to_written);
-      j.key("written_to_durable");
-      write_latency(j, to_durable);
-      j.key("durable_to_polled");
-      write_latency(j, to_polled);
-      j.end_object();
-    }
-    j.end_object();
-    const std::string text = j.str();
+    const std::string text = perf_json(o, machine, out);
     if (o.json) std::fputs(text.c_str(), stdout);
     if (!o.out.empty()) {
       std::ofstream f(o.out);
@@ -1323,7 +1121,7 @@ int run_perf(const perf_options& o) {
       }
     }
   }
-  return failed ? exit_failed : exit_ok;
+  return out.errors.empty() ? exit_ok : exit_failed;
 }
 
 }  // namespace lanes_tools
