@@ -722,6 +722,71 @@ perf_outcome collect_outcome(const perf_options& o,
   return out;
 }
 
+// The run's consumers (queue or log mode), producers and their slots.
+struct perf_clients {
+  std::vector<std::unique_ptr<consumer_slot>> slots;  // one per consumer, log or queue
+  std::vector<lanes::consumer> consumers;
+  std::vector<lanes::queue_consumer> queue_consumers;
+  std::vector<std::unique_ptr<producer_slot>> pslots;
+  std::vector<lanes::producer> producers;
+};
+
+// Makes o.groups x o.consumers consumers and o.producers producers of o.topic; exit_ok, or
+// exit_failed with the error printed.
+int make_clients(const perf_options& o, lanes::bus& bus, perf_clients& c) {
+  const bool queue = o.mode == lanes::topic_mode::queue;
+  const bool durable = o.durability != lanes::durability::none;
+  for (unsigned g = 0; queue && g < o.groups; ++g) {
+    for (unsigned k = 0; k < o.consumers; ++k) {
+      lanes::queue_consumer_config qc;
+      qc.topic = o.topic;
+      qc.max_receive = o.max_poll_records;
+      qc.busy_spin = o.wait == wait_mode::spin;
+      lanes::errc e = lanes::errc::ok;
+      c.queue_consumers.push_back(bus.make_queue_consumer(qc, &e));
+      if (e != lanes::errc::ok) {
+        std::fprintf(stderr, "lanes perf: queue consumer %u: %s\n", k,
+                     lanes::make_error_code(e).message().c_str());
+        return exit_failed;
+      }
+      c.slots.push_back(std::make_unique<consumer_slot>());
+      c.slots.back()->group = g;
+    }
+  }
+  for (unsigned g = 0; !queue && g < o.groups; ++g) {
+    for (unsigned k = 0; k < o.consumers; ++k) {
+      lanes::consumer_config cc;
+      cc.group = "perf-g" + std::to_string(g);
+      cc.reset = lanes::offset_reset::earliest;
+      cc.busy_spin = o.wait == wait_mode::spin;
+      cc.max_poll_records = o.max_poll_records;
+      cc.read_durable_only = durable;
+      lanes::errc e = lanes::errc::ok;
+      lanes::consumer cons = bus.make_consumer(cc, &e);
+      if (e == lanes::errc::ok) e = cons.subscribe({std::string_view(o.topic)});
+      if (e != lanes::errc::ok) {
+        std::fprintf(stderr, "lanes perf: consumer %u of group %s: %s\n", k, cc.group.c_str(),
+                     lanes::make_error_code(e).message().c_str());
+        return exit_failed;
+      }
+      c.consumers.push_back(std::move(cons));
+      c.slots.push_back(std::make_unique<consumer_slot>());
+      c.slots.back()->group = g;
+    }
+  }
+  for (unsigned i = 0; i < o.producers; ++i) {
+    lanes::errc e = lanes::errc::ok;
+    c.producers.push_back(bus.make_producer(o.topic, &e));
+    if (e != lanes::errc::ok) {
+      std::fprintf(stderr, "lanes perf: producer %u: %s\n", i,
+                   lanes::make_error_code(e).message().c_str());
+      return exit_failed;
+    }
+    c.pslots.push_back(std::make_unique<producer_slot>());
+  }
+  return exit_ok;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -855,60 +920,14 @@ int run_perf(const perf_options& o) {
   cleanup.armed = !o.data_dir.empty();
 
   shared_state st;
-  std::vector<std::unique_ptr<consumer_slot>> cslots;
-  std::vector<lanes::consumer> consumers;
-  std::vector<lanes::queue_consumer> queue_consumers;
+  perf_clients clients;
+  if (const int e = make_clients(o, bus, clients); e != exit_ok) return e;
   const bool queue = o.mode == lanes::topic_mode::queue;
-  for (unsigned g = 0; queue && g < o.groups; ++g) {
-    for (unsigned k = 0; k < o.consumers; ++k) {
-      lanes::queue_consumer_config qc;
-      qc.topic = o.topic;
-      qc.max_receive = o.max_poll_records;
-      qc.busy_spin = o.wait == wait_mode::spin;
-      lanes::errc e = lanes::errc::ok;
-      queue_consumers.push_back(bus.make_queue_consumer(qc, &e));
-      if (e != lanes::errc::ok) {
-        std::fprintf(stderr, "lanes perf: queue consumer %u: %s\n", k,
-                     lanes::make_error_code(e).message().c_str());
-        return exit_failed;
-      }
-      cslots.push_back(std::make_unique<consumer_slot>());
-      cslots.back()->group = g;
-    }
-  }
-  for (unsigned g = 0; !queue && g < o.groups; ++g) {
-    for (unsigned k = 0; k < o.consumers; ++k) {
-      lanes::consumer_config cc;
-      cc.group = "perf-g" + std::to_string(g);
-      cc.reset = lanes::offset_reset::earliest;
-      cc.busy_spin = o.wait == wait_mode::spin;
-      cc.max_poll_records = o.max_poll_records;
-      cc.read_durable_only = durable;
-      lanes::errc e = lanes::errc::ok;
-      lanes::consumer c = bus.make_consumer(cc, &e);
-      if (e == lanes::errc::ok) e = c.subscribe({std::string_view(o.topic)});
-      if (e != lanes::errc::ok) {
-        std::fprintf(stderr, "lanes perf: consumer %u of group %s: %s\n", k, cc.group.c_str(),
-                     lanes::make_error_code(e).message().c_str());
-        return exit_failed;
-      }
-      consumers.push_back(std::move(c));
-      cslots.push_back(std::make_unique<consumer_slot>());
-      cslots.back()->group = g;
-    }
-  }
-  std::vector<std::unique_ptr<producer_slot>> pslots;
-  std::vector<lanes::producer> producers;
-  for (unsigned i = 0; i < o.producers; ++i) {
-    lanes::errc e = lanes::errc::ok;
-    producers.push_back(bus.make_producer(o.topic, &e));
-    if (e != lanes::errc::ok) {
-      std::fprintf(stderr, "lanes perf: producer %u: %s\n", i,
-                   lanes::make_error_code(e).message().c_str());
-      return exit_failed;
-    }
-    pslots.push_back(std::make_unique<producer_slot>());
-  }
+  auto& cslots = clients.slots;
+  auto& pslots = clients.pslots;
+  auto& consumers = clients.consumers;
+  auto& queue_consumers = clients.queue_consumers;
+  auto& producers = clients.producers;
 
   // Durable runs: the persister's watermark times, for the latency split.
   std::unique_ptr<persist_timeline> timeline;
