@@ -94,6 +94,37 @@ lanes::bus open_bus(const data_dir& d) {
   return lanes::bus(bc);
 }
 
+// A cdc_stream's run() on a thread of its own, until finish().
+class stream_thread {
+ public:
+  explicit stream_thread(lanes::cdc::cdc_stream& s)
+      : t_([this, &s] {
+          try {
+            s.run(stop_);
+          } catch (const std::exception& e) {
+            error_ = e.what();
+          }
+          ended_.store(true, std::memory_order_release);  // error_ is written before
+        }) {}
+  stream_thread(const stream_thread&) = delete;
+  stream_thread& operator=(const stream_thread&) = delete;
+  ~stream_thread() { (void)finish(); }
+  // Whether run() returned by itself (it failed, or stopped).
+  bool ended() const { return ended_.load(std::memory_order_acquire); }
+  // Stops the stream, waits for run(); its error, "" when none.
+  std::string finish() {
+    stop_ = true;
+    if (t_.joinable()) t_.join();
+    return error_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> ended_{false};
+  std::string error_;
+  std::thread t_;  // last: starts once the members above exist
+};
+
 // Ours: a cdc_stream from its start until every one of `txns` transactions is durable in lanes
 // and confirmed; rows/s over that time.
 double ours_capture(const pg_test::server& s, const std::string& slot, std::uint64_t txns,
@@ -107,15 +138,7 @@ double ours_capture(const pg_test::server& s, const std::string& slot, std::uint
   c.snapshot = lanes::cdc::snapshot_mode::never;  // the slot exists: it streams from there
   const auto t0 = clock_type::now();
   lanes::cdc::cdc_stream stream(b, c);
-  std::atomic<bool> stop{false};
-  std::string error;
-  std::thread t([&] {
-    try {
-      stream.run(stop);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  });
+  stream_thread running(stream);
   double took = 0;
   for (;;) {
     const lanes::cdc::cdc_stats st = stream.stats();
@@ -125,13 +148,12 @@ double ours_capture(const pg_test::server& s, const std::string& slot, std::uint
         die("lanes cdc wrote " + std::to_string(st.rows) + " rows, not " + std::to_string(rows));
       break;
     }
+    if (running.ended()) die("lanes cdc: " + running.finish());
     if (seconds_since(t0) > 120)
-      die("lanes cdc: timed out at " + std::to_string(st.rows) + " rows; " + error);
+      die("lanes cdc: timed out at " + std::to_string(st.rows) + " rows");
     std::this_thread::sleep_for(1ms);
   }
-  stop = true;
-  t.join();
-  if (!error.empty()) die("lanes cdc: " + error);
+  if (const std::string e = running.finish(); !e.empty()) die("lanes cdc: " + e);
   return static_cast<double>(rows) / took;
 }
 
@@ -277,19 +299,14 @@ json latency_run(const pg_test::server& s, std::size_t n, int rate) {
   c.slot = "lanes_lat";
   c.snapshot = lanes::cdc::snapshot_mode::never;
   lanes::cdc::cdc_stream stream(b, c);
-  std::atomic<bool> stop{false};
-  std::string error;
-  std::thread t([&] {
-    try {
-      stream.run(stop);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  });
+  stream_thread running(stream);
   std::vector<clock_type::time_point> commit(n), durable(n), memory(n);
   std::thread cd([&] { poll_times(b, true, n, durable); });
   std::thread cm([&] { poll_times(b, false, n, memory); });
-  while (!stream.stats().streaming && error.empty()) std::this_thread::sleep_for(1ms);
+  while (!stream.stats().streaming) {
+    if (running.ended()) die("lanes cdc: " + running.finish());
+    std::this_thread::sleep_for(1ms);
+  }
   {
     pg_conn w(s.dsn());
     const auto start = clock_type::now() + 50ms;
@@ -301,20 +318,12 @@ json latency_run(const pg_test::server& s, std::size_t n, int rate) {
   }
   cd.join();
   cm.join();
-  stop = true;
-  t.join();
-  if (!error.empty()) die("lanes cdc: " + error);
+  if (const std::string e = running.finish(); !e.empty()) die("lanes cdc: " + e);
   s.sql("SELECT pg_drop_replication_slot('lanes_lat')");
   return {{"rate_per_s", rate},
           {"transactions", n},
           {"durable_only", latency_summary(commit, durable)},
           {"not_durable", latency_summary(commit, memory)}};
-}
-
-using lanes_support::median;
-
-json summary(const std::vector<double>& ours, const std::vector<double>& peer) {
-  return lanes_support::ours_vs_peer(ours, peer, "rows_per_s");
 }
 
 }  // namespace
@@ -352,7 +361,7 @@ int main(int argc, char** argv) {
     peer.push_back(t.peer);
   }
   json cases = json::object();
-  cases["throughput"] = summary(ours, peer);
+  cases["throughput"] = lanes_support::ours_vs_peer(ours, peer, "rows_per_s");
   cases["throughput"]["transactions"] = txns;
   cases["throughput"]["rows_per_transaction"] = per_txn;
   std::fprintf(stderr, "cdc_bench: latency\n");

@@ -369,8 +369,6 @@ double ours_from_kafka(cluster& k, const std::string& topic, std::size_t n, bool
   return rate;
 }
 
-using lanes_support::median;
-
 json summary(const std::vector<double>& ours, const std::vector<double>& peer) {
   return lanes_support::ours_vs_peer(ours, peer, "records_per_s");
 }

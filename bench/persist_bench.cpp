@@ -56,8 +56,8 @@
 #include <vector>
 
 #include "harness.hpp"
-#include "lanes_support/median.hpp"
 #include "lanes_support/json_writer.hpp"
+#include "lanes_support/median.hpp"
 #include "lanes_support/run_info.hpp"
 #include <lanes/lanes.hpp>
 #include <lanes/segment_format.hpp>

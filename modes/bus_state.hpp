@@ -23,9 +23,9 @@ std::int64_t now_ns() noexcept;
 
 struct topic_state;
 struct queue_group;  // modes/queue_state.hpp
-// Queue mode hooks (modes/queue_partition.cpp, queue_delivery.cpp): checks a topic's queue settings (name: the topic's);
-// opens a queue topic's queue (dead_letters: its dead-letter topic, if any); gives back
-// expired messages and moves queue topics' log starts to their ack floors.
+// Queue mode hooks (modes/queue_partition.cpp, queue_delivery.cpp): checks a topic's queue settings
+// (name: the topic's); opens a queue topic's queue (dead_letters: its dead-letter topic, if any);
+// gives back expired messages and moves queue topics' log starts to their ack floors.
 errc validate_queue(std::string_view name, const topic_config& c) noexcept;
 // Whether a topic configuration is usable (create_topic, and topic.conf on open).
 errc validate(std::string_view name, const topic_config& c);

@@ -7,7 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_sections import generated_by, section_main  # noqa: E402
+from report_sections import generated_by, notes_lines, section_main  # noqa: E402
 
 BEGIN = "<!-- cdc-bench:begin -->"
 END = "<!-- cdc-bench:end -->"
@@ -56,9 +56,7 @@ def render(d, results_path, command, notes):
               "- Ratio: ours / peer per round, then the median and the min-max over rounds", ""]
     lines += throughput_lines(d["cases"]["throughput"])
     lines += latency_lines(d["cases"]["latency"])
-    if notes.get("lines"):
-        lines += ["", "Notes (bench/cdc_notes.json, written by hand):", ""]
-        lines += [f"- {n}" for n in notes["lines"]]
+    lines += notes_lines(notes, "bench/cdc_notes.json")
     return "\n".join(lines) + "\n\n" + END + "\n"
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_sections import generated_by, section_main  # noqa: E402
+from report_sections import generated_by, notes_lines, section_main  # noqa: E402
 
 BEGIN = "<!-- kafka-bench:begin -->"
 END = "<!-- kafka-bench:end -->"
@@ -38,9 +38,7 @@ def render(d, results_path, command, notes):
         lines.append(f"| {WHAT[base]} | {size} B | {c['records']} | {c['ours_median']:,.0f} | "
                      f"{c['peer_median']:,.0f} | {m:.2f} ({c['ratio_min']:.2f}-{c['ratio_max']:.2f})"
                      f" | {'-' if durable else f'>= {GOAL}'} | {result} |")
-    if notes.get("lines"):
-        lines += ["", "Notes (bench/kafka_notes.json, written by hand):", ""]
-        lines += [f"- {n}" for n in notes["lines"]]
+    lines += notes_lines(notes, "bench/kafka_notes.json")
     return "\n".join(lines) + "\n\n" + END + "\n"
 
 

@@ -34,6 +34,13 @@ def generated_by(script, results_path, command):
             "do not edit by hand, rerun the command.", "", f"- Command: `{command}`"]
 
 
+def notes_lines(notes, path):
+    """The hand-written notes of a suite (the "lines" of its notes file), as a list."""
+    if not notes.get("lines"):
+        return []
+    return ["", f"Notes ({path}, written by hand):", ""] + [f"- {n}" for n in notes["lines"]]
+
+
 def section_main(script, section, render, begin, end, results, notes, command):
     """The command line every suite's report shares: read results and notes, write the section."""
     import argparse

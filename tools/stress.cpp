@@ -67,8 +67,8 @@
 #include "lanes/lanes.hpp"
 #include "lanes/segment_format.hpp"
 #include "lanes/segment_scan.hpp"
-#include "lanes_support/median.hpp"
 #include "lanes_support/json_writer.hpp"
+#include "lanes_support/median.hpp"
 #include "metrics_flag.hpp"
 
 namespace {

@@ -1,12 +1,12 @@
 // tests/connect/kafka/payload_pool_test.cpp: the lanes -> Kafka session's value blocks
 // (connect/kafka/payload_pool.hpp): copies are intact, a block is reused only once every
 // copy in it was released, and the pool says when it is full instead of growing.
+#include "payload_pool.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
-
-#include "payload_pool.hpp"
 
 namespace {
 

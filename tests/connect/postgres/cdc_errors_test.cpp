@@ -25,9 +25,7 @@ class CdcErrors : public ::testing::Test {
  protected:
   void SetUp() override {
     if (const std::string why = pg_test::unavailable(); !why.empty()) GTEST_SKIP() << why;
-    lanes::bus_config bc;
-    bc.data_dir = dir_.dir;
-    bus_ = std::make_unique<lanes::bus>(bc);
+    bus_ = std::make_unique<lanes::bus>(dir_.bus_config());
   }
   // run()'s error (a stream that runs on is stopped and reported as such).
   std::string error_of(const lanes::cdc::cdc_config& c) {

@@ -29,9 +29,7 @@ class CdcSnapshot : public ::testing::Test {
     cfg_.publication = "pub";
     cfg_.slot = "s1";
     cfg_.topic_prefix = "db";
-    lanes::bus_config bc;
-    bc.data_dir = dir_.dir;
-    bus_ = std::make_unique<lanes::bus>(bc);
+    bus_ = std::make_unique<lanes::bus>(dir_.bus_config());
   }
   std::unique_ptr<pg_test::server> pg_;
   lanes::cdc::cdc_config cfg_;

@@ -52,9 +52,7 @@ class CdcStream : public ::testing::Test {
 };
 
 TEST_F(CdcStream, ChangesArriveOnceInCommitOrderAndRollbacksNever) {
-  lanes::bus_config bc;
-  bc.data_dir = dir_.dir;
-  lanes::bus bus(bc);
+  lanes::bus bus(dir_.bus_config());
   {
     running_stream s(bus, cfg_);
     wait_for_slot();
@@ -103,9 +101,7 @@ TEST_F(CdcStream, ChangesArriveOnceInCommitOrderAndRollbacksNever) {
 }
 
 TEST_F(CdcStream, AMissingPublicationAndABadDsnAreOneLineErrors) {
-  lanes::bus_config bc;
-  bc.data_dir = dir_.dir;
-  lanes::bus bus(bc);
+  lanes::bus bus(dir_.bus_config());
   std::atomic<bool> stop{false};
   lanes::cdc::cdc_config c = cfg_;
   c.publication = "nope";
@@ -134,9 +130,7 @@ TEST_F(CdcStream, AMissingPublicationAndABadDsnAreOneLineErrors) {
 // keepalives carry, so the slot's confirmed_flush_lsn passes those writes.
 TEST_F(CdcStream, AnIdlePublicationStillLetsTheServerRecycleWal) {
   pg_->sql("CREATE TABLE audit (id int PRIMARY KEY, line text)");  // not in the publication
-  lanes::bus_config bc;
-  bc.data_dir = dir_.dir;
-  lanes::bus bus(bc);
+  lanes::bus bus(dir_.bus_config());
   running_stream s(bus, cfg_);
   wait_for_slot();
   ASSERT_EQ(s.error_so_far(), "");
@@ -161,9 +155,7 @@ TEST_F(CdcStream, AnIdlePublicationStillLetsTheServerRecycleWal) {
 // value, NULLs, an added column, a truncate, and a transaction of 100 000 rows.
 TEST_F(CdcStream, KeyChangesToastAddedColumnsTruncateAndALargeTransaction) {
   pg_->sql("ALTER TABLE orders ALTER COLUMN note SET STORAGE EXTERNAL");  // TOAST, uncompressed
-  lanes::bus_config bc;
-  bc.data_dir = dir_.dir;
-  lanes::bus bus(bc);
+  lanes::bus bus(dir_.bus_config());
   running_stream s(bus, cfg_);
   wait_for_slot();
   const std::string big(5000, 'z');
@@ -206,9 +198,7 @@ TEST_F(CdcStream, KeyChangesToastAddedColumnsTruncateAndALargeTransaction) {
 TEST_F(CdcStream, TwentyKillNineCyclesLoseAndRepeatNothing) {
   {
     // The slot first: changes committed before it exists are not in its stream.
-    lanes::bus_config bc;
-    bc.data_dir = dir_.dir;
-    lanes::bus bus(bc);
+    lanes::bus bus(dir_.bus_config());
     running_stream s(bus, cfg_);
     wait_for_slot();
     ASSERT_EQ(s.error_so_far(), "");
@@ -302,9 +292,7 @@ TEST_F(CdcStream, TwentyKillNineCyclesLoseAndRepeatNothing) {
   ::waitpid(pid, &st, 0);
   ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << log_tail();
 
-  lanes::bus_config bc;
-  bc.data_dir = dir_.dir;
-  lanes::bus bus(bc);
+  lanes::bus bus(dir_.bus_config());
   const auto got = read(bus, "pg.public.orders", static_cast<std::size_t>(total));
   EXPECT_EQ(got.size(), static_cast<std::size_t>(total));
   std::vector<int> seen(static_cast<std::size_t>(total), 0);

@@ -27,6 +27,12 @@ struct scratch {
     dir = t;
   }
   ~scratch() { std::filesystem::remove_all(dir); }
+  // A bus on this directory.
+  lanes::bus_config bus_config() const {
+    lanes::bus_config c;
+    c.data_dir = dir;
+    return c;
+  }
 };
 
 // Runs a cdc_stream on its own thread until destroyed or end(); run()'s error, if any, in
@@ -59,11 +65,8 @@ struct running_stream {
   }
   // run()'s error once it ended by itself (60 s at most); "(still running)" otherwise.
   std::string wait_error() {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (!ended.load(std::memory_order_acquire)) {
-      if (std::chrono::steady_clock::now() > deadline) return "(still running)";
-      std::this_thread::sleep_for(5ms);
-    }
+    if (!lanes_test::wait_until([&] { return ended.load(std::memory_order_acquire); }))
+      return "(still running)";
     return error;
   }
 };
@@ -81,9 +84,7 @@ inline std::vector<record> read(lanes::bus& b, const std::string& topic, std::si
   lanes::consumer_config cc;
   lanes::consumer c = b.make_consumer(cc);
   const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!b.describe_topic(topic) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
+  if (!lanes_test::wait_until([&] { return b.describe_topic(topic).has_value(); })) return out;
   const auto info = b.describe_topic(topic);
   if (!info) return out;
   std::vector<lanes::topic_partition> tps;

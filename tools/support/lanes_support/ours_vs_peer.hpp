@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <nlohmann/json.hpp>
-
-#include "lanes_support/median.hpp"
 #include <string>
 #include <vector>
+
+#include "lanes_support/median.hpp"
 
 namespace lanes_support {
 
