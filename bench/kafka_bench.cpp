@@ -15,7 +15,8 @@
 // tools/kafka_bench_report.py renders the results into BENCHMARKS.md (tools/bench.sh --only kafka).
 //   kafka_bench [--quick] [--reps N] [--out PATH]
 // Diagnostics: KAFKA_BENCH_TRACE=1 prints each side's time to its first record and from there
-// to its last; KAFKA_BENCH_COLD_RING=1 creates the Kafka -> lanes topics without prefault.
+// to its last; KAFKA_BENCH_SIDE=ours|peer runs one side only (for a profile of it);
+// KAFKA_BENCH_COLD_RING=1 creates the Kafka -> lanes topics without prefault.
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
@@ -402,6 +403,8 @@ int main(int argc, char** argv) {
     }
   }
   const std::string dir = "/var/tmp/lanes-kafka-bench";
+  // KAFKA_BENCH_SIDE=ours|peer (diagnostic, for profiling one side): the other is not run.
+  const std::string side = std::getenv("KAFKA_BENCH_SIDE") ? std::getenv("KAFKA_BENCH_SIDE") : "";
   json cases = json::object();
   for (const std::size_t size : sizes) {
     // lanes -> Kafka only needs the delivery reports, so its runs are long enough (0.5-1 s) that
@@ -415,17 +418,17 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "kafka_bench: %zu B, round %d of %d\n", size, r + 1, reps);
       cluster k;  // a fresh cluster per round: every round starts from empty logs
       if (only != "from") {
-        to_ours.push_back(ours_to_kafka(k, k.topic(), n_to, size));
-        to_peer.push_back(peer_produce(k, k.topic(), n_to, size));
+        to_ours.push_back(side != "peer" ? ours_to_kafka(k, k.topic(), n_to, size) : 1);
+        to_peer.push_back(side != "ours" ? peer_produce(k, k.topic(), n_to, size) : 1);
       }
       if (only == "to") continue;
       const std::string a = k.topic();
       const std::string b = k.topic();
       (void)peer_produce(k, a, n_from, size);
       (void)peer_produce(k, b, n_from, size);
-      from_ours.push_back(ours_from_kafka(k, a, n_from, false, dir));
-      from_peer.push_back(peer_consume(k, b, n_from));
-      from_durable.push_back(ours_from_kafka(k, b, n_from, true, dir));
+      from_ours.push_back(side != "peer" ? ours_from_kafka(k, a, n_from, false, dir) : 1);
+      from_peer.push_back(side != "ours" ? peer_consume(k, b, n_from) : 1);
+      from_durable.push_back(side != "peer" ? ours_from_kafka(k, b, n_from, true, dir) : 1);
     }
     const std::string s = std::to_string(size);
     if (only != "from") {
