@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tools/kafka_bench_report.py: the "Kafka bridge" section of BENCHMARKS.md from kafka_bench's
 results (bench/kafka_bench.cpp): the bridge in each direction against librdkafka alone on the
-same mock cluster, in interleaved rounds of the same run.
+same mock cluster, in rounds of the same run where every side runs once and the order turns.
 """
 import os
 import sys
@@ -25,7 +25,7 @@ def render(d, results_path, command, notes):
     lines += generated_by("kafka_bench_report", results_path, command)
     lines += [f"- Commit `{d['commit']}`, {d['compiler']}, {d['cpu']}, run {d['date']}, "
               f"load average {d['load_average']:.2f} at start, {d['rounds']} rounds "
-              "(ours and the peer interleaved in each)",
+              "(every side once in each, the order turning from round to round)",
               f"- Cluster: {d['cluster']}",
               "- Ratio: ours / peer per round, then the median and the min-max over rounds", "",
               "| case | value | records | ours, records/s | peer, records/s | ours / peer | goal "
