@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "lanes/clock.hpp"
 #include "lanes/partition_log.hpp"
 #include "lanes/segment_format.hpp"
 #include "segment.hpp"
@@ -30,12 +31,6 @@ struct partition_log::write_slot {
 namespace log_detail {
 
 inline constexpr std::uint64_t sync_tag = std::uint64_t{1} << 63;
-
-inline std::int64_t mono_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // The single writer's increment: no read-modify-write instruction needed.
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {

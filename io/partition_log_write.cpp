@@ -192,7 +192,7 @@ void partition_log::handle_write(std::uint32_t i, int res) noexcept {
   s.seg->dirty = true;
   bump(counters_.batches_written);
   bump(counters_.bytes_written, s.bytes);
-  if (unsynced_bytes_ == 0) oldest_unsynced_ns_ = mono_ns();
+  if (unsynced_bytes_ == 0) oldest_unsynced_ns_ = steady_ns();
   unsynced_bytes_ += s.bytes;
   // Advance written_ over the completed prefix, in append order.
   std::uint64_t w = 0;
@@ -220,7 +220,7 @@ void partition_log::handle_sync(int res) noexcept {
   if (--sync_ops_left_ > 0) return;
   sync_inflight_ = false;
   const auto took =
-      static_cast<std::uint64_t>(std::max<std::int64_t>(0, mono_ns() - sync_started_ns_));
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, steady_ns() - sync_started_ns_));
   std::size_t b = 0;
   while (b < log_stats::sync_bounds_ns.size() && took > log_stats::sync_bounds_ns[b]) ++b;
   bump(counters_.sync_latency[b]);
@@ -283,7 +283,7 @@ void partition_log::start_sync_group() noexcept {
   sync_target_ = target;
   unsynced_bytes_ = 0;
   bump(counters_.sync_groups);
-  sync_started_ns_ = mono_ns();
+  sync_started_ns_ = steady_ns();
   submit_pending();
 }
 
@@ -321,7 +321,7 @@ errc partition_log::poll_completions(std::chrono::nanoseconds timeout) noexcept 
     if (a > synced_request_) synced_request_ = a;
   }
   if (status_.load(std::memory_order_relaxed) == errc::ok &&
-      sync_due(opt_.mode == durability::async ? mono_ns() : 0)) {
+      sync_due(opt_.mode == durability::async ? steady_ns() : 0)) {
     start_sync_group();
   }
   notify();

@@ -96,6 +96,22 @@ errc validate(std::string_view name, const topic_config& c) {
   return errc::ok;
 }
 
+namespace {
+
+// Runs fn(topic) for the durable topic `name` under persist_mu (the persister calls the
+// topic's callbacks under it); unknown_topic or wrong_mode when there is no such topic.
+template <class F>
+errc with_durable_topic(bus_state& s, std::string_view name, F&& fn) {
+  const auto t = s.find(name);
+  if (!t) return errc::unknown_topic;
+  if (!t->durable()) return errc::wrong_mode;
+  std::lock_guard lock(s.persist_mu);
+  std::forward<F>(fn)(*t);
+  return errc::ok;
+}
+
+}  // namespace
+
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------
@@ -339,28 +355,22 @@ void bus::enforce_retention() {
 }
 
 errc bus::on_durable(std::string_view topic, durable_callback fn) {
-  auto t = state_->find(topic);
-  if (!t) return errc::unknown_topic;
-  if (!t->durable()) return errc::wrong_mode;
-  std::lock_guard lock(state_->persist_mu);  // the persister calls it under this lock
-  t->on_durable = std::move(fn);
-  if (t->on_durable) {
-    for (auto& p : t->partitions) {
-      p->persist->reported_durable = 0;  // the current durable offset is reported next round
-      p->persist->reported_failure = false;
+  const errc e = detail::with_durable_topic(*state_, topic, [&](detail::topic_state& t) {
+    t.on_durable = std::move(fn);
+    if (t.on_durable) {
+      for (auto& p : t.partitions) {
+        p->persist->reported_durable = 0;  // the current durable offset is reported next round
+        p->persist->reported_failure = false;
+      }
     }
-  }
-  state_->wakeup->kick();
-  return errc::ok;
+  });
+  if (e == errc::ok) state_->wakeup->kick();
+  return e;
 }
 
 errc bus::on_persist_progress(std::string_view topic, persist_progress_callback fn) {
-  auto t = state_->find(topic);
-  if (!t) return errc::unknown_topic;
-  if (!t->durable()) return errc::wrong_mode;
-  std::lock_guard lock(state_->persist_mu);  // the persister calls it under this lock
-  t->on_progress = std::move(fn);
-  return errc::ok;
+  return detail::with_durable_topic(*state_, topic,
+                                    [&](detail::topic_state& t) { t.on_progress = std::move(fn); });
 }
 
 void bus::close() noexcept {

@@ -275,21 +275,21 @@ poll_result consumer::poll(std::chrono::nanoseconds timeout) noexcept {
   return {st, std::span<const record_view>(c.batch.data(), n), c.error};
 }
 
-errc consumer::pause(const topic_partition& tp) {
-  if (!impl_ || impl_->closed) return errc::closed;
-  auto* a = impl_->find(tp);
+namespace {
+
+errc set_paused(consumer::impl* c, const topic_partition& tp, bool paused) {
+  if (c == nullptr || c->closed) return errc::closed;
+  auto* a = c->find(tp);
   if (a == nullptr) return errc::not_assigned;
-  a->paused = true;
+  a->paused = paused;
   return errc::ok;
 }
 
-errc consumer::resume(const topic_partition& tp) {
-  if (!impl_ || impl_->closed) return errc::closed;
-  auto* a = impl_->find(tp);
-  if (a == nullptr) return errc::not_assigned;
-  a->paused = false;
-  return errc::ok;
-}
+}  // namespace
+
+errc consumer::pause(const topic_partition& tp) { return set_paused(impl_.get(), tp, true); }
+
+errc consumer::resume(const topic_partition& tp) { return set_paused(impl_.get(), tp, false); }
 
 std::int64_t consumer::position(const topic_partition& tp) const {
   if (!impl_) return -1;

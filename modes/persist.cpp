@@ -385,7 +385,7 @@ void persist_wakeup::wait_fd(std::int64_t deadline_ns) noexcept {
   timespec ts{};
   timespec* timeout = nullptr;  // none: until signalled
   if (deadline_ns != INT64_MAX) {
-    const std::int64_t left = deadline_ns - mono_now_ns();
+    const std::int64_t left = deadline_ns - steady_ns();
     if (left <= 0) return;
     ts.tv_sec = static_cast<time_t>(left / 1'000'000'000);
     ts.tv_nsec = static_cast<long>(left % 1'000'000'000);
@@ -395,11 +395,6 @@ void persist_wakeup::wait_fd(std::int64_t deadline_ns) noexcept {
   (void)::ppoll(&pfd, 1, timeout, nullptr);  // EINTR: the caller looks again
   std::uint64_t n = 0;
   (void)!::read(fd, &n, sizeof n);  // drain (non-blocking)
-}
-
-std::int64_t mono_now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(wait_clock::now().time_since_epoch())
-      .count();
 }
 
 // The persister: appends what producers published to each durable partition's log, reaps

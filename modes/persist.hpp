@@ -57,7 +57,6 @@ struct bus_state;
 //   - kick(): a durability waiter or an acker wants a sync now, a topic was added, close.
 // So an idle bus sleeps until something happens or a timer is due, and the first publish
 // after idle is picked up at once.
-std::int64_t mono_now_ns() noexcept;  // the steady clock (wait_clock), in ns
 
 struct persist_wakeup {
   persist_wakeup();

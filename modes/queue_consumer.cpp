@@ -56,7 +56,7 @@ struct queue_consumer::impl {
 
   std::size_t take_all(std::size_t max) noexcept {
     detail::queue_group& g = *group;
-    const std::int64_t now = detail::steady_ns();
+    const std::int64_t now = steady_ns();
     const std::int64_t now_real = g.settings.delivery_delay.count() != 0 ? realtime_ns() : 0;
     const std::size_t count = g.partitions.size();
     batch_deadline =
@@ -97,7 +97,7 @@ struct queue_consumer::impl {
     const detail::queue_group& g = *group;
     if (g.changes.load(std::memory_order_acquire) != changes_seen) return true;
     if (topic->closed.load(std::memory_order_acquire)) return true;
-    const std::int64_t now = detail::steady_ns();
+    const std::int64_t now = steady_ns();
     for (const auto& qp : g.partitions) {
       const detail::queue_partition& q = *qp;
       if (q.claim.load(std::memory_order_relaxed) < detail::takeable_end(q, durable_only())) {
@@ -317,7 +317,7 @@ errc queue_consumer::nack(const receipt& r, std::chrono::nanoseconds delay) noex
   const std::uint32_t d = detail::slot_word::delivery(w);
   const std::uint32_t lap = q->lap(r.offset);
   std::atomic<std::uint64_t>& s = q->slot(r.offset);
-  const std::int64_t now = detail::steady_ns();
+  const std::int64_t now = steady_ns();
   if (g.settings.max_deliveries != 0 && d >= g.settings.max_deliveries) {
     s.store(detail::slot_word::make(lap, d, detail::qstate::dead), std::memory_order_release);
     q->note_deadline(now);
@@ -346,7 +346,7 @@ errc queue_consumer::extend(receipt& r, std::chrono::nanoseconds visibility) noe
   std::uint64_t w = 0;
   detail::queue_partition* q = c.take_receipt(r, detail::op::extend, w, e);
   if (q == nullptr) return e;
-  const std::int64_t due = detail::saturating_add(detail::steady_ns(), visibility.count());
+  const std::int64_t due = detail::saturating_add(steady_ns(), visibility.count());
   q->deadline(r.offset).store(due, std::memory_order_relaxed);
   q->slot(r.offset).store(detail::slot_word::make(q->lap(r.offset), detail::slot_word::delivery(w),
                                                   detail::qstate::in_flight),

@@ -8,20 +8,17 @@
 namespace lanes {
 
 queue_partition_stats queue_group_stats::total() const noexcept {
+  // Every count of queue_partition_stats (all but `partition`), summed over the partitions.
+  static constexpr std::uint64_t queue_partition_stats::*counts[] = {
+      &queue_partition_stats::ready,         &queue_partition_stats::in_flight,
+      &queue_partition_stats::delayed,       &queue_partition_stats::acked,
+      &queue_partition_stats::redelivered,   &queue_partition_stats::dead_lettered,
+      &queue_partition_stats::skipped,       &queue_partition_stats::ack_floor,
+      &queue_partition_stats::end_offset,    &queue_partition_stats::bytes_held,
+      &queue_partition_stats::bytes_unacked, &queue_partition_stats::bytes_acked_waiting};
   queue_partition_stats s;
   for (const queue_partition_stats& p : partitions) {
-    s.ready += p.ready;
-    s.in_flight += p.in_flight;
-    s.delayed += p.delayed;
-    s.acked += p.acked;
-    s.redelivered += p.redelivered;
-    s.dead_lettered += p.dead_lettered;
-    s.skipped += p.skipped;
-    s.ack_floor += p.ack_floor;
-    s.end_offset += p.end_offset;
-    s.bytes_held += p.bytes_held;
-    s.bytes_unacked += p.bytes_unacked;
-    s.bytes_acked_waiting += p.bytes_acked_waiting;
+    for (const auto count : counts) s.*count += p.*count;
   }
   return s;
 }

@@ -21,11 +21,6 @@ inline constexpr std::int64_t never = INT64_MAX;
 // Headers of the original message a dead letter keeps (the rest are dropped).
 inline constexpr std::size_t max_kept_headers = 59;
 
-inline std::int64_t steady_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(wait_clock::now().time_since_epoch())
-      .count();
-}
-
 inline wait_clock::time_point steady_point(std::int64_t ns) noexcept {
   return wait_clock::time_point(
       std::chrono::duration_cast<wait_clock::duration>(std::chrono::nanoseconds(ns)));

@@ -9,10 +9,14 @@
 // without an invariant TSC, every call reads CLOCK_REALTIME. Readings of two anchors may
 // step back by a few nanoseconds: use them as record timestamps, not to measure intervals.
 //
+// steady_ns() is the monotonic clock (std::chrono::steady_clock, the clock of every lanes
+// wait and deadline) in nanoseconds: for intervals and deadlines, never for timestamps.
+//
 // Thread-safe, never blocks, never allocates.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #if defined(__x86_64__)
@@ -53,6 +57,12 @@ std::int64_t reanchor(clock_anchor& a, std::uint64_t tsc) noexcept;
 #else
   return detail::realtime_ns_slow();
 #endif
+}
+
+inline std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace lanes

@@ -48,6 +48,7 @@
 #include <thread>
 
 #include "lanes/detail_aligned.hpp"
+#include "lanes/detail_ring.hpp"
 #include "lanes/error.hpp"
 #include "lanes/platform.hpp"
 #include "lanes/wait.hpp"
@@ -410,16 +411,7 @@ class frame_ring {
 
  private:
   static std::size_t checked_capacity(std::size_t c) {
-    if (c < min_capacity) {
-      throw std::system_error(make_error_code(errc::capacity_too_small), "frame_ring");
-    }
-    if (c > max_capacity) {
-      throw std::system_error(make_error_code(errc::capacity_too_large), "frame_ring");
-    }
-    if (!is_power_of_two(c)) {
-      throw std::system_error(make_error_code(errc::capacity_not_power_of_two), "frame_ring");
-    }
-    return c;
+    return detail::checked_ring_capacity(c, min_capacity, max_capacity, "frame_ring");
   }
   static std::size_t checked_readers(std::size_t n) {
     if (n == 0) throw std::system_error(make_error_code(errc::invalid_argument), "frame_ring");

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <new>
 #include <system_error>
 #include <thread>
@@ -29,6 +30,7 @@
 #include <utility>
 
 #include "lanes/detail_aligned.hpp"
+#include "lanes/detail_ring.hpp"
 #include "lanes/error.hpp"
 #include "lanes/platform.hpp"
 
@@ -36,9 +38,9 @@ namespace lanes {
 
 template <class T>
 class mpmc_ring {
-  static_assert(std::is_nothrow_move_constructible_v<T>, "T must be nothrow move-constructible");
-  static_assert(std::is_nothrow_destructible_v<T>, "T must be nothrow destructible");
-  static_assert(alignof(T) <= cache_line_size, "slots are aligned to a cache line at most");
+  static_assert(detail::ring_element<T>,
+                "T must be nothrow move-constructible and destructible, aligned to a cache line "
+                "at most");
 
   struct slot {
     std::atomic<std::uint64_t> seq;
@@ -156,11 +158,7 @@ class mpmc_ring {
 
  private:
   static std::size_t checked_capacity(std::size_t c) {
-    if (c < 2) throw std::system_error(make_error_code(errc::capacity_too_small), "mpmc_ring");
-    if (!is_power_of_two(c)) {
-      throw std::system_error(make_error_code(errc::capacity_not_power_of_two), "mpmc_ring");
-    }
-    return c;
+    return detail::checked_ring_capacity(c, 2, std::numeric_limits<std::size_t>::max(), "mpmc_ring");
   }
 
   static void wait_for(const std::atomic<std::uint64_t>& seq, std::uint64_t want) noexcept {

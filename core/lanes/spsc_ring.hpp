@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <new>
 #include <span>
 #include <system_error>
@@ -22,6 +23,7 @@
 #include <utility>
 
 #include "lanes/detail_aligned.hpp"
+#include "lanes/detail_ring.hpp"
 #include "lanes/error.hpp"
 #include "lanes/platform.hpp"
 
@@ -29,9 +31,9 @@ namespace lanes {
 
 template <class T>
 class spsc_ring {
-  static_assert(std::is_nothrow_move_constructible_v<T>, "T must be nothrow move-constructible");
-  static_assert(std::is_nothrow_destructible_v<T>, "T must be nothrow destructible");
-  static_assert(alignof(T) <= cache_line_size, "slots are aligned to a cache line at most");
+  static_assert(detail::ring_element<T>,
+                "T must be nothrow move-constructible and destructible, aligned to a cache line "
+                "at most");
 
  public:
   using value_type = T;
@@ -156,11 +158,7 @@ class spsc_ring {
 
  private:
   static std::size_t checked_capacity(std::size_t c) {
-    if (c < 2) throw std::system_error(make_error_code(errc::capacity_too_small), "spsc_ring");
-    if (!is_power_of_two(c)) {
-      throw std::system_error(make_error_code(errc::capacity_not_power_of_two), "spsc_ring");
-    }
-    return c;
+    return detail::checked_ring_capacity(c, 2, std::numeric_limits<std::size_t>::max(), "spsc_ring");
   }
 
   // Producer side: free slots for up to `want` items at tail t, reloading head only if the
