@@ -3,7 +3,8 @@
 //   consume.cpp   messages -> stdout as values, key<TAB>value or JSON lines (kcat -C)
 //   topics.cpp    create | list | describe | delete
 //   tail.cpp      follow a growing log file (tail -F) into a topic, restart-safe
-//   dump.cpp      `dump FILE.log` and `verify DIR`: offline, never open a bus
+//   dump.cpp      `dump FILE.log`: offline, never opens a bus
+//   verify.cpp    `verify DIR`: offline, never opens a bus (both read with segment_check.cpp)
 // Each add_X registers the subcommand and its options on the app; run_X runs it and returns
 // the exit code, or throws cli_error (cli_common.hpp). Main thread; cold paths.
 #pragma once

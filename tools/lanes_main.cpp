@@ -1,6 +1,6 @@
 // tools/lanes_main.cpp: the `lanes` command line tool. Each subcommand lives in its own file
-// (perf.cpp, produce.cpp, consume.cpp, topics.cpp, tail.cpp, dump.cpp) and registers itself
-// here.
+// (perf.cpp, produce.cpp, consume.cpp, topics.cpp, tail.cpp, dump.cpp, verify.cpp) and
+// registers itself here.
 //
 // Exit codes, the same for every subcommand: 0 ok, 1 the command ran and failed, 2 usage.
 #include <CLI/CLI.hpp>
