@@ -198,6 +198,13 @@ class phase_driver {
         c_(c),
         progress_(o, live_progress, c.pslots, c.slots),
         stall_limit_(static_cast<std::int64_t>(o.timeout_s * 1e9)) {}
+  phase_driver(const phase_driver&) = delete;
+  phase_driver& operator=(const phase_driver&) = delete;
+  // The persister calls the progress callback under the lock on_persist_progress takes, so
+  // once it returns no call can reach the timeline that is released next.
+  ~phase_driver() {
+    if (timeline_) (void)bus_.on_persist_progress(o_.topic, nullptr);
+  }
 
   perf_outcome run() {
     start_timeline();

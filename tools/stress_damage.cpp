@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -65,9 +67,15 @@ found_t first_batch_from(int fd, std::uint64_t size, const fs::path& segment,
 std::string flip_a_bit(int fd, const found_t& found, const fs::path& last, rng& r, stats& s) {
   const std::uint64_t at = found.pos + r.below(found.end - found.pos);
   unsigned char byte = 0;
-  (void)::pread(fd, &byte, 1, static_cast<off_t>(at));
+  if (::pread(fd, &byte, 1, static_cast<off_t>(at)) != 1) {
+    return "cannot read byte " + std::to_string(at) + " of " + last.string() + ": " +
+           std::strerror(errno) + " (not damaged)";
+  }
   byte ^= static_cast<unsigned char>(1u << r.below(8));
-  (void)::pwrite(fd, &byte, 1, static_cast<off_t>(at));
+  if (::pwrite(fd, &byte, 1, static_cast<off_t>(at)) != 1) {
+    return "cannot write byte " + std::to_string(at) + " of " + last.string() + ": " +
+           std::strerror(errno) + " (not damaged)";
+  }
   ++s.corruptions;
   return "flipped a bit at byte " + std::to_string(at) + " of " + last.string() +
          " (batch from offset " + std::to_string(found.base) + ")";
@@ -76,15 +84,16 @@ std::string flip_a_bit(int fd, const found_t& found, const fs::path& last, rng& 
 // truncate: the file cut within the first 64 bytes of the batch.
 std::string cut_inside(int fd, std::uint64_t size, const found_t& found, const fs::path& last,
                        rng& r, stats& s) {
-  std::string what;
   const std::uint64_t cut =
       found.pos + 1 + r.below(std::min<std::uint64_t>(64, size - found.pos - 1));
-  if (::ftruncate(fd, static_cast<off_t>(cut)) != 0) what = "ftruncate failed";
+  if (::ftruncate(fd, static_cast<off_t>(cut)) != 0) {
+    return "cannot truncate " + last.string() + " to " + std::to_string(cut) +
+           " bytes: " + std::strerror(errno) + " (not damaged)";
+  }
   ++s.corruptions;
   s.bytes_truncated_expected += size - cut;
-  what = "truncated " + last.string() + " from " + std::to_string(size) + " to " +
+  return "truncated " + last.string() + " from " + std::to_string(size) + " to " +
          std::to_string(cut) + " bytes (batch from offset " + std::to_string(found.base) + ")";
-  return what;
 }
 
 }  // namespace
