@@ -1,0 +1,61 @@
+// bench/durable_fio.cpp: fio on the same directory, the reference durable_bench measures lanes
+// against: fdatasync latency, buffered sequential writes, sequential reads of the segments.
+#include <cstdio>
+#include <string>
+
+#include "durable_bench.hpp"
+
+namespace lanes_bench {
+namespace {
+
+json fio(const std::string& args) {
+  const std::string cmd = "fio --output-format=json " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) die("cannot run fio");
+  std::string out;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int st = ::pclose(p);
+  const std::size_t a = out.find('{');
+  if (st != 0 || a == std::string::npos) die("fio failed: " + cmd + "\n" + out);
+  const json doc = json::parse(out.substr(a), nullptr, false);
+  if (doc.is_discarded() || !doc.contains("jobs")) die("cannot parse fio's JSON: " + cmd);
+  return doc["jobs"][0];
+}
+
+}  // namespace
+
+// fdatasync after every 4 KiB write (what a small group commit costs): p50, p99 in us.
+json fio_fdatasync(const fs::path& dir, int ops) {
+  fs::create_directories(dir);
+  const json j = fio("--name=sync --directory=" + dir.string() +
+                     " --filename=f --rw=write --ioengine=psync --bs=4k --fdatasync=1 --size=" +
+                     std::to_string(ops * 4096));
+  fs::remove_all(dir);
+  const json& pct = j["sync"]["lat_ns"]["percentile"];
+  return {{"p50_us", pct["50.000000"].get<double>() / 1e3},
+          {"p99_us", pct["99.000000"].get<double>() / 1e3}};
+}
+
+// Buffered sequential writes, 1 MiB blocks, fsync at the end: MB/s.
+double fio_write_mbs(const fs::path& dir, std::uint64_t mib) {
+  fs::create_directories(dir);
+  const json j =
+      fio("--name=w --directory=" + dir.string() +
+          " --filename=f --rw=write --bs=1M --end_fsync=1 --size=" + std::to_string(mib) + "M");
+  fs::remove_all(dir);
+  return j["write"]["bw_bytes"].get<double>() / 1e6;
+}
+
+// Sequential reads of these files in order, 1 MiB blocks: MB/s.
+double fio_read_mbs(const std::vector<fs::path>& files) {
+  std::string names;
+  for (const fs::path& f : files) names += (names.empty() ? "" : ":") + f.string();
+  const json j =
+      fio("--name=r --rw=read --bs=1M --readonly --file_service_type=sequential "
+          "--filename=" +
+          names);
+  return j["read"]["bw_bytes"].get<double>() / 1e6;
+}
+
+}  // namespace lanes_bench
