@@ -45,12 +45,6 @@ std::int64_t wall_ns() noexcept {
       .count();
 }
 
-std::int64_t steady_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string describe(lanes::errc e) {
   return std::string(lanes::to_string(e)) + ": " + lanes::make_error_code(e).message();
 }

@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "lanes/bus.hpp"
+#include "lanes/clock.hpp"
 
 namespace CLI {
 class App;
@@ -73,7 +74,7 @@ extern std::atomic<bool> stop_requested;
 void install_stop_signals();
 
 std::int64_t wall_ns() noexcept;
-std::int64_t steady_ns() noexcept;
+using lanes::steady_ns;  // the monotonic clock in ns (lanes/clock.hpp)
 
 // Strict numeric values for every numeric option of `lanes` and `lanes-stress`: a value out of
 // its documented range (NaN, an infinity, a sign on a count, a number that does not fit, a

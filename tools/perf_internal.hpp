@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lanes/clock.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes_support/histogram.hpp"
 #include "perf.hpp"
@@ -29,11 +30,7 @@
 
 namespace lanes_tools::perf_detail {
 
-inline std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using lanes::steady_ns;
 
 // ---- the stamp at the start of every value ----
 

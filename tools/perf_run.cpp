@@ -117,7 +117,7 @@ class progress_lines {
   }
 
   void tick() {
-    const std::int64_t now = now_ns();
+    const std::int64_t now = steady_ns();
     live_line(now);
     if (o_.report_interval_s <= 0 || live_) return;
     if (now < next_report_) return;
@@ -212,7 +212,7 @@ class phase_driver {
     bool ok = join_groups();
     if (ok) ok = warm_up();
     if (ok) ok = drain_warmup();
-    const std::int64_t t0 = now_ns();
+    const std::int64_t t0 = steady_ns();
     progress_.start(t0);
     if (ok) ok = measure(t0);
     if (!ok) abort_run();
@@ -233,7 +233,7 @@ class phase_driver {
     timeline_ = std::make_unique<persist_timeline>(o_.partitions);
     (void)bus_.on_persist_progress(
         o_.topic, [tl = timeline_.get()](std::uint32_t p, std::uint64_t w, std::uint64_t d) {
-          tl->record(p, w, d, now_ns());
+          tl->record(p, w, d, steady_ns());
         });
   }
 
@@ -318,13 +318,13 @@ class phase_driver {
   // report: the progress lines tick meanwhile.
   bool wait_for(const char* what, bool report, const std::function<bool()>& done) {
     std::uint64_t last = progress();
-    std::int64_t last_change = now_ns();
+    std::int64_t last_change = steady_ns();
     for (;;) {
       if (done()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       if (report) progress_.tick();
       const std::uint64_t p = progress();
-      const std::int64_t now = now_ns();
+      const std::int64_t now = steady_ns();
       if (p != last) {
         last = p;
         last_change = now;

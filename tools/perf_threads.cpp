@@ -30,7 +30,7 @@ bool pin_this_thread(int cpu) noexcept {
 // the wait is long, then spins (or yields, when threads outnumber cores).
 std::int64_t pace_until(std::int64_t due, bool may_spin) noexcept {
   for (;;) {
-    const std::int64_t now = now_ns();
+    const std::int64_t now = steady_ns();
     if (now >= due) return now;
     const std::int64_t left = due - now;
     if (left > 200'000) {
@@ -86,7 +86,7 @@ std::vector<char> filled_value(std::size_t size) {
 
 // Ends the thread's work, whichever phase it is in.
 void finish(producer_slot& slot) {
-  slot.end_ns = now_ns();
+  slot.end_ns = steady_ns();
   slot.warm_done.store(true, std::memory_order_release);
   slot.done.store(true, std::memory_order_release);  // pairs with the main thread's acquire
 }
@@ -100,7 +100,7 @@ bool publish_warmup(producer_run& r) {
   const std::uint64_t warm = r.share_of(r.o.warmup);
   for (std::uint64_t i = 0; i < warm; ++i) {
     if (r.st.abort.load(std::memory_order_relaxed)) return false;
-    const std::int64_t now = now_ns();
+    const std::int64_t now = steady_ns();
     const stamp s{now, now, i, r.id, flag_warmup};
     r.slot.error = send(r.prod, r.keys.next(), r.buf, s, r.o.zero_copy, r.slot.claim_fallbacks);
     if (r.slot.error != lanes::errc::ok) return false;
@@ -144,7 +144,7 @@ void publish_measured(producer_run& r) {
       t = due;  // latency counts from here, however late the send is
       sent_at = now;
     } else {
-      t = now_ns();
+      t = steady_ns();
       if (t >= end_at) break;
       sent_at = t;
     }
@@ -178,7 +178,7 @@ struct log_reader {
 void take_records(const perf_options& o, unsigned np, const lanes::poll_result& r,
                   const persist_timeline* timeline, log_reader& rd, consumer_slot& slot) {
   const bool paced = o.rate > 0;
-  const std::int64_t now = now_ns();  // the records were handed over now
+  const std::int64_t now = steady_ns();  // the records were handed over now
   std::uint64_t batch_sum = 0, batch_n = 0, batch_max = 0;
   for (const lanes::record_view& rec : r.records) {
     stamp s;
@@ -326,7 +326,7 @@ void queue_consumer_main(const perf_options& o, const run_plan& plan, unsigned t
       slot.last_error = r.status;
     }
     if (!r.messages.empty()) {
-      const std::int64_t now = now_ns();  // the messages were handed over now
+      const std::int64_t now = steady_ns();  // the messages were handed over now
       for (const lanes::queue_message& m : r.messages) {
         const lanes::record_view& rec = m.record;
         stamp s;

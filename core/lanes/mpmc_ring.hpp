@@ -158,7 +158,8 @@ class mpmc_ring {
 
  private:
   static std::size_t checked_capacity(std::size_t c) {
-    return detail::checked_ring_capacity(c, 2, std::numeric_limits<std::size_t>::max(), "mpmc_ring");
+    return detail::checked_ring_capacity(c, 2, std::numeric_limits<std::size_t>::max(),
+                                         "mpmc_ring");
   }
 
   static void wait_for(const std::atomic<std::uint64_t>& seq, std::uint64_t want) noexcept {

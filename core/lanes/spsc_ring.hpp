@@ -158,7 +158,8 @@ class spsc_ring {
 
  private:
   static std::size_t checked_capacity(std::size_t c) {
-    return detail::checked_ring_capacity(c, 2, std::numeric_limits<std::size_t>::max(), "spsc_ring");
+    return detail::checked_ring_capacity(c, 2, std::numeric_limits<std::size_t>::max(),
+                                         "spsc_ring");
   }
 
   // Producer side: free slots for up to `want` items at tail t, reloading head only if the
