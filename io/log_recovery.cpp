@@ -1,14 +1,7 @@
-// io/log_recovery.cpp: what partition_log::open does with the files it finds (io/FORMAT.md,
-// "Recovery"). Two phases:
-//   inspect: reads only. Decides, for every segment file, whether it is kept as it is, cut
-//            to its good prefix (a torn tail after the durable point), deleted (a torn new
-//            segment, segments after a torn tail, leftovers of an interrupted retention), or
-//            whether the directory holds damage before the durable point.
-//   apply:   the writes those decisions need, then a new checkpoint.
-// Damage stops after the first phase: a refused open changes nothing on disk, so every later
-// open refuses the same way until a person acts (or, with quarantine_on_damage, the
-// partition directory is renamed aside, which is the one change asked for). A read-only open
-// runs the first phase only and keeps the decisions in memory.
+// io/log_recovery.cpp: what partition_log::open does with the files it finds: the inspect
+// step of a log_recovery (log_recovery.hpp; io/FORMAT.md, "Recovery"), and recover() itself.
+#include "log_recovery.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -43,15 +36,6 @@ bool parse_segment_name(const char* name, std::uint64_t& base) noexcept {
   base = v;
   return true;
 }
-
-// What the first phase decided for one segment file.
-struct segment_plan {
-  std::shared_ptr<segment> seg;  // kept (possibly cut); null when the file goes
-  std::uint64_t base = 0;
-  std::uint64_t file_size = 0;
-  std::uint64_t keep_bytes = 0;  // < file_size: cut to this good prefix
-  bool write_index = false;      // sealed, and its index files were missing or damaged
-};
 
 // The rebuilt sparse indexes of a scanned segment.
 struct index_rebuild {
@@ -133,358 +117,289 @@ bool looks_like_segment(const std::filesystem::path& path, std::uint64_t base) {
 }  // namespace
 
 errc partition_log::recover(const std::filesystem::path& topic_dir, std::string& detail) {
-  const std::uint32_t max_batch = opt_.max_batch_bytes;
-  const bool ro = opt_.read_only;
-  std::string damage;  // non-empty: damage before the durable point (refuse or quarantine)
-  std::uint64_t resume_hint = 0;
+  log_recovery run(*this, detail);
+  if (const errc e = run.inspect(); e != errc::ok) return e;
+  if (run.damaged()) return run.refuse(topic_dir);
+  if (const errc e = run.apply(); e != errc::ok) return e;
+  return run.install();
+}
 
-  // ---- phase 1: inspect (reads only) ----
-  // The directory: segment files by base offset, a leftover checkpoint.tmp.
-  std::vector<std::uint64_t> bases;
-  bool tmp_leftover = false;
-  {
-    DIR* d = ::opendir(dir_.c_str());
-    if (d == nullptr) {
-      detail = "cannot list " + describe_errno(dir_, errno);
-      return errc_of_errno(errno);
-    }
-    while (const dirent* ent = ::readdir(d)) {
-      std::uint64_t b = 0;
-      if (parse_segment_name(ent->d_name, b)) bases.push_back(b);
-      if (std::strcmp(ent->d_name, "checkpoint.tmp") == 0) tmp_leftover = true;
-    }
-    ::closedir(d);
+errc log_recovery::inspect() {
+  if (const errc e = list_directory(); e != errc::ok) return e;
+  if (const errc e = read_checkpoint(); e != errc::ok) return e;
+  durable_ = log_.report_.had_checkpoint ? cp_.durable_offset : 0;
+  skip_leftovers();
+  for (std::size_t i = 0; damage_.empty() && i < bases_.size(); ++i) {
+    next_step step = next_step::go_on;
+    if (const errc e = plan_segment(i, step); e != errc::ok) return e;
+    if (step == next_step::stop) break;
   }
-  std::sort(bases.begin(), bases.end());
+  check_log_end();
+  return errc::ok;
+}
 
-  // The checkpoint: the durable point X and the log start.
-  io::checkpoint cp;
-  const std::filesystem::path cp_path = dir_ / "checkpoint";
-  if (exists_nofollow(cp_path)) {
-    std::vector<std::byte> bytes;
-    file_status rd = read_small_file(cp_path, checkpoint_size, bytes);
-    if (!rd && rd.what.find("symbolic link") != std::string::npos) {
-      detail = rd.what;
+// The directory: segment files by base offset, a leftover checkpoint.tmp.
+errc log_recovery::list_directory() {
+  DIR* d = ::opendir(log_.dir_.c_str());
+  if (d == nullptr) {
+    detail_ = "cannot list " + describe_errno(log_.dir_, errno);
+    return errc_of_errno(errno);
+  }
+  while (const dirent* ent = ::readdir(d)) {
+    std::uint64_t b = 0;
+    if (parse_segment_name(ent->d_name, b)) bases_.push_back(b);
+    if (std::strcmp(ent->d_name, "checkpoint.tmp") == 0) tmp_leftover_ = true;
+  }
+  ::closedir(d);
+  std::sort(bases_.begin(), bases_.end());
+  return errc::ok;
+}
+
+// The checkpoint: the durable point X and the log start. A damaged one is damage; a link
+// is an error.
+errc log_recovery::read_checkpoint() {
+  const std::filesystem::path cp_path = log_.dir_ / "checkpoint";
+  if (!exists_nofollow(cp_path)) return errc::ok;
+  std::vector<std::byte> bytes;
+  file_status rd = read_small_file(cp_path, checkpoint_size, bytes);
+  if (!rd && rd.what.find("symbolic link") != std::string::npos) {
+    detail_ = rd.what;
+    return errc::file_error;
+  }
+  if (!rd || !decode_checkpoint(bytes, cp_)) {
+    damage_ = cp_path.string() + " is damaged (" + (rd ? "bad checksum or fields" : rd.what) +
+              "; it is only ever replaced atomically)";
+    return errc::ok;
+  }
+  recovery_report& r = log_.report_;
+  r.had_checkpoint = true;
+  r.clean_shutdown = cp_.clean;
+  r.checkpoint_durable = cp_.durable_offset;
+  resume_hint_ = cp_.durable_offset;
+  log_.last_start_hint_ = cp_.log_start_offset;
+  return errc::ok;
+}
+
+// Segments below the checkpoint's log start are leftovers of a retention that a crash
+// interrupted (the checkpoint is written first); the first one kept must start there.
+void log_recovery::skip_leftovers() {
+  if (!damage_.empty() || !log_.report_.had_checkpoint) return;
+  while (!bases_.empty() && bases_.front() < cp_.log_start_offset) {
+    leftovers_.push_back(bases_.front());
+    bases_.erase(bases_.begin());
+  }
+  if (!bases_.empty() && bases_.front() > cp_.log_start_offset) {
+    damage_ = "the first segment file is missing: the checkpoint says the log starts at offset " +
+              std::to_string(cp_.log_start_offset) + ", the first file " +
+              segment_file_name(bases_.front(), ".log") + " starts at offset " +
+              std::to_string(bases_.front());
+  } else if (bases_.empty() && durable_ > cp_.log_start_offset) {
+    damage_ = "no segment file, but offsets " + std::to_string(cp_.log_start_offset) + " to " +
+              std::to_string(durable_) + " were durable (checkpoint)";
+  }
+}
+
+// Segment i: trusted through its index when it is sealed, wholly durable and its index is
+// good; otherwise scanned batch by batch.
+errc log_recovery::plan_segment(std::size_t i, next_step& step) {
+  segment_plan plan;
+  plan.base = bases_[i];
+  auto seg = std::make_shared<segment>();
+  if (const errc e = open_segment(i, *seg, plan.file_size); e != errc::ok) return e;
+  plan.keep_bytes = plan.file_size;
+  if (!log_.report_.had_checkpoint && plan.file_size > file_header_size) {
+    damage_ = "the checkpoint file is missing, but " + seg->log_path.string() +
+              " holds records (every open writes a checkpoint: it was deleted)";
+    step = next_step::stop;
+    return errc::ok;
+  }
+  std::vector<offset_index_entry> idx;
+  std::vector<time_index_entry> tidx;
+  bool index_ok = false;
+  if (const errc e = read_indexes(i, *seg, plan.file_size, idx, tidx, index_ok); e != errc::ok) {
+    return e;
+  }
+  if (!index_ok) ++log_.report_.indexes_rebuilt;
+  const bool below_durable = i + 1 < bases_.size() && bases_[i + 1] <= durable_;
+  step = below_durable && index_ok ? plan_trusted(i, std::move(seg), plan, idx, tidx)
+                                   : plan_scanned(i, std::move(seg), plan, index_ok);
+  return errc::ok;
+}
+
+errc log_recovery::open_segment(std::size_t i, segment& seg, std::uint64_t& file_size) {
+  seg.base = bases_[i];
+  seg.log_path = log_.dir_ / segment_file_name(seg.base, ".log");
+  seg.fd = open_nofollow(seg.log_path, log_.opt_.read_only ? O_RDONLY : O_RDWR);
+  struct stat st {};
+  if (i == 0 && !log_.report_.had_checkpoint) log_.last_start_hint_ = seg.base;
+  if (seg.fd < 0 || ::fstat(seg.fd, &st) != 0) {
+    detail_ = "cannot open " + describe_errno(seg.log_path, errno);
+    return errc_of_errno(errno);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    detail_ = seg.log_path.string() + " is not a regular file";
+    return errc::file_error;
+  }
+  file_size = static_cast<std::uint64_t>(st.st_size);
+  return errc::ok;
+}
+
+// The indexes on disk, bounded by what the segment could possibly hold. index_ok: both
+// decode, and the offset index's entries are increasing and inside the file (and the
+// segment's offsets).
+errc log_recovery::read_indexes(std::size_t i, const segment& seg, std::uint64_t file_size,
+                                std::vector<offset_index_entry>& idx,
+                                std::vector<time_index_entry>& tidx, bool& index_ok) {
+  const std::uint64_t base = bases_[i];
+  const std::uint64_t max_entries = file_size / batch_header_size + 2;
+  std::vector<std::byte> bytes;
+  file_status ri = read_small_file(seg.sibling(".index"),
+                                   file_header_size + index_trailer_size + max_entries * 8, bytes);
+  index_ok = ri && decode_index(bytes, file_kind::offset_index, base, idx);
+  file_status rt =
+      ri ? read_small_file(seg.sibling(".timeindex"),
+                           file_header_size + index_trailer_size + max_entries * 16, bytes)
+         : ri;
+  index_ok = index_ok && rt && decode_index(bytes, file_kind::time_index, base, tidx);
+  for (const file_status* f : {&ri, &rt}) {
+    if (f->what.find("symbolic link") != std::string::npos) {
+      detail_ = f->what;
       return errc::file_error;
     }
-    if (!rd || !decode_checkpoint(bytes, cp)) {
-      damage = cp_path.string() + " is damaged (" + (rd ? "bad checksum or fields" : rd.what) +
-               "; it is only ever replaced atomically)";
-    } else {
-      report_.had_checkpoint = true;
-      report_.clean_shutdown = cp.clean;
-      report_.checkpoint_durable = cp.durable_offset;
-      resume_hint = cp.durable_offset;
-      last_start_hint_ = cp.log_start_offset;
-    }
   }
-  const std::uint64_t X = report_.had_checkpoint ? cp.durable_offset : 0;
-
-  // Segments below the checkpoint's log start are leftovers of a retention that a crash
-  // interrupted (the checkpoint is written first); the first one kept must start there.
-  std::vector<std::uint64_t> leftovers;
-  if (damage.empty() && report_.had_checkpoint) {
-    while (!bases.empty() && bases.front() < cp.log_start_offset) {
-      leftovers.push_back(bases.front());
-      bases.erase(bases.begin());
-    }
-    if (!bases.empty() && bases.front() > cp.log_start_offset) {
-      damage = "the first segment file is missing: the checkpoint says the log starts at offset " +
-               std::to_string(cp.log_start_offset) + ", the first file " +
-               segment_file_name(bases.front(), ".log") + " starts at offset " +
-               std::to_string(bases.front());
-    } else if (bases.empty() && X > cp.log_start_offset) {
-      damage = "no segment file, but offsets " + std::to_string(cp.log_start_offset) + " to " +
-               std::to_string(X) + " were durable (checkpoint)";
-    }
-  }
-
-  std::vector<segment_plan> plans;
-  for (std::size_t i = 0; damage.empty() && i < bases.size(); ++i) {
-    const std::uint64_t base = bases[i];
-    const bool last = i + 1 == bases.size();
-    segment_plan plan;
-    plan.base = base;
-    auto seg = std::make_shared<segment>();
-    seg->base = base;
-    seg->log_path = dir_ / segment_file_name(base, ".log");
-    seg->fd = open_nofollow(seg->log_path, ro ? O_RDONLY : O_RDWR);
-    struct stat st {};
-    if (i == 0 && !report_.had_checkpoint) last_start_hint_ = base;
-    if (seg->fd < 0 || ::fstat(seg->fd, &st) != 0) {
-      detail = "cannot open " + describe_errno(seg->log_path, errno);
-      return errc_of_errno(errno);
-    }
-    if (!S_ISREG(st.st_mode)) {
-      detail = seg->log_path.string() + " is not a regular file";
-      return errc::file_error;
-    }
-    const auto file_size = static_cast<std::uint64_t>(st.st_size);
-    plan.file_size = file_size;
-    plan.keep_bytes = file_size;
-    if (!report_.had_checkpoint && file_size > file_header_size) {
-      damage = "the checkpoint file is missing, but " + seg->log_path.string() +
-               " holds records (every open writes a checkpoint: it was deleted)";
-      break;
-    }
-    // The indexes on disk, bounded by what the segment could possibly hold.
-    std::vector<offset_index_entry> idx;
-    std::vector<time_index_entry> tidx;
-    const std::uint64_t max_entries = file_size / batch_header_size + 2;
-    std::vector<std::byte> bytes;
-    file_status ri = read_small_file(
-        seg->sibling(".index"), file_header_size + index_trailer_size + max_entries * 8, bytes);
-    bool index_ok = ri && decode_index(bytes, file_kind::offset_index, base, idx);
-    file_status rt =
-        ri ? read_small_file(seg->sibling(".timeindex"),
-                             file_header_size + index_trailer_size + max_entries * 16, bytes)
-           : ri;
-    index_ok = index_ok && rt && decode_index(bytes, file_kind::time_index, base, tidx);
-    for (const file_status* f : {&ri, &rt}) {
-      if (f->what.find("symbolic link") != std::string::npos) {
-        detail = f->what;
-        return errc::file_error;
-      }
-    }
-    if (index_ok) {
-      // Entries must be increasing and inside the file (and the segment's offsets).
-      const std::uint64_t span = last ? UINT64_MAX : bases[i + 1] - base;
-      for (std::size_t k = 0; k < idx.size() && index_ok; ++k) {
-        index_ok = idx[k].position >= file_header_size && idx[k].position < file_size &&
-                   idx[k].relative_offset < span &&
-                   (k == 0 || (idx[k].relative_offset > idx[k - 1].relative_offset &&
-                               idx[k].position > idx[k - 1].position));
-      }
-    }
-    const bool below_durable = !last && bases[i + 1] <= X;
-    if (!index_ok) ++report_.indexes_rebuilt;
-
-    if (below_durable && index_ok) {
-      // Wholly durable, sealed, with a good index: trusted without reading its payloads
-      // (every read checks each batch's CRC), once its end is seen to meet the next file.
-      const std::string bad =
-          check_sealed_end(seg->fd, file_size, base, bases[i + 1], max_batch, idx);
-      if (!bad.empty()) {
-        damage = seg->log_path.filename().string() + ": " + bad + "; offsets up to " +
-                 std::to_string(X) + " were durable (checkpoint), so this is damage";
-        break;
-      }
-      seg->size = file_size;
-      seg->next_offset = bases[i + 1];
-      seg->max_ts = tidx.empty() ? INT64_MIN : tidx.back().timestamp_ns;
-      seg->idx_cap = idx.size();
-      seg->idx = std::make_unique<offset_index_entry[]>(idx.size());
-      std::copy(idx.begin(), idx.end(), seg->idx.get());
-      seg->idx_count.store(idx.size(), std::memory_order_relaxed);
-      seg->tidx = std::move(tidx);
-      plan.seg = std::move(seg);
-      plans.push_back(std::move(plan));
-      continue;
-    }
-
-    // Scan batch by batch, rebuilding the indexes.
-    ++report_.segments_scanned;
-    index_rebuild rb;
-    rb.base = base;
-    rb.interval = opt_.index_interval_bytes;
-    file_source src(seg->fd, file_size);
-    const scan_result s = scan_segment(src, base, max_batch, &index_rebuild::visit, &rb);
-    const bool gap = !last && s.next_offset != bases[i + 1];
-    bool cut_here = false;
-    if (!s.clean() || gap) {
-      char what[320];
-      std::snprintf(what, sizeof what,
-                    "%s: %s at byte %" PRIu64 " of %" PRIu64 " (good records end at offset %" PRIu64
-                    ")",
-                    seg->log_path.filename().c_str(),
-                    s.clean() ? "missing records before the next segment" : to_string(s.stop),
-                    s.valid_bytes, file_size, s.next_offset);
-      if (s.next_offset < X) {
-        damage = std::string(what) + "; offsets up to " + std::to_string(X) +
-                 " were durable (checkpoint), so this is damage, not a torn tail";
-        resume_hint = std::max(resume_hint, s.next_offset);
-        break;
-      }
-      if (s.stop == scan_stop::bad_file_header && !header_never_written(src)) {
-        damage = std::string(what) +
-                 "; its file header is neither a lanes segment header nor unwritten (a file "
-                 "that is not a segment, or damage): move it away";
-        break;
-      }
-      report_.detail = std::string("torn tail after the durable point: ") + what;
-      report_.torn_tail = true;
-      report_.torn_from = s.next_offset;
-      cut_here = true;
-      if (s.stop == scan_stop::bad_file_header) {
-        // A segment created right before a crash: nothing of it can have been durable.
-        seg.reset();
-      } else {
-        plan.keep_bytes = s.valid_bytes;
-      }
-    }
-    if (seg) {
-      seg->size = plan.keep_bytes;
-      seg->next_offset = s.next_offset;
-      seg->batches = s.batches;
-      seg->max_ts = s.max_timestamp_ns;
-      seg->bytes_since_index = rb.since;
-      seg->created_ns = s.header.created_ns;
-      // Room to grow if this one becomes the active segment.
-      seg->idx_cap = rb.idx.size() + opt_.segment_bytes / opt_.index_interval_bytes + 2;
-      seg->idx = std::make_unique<offset_index_entry[]>(seg->idx_cap);
-      std::copy(rb.idx.begin(), rb.idx.end(), seg->idx.get());
-      seg->idx_count.store(rb.idx.size(), std::memory_order_relaxed);
-      seg->tidx = std::move(rb.tidx);
-      seg->tidx.reserve(seg->idx_cap + 1);
-      plan.write_index = !index_ok && !last && !cut_here;
-      plan.seg = std::move(seg);
-    }
-    plans.push_back(std::move(plan));
-    if (cut_here) {
-      // Everything after a torn tail lies after the durable point too: it goes, when it is
-      // what a crash leaves (a segment with a good header, or one never written). Anything
-      // else there is not ours to delete.
-      for (std::size_t k = i + 1; k < bases.size() && damage.empty(); ++k) {
-        const std::filesystem::path f = dir_ / segment_file_name(bases[k], ".log");
-        if (!looks_like_segment(f, bases[k])) {
-          damage = f.filename().string() +
-                   " follows a torn tail but is not a lanes segment (a file that is not one, "
-                   "or damage): move it away";
-        }
-        segment_plan gone;
-        gone.base = bases[k];
-        plans.push_back(std::move(gone));
-      }
-      break;
-    }
-  }
-  std::uint64_t end = 0;
-  bool any = false;
-  for (const segment_plan& p : plans) {
-    if (p.seg) {
-      end = p.seg->next_offset;
-      any = true;
-    }
-  }
-  if (damage.empty() && report_.had_checkpoint && (any ? end : cp.log_start_offset) < X) {
-    damage = "the log ends at offset " + std::to_string(any ? end : cp.log_start_offset) +
-             " but offsets up to " + std::to_string(X) +
-             " were durable (checkpoint): segment files are missing";
-  }
-
-  if (!damage.empty()) {
-    detail = dir_.string() + ": " + damage;
-    report_.detail = detail;
-    last_resume_hint_ = std::max(resume_hint, X);
-    if (opt_.quarantine_on_damage && !ro) {
-      const std::filesystem::path aside =
-          dir_.string() + ".quarantine-" + std::to_string(realtime_ns());
-      if (::rename(dir_.c_str(), aside.c_str()) == 0 && fsync_dir(topic_dir)) {
-        detail += "; moved aside to " + aside.string();
-        return errc::log_quarantined;
-      }
-      detail += "; could not move it aside: " + std::string(std::strerror(errno));
-    }
-    return errc::corrupt_log;
-  }
-
-  // ---- phase 2: apply (skipped when read-only: the decisions stay in memory) ----
-  std::vector<std::shared_ptr<segment>> segs;
-  for (segment_plan& p : plans) {
-    if (p.seg) segs.push_back(p.seg);
-  }
-  if (!ro) {
-    bool dir_changed = false;
-    const auto remove_files = [&](std::uint64_t b) {
-      for (const char* ext : {".log", ".index", ".timeindex"}) {
-        ::unlink((dir_ / segment_file_name(b, ext)).c_str());
-      }
-      dir_changed = true;
-    };
-    for (std::uint64_t b : leftovers) {
-      remove_files(b);
-      ++report_.leftovers_removed;
-    }
-    if (tmp_leftover) {
-      ::unlink((dir_ / "checkpoint.tmp").c_str());
-      ++report_.leftovers_removed;
-      dir_changed = true;
-    }
-    for (segment_plan& p : plans) {
-      if (!p.seg) {
-        remove_files(p.base);
-        ++report_.segments_removed;
-        continue;
-      }
-      if (p.keep_bytes < p.file_size) {
-        if (::ftruncate(p.seg->fd, static_cast<off_t>(p.keep_bytes)) != 0 ||
-            ::fdatasync(p.seg->fd) != 0) {
-          detail = "cannot truncate " + describe_errno(p.seg->log_path, errno);
-          return errc_of_errno(errno);
-        }
-        report_.bytes_truncated += p.file_size - p.keep_bytes;
-      }
-      if (p.write_index) {
-        crash_point("index_rebuild");  // rebuilt in memory, not written
-        segment& sg = *p.seg;
-        const auto a = encode_index(file_kind::offset_index, sg.base, sg.idx.get(),
-                                    sg.idx_count.load(std::memory_order_relaxed));
-        const auto b = encode_index(file_kind::time_index, sg.base, sg.tidx.data(), sg.tidx.size());
-        for (const auto& [ext, data] : {std::pair{".index", &a}, std::pair{".timeindex", &b}}) {
-          if (file_status w = write_file(sg.sibling(ext), *data, true); !w) {
-            detail = "cannot write the index: " + w.what;
-            return w.status;
-          }
-        }
-        dir_changed = true;
-      }
-      // Everything kept is on disk now: make it durable before acknowledging it.
-      if (p.seg->next_offset > X && ::fdatasync(p.seg->fd) != 0) {
-        detail = "fdatasync " + describe_errno(p.seg->log_path, errno);
-        return errc_of_errno(errno);
-      }
-    }
-    if (dir_changed) {
-      if (file_status f = fsync_dir(dir_); !f) {
-        detail = f.what;
-        return f.status;
-      }
-    }
-  } else {
-    report_.bytes_truncated = 0;  // nothing was cut; the torn tail is only hidden
-  }
-  report_.segments = segs.size();
-  {
-    std::lock_guard lock(seg_mutex_);
-    segments_ = std::move(segs);
-  }
-  const std::uint64_t first_offset =
-      report_.had_checkpoint ? cp.log_start_offset : opt_.initial_offset;
-  if (segments_.empty() && !ro) {
-    if (const errc e = create_segment(first_offset, realtime_ns()); e != errc::ok) {
-      detail = "cannot create the first segment in " + describe_errno(dir_, errno);
-      return e;
-    }
-    report_.segments = 1;
-  }
-  active_ = segments_.empty() ? nullptr : segments_.back().get();
-  if (active_ != nullptr) {
-    active_base_.store(active_->base, std::memory_order_relaxed);
-    active_size_.store(active_->size, std::memory_order_relaxed);
-  }
-  const std::uint64_t e = active_ != nullptr ? active_->next_offset : first_offset;
-  start_.store(segments_.empty() ? first_offset : segments_.front()->base,
-               std::memory_order_release);  // pairs with readers
-  appended_.store(e, std::memory_order_relaxed);
-  written_.store(e, std::memory_order_release);  // pairs with read()
-  durable_.store(e, std::memory_order_release);  // pairs with waiters
-  notified_durable_ = e;
-  std::lock_guard cp_lock(cp_mutex_);
-  if (const errc w = write_checkpoint(false); w != errc::ok) {
-    detail = "cannot write the checkpoint: " + last_file_error_;
-    return w;
+  if (!index_ok) return errc::ok;
+  const std::uint64_t span = i + 1 == bases_.size() ? UINT64_MAX : bases_[i + 1] - base;
+  for (std::size_t k = 0; k < idx.size() && index_ok; ++k) {
+    index_ok = idx[k].position >= file_header_size && idx[k].position < file_size &&
+               idx[k].relative_offset < span &&
+               (k == 0 || (idx[k].relative_offset > idx[k - 1].relative_offset &&
+                           idx[k].position > idx[k - 1].position));
   }
   return errc::ok;
+}
+
+// Wholly durable, sealed, with a good index: trusted without reading its payloads (every
+// read checks each batch's CRC), once its end is seen to meet the next file.
+log_recovery::next_step log_recovery::plan_trusted(std::size_t i, std::shared_ptr<segment> seg,
+                                                   segment_plan& plan,
+                                                   std::vector<offset_index_entry>& idx,
+                                                   std::vector<time_index_entry>& tidx) {
+  const std::uint64_t next_base = bases_[i + 1];
+  const std::string bad = check_sealed_end(seg->fd, plan.file_size, plan.base, next_base,
+                                           log_.opt_.max_batch_bytes, idx);
+  if (!bad.empty()) {
+    damage_ = seg->log_path.filename().string() + ": " + bad + "; offsets up to " +
+              std::to_string(durable_) + " were durable (checkpoint), so this is damage";
+    return next_step::stop;
+  }
+  seg->size = plan.file_size;
+  seg->next_offset = next_base;
+  seg->max_ts = tidx.empty() ? INT64_MIN : tidx.back().timestamp_ns;
+  seg->idx_cap = idx.size();
+  seg->idx = std::make_unique<offset_index_entry[]>(idx.size());
+  std::copy(idx.begin(), idx.end(), seg->idx.get());
+  seg->idx_count.store(idx.size(), std::memory_order_relaxed);
+  seg->tidx = std::move(tidx);
+  plan.seg = std::move(seg);
+  plans_.push_back(std::move(plan));
+  return next_step::go_on;
+}
+
+// Scans batch by batch, rebuilding the indexes. A bad batch or a gap before the durable
+// point is damage; after it, a torn tail: the segment is cut to its good prefix (or goes,
+// when even its header was never written) and every later segment goes.
+log_recovery::next_step log_recovery::plan_scanned(std::size_t i, std::shared_ptr<segment> seg,
+                                                   segment_plan& plan, bool index_ok) {
+  recovery_report& report = log_.report_;
+  const bool last = i + 1 == bases_.size();
+  ++report.segments_scanned;
+  index_rebuild rb;
+  rb.base = plan.base;
+  rb.interval = log_.opt_.index_interval_bytes;
+  file_source src(seg->fd, plan.file_size);
+  const scan_result s =
+      scan_segment(src, plan.base, log_.opt_.max_batch_bytes, &index_rebuild::visit, &rb);
+  const bool cut_here = !s.clean() || (!last && s.next_offset != bases_[i + 1]);
+  if (cut_here) {
+    char what[320];
+    std::snprintf(what, sizeof what,
+                  "%s: %s at byte %" PRIu64 " of %" PRIu64 " (good records end at offset %" PRIu64
+                  ")",
+                  seg->log_path.filename().c_str(),
+                  s.clean() ? "missing records before the next segment" : to_string(s.stop),
+                  s.valid_bytes, plan.file_size, s.next_offset);
+    if (s.next_offset < durable_) {
+      damage_ = std::string(what) + "; offsets up to " + std::to_string(durable_) +
+                " were durable (checkpoint), so this is damage, not a torn tail";
+      resume_hint_ = std::max(resume_hint_, s.next_offset);
+      return next_step::stop;
+    }
+    if (s.stop == scan_stop::bad_file_header && !header_never_written(src)) {
+      damage_ = std::string(what) +
+                "; its file header is neither a lanes segment header nor unwritten (a file "
+                "that is not a segment, or damage): move it away";
+      return next_step::stop;
+    }
+    report.detail = std::string("torn tail after the durable point: ") + what;
+    report.torn_tail = true;
+    report.torn_from = s.next_offset;
+    if (s.stop == scan_stop::bad_file_header) {
+      seg.reset();  // created right before a crash: nothing of it can have been durable
+    } else {
+      plan.keep_bytes = s.valid_bytes;
+    }
+  }
+  if (seg) {
+    seg->size = plan.keep_bytes;
+    seg->next_offset = s.next_offset;
+    seg->batches = s.batches;
+    seg->max_ts = s.max_timestamp_ns;
+    seg->bytes_since_index = rb.since;
+    seg->created_ns = s.header.created_ns;
+    // Room to grow if this one becomes the active segment.
+    seg->idx_cap = rb.idx.size() + log_.opt_.segment_bytes / log_.opt_.index_interval_bytes + 2;
+    seg->idx = std::make_unique<offset_index_entry[]>(seg->idx_cap);
+    std::copy(rb.idx.begin(), rb.idx.end(), seg->idx.get());
+    seg->idx_count.store(rb.idx.size(), std::memory_order_relaxed);
+    seg->tidx = std::move(rb.tidx);
+    seg->tidx.reserve(seg->idx_cap + 1);
+    plan.write_index = !index_ok && !last && !cut_here;
+    plan.seg = std::move(seg);
+  }
+  plans_.push_back(std::move(plan));
+  if (!cut_here) return next_step::go_on;
+  plan_removal_after(i);
+  return next_step::stop;
+}
+
+// Everything after a torn tail lies after the durable point too: it goes, when it is what a
+// crash leaves (a segment with a good header, or one never written). Anything else there is
+// not ours to delete.
+void log_recovery::plan_removal_after(std::size_t i) {
+  for (std::size_t k = i + 1; k < bases_.size() && damage_.empty(); ++k) {
+    const std::filesystem::path f = log_.dir_ / segment_file_name(bases_[k], ".log");
+    if (!looks_like_segment(f, bases_[k])) {
+      damage_ = f.filename().string() +
+                " follows a torn tail but is not a lanes segment (a file that is not one, "
+                "or damage): move it away";
+    }
+    segment_plan gone;
+    gone.base = bases_[k];
+    plans_.push_back(std::move(gone));
+  }
+}
+
+// The kept segments must reach the durable point.
+void log_recovery::check_log_end() {
+  if (!damage_.empty() || !log_.report_.had_checkpoint) return;
+  std::uint64_t end = cp_.log_start_offset;
+  for (const segment_plan& p : plans_) {
+    if (p.seg) end = p.seg->next_offset;
+  }
+  if (end < durable_) {
+    damage_ = "the log ends at offset " + std::to_string(end) + " but offsets up to " +
+              std::to_string(durable_) + " were durable (checkpoint): segment files are missing";
+  }
 }
 
 }  // namespace lanes::io

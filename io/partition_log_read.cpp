@@ -33,6 +33,107 @@ std::size_t partition_log::segment_count() const noexcept {
   return segments_.size();
 }
 
+namespace {
+
+// Where a read is in its segment: the batch at file position `pos` must start at offset
+// `expected`; no batch at or past `stop` (the written point, or the next segment) is read.
+struct read_cursor {
+  const segment& seg;
+  std::uint64_t pos = 0;
+  std::uint64_t expected = 0;
+  std::uint64_t stop = 0;
+
+  // Damage at (pos, expected): reported when nothing good came before it in this read (the
+  // next read starts there and reports it then).
+  void damaged(read_result& r) const noexcept {
+    if (r.batches != 0) return;
+    r.status = errc::corrupt_batch;
+    r.damaged_segment = seg.base;
+    r.damaged_position = pos;
+    r.damaged_offset = expected;
+    r.skip_to = seg.offset_after_position(pos, stop);
+  }
+};
+
+// From the index entry's batch to the one holding `offset`, reading batch headers only.
+// False on damage (a header that does not decode or does not follow on).
+bool seek_batch(read_cursor& c, std::uint64_t offset, std::uint32_t max_batch) noexcept {
+  file_source src(c.seg.fd, UINT64_MAX);
+  std::byte head[batch_header_size];
+  while (c.expected < c.stop) {
+    batch_header h;
+    if (!src.read_at(c.pos, head, sizeof head) ||
+        decode_batch_header({head, sizeof head}, max_batch, h) != batch_status::ok ||
+        h.base_offset != c.expected) {
+      return false;
+    }
+    if (h.next_offset() > offset) break;  // the batch holding `offset`
+    c.pos += h.total_size();              // before it: skipped without reading it
+    c.expected = h.next_offset();
+  }
+  return true;
+}
+
+// One pread per buffer (batches lie back to back); short only at the end of the file.
+std::size_t pread_full(int fd, std::span<std::byte> buffer, std::uint64_t pos) noexcept {
+  std::size_t got = 0;
+  while (got < buffer.size()) {
+    const ssize_t n =
+        ::pread(fd, buffer.data() + got, buffer.size() - got, static_cast<off_t>(pos + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  return got;
+}
+
+// The whole batches among the `got` bytes read at c.pos, each checked against its CRC once,
+// here, before a byte of it is handed out.
+void take_batches(read_cursor& c, std::span<const std::byte> buffer, std::size_t got,
+                  std::uint32_t max_batch, read_result& r) noexcept {
+  std::size_t at = 0;
+  const std::uint64_t first_pos = c.pos;
+  while (c.expected < c.stop) {
+    c.pos = first_pos + at;
+    batch_header h;
+    if (got - at < batch_header_size) {
+      if (at == 0) c.damaged(r);  // the file ends (or cannot be read) where a batch should be
+      return;
+    }
+    if (decode_batch_header({buffer.data() + at, batch_header_size}, max_batch, h) !=
+            batch_status::ok ||
+        h.base_offset != c.expected) {
+      c.damaged(r);
+      return;
+    }
+    const std::uint64_t total = h.total_size();
+    if (total > got - at) {
+      if (at == 0 && total > buffer.size()) {
+        r.status = errc::invalid_argument;
+        r.needed = static_cast<std::size_t>(total);
+      } else if (at == 0) {
+        c.damaged(r);  // the file is shorter than a batch it holds below the written point
+      }
+      return;  // the rest comes with the next read
+    }
+    batch_header check;
+    std::span<const std::byte> payload;
+    if (decode_batch({buffer.data() + at, static_cast<std::size_t>(total)}, max_batch, check,
+                     payload) != batch_status::ok) {
+      c.damaged(r);
+      return;  // what came before is good; the next read reports the damage
+    }
+    if (r.batches == 0) r.first_offset = h.base_offset;
+    at += static_cast<std::size_t>(total);
+    r.bytes = at;
+    r.next_offset = h.next_offset();
+    ++r.batches;
+    c.expected = h.next_offset();
+  }
+}
+
+}  // namespace
+
 read_result partition_log::read(std::uint64_t offset, std::span<std::byte> buffer) const noexcept {
   read_result r;
   const errc st = status_.load(std::memory_order_acquire);
@@ -58,87 +159,18 @@ read_result partition_log::read(std::uint64_t offset, std::span<std::byte> buffe
     seg = *it;
     if (it + 1 != segments_.end()) seg_end = (*(it + 1))->base;
   }
-  std::uint64_t pos = 0;
-  std::uint64_t expected = 0;
-  seg->find_position(offset, pos, expected);
-  const std::uint64_t stop = std::min(limit, seg_end);
-  file_source src(seg->fd, UINT64_MAX);
-  std::byte head[batch_header_size];
-  // Damage at (pos, expected): reported when nothing good came before it in this read (the
-  // next read starts there and reports it then).
-  const auto damaged = [&]() noexcept {
-    if (r.batches != 0) return;
-    r.status = errc::corrupt_batch;
-    r.damaged_segment = seg->base;
-    r.damaged_position = pos;
-    r.damaged_offset = expected;
-    r.skip_to = seg->offset_after_position(pos, std::min(stop, seg_end));
-  };
-  while (expected < stop) {
-    batch_header h;
-    if (!src.read_at(pos, head, sizeof head) ||
-        decode_batch_header({head, sizeof head}, opt_.max_batch_bytes, h) != batch_status::ok ||
-        h.base_offset != expected) {
-      damaged();
-      return r;
-    }
-    if (h.next_offset() > offset) break;  // the batch holding `offset`
-    pos += h.total_size();                // before it: skipped without reading it
-    expected = h.next_offset();
+  read_cursor c{*seg, 0, 0, std::min(limit, seg_end)};
+  seg->find_position(offset, c.pos, c.expected);
+  if (!seek_batch(c, offset, opt_.max_batch_bytes)) {
+    c.damaged(r);
+    return r;
   }
-  if (expected >= stop) {
+  if (c.expected >= c.stop) {
     r.status = errc::empty;
     return r;
   }
-  // Whole batches from there on, with one pread per buffer (they lie back to back), each
-  // checked against its CRC once, here, before a byte of it is handed out.
-  std::size_t got = 0;
-  while (got < buffer.size()) {
-    const ssize_t n =
-        ::pread(seg->fd, buffer.data() + got, buffer.size() - got, static_cast<off_t>(pos + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);  // short only at the end of the file
-  }
-  std::size_t at = 0;
-  const std::uint64_t first_pos = pos;
-  while (expected < stop) {
-    pos = first_pos + at;
-    batch_header h;
-    if (got - at < batch_header_size) {
-      if (at == 0) damaged();  // the file ends (or cannot be read) where a batch should be
-      break;
-    }
-    if (decode_batch_header({buffer.data() + at, batch_header_size}, opt_.max_batch_bytes, h) !=
-            batch_status::ok ||
-        h.base_offset != expected) {
-      damaged();
-      break;
-    }
-    const std::uint64_t total = h.total_size();
-    if (total > got - at) {
-      if (at == 0 && total > buffer.size()) {
-        r.status = errc::invalid_argument;
-        r.needed = static_cast<std::size_t>(total);
-      } else if (at == 0) {
-        damaged();  // the file is shorter than a batch it holds below the written point
-      }
-      break;  // the rest comes with the next read
-    }
-    batch_header check;
-    std::span<const std::byte> payload;
-    if (decode_batch({buffer.data() + at, static_cast<std::size_t>(total)}, opt_.max_batch_bytes,
-                     check, payload) != batch_status::ok) {
-      damaged();
-      break;  // what came before is good; the next read reports the damage
-    }
-    if (r.batches == 0) r.first_offset = h.base_offset;
-    at += static_cast<std::size_t>(total);
-    r.bytes = at;
-    r.next_offset = h.next_offset();
-    ++r.batches;
-    expected = h.next_offset();
-  }
+  const std::size_t got = pread_full(seg->fd, buffer, c.pos);
+  take_batches(c, buffer, got, opt_.max_batch_bytes, r);
   if (r.batches == 0 && r.status == errc::ok) r.status = errc::empty;
   return r;
 }

@@ -50,26 +50,9 @@ append_result partition_log::append(std::span<const iovec> frames, std::uint64_t
     return r;
   }
   const std::uint64_t batch_bytes = batch_header_size + total;
-  if (active_->batches > 0) {
-    bool roll_now = active_->size + batch_bytes > opt_.segment_bytes ||
-                    first_offset + count - active_->base > UINT32_MAX;
-    std::int64_t now = 0;
-    if (!roll_now && opt_.segment_age.count() > 0) {
-      now = realtime_ns();
-      roll_now = now - active_->created_ns >=
-                 std::chrono::duration_cast<std::chrono::nanoseconds>(opt_.segment_age).count();
-    }
-    if (roll_now) {
-      const errc e = roll(now != 0 ? now : realtime_ns());
-      if (e != errc::ok) {
-        // No new segment (ENOSPC, EIO...): the log fails, as for a failed write; producers
-        // and durability waiters get the error instead of waiting for room forever.
-        fail(e);
-        notify();
-        r.status = e;
-        return r;
-      }
-    }
+  if (const errc e = roll_if_due(first_offset + count, batch_bytes); e != errc::ok) {
+    r.status = e;
+    return r;
   }
   const std::uint32_t i = free_.back();
   free_.pop_back();
@@ -116,6 +99,29 @@ append_result partition_log::append(std::span<const iovec> frames, std::uint64_t
   submit_pending();
   r.end_offset = s.end_offset;
   return r;
+}
+
+// A new segment before a batch that would make the active one too large (bytes, or offsets
+// beyond 32 bits from its base) or that comes after its age. A segment that cannot be made
+// (ENOSPC, EIO...) fails the log, as a failed write does: producers and durability waiters
+// get the error instead of waiting for room forever.
+errc partition_log::roll_if_due(std::uint64_t end_offset, std::uint64_t batch_bytes) noexcept {
+  if (active_->batches == 0) return errc::ok;
+  bool roll_now =
+      active_->size + batch_bytes > opt_.segment_bytes || end_offset - active_->base > UINT32_MAX;
+  std::int64_t now = 0;
+  if (!roll_now && opt_.segment_age.count() > 0) {
+    now = realtime_ns();
+    roll_now = now - active_->created_ns >=
+               std::chrono::duration_cast<std::chrono::nanoseconds>(opt_.segment_age).count();
+  }
+  if (!roll_now) return errc::ok;
+  const errc e = roll(now != 0 ? now : realtime_ns());
+  if (e != errc::ok) {
+    fail(e);
+    notify();
+  }
+  return e;
 }
 
 bool partition_log::submit_write(std::uint32_t i) noexcept {

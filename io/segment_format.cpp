@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cstring>
+#include <iterator>
 
 #include "lanes/crc32c.hpp"
 
@@ -42,6 +43,21 @@ constexpr std::size_t a_magic = 0, a_version = 4, a_kind = 6, a_first = 8, a_end
                       a_reserved = 24, a_crc = 28;
 static_assert(a_crc + 4 == ack_record_size);
 
+// Every fixed-size record (file header, checkpoint, ack record) starts with its magic and the
+// format version, and ends with the CRC32C of every byte before it.
+static_assert(f_magic == 0 && c_magic == 0 && a_magic == 0);
+static_assert(f_version == 4 && c_version == 4 && a_version == 4);
+
+// The checks such a record starts with: at least `size` bytes, `magic`, the version, the CRC.
+bool sealed_record_ok(std::span<const std::byte> in, std::size_t size,
+                      std::uint32_t magic) noexcept {
+  if (in.size() < size) return false;
+  const std::byte* p = in.data();
+  const std::size_t crc_at = size - 4;
+  return get<std::uint32_t>(p, 0) == magic && get<std::uint16_t>(p, 4) == format_version &&
+         get<std::uint32_t>(p, crc_at) == crc32c_extend(0, p, crc_at);
+}
+
 }  // namespace
 
 void encode_file_header(const file_header& h, std::byte* out) noexcept {
@@ -55,11 +71,8 @@ void encode_file_header(const file_header& h, std::byte* out) noexcept {
 }
 
 bool decode_file_header(std::span<const std::byte> in, file_header& out) noexcept {
-  if (in.size() < file_header_size) return false;
+  if (!sealed_record_ok(in, file_header_size, file_magic)) return false;
   const std::byte* p = in.data();
-  if (get<std::uint32_t>(p, f_magic) != file_magic) return false;
-  if (get<std::uint16_t>(p, f_version) != format_version) return false;
-  if (get<std::uint32_t>(p, f_crc) != crc32c_extend(0, p, f_crc)) return false;
   const auto kind = get<std::uint16_t>(p, f_kind);
   if (kind < 1 || kind > 4) return false;
   out.kind = static_cast<file_kind>(kind);
@@ -88,14 +101,11 @@ std::uint32_t batch_crc(const std::byte* encoded_header, std::span<const iovec> 
 }
 
 const char* to_string(batch_status s) noexcept {
-  switch (s) {
-    case batch_status::ok: return "ok";
-    case batch_status::truncated: return "truncated";
-    case batch_status::bad_magic: return "bad_magic";
-    case batch_status::bad_length: return "bad_length";
-    case batch_status::bad_crc: return "bad_crc";
-  }
-  return "unknown";
+  // By value; bad_crc is the last enumerator (batch_status's declaration says so).
+  static constexpr const char* names[] = {"ok", "truncated", "bad_magic", "bad_length", "bad_crc"};
+  static_assert(std::size(names) == static_cast<std::size_t>(batch_status::bad_crc) + 1);
+  const auto i = static_cast<std::size_t>(s);
+  return i < std::size(names) ? names[i] : "unknown";
 }
 
 batch_status decode_batch_header(std::span<const std::byte> in, std::uint32_t max_batch_bytes,
@@ -147,11 +157,10 @@ void encode_checkpoint(const checkpoint& c, std::byte* out) noexcept {
 }
 
 bool decode_checkpoint(std::span<const std::byte> in, checkpoint& out) noexcept {
-  if (in.size() != checkpoint_size) return false;
+  if (in.size() != checkpoint_size || !sealed_record_ok(in, checkpoint_size, checkpoint_magic)) {
+    return false;
+  }
   const std::byte* p = in.data();
-  if (get<std::uint32_t>(p, c_magic) != checkpoint_magic) return false;
-  if (get<std::uint16_t>(p, c_version) != format_version) return false;
-  if (get<std::uint32_t>(p, c_crc) != crc32c_extend(0, p, c_crc)) return false;
   const auto flags = get<std::uint16_t>(p, c_flags);
   if ((flags & ~1u) != 0) return false;
   out.clean = (flags & 1u) != 0;
@@ -173,11 +182,8 @@ void encode_ack_record(const ack_record& r, std::byte* out) noexcept {
 }
 
 bool decode_ack_record(std::span<const std::byte> in, ack_record& out) noexcept {
-  if (in.size() < ack_record_size) return false;
+  if (!sealed_record_ok(in, ack_record_size, ack_record_magic)) return false;
   const std::byte* p = in.data();
-  if (get<std::uint32_t>(p, a_magic) != ack_record_magic) return false;
-  if (get<std::uint16_t>(p, a_version) != format_version) return false;
-  if (get<std::uint32_t>(p, a_crc) != crc32c_extend(0, p, a_crc)) return false;
   if (get<std::uint32_t>(p, a_reserved) != 0) return false;
   const auto kind = get<std::uint16_t>(p, a_kind);
   out.first = get<std::uint64_t>(p, a_first);

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 #include "lanes/crc32c.hpp"
 
@@ -38,17 +39,13 @@ bool header_never_written(byte_source& src) noexcept {
 }
 
 const char* to_string(scan_stop s) noexcept {
-  switch (s) {
-    case scan_stop::end_of_file: return "end_of_file";
-    case scan_stop::bad_file_header: return "bad_file_header";
-    case scan_stop::truncated: return "truncated";
-    case scan_stop::bad_magic: return "bad_magic";
-    case scan_stop::bad_length: return "bad_length";
-    case scan_stop::bad_crc: return "bad_crc";
-    case scan_stop::offset_gap: return "offset_gap";
-    case scan_stop::read_error: return "read_error";
-  }
-  return "unknown";
+  // By value; read_error is the last enumerator (scan_stop's declaration says so).
+  static constexpr const char* names[] = {"end_of_file", "bad_file_header", "truncated",
+                                          "bad_magic",   "bad_length",      "bad_crc",
+                                          "offset_gap",  "read_error"};
+  static_assert(std::size(names) == static_cast<std::size_t>(scan_stop::read_error) + 1);
+  const auto i = static_cast<std::size_t>(s);
+  return i < std::size(names) ? names[i] : "unknown";
 }
 
 scan_result scan_segment(byte_source& src, std::uint64_t base_offset, std::uint32_t max_batch_bytes,

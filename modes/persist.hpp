@@ -34,10 +34,12 @@
 #include <string>
 #include <vector>
 
+#include "lanes/acks_file.hpp"
 #include "lanes/bus.hpp"
 #include "lanes/frame_ring.hpp"
 #include "lanes/partition_log.hpp"
 #include "lanes/wait.hpp"
+#include "topic_conf.hpp"
 
 namespace lanes::detail {
 
@@ -122,18 +124,9 @@ struct alignas(cache_line_size) ack_sync {
 // that the ring holds every record from the durable floor on and recovery can put them all
 // back (the records a crash makes unacked again fit the ring they came from).
 struct queue_acks {
-  queue_acks() = default;
-  queue_acks(const queue_acks&) = delete;
-  queue_acks& operator=(const queue_acks&) = delete;
-  ~queue_acks() {
-    if (fd >= 0) ::close(fd);
-  }
-  std::filesystem::path dir;  // the partition's directory (io's), where `acks` lives
-  int fd = -1;                // the acks file, appended to (pwrite at file_size)
-  std::uint64_t file_size = 0;
-  std::uint64_t records = 0;  // records appended since the file was last rewritten
-  std::uint64_t floor = 0;    // durable ack floor: every offset below is acked on disk
-  std::uint64_t high = 0;     // one past the highest offset marked in `acked`
+  io::acks_file file;       // <partition dir>/acks, appended to round by round
+  std::uint64_t floor = 0;  // durable ack floor: every offset below is acked on disk
+  std::uint64_t high = 0;   // one past the highest offset marked in `acked`
   // Offsets in [floor, floor + mask + 1) acked on disk, one bit each, by offset & mask.
   std::vector<std::uint64_t> acked;
   std::uint64_t mask = 0;
@@ -142,7 +135,6 @@ struct queue_acks {
   queue_partition* queue = nullptr;
   std::uint64_t dead_letters_covered = 0;  // dead letters known durable before their acks
   wait_clock::time_point last_round{};
-  std::vector<std::byte> out;                                 // records of one round
   std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;  // new acks of one round
   // Recovery only: acked ranges above the recovered floor, for restore_queue.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> recovered;
@@ -172,14 +164,6 @@ struct partition_persistence {
   std::uint64_t checkpointed = 0;    // durable offset of the last checkpoint written
   std::unique_ptr<queue_acks> acks;  // durable queue topics
 };
-
-// ---- files ----
-// (The lock file, durable small files and group offsets are io/'s: lanes/file_io.hpp,
-// lanes/group_offsets_file.hpp.)
-
-std::string encode_topic_config(const topic_config& c);
-// Unknown keys are ignored and missing ones keep their defaults; false on a malformed line.
-bool decode_topic_config(const std::string& text, topic_config& out);
 
 // ---- partitions ----
 

@@ -63,18 +63,13 @@
 //
 // Queue groups of log topics (share groups) are not persisted: they live as long as their
 // consumers, and the log's retention keeps the records.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <thread>
 
 #include "bus_state.hpp"
+#include "lanes/acks_file.hpp"
 #include "lanes/clock.hpp"
-#include "lanes/file_io.hpp"
 #include "lanes/segment_format.hpp"
 #include "queue_state.hpp"
 #include "record_codec.hpp"
@@ -85,130 +80,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* acks_name = "acks";
 // The acks file is rewritten (compacted) once this many records were appended to it.
 constexpr std::uint64_t kRewriteRecords = 4096;
 // How long a sync acker waits for its round at most.
 constexpr auto ack_wait_limit = std::chrono::seconds(30);
-
-void put_record(std::vector<std::byte>& out, io::ack_kind kind, std::uint64_t first,
-                std::uint64_t end) {
-  std::byte rec[io::ack_record_size];
-  io::encode_ack_record({kind, first, end}, rec);
-  out.insert(out.end(), rec, rec + io::ack_record_size);
-}
-
-void put_file_header(std::vector<std::byte>& out) {
-  std::byte h[io::file_header_size];
-  io::encode_file_header({io::file_kind::acks, 0, realtime_ns()}, h);
-  out.insert(out.end(), h, h + io::file_header_size);
-}
-
-// Sorts and merges ranges, dropping what lies below `floor`.
-void normalise(std::vector<std::pair<std::uint64_t, std::uint64_t>>& rs, std::uint64_t floor) {
-  for (auto& r : rs) r.first = std::max(r.first, floor);
-  rs.erase(std::remove_if(rs.begin(), rs.end(), [](const auto& r) { return r.first >= r.second; }),
-           rs.end());
-  std::sort(rs.begin(), rs.end());
-  std::size_t k = 0;
-  for (std::size_t i = 0; i < rs.size(); ++i) {
-    if (k != 0 && rs[i].first <= rs[k - 1].second) {
-      rs[k - 1].second = std::max(rs[k - 1].second, rs[i].second);
-    } else {
-      rs[k++] = rs[i];
-    }
-  }
-  rs.resize(k);
-}
-
-struct loaded_acks {
-  std::uint64_t floor = 0;
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
-  bool damaged = false;
-  std::string detail;
-};
-
-// Reads the acks file record by record, in 64 KiB chunks (no allocation that a length in
-// the file decides). Acks at or past `end` are dropped as they are read.
-errc load_acks(const fs::path& file, std::uint64_t end, loaded_acks& out) {
-  const int fd = io::open_nofollow(file, O_RDONLY);
-  if (fd < 0) return errno == ENOENT ? errc::ok : errc::file_error;
-  struct closer {
-    int fd;
-    ~closer() { ::close(fd); }
-  } close_it{fd};
-  std::vector<std::byte> buf(64 * 1024);
-  std::size_t have = 0;
-  std::uint64_t at = 0;  // file position of buf[0]
-  bool header = false;
-  bool eof = false;
-  bool stopped = false;  // a bad record was found: the rest only decides torn tail or damage
-  std::size_t normalise_at = 8192;
-  for (;;) {
-    while (!eof && have < buf.size()) {
-      const ssize_t n =
-          ::pread(fd, buf.data() + have, buf.size() - have, static_cast<off_t>(at + have));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return errc::file_error;
-      }
-      if (n == 0) eof = true;
-      have += static_cast<std::size_t>(n);
-    }
-    std::size_t pos = 0;
-    if (!header) {
-      io::file_header fh;
-      if (have < io::file_header_size) {
-        // Empty or shorter than its header: created, never synced whole. Nothing acked.
-        out.damaged = have != 0;
-        if (out.damaged) out.detail = "acks file shorter than its header";
-        return errc::ok;
-      }
-      if (!io::decode_file_header({buf.data(), io::file_header_size}, fh) ||
-          fh.kind != io::file_kind::acks) {
-        out.damaged = true;
-        out.detail = "acks file header damaged";
-        return errc::ok;
-      }
-      header = true;
-      pos = io::file_header_size;
-    }
-    for (; have - pos >= io::ack_record_size; pos += io::ack_record_size) {
-      io::ack_record r;
-      const bool good = io::decode_ack_record({buf.data() + pos, io::ack_record_size}, r);
-      if (stopped) {
-        // A good record after a bad one: not a torn append (which only ever hits the
-        // tail) but damage. Its acks are not trusted either.
-        if (good) {
-          out.damaged = true;
-          return errc::ok;
-        }
-        continue;
-      }
-      if (!good) {
-        stopped = true;
-        out.detail = "acks file record at byte " + std::to_string(at + pos) + " damaged";
-        continue;
-      }
-      if (r.kind == io::ack_kind::floor) {
-        out.floor = std::max(out.floor, r.first);
-      } else if (r.first < end) {
-        out.ranges.emplace_back(r.first, std::min(r.end, end));
-      }
-      if (out.ranges.size() >= normalise_at) {  // many ranges: merge (amortised)
-        normalise(out.ranges, out.floor);
-        normalise_at = std::max<std::size_t>(8192, 2 * out.ranges.size());
-      }
-    }
-    if (eof) {
-      // A partial record at the end: a torn append, never synced. Not damage.
-      return errc::ok;
-    }
-    std::memmove(buf.data(), buf.data() + pos, have - pos);
-    at += pos;
-    have -= pos;
-  }
-}
 
 // Reads the records [from, end) of p's log into its (empty) ring at their offsets. The
 // ring must take them all: they were all in it before the crash.
@@ -277,10 +152,9 @@ errc reload_records(topic_state& t, partition_state& p, std::uint64_t from, std:
   return errc::ok;
 }
 
+// Rewrites the file whole: the durable floor and the acks above it (the bitmap's runs).
 errc write_acks_file(queue_acks& a) {
-  std::vector<std::byte> bytes;
-  put_file_header(bytes);
-  put_record(bytes, io::ack_kind::floor, a.floor, 0);
+  io::ack_ranges ranges;
   for (std::uint64_t o = a.floor; o < a.high;) {
     if ((a.acked[(o & a.mask) >> 6] >> (o & 63) & 1u) == 0) {
       ++o;
@@ -288,16 +162,10 @@ errc write_acks_file(queue_acks& a) {
     }
     std::uint64_t e = o + 1;
     while (e < a.high && (a.acked[(e & a.mask) >> 6] >> (e & 63) & 1u) != 0) ++e;
-    put_record(bytes, io::ack_kind::range, o, e);
+    ranges.emplace_back(o, e);
     o = e;
   }
-  if (io::file_status w = io::write_file_atomically(a.dir, acks_name, bytes); !w) return w.status;
-  if (a.fd >= 0) ::close(a.fd);
-  a.fd = io::open_nofollow(a.dir / acks_name, O_WRONLY);
-  if (a.fd < 0) return io::errc_of_errno(errno);
-  a.file_size = bytes.size();
-  a.records = 0;
-  return errc::ok;
+  return a.file.rewrite(a.floor, ranges);
 }
 
 void set_bit(queue_acks& a, std::uint64_t o) noexcept {
@@ -331,6 +199,39 @@ void fail_acks(ack_sync& s, errc e) noexcept {
   s.done.notify_all();
 }
 
+// The runs of offsets in [from, claim) acked in memory but not yet on disk, into a.runs.
+void collect_new_acks(queue_acks& a, queue_partition& q, std::uint64_t from, std::uint64_t claim) {
+  a.runs.clear();
+  bool open = false;
+  for (std::uint64_t o = from; o < claim; ++o) {
+    const std::uint64_t w = q.slot(o).load(std::memory_order_seq_cst);
+    const bool acked = slot_word::lap(w) == q.lap(o) && slot_word::state(w) == qstate::acked;
+    if (acked && !has_bit(a, o)) {
+      if (open) {
+        a.runs.back().second = o + 1;
+      } else {
+        a.runs.emplace_back(o, o + 1);  // reserved; grows only with many gaps (persister)
+        open = true;
+      }
+    } else {
+      open = false;
+    }
+  }
+}
+
+// The durable floor moved: the ring may reuse the space of the records below it, and whole
+// segments below it go.
+void release_below_floor(queue_acks& a, partition_state& p) noexcept {
+  frame_view fv;
+  while (a.released < a.floor && a.reader.try_peek(fv)) {
+    a.reader.advance(fv);
+    ++a.released;
+  }
+  a.reader.release();  // (R2) pairs with the producers' gate scan
+  p.space.notify_all();
+  (void)p.persist->log->delete_segments_below(a.floor);
+}
+
 // Durable dead-letter topic: makes the dead letters published so far durable before the
 // round writes the acks that stand for them. Persister thread (it owns that topic's logs).
 bool dead_letters_durable(const queue_partition& q) noexcept {
@@ -358,7 +259,7 @@ errc recover_queue_partition(topic_state& t, partition_state& p, std::string& de
                              std::vector<damage_report>* damage) {
   partition_persistence& ps = *p.persist;
   auto a = std::make_unique<queue_acks>();
-  a->dir = ps.log->directory();
+  a->file.set_directory(ps.log->directory());
   a->mask = p.index_mask;
   a->acked.assign((p.index_mask + 1 + 63) / 64, 0);
   a->sync.sync = t.config.durable == durability::sync;
@@ -371,18 +272,15 @@ errc recover_queue_partition(topic_state& t, partition_state& p, std::string& de
   }
   const std::uint64_t end = p.end_offset.load(std::memory_order_acquire);
   const std::uint64_t log_start = ps.log->log_start_offset();
-  loaded_acks l;
-  const fs::path file = a->dir / acks_name;
-  if (load_acks(file, end, l) != errc::ok) {
+  io::acks_content l;
+  const fs::path file = a->file.path();
+  if (io::read_acks_file(file, end, l) != errc::ok) {
     detail = "durable queue " + t.name + ": cannot read " + file.string();
     return errc::file_error;
   }
   if (l.damaged) {
     // Kept for a person; its acks from the damage on count as not acked (redelivered).
-    const fs::path aside = a->dir / ("acks.damaged-" + std::to_string(realtime_ns()));
-    std::error_code e;
-    fs::copy_file(file, aside, e);
-    (void)io::fsync_dir(a->dir);
+    const fs::path aside = io::keep_damaged_acks_file(a->file.directory());
     if (damage != nullptr) {
       damage->push_back({damage_report::kind::acks_damaged, t.name, p.id, 0, 0,
                          file.string() + ": " + l.detail + "; a copy is kept as " + aside.string() +
@@ -393,7 +291,7 @@ errc recover_queue_partition(topic_state& t, partition_state& p, std::string& de
   // Below the log start every record was deleted because it was acked; past the end, acks
   // name records that did not survive.
   const std::uint64_t floor = std::min(std::max(l.floor, log_start), end);
-  normalise(l.ranges, floor);
+  io::normalise_ack_ranges(l.ranges, floor);
   // The ring holds [floor, end) from position 0 on; every reader starts at the floor.
   p.start_at(floor);
   if (const errc e = reload_records(t, p, floor, end, detail); e != errc::ok) return e;
@@ -436,10 +334,10 @@ errc attach_queue_acks(topic_state& t, std::string& detail) {
     a.recovered.clear();
     a.recovered.shrink_to_fit();
     a.queue = &q;
-    a.out.reserve(64 * io::ack_record_size);
+    a.file.reserve(64);
     a.runs.reserve(64);
     if (const errc e = write_acks_file(a); e != errc::ok) {
-      detail = "durable queue " + t.name + ": cannot write " + (a.dir / acks_name).string();
+      detail = "durable queue " + t.name + ": cannot write " + a.file.path().string();
       return e;
     }
     q.durable_acks = &a.sync;
@@ -450,7 +348,7 @@ errc attach_queue_acks(topic_state& t, std::string& detail) {
 void persist_acks(topic_state& t, partition_state& p, wait_clock::time_point now,
                   bool force) noexcept {
   queue_acks& a = *p.persist->acks;
-  if (a.queue == nullptr || a.fd < 0) return;
+  if (a.queue == nullptr || !a.file.is_open()) return;
   ack_sync& s = a.sync;
   const bool wanted = s.waiters.load(std::memory_order_acquire) != 0;
   if (!force && !wanted && now - a.last_round < t.config.sync_interval) return;
@@ -463,36 +361,15 @@ void persist_acks(topic_state& t, partition_state& p, wait_clock::time_point now
   s.started.store(round, std::memory_order_seq_cst);
   const std::uint64_t f1 = q.floor.load(std::memory_order_seq_cst);
   const std::uint64_t claim = q.claim.load(std::memory_order_seq_cst);
-  a.runs.clear();
-  bool open = false;
-  for (std::uint64_t o = std::max(f1, a.floor); o < claim; ++o) {
-    const std::uint64_t w = q.slot(o).load(std::memory_order_seq_cst);
-    const bool acked = slot_word::lap(w) == q.lap(o) && slot_word::state(w) == qstate::acked;
-    if (acked && !has_bit(a, o)) {
-      if (open) {
-        a.runs.back().second = o + 1;
-      } else {
-        a.runs.emplace_back(o, o + 1);  // reserved; grows only with many gaps (persister)
-        open = true;
-      }
-    } else {
-      open = false;
-    }
-  }
+  collect_new_acks(a, q, std::max(f1, a.floor), claim);
   // A slot that showed a later lap was passed by the floor: this load sees that floor.
   const std::uint64_t f2 = std::max(q.floor.load(std::memory_order_acquire), a.floor);
-  a.out.clear();
-  std::size_t count = 0;
+  a.file.drop_pending();
   for (auto& [first, last] : a.runs) {
-    if (last <= f2) continue;
-    put_record(a.out, io::ack_kind::range, std::max(first, f2), last);
-    ++count;
+    if (last > f2) a.file.add_range(std::max(first, f2), last);
   }
-  if (f2 > a.floor) {
-    put_record(a.out, io::ack_kind::floor, f2, 0);
-    ++count;
-  }
-  if (count == 0) {
+  if (f2 > a.floor) a.file.add_floor(f2);
+  if (a.file.pending_records() == 0) {
     finish_round(s, round);
     return;
   }
@@ -506,34 +383,21 @@ void persist_acks(topic_state& t, partition_state& p, wait_clock::time_point now
     }
     a.dead_letters_covered = dead;
   }
-  if (!io::write_all(a.fd, a.out.data(), a.out.size(), a.file_size) || ::fdatasync(a.fd) != 0) {
+  if (const errc e = a.file.append_pending(); e != errc::ok) {
     // As a failed log: the partition fails (producers get the error instead of waiting for
     // ring space the durable floor will never give back), ackers get it too.
-    const errc e = errno == ENOSPC ? errc::no_space : errc::sync_failed;
     fail_acks(s, e);
     p.fail(e);
     return;
   }
-  a.file_size += a.out.size();
-  a.records += count;
   const bool floor_moved = f2 > a.floor;
   move_floor(a, f2);
   for (const auto& [first, last] : a.runs) {
     for (std::uint64_t o = std::max(first, f2); o < last; ++o) set_bit(a, o);
     a.high = std::max(a.high, last);
   }
-  if (floor_moved) {
-    // The ring may reuse the space of the records below the durable floor now.
-    frame_view fv;
-    while (a.released < a.floor && a.reader.try_peek(fv)) {
-      a.reader.advance(fv);
-      ++a.released;
-    }
-    a.reader.release();  // (R2) pairs with the producers' gate scan
-    p.space.notify_all();
-    (void)p.persist->log->delete_segments_below(a.floor);
-  }
-  if (a.records >= kRewriteRecords) {
+  if (floor_moved) release_below_floor(a, p);
+  if (a.file.records_since_rewrite() >= kRewriteRecords) {
     if (const errc e = write_acks_file(a); e != errc::ok) {
       fail_acks(s, e);
       p.fail(e);
@@ -547,10 +411,7 @@ void close_queue_acks(topic_state& t, partition_state& p) noexcept {
   if (!p.persist || !p.persist->acks) return;
   queue_acks& a = *p.persist->acks;
   persist_acks(t, p, wait_clock::now(), true);
-  if (a.fd >= 0) {
-    ::close(a.fd);
-    a.fd = -1;
-  }
+  a.file.close();
   fail_acks(a.sync, errc::closed);  // waiters of rounds that will not come
 }
 

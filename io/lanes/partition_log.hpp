@@ -147,6 +147,7 @@ struct read_result {
 using durable_callback = void (*)(void* ctx, std::uint64_t durable_offset, errc status) noexcept;
 
 class partition_log;
+class log_recovery;
 struct open_result {
   std::unique_ptr<partition_log> log;
   errc status = errc::ok;
@@ -275,11 +276,13 @@ class partition_log {
   fault_injector& faults() noexcept { return faults_; }
 
  private:
+  friend class log_recovery;  // the steps of recover() (io/log_recovery.hpp)
   partition_log() = default;
   struct write_slot;
   struct sync_group;
   errc recover(const std::filesystem::path& topic_dir, std::string& detail);
   errc roll(std::int64_t now_ns) noexcept;
+  errc roll_if_due(std::uint64_t end_offset, std::uint64_t batch_bytes) noexcept;
   errc create_segment(std::uint64_t base, std::int64_t now_ns) noexcept;
   bool submit_write(std::uint32_t slot) noexcept;
   void submit_pending() noexcept;

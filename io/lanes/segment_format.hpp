@@ -51,6 +51,7 @@ void encode_batch_header(const batch_header& h, std::byte* out /* batch_header_s
 // CRC of an encoded header (its first 44 bytes) continued over payload iovecs.
 std::uint32_t batch_crc(const std::byte* encoded_header, std::span<const iovec> payload) noexcept;
 
+// Values in this order, bad_crc last: to_string names them by value.
 enum class batch_status : std::uint8_t {
   ok,
   truncated,   // fewer bytes than the header or the length says (a torn tail)

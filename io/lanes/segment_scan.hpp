@@ -44,6 +44,7 @@ class file_source final : public byte_source {
   std::uint64_t size_;
 };
 
+// Values in this order, read_error last: to_string names them by value.
 enum class scan_stop : std::uint8_t {
   end_of_file,      // every byte belongs to a good batch
   bad_file_header,  // the 32-byte file header is missing, damaged or names another base
