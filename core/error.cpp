@@ -1,109 +1,122 @@
+// core/error.cpp: lanes' error category: the name and the message of every errc.
 #include "lanes/error.hpp"
 
 namespace lanes {
 namespace {
+
+// What each error means and what to do about it, for a person (lanes_category().message).
+// Looked up by code; every errc has a line (error_test checks it against to_string, whose
+// switch the compiler checks for completeness).
+struct errc_message {
+  errc code;
+  const char* text;
+};
+
+constexpr errc_message messages[] = {
+    {errc::ok, "success"},
+    {errc::full,
+     "ring is full: the slowest reader has not released enough space; retry, wait, "
+     "or give the ring more capacity"},
+    {errc::empty, "nothing to read yet; poll again or wait"},
+    {errc::timeout, "the wait timed out before the operation could complete"},
+    {errc::closed, "the object is closed and accepts no more operations"},
+    {errc::capacity_not_power_of_two,
+     "capacity must be a power of two (e.g. 1024, 65536); round it up"},
+    {errc::capacity_too_small,
+     "capacity is below the minimum for this structure; see its documentation"},
+    {errc::capacity_too_large,
+     "capacity is above the maximum for this structure; use more partitions instead"},
+    {errc::frame_too_large,
+     "frame does not fit in the ring (payload + 8-byte header must be at most "
+     "capacity / 2); raise the ring capacity or split the message"},
+    {errc::too_many_readers,
+     "all reader slots of the ring are taken; close an unused reader or raise "
+     "max_readers when creating the ring"},
+    {errc::invalid_argument, "invalid argument; check the documented contract"},
+    {errc::invalid_partition,
+     "partition index is out of range; it must be below the partition count"},
+    {errc::no_partitions, "partition count must be at least 1"},
+    {errc::invalid_topic_name,
+     "invalid topic name: use 1 to 249 characters from [A-Za-z0-9._-], not '.' or '..'"},
+    {errc::topic_exists,
+     "a topic with this name already exists; pick another name or delete it first"},
+    {errc::unknown_topic,
+     "no topic with this name; create it first (lanes topics create) or check the "
+     "spelling"},
+    {errc::message_too_large,
+     "message exceeds the topic's max_message_size; raise it (and the ring "
+     "capacity) or split the message"},
+    {errc::offset_out_of_range,
+     "offset is outside the partition's retained range [log start, end offset); "
+     "seek to earliest or latest, or set an auto offset reset policy"},
+    {errc::invalid_config,
+     "invalid topic or bus configuration; see the field named in the message of "
+     "the call that failed"},
+    {errc::producer_busy,
+     "the topic is single-producer and already has a producer; close it, or "
+     "create the topic with producers = many"},
+    {errc::not_assigned,
+     "this partition is not assigned to this consumer; assign or subscribe first"},
+    {errc::wrong_mode, "operation does not apply to this topic's mode (log or queue)"},
+    {errc::invalid_group,
+     "invalid consumer group name: use 1 to 249 characters from [A-Za-z0-9._-]"},
+    {errc::stale_receipt,
+     "the receipt is no longer current: its visibility timeout passed and the message "
+     "was given back or delivered again (or it was nacked); use the receipt of the "
+     "latest delivery, and extend the visibility of messages that take long"},
+    {errc::foreign_receipt,
+     "the receipt belongs to another queue (topic or queue group); ack, nack or extend "
+     "it with a consumer of the queue that delivered it"},
+    {errc::already_acked,
+     "the message was already acked (or dead-lettered): nothing to do; do not ack "
+     "a receipt twice"},
+    {errc::io_uring_unavailable,
+     "io_uring is not available (old kernel, sysctl kernel.io_uring_disabled, or a "
+     "seccomp filter); enable it or run the topic without durability"},
+    {errc::io_error,
+     "a write to the partition's segment file failed with EIO; the partition log is "
+     "failed and accepts nothing more: check the disk and the kernel log, then reopen "
+     "it (data already durable stays readable)"},
+    {errc::no_space,
+     "the disk holding the partition's segments is full (ENOSPC); the partition log "
+     "is failed: free space or lower retention, then reopen it"},
+    {errc::sync_failed,
+     "fdatasync of a segment failed; nothing after the last good sync is "
+     "acknowledged and the log is failed: check the disk, then reopen it (recovery "
+     "keeps what was durable)"},
+    {errc::corrupt_log,
+     "the partition log is damaged before its durable point and was not opened; "
+     "restore it from a backup or replica, or open it with quarantine to move it aside"},
+    {errc::log_quarantined,
+     "the damaged partition log was renamed aside (*.quarantine-*) and not opened; "
+     "inspect or delete that directory, then open again to start an empty log"},
+    {errc::completion_lost,
+     "io_uring dropped completions (completion queue overflow on a kernel without "
+     "IORING_FEAT_NODROP); the log is failed: reopen it, and use a newer kernel"},
+    {errc::corrupt_batch,
+     "a batch read from a segment file failed its CRC32C or bounds check; the data at "
+     "this offset is damaged: restore the segment or seek past it"},
+    {errc::file_error,
+     "a segment file or directory could not be created, opened, renamed or deleted; "
+     "check the path, its permissions and the open file limit"},
+    {errc::log_failed,
+     "the partition log failed earlier (see its first error) and accepts nothing "
+     "more; close and reopen it to recover what was durable"},
+    {errc::data_dir_locked,
+     "another process has this data directory open; stop it or use another "
+     "directory"},
+    {errc::read_only,
+     "the data directory was opened read-only (bus_config::read_only, or the disk "
+     "was full at open): records can be read, nothing written; free space and reopen"},
+};
 
 class category final : public std::error_category {
  public:
   const char* name() const noexcept override { return "lanes"; }
 
   std::string message(int v) const override {
-    switch (static_cast<errc>(v)) {
-      case errc::ok: return "success";
-      case errc::full:
-        return "ring is full: the slowest reader has not released enough space; retry, wait, "
-               "or give the ring more capacity";
-      case errc::empty: return "nothing to read yet; poll again or wait";
-      case errc::timeout: return "the wait timed out before the operation could complete";
-      case errc::closed: return "the object is closed and accepts no more operations";
-      case errc::capacity_not_power_of_two:
-        return "capacity must be a power of two (e.g. 1024, 65536); round it up";
-      case errc::capacity_too_small:
-        return "capacity is below the minimum for this structure; see its documentation";
-      case errc::capacity_too_large:
-        return "capacity is above the maximum for this structure; use more partitions instead";
-      case errc::frame_too_large:
-        return "frame does not fit in the ring (payload + 8-byte header must be at most "
-               "capacity / 2); raise the ring capacity or split the message";
-      case errc::too_many_readers:
-        return "all reader slots of the ring are taken; close an unused reader or raise "
-               "max_readers when creating the ring";
-      case errc::invalid_argument: return "invalid argument; check the documented contract";
-      case errc::invalid_partition:
-        return "partition index is out of range; it must be below the partition count";
-      case errc::no_partitions: return "partition count must be at least 1";
-      case errc::invalid_topic_name:
-        return "invalid topic name: use 1 to 249 characters from [A-Za-z0-9._-], not '.' or '..'";
-      case errc::topic_exists:
-        return "a topic with this name already exists; pick another name or delete it first";
-      case errc::unknown_topic:
-        return "no topic with this name; create it first (lanes topics create) or check the "
-               "spelling";
-      case errc::message_too_large:
-        return "message exceeds the topic's max_message_size; raise it (and the ring "
-               "capacity) or split the message";
-      case errc::offset_out_of_range:
-        return "offset is outside the partition's retained range [log start, end offset); "
-               "seek to earliest or latest, or set an auto offset reset policy";
-      case errc::invalid_config:
-        return "invalid topic or bus configuration; see the field named in the message of "
-               "the call that failed";
-      case errc::producer_busy:
-        return "the topic is single-producer and already has a producer; close it, or "
-               "create the topic with producers = many";
-      case errc::not_assigned:
-        return "this partition is not assigned to this consumer; assign or subscribe first";
-      case errc::wrong_mode: return "operation does not apply to this topic's mode (log or queue)";
-      case errc::invalid_group:
-        return "invalid consumer group name: use 1 to 249 characters from [A-Za-z0-9._-]";
-      case errc::stale_receipt:
-        return "the receipt is no longer current: its visibility timeout passed and the message "
-               "was given back or delivered again (or it was nacked); use the receipt of the "
-               "latest delivery, and extend the visibility of messages that take long";
-      case errc::foreign_receipt:
-        return "the receipt belongs to another queue (topic or queue group); ack, nack or extend "
-               "it with a consumer of the queue that delivered it";
-      case errc::already_acked:
-        return "the message was already acked (or dead-lettered): nothing to do; do not ack "
-               "a receipt twice";
-      case errc::io_uring_unavailable:
-        return "io_uring is not available (old kernel, sysctl kernel.io_uring_disabled, or a "
-               "seccomp filter); enable it or run the topic without durability";
-      case errc::io_error:
-        return "a write to the partition's segment file failed with EIO; the partition log is "
-               "failed and accepts nothing more: check the disk and the kernel log, then reopen "
-               "it (data already durable stays readable)";
-      case errc::no_space:
-        return "the disk holding the partition's segments is full (ENOSPC); the partition log "
-               "is failed: free space or lower retention, then reopen it";
-      case errc::sync_failed:
-        return "fdatasync of a segment failed; nothing after the last good sync is "
-               "acknowledged and the log is failed: check the disk, then reopen it (recovery "
-               "keeps what was durable)";
-      case errc::corrupt_log:
-        return "the partition log is damaged before its durable point and was not opened; "
-               "restore it from a backup or replica, or open it with quarantine to move it aside";
-      case errc::log_quarantined:
-        return "the damaged partition log was renamed aside (*.quarantine-*) and not opened; "
-               "inspect or delete that directory, then open again to start an empty log";
-      case errc::completion_lost:
-        return "io_uring dropped completions (completion queue overflow on a kernel without "
-               "IORING_FEAT_NODROP); the log is failed: reopen it, and use a newer kernel";
-      case errc::corrupt_batch:
-        return "a batch read from a segment file failed its CRC32C or bounds check; the data at "
-               "this offset is damaged: restore the segment or seek past it";
-      case errc::file_error:
-        return "a segment file or directory could not be created, opened, renamed or deleted; "
-               "check the path, its permissions and the open file limit";
-      case errc::log_failed:
-        return "the partition log failed earlier (see its first error) and accepts nothing "
-               "more; close and reopen it to recover what was durable";
-      case errc::data_dir_locked:
-        return "another process has this data directory open; stop it or use another "
-               "directory";
-      case errc::read_only:
-        return "the data directory was opened read-only (bus_config::read_only, or the disk "
-               "was full at open): records can be read, nothing written; free space and reopen";
+    for (const errc_message& m : messages) {
+      if (static_cast<int>(m.code) == v) return m.text;
     }
     return "unknown lanes error " + std::to_string(v);
   }

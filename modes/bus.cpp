@@ -17,9 +17,10 @@
 namespace lanes {
 namespace detail {
 
-topic_state::topic_state(std::string n, const topic_config& c)
+topic_state::topic_state(std::string n, const topic_config& c, const clock_source* clk)
     : name(std::move(n)),
       config(c),
+      clock(clk),
       max_message(c.max_message_size != 0
                       ? c.max_message_size
                       : (c.ring_capacity / 2) - sizeof(frame_header) - sizeof(record_header)) {
@@ -58,7 +59,7 @@ void bus_state::housekeeping_loop() {
       queue_housekeeping(*t);
       if (t->config.retention_bytes == 0 && t->config.retention_age.count() == 0) continue;
       for (auto& p : t->partitions) {
-        p->enforce_retention(t->config.retention_bytes, t->config.retention_age);
+        p->enforce_retention(t->config.retention_bytes, t->config.retention_age, t->realtime_now());
       }
     }
   }
@@ -136,6 +137,72 @@ bus::~bus() {
   if (state_->housekeeper.joinable()) state_->housekeeper.join();
 }
 
+namespace {
+
+namespace fs = std::filesystem;
+
+// A directory where a new topic goes. topic.conf is written last: a create_topic that a
+// crash cut off before it leaves a directory holding at most topic.conf.tmp and partition
+// directories (named by their number). Nothing in it was acknowledged, so it is taken over
+// (removed). Anything else there is not ours to remove: topic_exists.
+errc take_over_leftover_dir(const fs::path& dir) {
+  if (!io::exists_nofollow(dir)) return errc::ok;
+  std::error_code e;
+  bool leftover =
+      !io::exists_nofollow(dir / "topic.conf") && fs::is_directory(fs::symlink_status(dir, e));
+  if (leftover) {
+    for (const auto& entry : fs::directory_iterator(dir, e)) {
+      const std::string f = entry.path().filename().string();
+      const bool partition_dir = entry.is_directory(e) && !entry.is_symlink(e) && !f.empty() &&
+                                 f.find_first_not_of("0123456789") == std::string::npos;
+      leftover = leftover && (f == "topic.conf.tmp" || partition_dir);
+    }
+  }
+  if (!leftover || e) return errc::topic_exists;
+  fs::remove_all(dir, e);
+  return e ? errc::file_error : errc::ok;
+}
+
+// A new topic's files in the data directory: its partition logs and acks files (durable
+// topics), then topic.conf. The partitions first, topic.conf last: a topic.conf on disk always
+// has its partition directories (a reopen refuses a topic whose partition directory is
+// missing). On failure nothing is left behind (nothing was acknowledged).
+errc store_new_topic(detail::bus_state& s, detail::topic_state& t, const topic_config& config) {
+  const fs::path root(s.config.data_dir);
+  const bool durable = config.durable != durability::none;
+  if (io::file_status made = io::make_dir(t.dir); !made) return made.status;
+  std::string detail;
+  if (durable) {
+    t.wakeup = s.wakeup;
+    t.persister = s.wakeup.get();
+  }
+  errc oe = errc::ok;
+  std::vector<damage_report> none;
+  if (durable) oe = detail::open_topic_logs(t, root, {}, none, detail);
+  if (oe == errc::ok && durable && config.mode == topic_mode::queue) {
+    // A new durable queue: an empty acks file per partition (a leftover one from a topic
+    // of that name deleted meanwhile is gone with its directory).
+    for (auto& p : t.partitions) {
+      if (oe == errc::ok) oe = detail::recover_queue_partition(t, *p, detail);
+    }
+    if (oe == errc::ok) oe = detail::attach_queue_acks(t, detail);
+  }
+  if (oe == errc::ok) {
+    const std::string text = detail::encode_topic_config(config);
+    oe = io::write_file_atomically(t.dir, "topic.conf",
+                                   {reinterpret_cast<const std::byte*>(text.data()), text.size()})
+             .status;
+  }
+  if (oe != errc::ok) {
+    std::error_code e;
+    fs::remove_all(t.dir, e);
+  }
+  (void)io::fsync_dir(root);
+  return oe;
+}
+
+}  // namespace
+
 errc bus::create_topic(std::string_view name, const topic_config& config) {
   if (!valid_topic_name(name)) return errc::invalid_topic_name;
   if (const errc e = detail::validate(name, config); e != errc::ok) return e;
@@ -152,68 +219,17 @@ errc bus::create_topic(std::string_view name, const topic_config& config) {
     if (it->second->config.producers != producer_mode::multi) return errc::invalid_config;
     dlq = it->second;
   }
-  auto t = std::make_shared<detail::topic_state>(std::string(name), config);
+  auto t =
+      std::make_shared<detail::topic_state>(std::string(name), config, state_->config.clock.get());
   if (config.mode == topic_mode::queue) {
     if (const errc e = detail::open_queue(*t, std::move(dlq)); e != errc::ok) return e;
   }
   if (!state_->config.data_dir.empty()) {
     // Every topic's configuration is stored, so a reopened bus has the same topics; only
     // durable ones keep their records.
-    namespace fs = std::filesystem;
-    const fs::path root(state_->config.data_dir);
-    t->dir = root / std::string(name);
-    if (io::exists_nofollow(t->dir)) {
-      // topic.conf is written last: a create_topic that a crash cut off before it leaves a
-      // directory holding at most topic.conf.tmp and partition directories (named by their
-      // number). Nothing in it was acknowledged, so it is taken over. Anything else there is
-      // not ours to remove.
-      std::error_code e;
-      bool leftover = !io::exists_nofollow(t->dir / "topic.conf") &&
-                      fs::is_directory(fs::symlink_status(t->dir, e));
-      if (leftover) {
-        for (const auto& entry : fs::directory_iterator(t->dir, e)) {
-          const std::string f = entry.path().filename().string();
-          const bool partition_dir = entry.is_directory(e) && !entry.is_symlink(e) && !f.empty() &&
-                                     f.find_first_not_of("0123456789") == std::string::npos;
-          leftover = leftover && (f == "topic.conf.tmp" || partition_dir);
-        }
-      }
-      if (!leftover || e) return errc::topic_exists;
-      fs::remove_all(t->dir, e);
-      if (e) return errc::file_error;
-    }
-    if (io::file_status made = io::make_dir(t->dir); !made) return made.status;
-    std::string detail;
-    if (durable) {
-      t->wakeup = state_->wakeup;
-      t->persister = state_->wakeup.get();
-    }
-    // The partitions first, topic.conf last: a topic.conf on disk always has its partition
-    // directories (a reopen refuses a topic whose partition directory is missing).
-    errc oe = errc::ok;
-    std::vector<damage_report> none;
-    if (durable) oe = detail::open_topic_logs(*t, root, {}, none, detail);
-    if (oe == errc::ok && durable && config.mode == topic_mode::queue) {
-      // A new durable queue: an empty acks file per partition (a leftover one from a topic
-      // of that name deleted meanwhile is gone with its directory).
-      for (auto& p : t->partitions) {
-        if (oe == errc::ok) oe = detail::recover_queue_partition(*t, *p, detail);
-      }
-      if (oe == errc::ok) oe = detail::attach_queue_acks(*t, detail);
-    }
-    if (oe == errc::ok) {
-      const std::string text = detail::encode_topic_config(config);
-      oe = io::write_file_atomically(t->dir, "topic.conf",
-                                     {reinterpret_cast<const std::byte*>(text.data()), text.size()})
-               .status;
-    }
-    if (oe != errc::ok) {
-      std::error_code e;
-      fs::remove_all(t->dir, e);  // nothing was acknowledged: leave no half topic behind
-      (void)io::fsync_dir(root);
-      return oe;
-    }
-    (void)io::fsync_dir(root);
+    t->dir = fs::path(state_->config.data_dir) / std::string(name);
+    if (const errc e = take_over_leftover_dir(t->dir); e != errc::ok) return e;
+    if (const errc e = store_new_topic(*state_, *t, config); e != errc::ok) return e;
     if (durable) {
       {
         std::lock_guard pl(state_->persist_mu);
@@ -349,7 +365,7 @@ void bus::enforce_retention() {
   for (auto& t : all) {
     detail::queue_housekeeping(*t);
     for (auto& p : t->partitions) {
-      p->enforce_retention(t->config.retention_bytes, t->config.retention_age);
+      p->enforce_retention(t->config.retention_bytes, t->config.retention_age, t->realtime_now());
     }
   }
 }

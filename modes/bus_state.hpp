@@ -19,8 +19,6 @@
 
 namespace lanes::detail {
 
-std::int64_t now_ns() noexcept;
-
 struct topic_state;
 struct queue_group;  // modes/queue_state.hpp
 // Queue mode hooks (modes/queue_partition.cpp, queue_delivery.cpp): checks a topic's queue settings
@@ -65,8 +63,10 @@ struct partition_state {
   // Publishes a new log start (position and offset). Caller holds mu.
   void set_log_start(std::uint64_t position, std::uint64_t offset) noexcept;
 
-  // Retention by bytes and age, now. Passes readers (they get offset_out_of_range).
-  void enforce_retention(std::size_t retention_bytes, std::chrono::nanoseconds age) noexcept;
+  // Retention by bytes, and by age at `now_realtime_ns` (the topic's realtime_now). Passes
+  // readers (they get offset_out_of_range).
+  void enforce_retention(std::size_t retention_bytes, std::chrono::nanoseconds age,
+                         std::int64_t now_realtime_ns) noexcept;
 
   std::uint64_t bytes_held() const noexcept {
     return ring.published_position() - log_start_position.load(std::memory_order_acquire);
@@ -144,13 +144,24 @@ struct group_offsets {
 };
 
 struct topic_state {
-  topic_state(std::string n, const topic_config& c);
+  // clock: bus_config::clock (null: the system's clocks).
+  topic_state(std::string n, const topic_config& c, const clock_source* clock);
 
   std::shared_ptr<group_offsets> offsets_for(const std::string& group);
 
   const std::string name;
   const topic_config config;
-  const std::size_t max_message;  // key + headers + value
+  const clock_source* const clock;  // bus_config::clock; null: the system's clocks
+  const std::size_t max_message;    // key + headers + value
+
+  // The time the bus decides by (lanes/bus_clock.hpp): visibility timeouts and delays
+  // (steady), retention by age (realtime).
+  std::int64_t steady_now() const noexcept {
+    return clock == nullptr ? steady_ns() : clock->steady_ns();
+  }
+  std::int64_t realtime_now() const noexcept {
+    return clock == nullptr ? realtime_ns() : clock->realtime_ns();
+  }
   std::vector<std::unique_ptr<partition_state>> partitions;
 
   alignas(cache_line_size) std::atomic<bool> closed{false};

@@ -141,7 +141,7 @@ void open_topics(detail::bus_state& s, const std::vector<fs::path>& dirs, bool r
   for (const fs::path& dir : dirs) {
     const std::string name = dir.filename().string();
     const topic_config c = read_topic_config(dir);
-    auto t = std::make_shared<detail::topic_state>(name, c);
+    auto t = std::make_shared<detail::topic_state>(name, c, s.config.clock.get());
     t->dir = dir;
     if (c.durable != durability::none) {
       t->wakeup = s.wakeup;

@@ -10,8 +10,6 @@
 
 namespace lanes::detail {
 
-std::int64_t now_ns() noexcept { return realtime_ns(); }
-
 namespace {
 // Smallest footprint of a record frame: frame header + record header, no key or value.
 constexpr std::uint64_t min_record_footprint = frame_footprint(sizeof(record_header));
@@ -111,15 +109,15 @@ bool partition_state::make_room(std::uint64_t want_bytes) noexcept {
                      ring.min_reader_position(&retention));
 }
 
-void partition_state::enforce_retention(std::size_t retention_bytes,
-                                        std::chrono::nanoseconds age) noexcept {
+void partition_state::enforce_retention(std::size_t retention_bytes, std::chrono::nanoseconds age,
+                                        std::int64_t now_realtime_ns) noexcept {
   std::lock_guard lock(mu);
   const std::uint64_t published = ring.published_position();
   if (retention_bytes != 0 && published > retention_bytes) {
     drop_before(published - retention_bytes, published);
   }
   if (age.count() > 0) {
-    const std::int64_t cutoff = now_ns() - age.count();
+    const std::int64_t cutoff = now_realtime_ns - age.count();
     drop_oldest(published,
                 [&](const record_header& h, const frame_view&) { return h.timestamp_ns < cutoff; });
   }

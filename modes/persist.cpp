@@ -25,122 +25,6 @@ namespace lanes::detail {
 namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------------------------------
-// files
-
-namespace {
-
-template <class T>
-bool parse_num(std::string_view s, T& out) {
-  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-}  // namespace
-
-std::string encode_topic_config(const topic_config& c) {
-  std::ostringstream o;
-  o << "# lanes topic configuration (written by the bus; do not edit while it runs)\n";
-  o << "mode=" << (c.mode == topic_mode::log ? "log" : "queue") << "\n";
-  o << "partitions=" << c.partitions << "\n";
-  o << "ring_capacity=" << c.ring_capacity << "\n";
-  o << "producers=" << (c.producers == producer_mode::single ? "single" : "multi") << "\n";
-  o << "retention_bytes=" << c.retention_bytes << "\n";
-  o << "retention_age_ns=" << c.retention_age.count() << "\n";
-  o << "policy=" << (c.policy == backpressure::block ? "block" : "overwrite") << "\n";
-  o << "max_message_size=" << c.max_message_size << "\n";
-  o << "max_readers=" << c.max_readers << "\n";
-  o << "prefault=" << (c.prefault ? 1 : 0) << "\n";
-  o << "durability="
-    << (c.durable == durability::sync    ? "sync"
-        : c.durable == durability::async ? "async"
-                                         : "none")
-    << "\n";
-  o << "sync_interval_us=" << c.sync_interval.count() << "\n";
-  o << "sync_bytes=" << c.sync_bytes << "\n";
-  o << "segment_bytes=" << c.segment_bytes << "\n";
-  o << "segment_age_s=" << c.segment_age.count() << "\n";
-  o << "queue.visibility_timeout_ns=" << c.queue.visibility_timeout.count() << "\n";
-  o << "queue.max_deliveries=" << c.queue.max_deliveries << "\n";
-  o << "queue.dead_letter_topic=" << c.queue.dead_letter_topic << "\n";
-  o << "queue.delivery_delay_ns=" << c.queue.delivery_delay.count() << "\n";
-  o << "queue.ordering="
-    << (c.queue.ordering == queue_ordering::strict_per_key ? "strict_per_key" : "best_effort")
-    << "\n";
-  return o.str();
-}
-
-bool decode_topic_config(const std::string& text, topic_config& c) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const auto eq = line.find('=');
-    if (eq == std::string::npos) return false;
-    const std::string k = line.substr(0, eq);
-    const std::string_view v = std::string_view(line).substr(eq + 1);
-    bool ok = true;
-    std::int64_t i64 = 0;
-    if (k == "mode") {
-      ok = v == "log" || v == "queue";
-      c.mode = v == "queue" ? topic_mode::queue : topic_mode::log;
-    } else if (k == "partitions") {
-      ok = parse_num(v, c.partitions);
-    } else if (k == "ring_capacity") {
-      ok = parse_num(v, c.ring_capacity);
-    } else if (k == "producers") {
-      ok = v == "single" || v == "multi";
-      c.producers = v == "single" ? producer_mode::single : producer_mode::multi;
-    } else if (k == "retention_bytes") {
-      ok = parse_num(v, c.retention_bytes);
-    } else if (k == "retention_age_ns") {
-      ok = parse_num(v, i64);
-      c.retention_age = std::chrono::nanoseconds(i64);
-    } else if (k == "policy") {
-      ok = v == "block" || v == "overwrite";
-      c.policy = v == "overwrite" ? backpressure::overwrite : backpressure::block;
-    } else if (k == "max_message_size") {
-      ok = parse_num(v, c.max_message_size);
-    } else if (k == "max_readers") {
-      ok = parse_num(v, c.max_readers);
-    } else if (k == "prefault") {
-      ok = v == "0" || v == "1";
-      c.prefault = v == "1";
-    } else if (k == "durability") {
-      ok = v == "none" || v == "async" || v == "sync";
-      c.durable = v == "sync"    ? durability::sync
-                  : v == "async" ? durability::async
-                                 : durability::none;
-    } else if (k == "sync_interval_us") {
-      ok = parse_num(v, i64);
-      c.sync_interval = std::chrono::microseconds(i64);
-    } else if (k == "sync_bytes") {
-      ok = parse_num(v, c.sync_bytes);
-    } else if (k == "segment_bytes") {
-      ok = parse_num(v, c.segment_bytes);
-    } else if (k == "segment_age_s") {
-      ok = parse_num(v, i64);
-      c.segment_age = std::chrono::seconds(i64);
-    } else if (k == "queue.visibility_timeout_ns") {
-      ok = parse_num(v, i64);
-      c.queue.visibility_timeout = std::chrono::nanoseconds(i64);
-    } else if (k == "queue.max_deliveries") {
-      ok = parse_num(v, c.queue.max_deliveries);
-    } else if (k == "queue.dead_letter_topic") {
-      c.queue.dead_letter_topic = std::string(v);
-    } else if (k == "queue.delivery_delay_ns") {
-      ok = parse_num(v, i64);
-      c.queue.delivery_delay = std::chrono::nanoseconds(i64);
-    } else if (k == "queue.ordering") {
-      ok = v == "best_effort" || v == "strict_per_key";
-      c.queue.ordering =
-          v == "strict_per_key" ? queue_ordering::strict_per_key : queue_ordering::best_effort;
-    }
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// ---------------------------------------------------------------------------------------
 // partitions
 
 io::log_options log_options_for(const topic_config& c, bool quarantine) {
@@ -397,6 +281,83 @@ void persist_wakeup::wait_fd(std::int64_t deadline_ns) noexcept {
   (void)!::read(fd, &n, sizeof n);  // drain (non-blocking)
 }
 
+namespace {
+
+// What one pass over the durable partitions found.
+struct persist_pass {
+  bool work = false;                  // frames were handed to a log
+  bool in_flight = false;             // a log has writes or syncs in flight
+  std::int64_t deadline = INT64_MAX;  // steady ns of the next timer due (sync, acks round)
+};
+
+// One pass: hands new frames to the logs, runs due acks rounds and (when due) retention.
+// Caller holds persist_mu. Returns whether any topic has retention.
+bool persist_all(bus_state& s, wait_clock::time_point now, bool retention_due, persist_pass& r) {
+  bool any_retention = false;
+  for (auto& t : s.durable_topics) {
+    const bool retains = t->config.retention_bytes != 0 || t->config.retention_age.count() != 0;
+    any_retention = any_retention || retains;
+    for (auto& p : t->partitions) {
+      if (!p->persist || p->persist->closed) continue;
+      partition_persistence& ps = *p->persist;
+      if (persist_pump(*t, *p)) r.work = true;
+      if (ps.acks) {
+        persist_acks(*t, *p, now, false);
+        r.deadline = std::min<std::int64_t>(
+            r.deadline, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            (ps.acks->last_round + t->config.sync_interval).time_since_epoch())
+                            .count());
+      }
+      if (retention_due && retains) {
+        ps.log->enforce_retention(t->config.retention_bytes, t->config.retention_age,
+                                  t->realtime_now());
+      }
+      r.in_flight = r.in_flight || ps.log->in_flight() != 0;
+      r.deadline = std::min(r.deadline, ps.log->next_deadline_ns());
+    }
+  }
+  return any_retention;
+}
+
+// Closing: every durable partition's last records and acks go to disk, and what became
+// durable is reported. Caller holds persist_mu.
+void close_all(bus_state& s) noexcept {
+  for (auto& t : s.durable_topics) {
+    for (auto& p : t->partitions) {
+      if (!p->persist) continue;
+      persist_close(*p);
+      close_queue_acks(*t, *p);
+      const std::uint64_t durable = p->persist->log->durable_offset();
+      if (t->on_durable && durable > p->persist->reported_durable) {
+        p->persist->reported_durable = durable;
+        t->on_durable(p->id, durable, errc::ok);
+      }
+      t->durable_data.notify_all();
+    }
+  }
+}
+
+// Whether the persister may sleep: no kick since `seen`, no stop, and no partition with
+// records published that it has not handed to its log.
+bool nothing_to_persist(bus_state& s, std::uint64_t seen) {
+  if (s.wakeup->kicks.load(std::memory_order_acquire) != seen ||
+      s.persist_stop.load(std::memory_order_acquire)) {
+    return false;
+  }
+  std::lock_guard lock(s.persist_mu);
+  for (auto& t : s.durable_topics) {
+    for (auto& p : t->partitions) {
+      if (p->persist && !p->persist->closed &&
+          p->ring.published_position() != p->persist->appended_pos) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 // The persister: appends what producers published to each durable partition's log, reaps
 // completions, and sleeps in between (persist_wakeup) until a completion, a publish while
 // idle, a kick, or the next timer that is actually due: an async group commit's
@@ -408,58 +369,23 @@ void bus_state::persister_loop() {
   auto last_retention = wait_clock::now();
   constexpr std::int64_t retention_every_ns = 1'000'000'000;
   for (;;) {
-    bool work = false;
-    bool in_flight = false;
-    std::int64_t deadline = INT64_MAX;
+    persist_pass pass;
     const bool stop = persist_stop.load(std::memory_order_acquire);
     {
       std::lock_guard lock(persist_mu);
       const auto now = wait_clock::now();
       const bool retention_due = now - last_retention >= std::chrono::seconds(1);
-      bool any_retention = false;
-      for (auto& t : durable_topics) {
-        const bool retains = t->config.retention_bytes != 0 || t->config.retention_age.count() != 0;
-        any_retention = any_retention || retains;
-        for (auto& p : t->partitions) {
-          if (!p->persist || p->persist->closed) continue;
-          partition_persistence& ps = *p->persist;
-          if (persist_pump(*t, *p)) work = true;
-          if (ps.acks) {
-            persist_acks(*t, *p, now, false);
-            deadline = std::min<std::int64_t>(
-                deadline, std::chrono::duration_cast<std::chrono::nanoseconds>(
-                              (ps.acks->last_round + t->config.sync_interval).time_since_epoch())
-                              .count());
-          }
-          if (retention_due && retains) {
-            ps.log->enforce_retention(t->config.retention_bytes, t->config.retention_age);
-          }
-          in_flight = in_flight || ps.log->in_flight() != 0;
-          deadline = std::min(deadline, ps.log->next_deadline_ns());
-        }
-      }
+      const bool any_retention = persist_all(*this, now, retention_due, pass);
       if (retention_due) last_retention = now;
       if (any_retention) {
-        deadline = std::min<std::int64_t>(
-            deadline,
+        pass.deadline = std::min<std::int64_t>(
+            pass.deadline,
             std::chrono::duration_cast<std::chrono::nanoseconds>(last_retention.time_since_epoch())
                     .count() +
                 retention_every_ns);
       }
       if (stop) {
-        for (auto& t : durable_topics) {
-          for (auto& p : t->partitions) {
-            if (!p->persist) continue;
-            persist_close(*p);
-            close_queue_acks(*t, *p);
-            const std::uint64_t durable = p->persist->log->durable_offset();
-            if (t->on_durable && durable > p->persist->reported_durable) {
-              p->persist->reported_durable = durable;
-              t->on_durable(p->id, durable, errc::ok);
-            }
-            t->durable_data.notify_all();
-          }
-        }
+        close_all(*this);
         return;
       }
     }
@@ -468,26 +394,11 @@ void bus_state::persister_loop() {
       seen = k;
       continue;
     }
-    if (work && !in_flight) continue;  // appended nothing new to wait for: look again
+    if (pass.work && !pass.in_flight) continue;  // appended nothing new to wait for: look again
     // With requests in flight the completions wake us (the eventfd registered with every
     // log); records published meanwhile make the next batch bigger (group commit). Idle,
     // a publish wakes us: announce it, then look once more for records published before.
-    wakeup->sleep(deadline, !in_flight, [&] {
-      if (wakeup->kicks.load(std::memory_order_acquire) != seen ||
-          persist_stop.load(std::memory_order_acquire)) {
-        return false;
-      }
-      std::lock_guard lock(persist_mu);
-      for (auto& t : durable_topics) {
-        for (auto& p : t->partitions) {
-          if (p->persist && !p->persist->closed &&
-              p->ring.published_position() != p->persist->appended_pos) {
-            return false;
-          }
-        }
-      }
-      return true;
-    });
+    wakeup->sleep(pass.deadline, !pass.in_flight, [&] { return nothing_to_persist(*this, seen); });
   }
 }
 

@@ -56,8 +56,9 @@ struct queue_consumer::impl {
 
   std::size_t take_all(std::size_t max) noexcept {
     detail::queue_group& g = *group;
-    const std::int64_t now = steady_ns();
-    const std::int64_t now_real = g.settings.delivery_delay.count() != 0 ? realtime_ns() : 0;
+    const std::int64_t now = topic->steady_now();
+    const std::int64_t now_real =
+        g.settings.delivery_delay.count() != 0 ? topic->realtime_now() : 0;
     const std::size_t count = g.partitions.size();
     batch_deadline =
         detail::steady_point(detail::saturating_add(now, g.settings.visibility_timeout.count()));
@@ -97,7 +98,7 @@ struct queue_consumer::impl {
     const detail::queue_group& g = *group;
     if (g.changes.load(std::memory_order_acquire) != changes_seen) return true;
     if (topic->closed.load(std::memory_order_acquire)) return true;
-    const std::int64_t now = steady_ns();
+    const std::int64_t now = topic->steady_now();
     for (const auto& qp : g.partitions) {
       const detail::queue_partition& q = *qp;
       if (q.claim.load(std::memory_order_relaxed) < detail::takeable_end(q, durable_only())) {
@@ -118,7 +119,10 @@ struct queue_consumer::impl {
     if (group->settings.delivery_delay.count() != 0) {
       wake = std::min(wake, wait_clock::now() + std::chrono::milliseconds(1));
     }
-    if (soonest != detail::never) wake = std::min(wake, detail::steady_point(soonest));
+    // An injected clock's deadlines are not the steady clock's: the 10 ms slices find them.
+    if (soonest != detail::never && topic->clock == nullptr) {
+      wake = std::min(wake, detail::steady_point(soonest));
+    }
     return wake;
   }
 
@@ -164,6 +168,21 @@ struct queue_consumer::impl {
   // What ack, nack and extend start with: the receipt names one of this group's partitions
   // and its slot is taken out of in_flight (`word`: the slot before). nullptr, with e, when
   // not. The caller checked status().
+  // The checks an ack, nack or extend starts with, in their order: the consumer is open
+  // (closed), its queue too, the arguments are valid (invalid_argument), and the receipt is
+  // current (take_receipt). Null with `e` set when one fails.
+  static detail::queue_partition* take_open(const impl* c, const receipt& r, detail::op what,
+                                            std::uint64_t& word, errc& e,
+                                            bool arguments_ok = true) noexcept {
+    if (c == nullptr) {
+      e = errc::closed;
+      return nullptr;
+    }
+    e = c->status();
+    if (e == errc::ok && !arguments_ok) e = errc::invalid_argument;
+    return e == errc::ok ? c->take_receipt(r, what, word, e) : nullptr;
+  }
+
   detail::queue_partition* take_receipt(const receipt& r, detail::op what, std::uint64_t& word,
                                         errc& e) const noexcept {
     detail::queue_partition* q = partition_of(r, e);
@@ -224,13 +243,11 @@ receive_result queue_consumer::receive(std::size_t max, std::chrono::nanoseconds
 }
 
 errc queue_consumer::ack(const receipt& r) noexcept {
-  if (!impl_) return errc::closed;
-  impl& c = *impl_;
-  if (const errc e = c.status(); e != errc::ok) return e;
   errc e = errc::ok;
   std::uint64_t w = 0;
-  detail::queue_partition* q = c.take_receipt(r, detail::op::ack, w, e);
+  detail::queue_partition* q = impl::take_open(impl_.get(), r, detail::op::ack, w, e);
   if (q == nullptr) return e;
+  impl& c = *impl_;
   c.settled(r);  // unpins (and advances) when it was the batch's last there
   detail::try_advance(*q);
   if (c.group->strict) {  // the key's next message may go now
@@ -300,13 +317,11 @@ std::size_t queue_consumer::ack(std::span<const receipt> rs, std::span<errc> res
 }
 
 errc queue_consumer::nack(const receipt& r, std::chrono::nanoseconds delay) noexcept {
-  if (!impl_) return errc::closed;
-  impl& c = *impl_;
-  if (const errc e = c.status(); e != errc::ok) return e;
   errc e = errc::ok;
   std::uint64_t w = 0;
-  detail::queue_partition* q = c.take_receipt(r, detail::op::nack, w, e);
+  detail::queue_partition* q = impl::take_open(impl_.get(), r, detail::op::nack, w, e);
   if (q == nullptr) return e;
+  impl& c = *impl_;
   struct settle_at_end {  // after the slot's new state is stored
     impl& c;
     const receipt& r;
@@ -317,7 +332,7 @@ errc queue_consumer::nack(const receipt& r, std::chrono::nanoseconds delay) noex
   const std::uint32_t d = detail::slot_word::delivery(w);
   const std::uint32_t lap = q->lap(r.offset);
   std::atomic<std::uint64_t>& s = q->slot(r.offset);
-  const std::int64_t now = steady_ns();
+  const std::int64_t now = c.topic->steady_now();
   if (g.settings.max_deliveries != 0 && d >= g.settings.max_deliveries) {
     s.store(detail::slot_word::make(lap, d, detail::qstate::dead), std::memory_order_release);
     q->note_deadline(now);
@@ -338,15 +353,13 @@ errc queue_consumer::nack(const receipt& r, std::chrono::nanoseconds delay) noex
 }
 
 errc queue_consumer::extend(receipt& r, std::chrono::nanoseconds visibility) noexcept {
-  if (!impl_) return errc::closed;
-  impl& c = *impl_;
-  if (const errc e = c.status(); e != errc::ok) return e;
-  if (visibility.count() < 0) return errc::invalid_argument;
   errc e = errc::ok;
   std::uint64_t w = 0;
-  detail::queue_partition* q = c.take_receipt(r, detail::op::extend, w, e);
+  detail::queue_partition* q =
+      impl::take_open(impl_.get(), r, detail::op::extend, w, e, visibility.count() >= 0);
   if (q == nullptr) return e;
-  const std::int64_t due = detail::saturating_add(steady_ns(), visibility.count());
+  impl& c = *impl_;
+  const std::int64_t due = detail::saturating_add(c.topic->steady_now(), visibility.count());
   q->deadline(r.offset).store(due, std::memory_order_relaxed);
   q->slot(r.offset).store(detail::slot_word::make(q->lap(r.offset), detail::slot_word::delivery(w),
                                                   detail::qstate::in_flight),

@@ -456,7 +456,7 @@ void queue_housekeeping(topic_state& t) noexcept {
     groups.reserve(t.queue_groups.size());
     for (auto& [name, g] : t.queue_groups) groups.push_back(g);
   }
-  const std::int64_t now = steady_ns();
+  const std::int64_t now = t.steady_now();
   for (const auto& g : groups) {
     for (auto& q : g->partitions) {
       scan(*g, *q, now);
