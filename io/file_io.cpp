@@ -1,5 +1,6 @@
 #include "lanes/file_io.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -144,6 +145,34 @@ file_status fsync_dir(const std::filesystem::path& dir) {
   if (::fsync(fd) != 0) r = status_of_errno(dir, errno);
   ::close(fd);
   return r;
+}
+
+file_status list_dir(const std::filesystem::path& dir, std::vector<dir_entry>& out) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return status_of_errno(dir, errno);
+  const int dfd = ::dirfd(d);
+  errno = 0;
+  while (const dirent* ent = ::readdir(d)) {
+    if (std::strcmp(ent->d_name, ".") == 0 || std::strcmp(ent->d_name, "..") == 0) continue;
+    dir_entry e{ent->d_name, ent->d_type == DT_DIR, ent->d_type == DT_LNK};
+    struct stat st {};
+    if (ent->d_type == DT_UNKNOWN && ::fstatat(dfd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      e.is_dir = S_ISDIR(st.st_mode);
+      e.is_link = S_ISLNK(st.st_mode);
+    }
+    out.push_back(std::move(e));
+    errno = 0;
+  }
+  const int err = errno;
+  ::closedir(d);
+  return err != 0 ? status_of_errno(dir, err) : file_status{};
+}
+
+file_status remove_tree(const std::filesystem::path& dir) {
+  std::error_code e;
+  std::filesystem::remove_all(dir, e);  // removes links themselves, as unlink does
+  if (e) return status_of_errno(dir, e.value());
+  return fsync_dir(dir.parent_path());
 }
 
 int lock_data_dir(const std::filesystem::path& dir, lock_mode mode, errc& ec, std::string& what) {

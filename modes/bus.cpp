@@ -148,19 +148,17 @@ namespace fs = std::filesystem;
 errc take_over_leftover_dir(const fs::path& dir) {
   if (!io::exists_nofollow(dir)) return errc::ok;
   std::error_code e;
-  bool leftover =
-      !io::exists_nofollow(dir / "topic.conf") && fs::is_directory(fs::symlink_status(dir, e));
-  if (leftover) {
-    for (const auto& entry : fs::directory_iterator(dir, e)) {
-      const std::string f = entry.path().filename().string();
-      const bool partition_dir = entry.is_directory(e) && !entry.is_symlink(e) && !f.empty() &&
-                                 f.find_first_not_of("0123456789") == std::string::npos;
-      leftover = leftover && (f == "topic.conf.tmp" || partition_dir);
-    }
+  if (io::exists_nofollow(dir / "topic.conf") || !fs::is_directory(fs::symlink_status(dir, e))) {
+    return errc::topic_exists;
   }
-  if (!leftover || e) return errc::topic_exists;
-  fs::remove_all(dir, e);
-  return e ? errc::file_error : errc::ok;
+  std::vector<io::dir_entry> entries;
+  if (!io::list_dir(dir, entries)) return errc::topic_exists;
+  for (const io::dir_entry& f : entries) {
+    const bool partition_dir =
+        f.is_dir && !f.name.empty() && f.name.find_first_not_of("0123456789") == std::string::npos;
+    if (f.name != "topic.conf.tmp" && !partition_dir) return errc::topic_exists;
+  }
+  return io::remove_tree(dir) ? errc::ok : errc::file_error;
 }
 
 // A new topic's files in the data directory: its partition logs and acks files (durable
@@ -194,10 +192,10 @@ errc store_new_topic(detail::bus_state& s, detail::topic_state& t, const topic_c
              .status;
   }
   if (oe != errc::ok) {
-    std::error_code e;
-    fs::remove_all(t.dir, e);
+    (void)io::remove_tree(t.dir);
+  } else {
+    (void)io::fsync_dir(root);
   }
-  (void)io::fsync_dir(root);
   return oe;
 }
 
@@ -268,9 +266,7 @@ errc bus::delete_topic(std::string_view name) {
         detail::close_queue_acks(*t, *p);
       }
     }
-    std::error_code e;
-    std::filesystem::remove_all(t->dir, e);
-    (void)io::fsync_dir(t->dir.parent_path());
+    (void)io::remove_tree(t->dir);
   }
   return errc::ok;
 }

@@ -43,13 +43,16 @@ namespace {
 // The topic directories (those with a topic.conf), by name. Links are refused.
 std::vector<fs::path> topic_dirs(const fs::path& root) {
   std::vector<fs::path> dirs;
-  std::error_code e;
-  for (const auto& entry : fs::directory_iterator(root, e)) {
-    if (!entry.is_directory(e) || !io::exists_nofollow(entry.path() / "topic.conf")) continue;
-    if (entry.is_symlink(e)) refuse(errc::file_error, io::describe_errno(entry.path(), ELOOP));
-    dirs.push_back(entry.path());
+  std::vector<io::dir_entry> entries;
+  if (io::file_status ls = io::list_dir(root, entries); !ls) {
+    refuse(errc::file_error, "cannot list " + ls.what);
   }
-  if (e) refuse(errc::file_error, "cannot list " + io::describe_errno(root, e.value()));
+  for (const io::dir_entry& entry : entries) {
+    const fs::path path = root / entry.name;
+    if (!(entry.is_dir || entry.is_link) || !io::exists_nofollow(path / "topic.conf")) continue;
+    if (entry.is_link) refuse(errc::file_error, io::describe_errno(path, ELOOP));
+    dirs.push_back(path);
+  }
   std::sort(dirs.begin(), dirs.end());
   return dirs;
 }

@@ -76,6 +76,19 @@ file_status write_file_atomically(const std::filesystem::path& dir, const std::s
 // fsync of a directory (after creating, renaming or deleting entries in it).
 file_status fsync_dir(const std::filesystem::path& dir);
 
+// One entry of a directory as it is (lstat): a symbolic link is a link, whatever it names.
+struct dir_entry {
+  std::string name;
+  bool is_dir = false;   // a directory, not a link to one
+  bool is_link = false;  // a symbolic link
+};
+// The entries of `dir` (without . and ..), in no particular order.
+file_status list_dir(const std::filesystem::path& dir, std::vector<dir_entry>& out);
+
+// Removes `dir` and everything below it (links are removed, never followed), then fsyncs
+// its parent.
+file_status remove_tree(const std::filesystem::path& dir);
+
 // The data directory lock: dir/.lock, held with flock while the descriptor is open.
 //   exclusive (a bus that writes): LOCK_EX, creating the directory (0750 less the umask) and
 //     the lock file when missing;
