@@ -9,14 +9,7 @@ and <!-- bus-bench:end -->; the rest of the file is left alone. Missed targets g
 from the optional notes file (target id -> text). Python 3 standard library only.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_sections import generated_by, section_main  # noqa: E402
-
-BEGIN = "<!-- bus-bench:begin -->"
-END = "<!-- bus-bench:end -->"
+from report_sections import commit_line, ratio_targets_table, section_head, section_text, suite_report_main
 
 # id, what it says, ratio id in the results, op, threshold
 TARGETS = [
@@ -50,10 +43,9 @@ NAMES = {
 
 def render(data, results_path, command, notes):
     c = data["cases"]
-    out = [BEGIN, "## Bus end to end: one producer, one consumer (bus_bench)", ""]
-    out += generated_by("bus_bench_report", results_path, command)
-    out.append(f"- Commit `{data['git_commit']}`, {data['compiler']}, CPU {data['cpu_model']}, "
-               f"run {data['date']}, load average {data['load_average']:.2f} at start")
+    out = section_head("Bus end to end: one producer, one consumer (bus_bench)",
+                       "bus_bench_report", results_path, command)
+    out.append(commit_line(data))
     out.append(f"- {data['reps']} measured rounds after 1 discarded warm-up round"
                f"{' (--quick)' if data['quick'] else ''}; every case once per round, same order")
     out.append(f"- {data['value_bytes']}-byte values with {data['key_bytes']}-byte keys, memory only, "
@@ -108,25 +100,14 @@ def render(data, results_path, command, notes):
     out.append("")
     out.append("Measured: median (min-max) over rounds of the per-round ratio.")
     out.append("")
-    out.append("| id | target | goal | measured | result | why |")
-    out.append("| --- | --- | --- | --- | --- | --- |")
-    for tid, what, rid, op, thr in TARGETS:
-        r = data["ratios"].get(rid)
-        if r is None:  # results from before the ratio existed
-            out.append(f"| `{tid}` | {what} | {op} {thr}x | - | not measured | |")
-            continue
-        met = r["median"] >= thr if op == ">=" else r["median"] <= thr
-        why = "" if met else notes.get(tid, "(no note yet: add one to bench/notes.json)")
-        out.append(f"| `{tid}` | {what} | {op} {thr}x | {r['median']:.2f}x "
-                   f"({r['min']:.2f}-{r['max']:.2f}) | {'met' if met else '**missed**'} | {why} |")
+    out += ratio_targets_table(TARGETS, data["ratios"], notes, "bench/notes.json")
     out.append("")
     out.append("Scaling (same run): 4 partitions / 1 partition "
                f"{data['ratios']['bus_p4_vs_p1_tput']['median']:.2f}x, 16 partitions / 1 partition "
                f"{data['ratios']['bus_p16_vs_p1_tput']['median']:.2f}x (one producer and one "
                "consumer spread over more rings).")
     out += render_extras(data)
-    out.append(END)
-    return "\n".join(out) + "\n"
+    return section_text("bus-bench", out)
 
 
 def render_fanout(data):
@@ -224,10 +205,5 @@ def render_extras(data):
     return out
 
 
-def main():
-    section_main("bus_bench_report", "bus-bench", render, BEGIN, END, results="results/bus_bench.json",
-                 notes="bench/notes.json", command="tools/bench.sh")
-
-
 if __name__ == "__main__":
-    main()
+    suite_report_main("bus", render, notes="bench/notes.json", command="tools/bench.sh")

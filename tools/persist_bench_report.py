@@ -11,15 +11,9 @@ alone. A missed target gets a "why" from the notes file (target id -> text), wri
 person after looking at the numbers. Python 3 standard library only.
 """
 
-import os
 import statistics
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_sections import generated_by, section_main  # noqa: E402
-
-BEGIN = "<!-- persist-bench:begin -->"
-END = "<!-- persist-bench:end -->"
+from report_sections import ratio_targets_table, section_head, section_text, suite_report_main
 
 # id, what it says, ratio id in the results, op, threshold (issue 5's benchmark points)
 TARGETS = [
@@ -62,8 +56,8 @@ def render(data, results_path, command, notes):
     d = data["disk"]
     p = data["params"]
     r = data["ratios"]
-    out = [BEGIN, "## Persistence: durable topics against fio on the same disk (persist_bench)", ""]
-    out += generated_by("persist_bench_report", results_path, command)
+    out = section_head("Persistence: durable topics against fio on the same disk (persist_bench)",
+                       "persist_bench_report", results_path, command)
     out.append(f"- Commit `{data['git_commit']}`, {data['compiler']}, CPU {data['cpu_model']} "
                f"({data['cpus']} CPUs, shared), run {data['date']}, load average "
                f"{data['load_average']:.2f} at start, {data['load_average_end']:.2f} at end (per round: "
@@ -104,18 +98,8 @@ def render(data, results_path, command, notes):
                "range; \"rounds on both sides\" marks a target whose rounds fell on both sides "
                "of the goal.")
     out.append("")
-    out.append("| id | target | goal | measured | result | why |")
-    out.append("| --- | --- | --- | --- | --- | --- |")
-    for tid, what, rid, op, thr in TARGETS:
-        x = r[rid]
-        met = x["median"] >= thr if op == ">=" else x["median"] <= thr
-        # A median on the right side with rounds on the wrong side is reported as such.
-        crosses = x["min"] < thr < x["max"]
-        result = ("met" if met else "**missed**") + (" (rounds on both sides)" if crosses else "")
-        why = "" if met and not crosses else notes.get(
-            tid, "(no note yet: add one to bench/persist_notes.json)")
-        out.append(f"| `{tid}` | {what} | {op} {thr}x | {x['median']:.2f}x "
-                   f"({x['min']:.2f}-{x['max']:.2f}) | {result} | {why} |")
+    # A median on the right side with rounds on the wrong side is reported as such.
+    out += ratio_targets_table(TARGETS, r, notes, "bench/persist_notes.json", both_sides=True)
     out.append("")
 
     out.append("### Sequential writes, MB/s (10^6 bytes/s): median (min-max)")
@@ -224,8 +208,7 @@ def render(data, results_path, command, notes):
     out.append(f"| bus without a data directory | {span([v / 1e6 for v in metric(data, 'mem_nodir', 'value')], '{:.2f}')} |")
     out.append(f"| bus with a data directory, durability::none topic | "
                f"{span([v / 1e6 for v in metric(data, 'mem_dir', 'value')], '{:.2f}')} |")
-    out.append(END)
-    return "\n".join(out) + "\n"
+    return section_text("persist-bench", out)
 
 
 def render_window(data):
@@ -329,10 +312,5 @@ def render_window(data):
     return out
 
 
-def main():
-    section_main("persist_bench_report", "persist-bench", render, BEGIN, END, results="results/persist_bench.json",
-                 notes="bench/persist_notes.json", command="tools/bench.sh")
-
-
 if __name__ == "__main__":
-    main()
+    suite_report_main("persist", render, command="tools/bench.sh")
