@@ -9,7 +9,7 @@ and <!-- bus-bench:end -->; the rest of the file is left alone. Missed targets g
 from the optional notes file (target id -> text). Python 3 standard library only.
 """
 
-from report_sections import commit_line, ratio_targets_table, section_head, section_text, suite_report_main
+from report_sections import rounds_line, commit_line, ratio_targets_table, section_head, section_text, suite_report_main
 
 # id, what it says, ratio id in the results, op, threshold
 TARGETS = [
@@ -46,8 +46,7 @@ def render(data, results_path, command, notes):
     out = section_head("Bus end to end: one producer, one consumer (bus_bench)",
                        "bus_bench_report", results_path, command)
     out.append(commit_line(data))
-    out.append(f"- {data['reps']} measured rounds after 1 discarded warm-up round"
-               f"{' (--quick)' if data['quick'] else ''}; every case once per round, same order")
+    out.append(f"{rounds_line(data)}; every case once per round, same order")
     out.append(f"- {data['value_bytes']}-byte values with {data['key_bytes']}-byte keys, memory only, "
                f"{data['ring_bytes'] // (1 << 20)} MiB ring per partition, single-producer topic, "
                "consumer group polling with busy spin; producer on CPU 0, consumer on CPU 1; "

@@ -6,15 +6,11 @@ round and their median, met or missed.
 """
 import statistics
 
-from report_sections import commit_line, section_head, section_text, suite_report_main
+from report_sections import commit_line, round_targets_table, section_head, section_text, suite_report_main
 
 
 def med(xs):
     return statistics.median(xs) if xs else 0.0
-
-
-def spread(xs):
-    return f"{min(xs):.2f}-{max(xs):.2f}" if xs else "-"
 
 
 def targets(d):
@@ -67,11 +63,7 @@ def render(d, results_path, command, notes):
               + (" (--quick)" if d.get("quick") else ""),
               f"- Directory {d['dir']}; async topics with sync_interval {d.get('sync_interval_us', 1000)} us; "
               "consumers read durable records only (the default)", ""]
-    lines += ["| target | goal | measured (median of rounds) | spread | result |",
-              "| --- | --- | --- | --- | --- |"]
-    for name, goal, xs, ok in targets(d):
-        m = med(xs)
-        lines.append(f"| {name} | {goal} | {m:.2f} | {spread(xs)} | {'met' if ok(m) else '**missed**'} |")
+    lines += round_targets_table(targets(d))
     r0 = d["rounds"]
     lines += ["", "Absolute numbers (medians of rounds):", "",
               "| measurement | p50 | p99 |", "| --- | --- | --- |"]

@@ -13,7 +13,7 @@ person after looking at the numbers. Python 3 standard library only.
 
 import statistics
 
-from report_sections import ratio_targets_table, section_head, section_text, suite_report_main
+from report_sections import rounds_line, ratio_targets_table, section_head, section_text, suite_report_main
 
 # id, what it says, ratio id in the results, op, threshold (issue 5's benchmark points)
 TARGETS = [
@@ -62,8 +62,7 @@ def render(data, results_path, command, notes):
                f"({data['cpus']} CPUs, shared), run {data['date']}, load average "
                f"{data['load_average']:.2f} at start, {data['load_average_end']:.2f} at end (per round: "
                f"{', '.join(f'{x:.1f}' for x in data.get('round_load_average', []))})")
-    out.append(f"- {data['reps']} measured rounds after 1 discarded warm-up round"
-               f"{' (--quick)' if data['quick'] else ''}; every case once per round, fio and "
+    out.append(f"{rounds_line(data)}; every case once per round, fio and "
                "the bus alternating; ratios are taken within a round, then their median")
     out.append(f"- Disk: `{d['dir']}` on `{d['device']}` ({d['fs_type']}, mounted on "
                f"`{d['mount_point']}` with `{d['mount_options']}`), block device `{d['block_device']}` "

@@ -26,20 +26,14 @@ plots that need it. Every number comes from the JSON; nothing is typed in here.
 """
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
 import sys
 
+from report_sections import add_result_args, load_json
+
 TERMINAL = "set terminal pngcairo size 960,560 noenhanced font 'sans,10'"
-
-
-def load(path):
-    if not path or not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def quote(s):
@@ -71,6 +65,14 @@ def source_line(d):
     """Where a result file came from: commit, compiler, CPU, date (ring_bench says date_utc)."""
     date = d.get("date", d.get("date_utc"))
     return f"commit {d['git_commit']}, {d['compiler']}, {d['cpu_model']}, {date}"
+
+
+def log_log(xlabel, ylabel, xtics=""):
+    """The settings of a plot with both axes logarithmic, a grid and the key at the top left
+    (the latency plots); `xtics`, when given, places the x tics (gnuplot's `set xtics` list)."""
+    tics = f"set xtics {xtics}\n" if xtics else ""
+    return (f"set logscale x\nset logscale y\nset xlabel {quote(xlabel)}\nset ylabel {quote(ylabel)}\n"
+            f"{tics}set grid\nset key top left\n")
 
 
 BARS = """set datafile missing "-"
@@ -155,15 +157,10 @@ def bus_latency(p, bus):
         lines.append(f"{1 / (1 - q)} {quote(name)} " + " ".join(str(c[i]['percentiles'][name] / 1e3) for i in ids))
     plots = ", ".join(f"DAT using 1:{k + 3} with linespoints lw 2 title {quote(BUS_NAMES[i])}"
                       for k, i in enumerate(ids))
+    axes = log_log("percentile", "latency, microseconds (log scale)",
+                   '("50%%" 2, "90%%" 10, "99%%" 100, "99.9%%" 1000, "99.99%%" 10000)')
     script = f"""set title "Latency percentiles at {bus['latency_rate_per_s']:.0f} msgs/s, timed from when each message was due (median of {bus['reps']} rounds)\\n{source_line(bus)}"
-set logscale x
-set logscale y
-set xlabel "percentile"
-set ylabel "latency, microseconds (log scale)"
-set xtics ("50%%" 2, "90%%" 10, "99%%" 100, "99.9%%" 1000, "99.99%%" 10000)
-set grid
-set key top left
-plot {plots}
+{axes}plot {plots}
 """
     p.draw("bus_latency", "\n".join(lines) + "\n", script)
 
@@ -184,14 +181,9 @@ def bus_sweep(p, bus):
         f"DAT index {k} using 1:2:3:4 with yerrorlines lw 2 title {quote(label[i] + ' p99')}, "
         f"DAT index {k} using 1:5 with linespoints dt 2 title {quote(label[i] + ' p50')}"
         for k, i in enumerate(ids))
+    axes = log_log("offered rate, msgs/s (log scale)", "latency, microseconds (log scale)")
     script = f"""set title "Latency against offered rate ({sw['seconds']} s per point, median of {sw['reps']} runs, bars min-max p99)\\n{source_line(bus)}"
-set logscale x
-set logscale y
-set xlabel "offered rate, msgs/s (log scale)"
-set ylabel "latency, microseconds (log scale)"
-set grid
-set key top left
-plot {plots}
+{axes}plot {plots}
 """
     p.draw("bus_sweep", "\n\n\n".join(blocks) + "\n", script)
 
@@ -319,14 +311,9 @@ def persist_window(p, d):
     values += [v for v, _, _, _ in refs] + ([lat(wait, "svc_p50")] if wait else [])
     values = [v for v in values if v > 0]
     yrange = f"set yrange [{min(values) / 2}:{max(values) * 8}]\n" if values else ""
+    axes = log_log("group-commit window, microseconds (log scale)", "milliseconds (log scale)")
     script = f"""set title "Durable-ack latency against the async group-commit window (sync_interval): {sw['value_bytes']}-byte values at {sw['rate_per_s']:.0f} msgs/s,\\nacks from bus::on_durable, timed from when each record was due; median of {sw['reps']} runs, bars min-max p99\\n{source_line(d)}"
-set logscale x
-set logscale y
-set xlabel "group-commit window, microseconds (log scale)"
-set ylabel "milliseconds (log scale)"
-set grid
-set key top left
-{yrange}{arrows}"""
+{axes}{yrange}{arrows}"""
     if wait:
         with open(os.path.join(p.dir, "persist_window_wait.dat"), "w", encoding="utf-8") as f:
             f.write(f"{wait['window_us']} {lat(wait, 'svc_p50')}\n")
@@ -368,17 +355,14 @@ plot DAT using 2:3:4:xtic(1) title "1 producer + 1 consumer", '' using 5:6:7 tit
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ring", default="bench/results/ring_bench.json")
-    ap.add_argument("--bus", default="bench/results/bus_bench.json")
-    ap.add_argument("--persist", default="bench/results/persist_bench.json")
-    ap.add_argument("--queue", default="bench/results/queue_bench.json")
+    add_result_args(ap)
     ap.add_argument("--dir", default="results/plots")
     ap.add_argument("--publish", default="")
     a = ap.parse_args()
     if shutil.which("gnuplot") is None:
         sys.exit("plots: gnuplot not found (Debian package gnuplot-nox, see tools/setup.sh)")
     p = Plotter(a.dir)
-    ring, bus, persist, queue = load(a.ring), load(a.bus), load(a.persist), load(a.queue)
+    ring, bus, persist, queue = (load_json(path) for path in (a.ring, a.bus, a.persist, a.queue))
     if ring:
         ring_throughput(p, ring)
     if bus:

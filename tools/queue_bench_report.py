@@ -9,7 +9,7 @@ and <!-- queue-bench:end -->; the rest of the file is left alone. A missed targe
 "why" from the notes file (target id -> text). Python 3 standard library only.
 """
 
-from report_sections import commit_line, ratio_targets_table, section_head, section_text, suite_report_main
+from report_sections import rounds_line, commit_line, ratio_targets_table, section_head, section_text, suite_report_main
 
 # id, what, ratio id, op, threshold
 TARGETS = [
@@ -37,8 +37,7 @@ def render(data, results_path, command, notes):
     out = section_head("Queue mode against queues without acknowledgement (queue_bench)",
                        "queue_bench_report", results_path, command)
     out.append(commit_line(data))
-    out.append(f"- {data['reps']} measured rounds after 1 discarded warm-up round"
-               f"{' (--quick)' if data['quick'] else ''}; {data['messages_per_run']} messages "
+    out.append(f"{rounds_line(data)}; {data['messages_per_run']} messages "
                f"per run, {data['value_bytes']}-byte values (lanes: plus 8-byte keys; peers: "
                "64-byte items); every message checked to arrive exactly once")
     out.append("- 1+1 threads: one per CPU, lanes busy-spins; 2+2 threads on 2 CPUs: lanes parks "

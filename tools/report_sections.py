@@ -10,6 +10,7 @@ where). Python 3 standard library only.
 import argparse
 import json
 import os
+import statistics
 
 NEW_BENCHMARKS = "# lanes benchmarks\n\n"
 
@@ -85,6 +86,12 @@ def commit_line(d):
             f"load average {d['load_average']:.2f} at start")
 
 
+def rounds_line(d):
+    """The start of the line about rounds in bus_bench, queue_bench and persist_bench results:
+    how many were measured after the warm-up, and whether it was a --quick run."""
+    return f"- {d['reps']} measured rounds after 1 discarded warm-up round{' (--quick)' if d['quick'] else ''}"
+
+
 def table_head(columns):
     """The header row and the separator row of a Markdown table."""
     return ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
@@ -118,6 +125,20 @@ def ratio_targets_table(targets, ratios, notes, notes_path, both_sides=False):
         result = ("met" if met else "**missed**") + (" (rounds on both sides)" if crosses else "")
         why = "" if met and not crosses else notes.get(tid, f"(no note yet: add one to {notes_path})")
         out.append(f"| `{tid}` | {what} | {op} {thr}x | {fmt_span(r)} | {result} | {why} |")
+    return out
+
+
+def round_targets_table(targets, digits=2):
+    """The Targets table of a suite judged on the median of per-round values (durable, metrics).
+
+    targets: (what, goal text, the values per round, ok(median) -> bool) rows; the values are
+    shown with `digits` decimals, their median and their min-max.
+    """
+    out = table_head(["target", "goal", "measured (median of rounds)", "spread", "result"])
+    for what, goal, xs, ok in targets:
+        m = statistics.median(xs) if xs else 0.0
+        spread = f"{min(xs):.{digits}f}-{max(xs):.{digits}f}" if xs else "-"
+        out.append(f"| {what} | {goal} | {m:.{digits}f} | {spread} | {'met' if ok(m) else '**missed**'} |")
     return out
 
 
