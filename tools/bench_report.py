@@ -20,7 +20,7 @@ import math
 import statistics
 import sys
 
-from report_sections import goal_met, load_json, section_text, table_head, write_section
+from report_sections import fmt_ratio, goal_met, load_json, section_text, table_head, write_section
 
 MIN_CLASS_SHARE = 0.1  # placements with fewer runs than this share get no tables
 NEW_FILE = ("# lanes benchmarks\n\nEverything below is generated from saved results; "
@@ -147,12 +147,6 @@ def fmt_samples(values, scale=1.0):
     values = [v * scale for v in values]
     return f"{fmt_num(statistics.median(values))} ({fmt_num(min(values))}-" \
            f"{fmt_num(max(values))}) [{len(values)}]"
-
-
-def fmt_ratio(r):
-    if r is None or r["median"] is None:
-        return "n/a"
-    return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})"
 
 
 def plural(n, word):

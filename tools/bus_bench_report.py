@@ -9,7 +9,8 @@ and <!-- bus-bench:end -->; the rest of the file is left alone. Missed targets g
 from the optional notes file (target id -> text). Python 3 standard library only.
 """
 
-from report_sections import rounds_line, commit_line, ratio_targets_table, section_head, section_text, suite_report_main
+from report_sections import (commit_line, fmt_ratio, ratio_targets_table, rounds_line,
+                             section_head, section_text, suite_report_main)
 
 # id, what it says, ratio id in the results, op, threshold
 TARGETS = [
@@ -123,8 +124,7 @@ def render_fanout(data):
            f"wait parks. lanes: {b['waits']}; {b['messages_per_run']} messages per run. "
            f"ZeroMQ: {z['waits']}; {z['messages_per_run']} messages per run."]
     if r:
-        out[-1] += (f" lanes / ZeroMQ per round: {r['median']:.2f}x "
-                    f"({r['min']:.2f}-{r['max']:.2f}).")
+        out[-1] += f" lanes / ZeroMQ per round: {fmt_ratio(r)}."
     lost = z.get("lost", [])
     if any(lost):
         out[-1] += (f" **ZeroMQ readers missed messages** (sent but not received, both readers, "

@@ -6,7 +6,8 @@ round and their median, met or missed.
 """
 import statistics
 
-from report_sections import commit_line, round_targets_table, section_head, section_text, suite_report_main
+from report_sections import (commit_line, round_targets_table, section_head, section_text,
+                             suite_report_main)
 
 
 def med(xs):

@@ -5,8 +5,8 @@ scraped every second, against the same pipeline without it, in alternating round
 """
 import statistics
 
-from report_sections import (commit_line, round_targets_table, section_head, section_text, suite_report_main,
-                             table_head)
+from report_sections import (commit_line, round_targets_table, section_head, section_text,
+                             suite_report_main, table_head)
 
 
 def ratios(d, key):
@@ -22,9 +22,10 @@ def rates_table(rounds):
     """Publish and poll rates without and with the scrapes, and what the scrapes took."""
     w = [r["with"] for r in rounds]
     wo = [r["without"] for r in rounds]
-    return table_head(["case", "published (M/s, median)", "polled (M/s, median)", "scrapes", "failed",
-                       "largest scrape (bytes)", "slowest scrape (ms)"]) + [
-        f"| without | {median_rate(wo, 'published_per_s')} | {median_rate(wo, 'polled_per_s')} | - | - | - | - |",
+    return table_head(["case", "published (M/s, median)", "polled (M/s, median)", "scrapes",
+                       "failed", "largest scrape (bytes)", "slowest scrape (ms)"]) + [
+        f"| without | {median_rate(wo, 'published_per_s')} | {median_rate(wo, 'polled_per_s')} "
+        "| - | - | - | - |",
         f"| with | {median_rate(w, 'published_per_s')} | {median_rate(w, 'polled_per_s')} | "
         f"{sum(x['scrapes'] for x in w)} | {sum(x['scrape_failures'] for x in w)} | "
         f"{max(x['scrape_bytes'] for x in w)} | {max(x['scrape_ms_max'] for x in w):.1f} |"]
@@ -37,10 +38,11 @@ def render(d, results_path, command, _notes):
               f"- One producer, one consumer group, one partition, {d['value_bytes']} B values; "
               "with: lanes::prometheus serving the bus and a scrape of /metrics over HTTP every "
               "second", ""]
-    lines += round_targets_table([(f"{what} rate with metrics scraped / without", ">= 0.97", ratios(d, key),
-                                   lambda m: m >= 0.97)
-                                  for key, what in (("published_per_s", "publish"), ("polled_per_s", "poll"))],
-                                 digits=3)
+    goals = [("publish rate with metrics scraped / without", ">= 0.97", ratios(d, "published_per_s"),
+              lambda m: m >= 0.97),
+             ("poll rate with metrics scraped / without", ">= 0.97", ratios(d, "polled_per_s"),
+              lambda m: m >= 0.97)]
+    lines += round_targets_table(goals, digits=3)
     lines += [""] + rates_table(d["rounds"]) + [""]
     return section_text("metrics-bench", lines)
 

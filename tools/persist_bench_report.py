@@ -13,7 +13,8 @@ person after looking at the numbers. Python 3 standard library only.
 
 import statistics
 
-from report_sections import rounds_line, ratio_targets_table, section_head, section_text, suite_report_main
+from report_sections import (fmt_ratio, ratio_targets_table, rounds_line, section_head,
+                             section_text, suite_report_main)
 
 # id, what it says, ratio id in the results, op, threshold (issue 5's benchmark points)
 TARGETS = [
@@ -122,7 +123,7 @@ def render(data, results_path, command, notes):
              "async_vs_fio_direct")]:
         x = r[rid]
         out.append(f"| {name} | {span(metric(data, cid, 'value'), '{:.0f}')} | "
-                   f"{x['median']:.2f}x ({x['min']:.2f}-{x['max']:.2f}) | "
+                   f"{fmt_ratio(x)} | "
                    f"{med(metric(data, cid, 'cpu_s_per_gb')):.2f} |")
     which = [p["best_buffered_of"][int(w)] for w in metric(data, "fio_seq_best", "which")]
     every = metric(data, "fio_seq_psync_matched", "fdatasync_every")
@@ -162,7 +163,7 @@ def render(data, results_path, command, notes):
                f"{med(metric(data, fio, 'cpu_us_per_op')):.0f} | {med(metric(data, fio, 'switches_per_op')):.1f} |")
     x = r["sync_p50_vs_fio_sync_p50"]
     out.append("")
-    out.append(f"Bus p50 / fio fdatasync p50: {x['median']:.2f}x ({x['min']:.2f}-{x['max']:.2f}). "
+    out.append(f"Bus p50 / fio fdatasync p50: {fmt_ratio(x)}. "
                f"fio's write() alone: p50 {med(metric(data, fio, 'write_p50')) / 1e3:.1f} us. "
                "Block-device flushes per fdatasync (fio): "
                f"{med(metric(data, fio, 'flushes_per_sync')):.2f}; per bus publish: "
@@ -187,8 +188,7 @@ def render(data, results_path, command, notes):
     fps = metric(data, fio, "flushes_per_sync")
     for n in (1, 2, 4):
         cid = f"bus_sync_p{n}"
-        vs = "1.00x" if n == 1 else (f"{r[f'sync_p{n}_vs_p1']['median']:.2f}x "
-                                     f"({r[f'sync_p{n}_vs_p1']['min']:.2f}-{r[f'sync_p{n}_vs_p1']['max']:.2f})")
+        vs = "1.00x" if n == 1 else fmt_ratio(r[f"sync_p{n}_vs_p1"])
         measured = per_round(metric(data, cid, "flushes_per_msg"), fps, lambda a, b: a / b)
         derived = [1 / v for v in r[f"sync_p{n}_vs_fio_rate"]["per_round"] if v]
         out.append(f"| {n} | {span(metric(data, cid, 'value'), '{:.0f}')} | {vs} | "

@@ -9,7 +9,8 @@ and <!-- queue-bench:end -->; the rest of the file is left alone. A missed targe
 "why" from the notes file (target id -> text). Python 3 standard library only.
 """
 
-from report_sections import rounds_line, commit_line, ratio_targets_table, section_head, section_text, suite_report_main
+from report_sections import (commit_line, ratio_targets_table, rounds_line, section_head,
+                             section_text, suite_report_main)
 
 # id, what, ratio id, op, threshold
 TARGETS = [

@@ -45,10 +45,10 @@ def write_section(path, section, name, place=append_section, new_file=NEW_BENCHM
     A file without the markers gets the section where `place(text, section)` puts it; a
     missing file starts as `new_file` (with None, it must exist).
     """
+    text = new_file
     if new_file is None or os.path.exists(path):
-        text = open(path, encoding="utf-8").read()
-    else:
-        text = new_file
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     begin, end = markers(name)
     if begin in text and end in text:
         a = text.index(begin)
@@ -89,7 +89,8 @@ def commit_line(d):
 def rounds_line(d):
     """The start of the line about rounds in bus_bench, queue_bench and persist_bench results:
     how many were measured after the warm-up, and whether it was a --quick run."""
-    return f"- {d['reps']} measured rounds after 1 discarded warm-up round{' (--quick)' if d['quick'] else ''}"
+    quick = " (--quick)" if d["quick"] else ""
+    return f"- {d['reps']} measured rounds after 1 discarded warm-up round{quick}"
 
 
 def table_head(columns):
@@ -102,8 +103,11 @@ def goal_met(value, op, threshold):
     return value >= threshold if op == ">=" else value <= threshold
 
 
-def fmt_span(r):
-    """A ratio's median and its min-max over rounds: "1.23x (1.01-1.40)"."""
+def fmt_ratio(r):
+    """A ratio's median and its min-max over rounds, "1.23x (1.01-1.40)"; "n/a" when the
+    ratio (or its median) is missing."""
+    if r is None or r["median"] is None:
+        return "n/a"
     return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})"
 
 
@@ -124,7 +128,7 @@ def ratio_targets_table(targets, ratios, notes, notes_path, both_sides=False):
         crosses = both_sides and r["min"] < thr < r["max"]
         result = ("met" if met else "**missed**") + (" (rounds on both sides)" if crosses else "")
         why = "" if met and not crosses else notes.get(tid, f"(no note yet: add one to {notes_path})")
-        out.append(f"| `{tid}` | {what} | {op} {thr}x | {fmt_span(r)} | {result} | {why} |")
+        out.append(f"| `{tid}` | {what} | {op} {thr}x | {fmt_ratio(r)} | {result} | {why} |")
     return out
 
 
@@ -142,7 +146,7 @@ def round_targets_table(targets, digits=2):
     return out
 
 
-def suite_report_main(suite, render, notes=None, command=None, results=None):
+def suite_report_main(suite, render, notes=None, command=None):
     """The command line of a suite's report, tools/SUITE_bench_report.py: read the results and
     the notes, render the suite's section and write it into --output.
 
@@ -151,7 +155,7 @@ def suite_report_main(suite, render, notes=None, command=None, results=None):
     """
     script = f"{suite}_bench_report"
     ap = argparse.ArgumentParser()
-    ap.add_argument("--results", default=results or f"results/{suite}_bench.json")
+    ap.add_argument("--results", default=f"results/{suite}_bench.json")
     ap.add_argument("--output", default="BENCHMARKS.md")
     ap.add_argument("--notes", default=notes or f"bench/{suite}_notes.json")
     ap.add_argument("--command", default=command or f"tools/bench.sh --only {suite}")
