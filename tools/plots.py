@@ -67,6 +67,19 @@ def source_line(d):
     return f"commit {d['git_commit']}, {d['compiler']}, {d['cpu_model']}, {date}"
 
 
+def bar_cells(x):
+    """A case's median, min and max in millions, the three columns of a bar with its error bar;
+    three dashes (gnuplot's missing value) for a case the results lack."""
+    if x is None:
+        return ["-", "-", "-"]
+    return [x["median"] / 1e6, x["min"] / 1e6, x["max"] / 1e6]
+
+
+def data_row(name, values):
+    """One line of a plot's data file: the quoted name, then the values."""
+    return f"{quote(name)} " + " ".join(str(v) for v in values)
+
+
 def log_log(xlabel, ylabel, xtics=""):
     """The settings of a plot with both axes logarithmic, a grid and the key at the top left
     (the latency plots); `xtics`, when given, places the x tics (gnuplot's `set xtics` list)."""
@@ -95,8 +108,8 @@ def ring_throughput(p, ring):
         for size in (8, 64):
             r = next((r for r in ring["results"] if r["queue"] == qid and r["metric"] == "throughput"
                       and r["item_bytes"] == size and r.get("median")), None)
-            cells += ["-", "-", "-"] if r is None else [r["median"] / 1e6, r["min"] / 1e6, r["max"] / 1e6]
-        rows.append(f"{quote(names[qid])} " + " ".join(str(c) for c in cells))
+            cells += bar_cells(r)
+        rows.append(data_row(names[qid], cells))
     m = ring["metadata"]
     script = BARS + f"""set title "Rings, 1 producer / 1 consumer: throughput, median and min-max over {m['reps']} rounds\\n{source_line(m)}"
 set ylabel "million items/s (log scale)"
@@ -130,7 +143,7 @@ def bus_throughput(p, bus):
                        "zmq_push_pull", "bus_fanout", "zmq_pub_sub") if i in c]
     if not ids:
         return
-    rows = [f"{quote(BUS_NAMES[i])} {c[i]['median'] / 1e6} {c[i]['min'] / 1e6} {c[i]['max'] / 1e6}" for i in ids]
+    rows = [data_row(BUS_NAMES[i], bar_cells(c[i])) for i in ids]
     fanout = ("\\nfan-out: 1 producer / 2 readers that each get every message, msgs/s per reader"
               if "bus_fanout" in ids else "")
     script = BARS + f"""set title "Bus end to end, 1 producer / 1 consumer, {bus['value_bytes']}-byte values: median and min-max over {bus['reps']} rounds{fanout}\\n{source_line(bus)}"
@@ -197,12 +210,12 @@ def bus_scaling(p, bus):
     sizes = sorted({x["value_bytes"] for x in cells})
     lines = ["# combo " + " ".join(f"{s}B_median min max" for s in sizes)]
     for parts, prods in combos:
-        row = [quote(f"{parts}p x {prods} prod")]
+        row = []
         for s in sizes:
             x = next((x for x in cells if x["partitions"] == parts and x["producers"] == prods
                       and x["value_bytes"] == s), None)
-            row += ["-", "-", "-"] if x is None else [x["median"] / 1e6, x["min"] / 1e6, x["max"] / 1e6]
-        lines.append(" ".join(str(v) for v in row))
+            row += bar_cells(x)
+        lines.append(data_row(f"{parts}p x {prods} prod", row))
     plots = ", ".join(
         (f"DAT using {2 + 3 * k}:{3 + 3 * k}:{4 + 3 * k}:xtic(1)" if k == 0 else
          f"'' using {2 + 3 * k}:{3 + 3 * k}:{4 + 3 * k}") + f" title {quote(str(s) + ' B values')}"
@@ -231,8 +244,7 @@ def persist_throughput(p, d):
     ids = [i for i in PERSIST_NAMES if i in c]
     if "bus_async" not in c or "fio_seq_best" not in c:
         return
-    rows = [f"{quote(PERSIST_NAMES[i])} {c[i]['value']['median']} {c[i]['value']['min']} {c[i]['value']['max']}"
-            for i in ids]
+    rows = [data_row(PERSIST_NAMES[i], [c[i]["value"][k] for k in ("median", "min", "max")]) for i in ids]
     best = c["fio_seq_best"]["value"]["median"]
     prm = d["params"]
     script = BARS + f"""set title "Durable writes, {prm['async_value_bytes']}-byte values, {prm['async_bytes'] >> 20} MiB per run: MB/s, median and min-max over {d['reps']} rounds\\n{source_line(d)}"
@@ -339,9 +351,9 @@ def queue_throughput(p, q):
         cells = []
         for cfg in ("1p1c", "2p2c"):
             x = c.get(f"{base}_{cfg}")
-            cells += ["-", "-", "-"] if x is None else [x["median"] / 1e6, x["min"] / 1e6, x["max"] / 1e6]
+            cells += bar_cells(x)
         if any(v != "-" for v in cells):
-            rows.append(f"{quote(name)} " + " ".join(str(v) for v in cells))
+            rows.append(data_row(name, cells))
     if not rows:
         return
     script = BARS + f"""set title "Queue mode against queues without acknowledgement, {q['value_bytes']}-byte values: median and min-max over {q['reps']} rounds\\n{source_line(q)}"
