@@ -9,8 +9,8 @@ and <!-- bus-bench:end -->; the rest of the file is left alone. Missed targets g
 from the optional notes file (target id -> text). Python 3 standard library only.
 """
 
-from report_sections import (commit_line, fmt_ratio, ratio_targets_table, rounds_line,
-                             section_head, section_text, suite_report_main)
+from report_sections import (commit_line, fmt_millions, fmt_ratio, ratio_targets_table,
+                             rounds_line, section_head, section_text, suite_report_main)
 
 # id, what it says, ratio id in the results, op, threshold
 TARGETS = [
@@ -66,8 +66,7 @@ def render(data, results_path, command, notes):
         x = c[cid]
         allocs = x.get("allocs_per_msg_max")
         allocs = "-" if allocs is None else f"{allocs:.6g}"
-        out.append(f"| {NAMES[cid]} | {x['median'] / 1e6:.2f} ({x['min'] / 1e6:.2f}-{x['max'] / 1e6:.2f}) "
-                   f"| {allocs} |")
+        out.append(f"| {NAMES[cid]} | {fmt_millions(x)} | {allocs} |")
     out.append("")
     out.append("Heap allocations: calls of the benchmark binary's counting `operator new` (any "
                "thread, ZeroMQ's included; ZeroMQ's message buffers come from malloc and are not "

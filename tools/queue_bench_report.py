@@ -9,8 +9,8 @@ and <!-- queue-bench:end -->; the rest of the file is left alone. A missed targe
 "why" from the notes file (target id -> text). Python 3 standard library only.
 """
 
-from report_sections import (commit_line, ratio_targets_table, rounds_line, section_head,
-                             section_text, suite_report_main)
+from report_sections import (commit_line, fmt_millions, ratio_targets_table, rounds_line,
+                             section_head, section_text, suite_report_main)
 
 # id, what, ratio id, op, threshold
 TARGETS = [
@@ -49,11 +49,7 @@ def render(data, results_path, command, notes):
     out.append("| case | 1 producer + 1 consumer | 2 producers + 2 consumers |")
     out.append("| --- | --- | --- |")
     for base in ["lanes_queue", "lanes_log", "boost_queue", "atomic_queue"]:
-        cells = []
-        for cfg in ["1p1c", "2p2c"]:
-            x = c.get(f"{base}_{cfg}")
-            cells.append("-" if x is None else
-                         f"{x['median'] / 1e6:.2f} ({x['min'] / 1e6:.2f}-{x['max'] / 1e6:.2f})")
+        cells = [fmt_millions(c.get(f"{base}_{cfg}")) for cfg in ("1p1c", "2p2c")]
         out.append(f"| {NAMES[base]} | {cells[0]} | {cells[1]} |")
     out.append("")
     out.append("Plot: `bench/results/plots/queue_throughput.png` (tools/plots.py).")

@@ -111,6 +111,14 @@ def fmt_ratio(r):
     return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})"
 
 
+def fmt_millions(x):
+    """A rate's median and its min-max over rounds in millions per second, "12.34 (11.90-13.01)";
+    "-" when the results lack it."""
+    if x is None:
+        return "-"
+    return f"{x['median'] / 1e6:.2f} ({x['min'] / 1e6:.2f}-{x['max'] / 1e6:.2f})"
+
+
 def ratio_targets_table(targets, ratios, notes, notes_path, both_sides=False):
     """The Targets table of a suite whose results hold its ratios by id (bus, queue, persist).
 
