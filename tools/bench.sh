@@ -68,7 +68,6 @@ publish=0
 only=all
 plots=1
 bench_args=()
-bus_args=()
 persist_args=()
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
@@ -80,7 +79,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     --persist-dir) persist_args+=(--dir "${args[++i]:-}") ;;
     --persist-dir=*) persist_args+=(--dir "${arg#--persist-dir=}") ;;
     --no-plots) plots=0 ;;
-    --quick) bench_args+=("$arg"); bus_args+=("$arg"); persist_args+=("$arg") ;;
+    --quick) bench_args+=("$arg"); persist_args+=("$arg") ;;
     *) bench_args+=("$arg") ;;
   esac
 done
@@ -114,52 +113,34 @@ publish_and_report() {
   "$@" --results "$results" --output BENCHMARKS.md --command "$command"
 }
 
-if [[ $only == all || $only == ring ]]; then
-  step ring build cmake --build --preset release -j2 --target ring_bench
-  step ring run ./build/release/bench/ring_bench --out results/ring_bench.json \
-    "${bench_args[@]+"${bench_args[@]}"}"
-  step ring report publish_and_report ring python3 tools/bench_report.py
-fi
-
-if [[ $only == all || $only == bus ]]; then
-  step bus build cmake --build --preset release -j2 --target bus_bench
-  step bus run ./build/release/bench/bus_bench --out results/bus_bench.json \
-    "${bus_args[@]+"${bus_args[@]}"}"
-  step bus report publish_and_report bus python3 tools/bus_bench_report.py \
-    --notes bench/bus_notes.json
-fi
-
-if [[ $only == all || $only == queue ]]; then
-  step queue build cmake --build --preset release -j2 --target queue_bench
-  queue_args=()
-  [[ $mode == quick ]] && queue_args+=(--quick)
-  step queue run ./build/release/bench/queue_bench --out results/queue_bench.json \
-    "${queue_args[@]+"${queue_args[@]}"}"
-  step queue report publish_and_report queue python3 tools/queue_bench_report.py \
-    --notes bench/queue_notes.json
-fi
-
-if [[ $only == all || $only == persist ]]; then
-  step persist build cmake --build --preset release -j2 --target persist_bench
-  step persist run ./build/release/bench/persist_bench --out results/persist_bench.json \
-    "${persist_args[@]+"${persist_args[@]}"}"
-  step persist report publish_and_report persist python3 tools/persist_bench_report.py
-fi
-
-# plain_suite SUITE: a suite whose benchmark takes only --out and --quick, and whose report is
-# tools/SUITE_bench_report.py: built, run and reported like the others.
-plain_suite() {
-  local suite=$1
-  local args=()
-  [[ $mode == quick ]] && args+=(--quick)
+# run_suite SUITE REPORT NOTES [OPTIONS...]: builds bench/SUITE_bench, runs it with --out
+# results/SUITE_bench.json and OPTIONS, then renders the suite's section of BENCHMARKS.md with
+# tools/REPORT and its hand-written notes file NOTES (publish_and_report).
+run_suite() {
+  local suite=$1 report=$2 notes=$3
+  shift 3
   step "$suite" build cmake --build --preset release -j2 --target "${suite}_bench"
-  step "$suite" run "./build/release/bench/${suite}_bench" --out "results/${suite}_bench.json" \
-    "${args[@]+"${args[@]}"}"
-  step "$suite" report publish_and_report "$suite" python3 "tools/${suite}_bench_report.py"
+  step "$suite" run "./build/release/bench/${suite}_bench" --out "results/${suite}_bench.json" "$@"
+  step "$suite" report publish_and_report "$suite" python3 "tools/$report" --notes "$notes"
 }
 
-for suite in durable metrics kafka cdc; do
-  if [[ $only == all || $only == "$suite" ]]; then plain_suite "$suite"; fi
+# Each suite in turn, with its benchmark's options: ring_bench gets the options bench.sh does
+# not know, persist_bench --dir and --quick, every other benchmark --quick in a --quick run.
+quick_args=()
+[[ $mode == quick ]] && quick_args+=(--quick)
+for suite in ring bus queue persist durable metrics kafka cdc; do
+  [[ $only == all || $only == "$suite" ]] || continue
+  case $suite in
+    ring) run_suite ring bench_report.py bench/notes.json "${bench_args[@]+"${bench_args[@]}"}" ;;
+    persist)
+      run_suite persist persist_bench_report.py bench/persist_notes.json \
+        "${persist_args[@]+"${persist_args[@]}"}"
+      ;;
+    *)
+      run_suite "$suite" "${suite}_bench_report.py" "bench/${suite}_notes.json" \
+        "${quick_args[@]+"${quick_args[@]}"}"
+      ;;
+  esac
 done
 
 # Microbenchmarks of the hot paths (bench/micro, Google Benchmark): 5 repetitions, medians

@@ -20,16 +20,11 @@ import json
 import os
 import subprocess
 
+from report_sections import load_json
+
 # The budgets on this machine (2 shared cores), seconds.
 BUDGETS = {"full": 20 * 60, "quick": 3 * 60}
 SUITES = ("ring", "bus", "queue", "persist")
-
-
-def load(path):
-    if path and os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    return None
 
 
 def git_commit():
@@ -55,7 +50,7 @@ def read_timings(path):
 
 
 def record(a):
-    data = load(a.out) or load(a.seed) or {}
+    data = load_json(a.out) or load_json(a.seed) or {}
     data["schema"] = "lanes.bench_run.v1"
     data["budgets_seconds"] = BUDGETS
     runs = data.setdefault("runs", {})

@@ -9,14 +9,8 @@ and <!-- bus-bench:end -->; the rest of the file is left alone. Missed targets g
 from the optional notes file (target id -> text). Python 3 standard library only.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_sections import generated_by, section_main  # noqa: E402
-
-BEGIN = "<!-- bus-bench:begin -->"
-END = "<!-- bus-bench:end -->"
+from report_sections import (commit_line, fmt_millions, fmt_ratio, ratio_targets_table,
+                             rounds_line, section_head, section_text, suite_report_main)
 
 # id, what it says, ratio id in the results, op, threshold
 TARGETS = [
@@ -50,12 +44,10 @@ NAMES = {
 
 def render(data, results_path, command, notes):
     c = data["cases"]
-    out = [BEGIN, "## Bus end to end: one producer, one consumer (bus_bench)", ""]
-    out += generated_by("bus_bench_report", results_path, command)
-    out.append(f"- Commit `{data['git_commit']}`, {data['compiler']}, CPU {data['cpu_model']}, "
-               f"run {data['date']}, load average {data['load_average']:.2f} at start")
-    out.append(f"- {data['reps']} measured rounds after 1 discarded warm-up round"
-               f"{' (--quick)' if data['quick'] else ''}; every case once per round, same order")
+    out = section_head("Bus end to end: one producer, one consumer (bus_bench)",
+                       "bus_bench_report", results_path, command)
+    out.append(commit_line(data))
+    out.append(f"{rounds_line(data)}; every case once per round, same order")
     out.append(f"- {data['value_bytes']}-byte values with {data['key_bytes']}-byte keys, memory only, "
                f"{data['ring_bytes'] // (1 << 20)} MiB ring per partition, single-producer topic, "
                "consumer group polling with busy spin; producer on CPU 0, consumer on CPU 1; "
@@ -74,8 +66,7 @@ def render(data, results_path, command, notes):
         x = c[cid]
         allocs = x.get("allocs_per_msg_max")
         allocs = "-" if allocs is None else f"{allocs:.6g}"
-        out.append(f"| {NAMES[cid]} | {x['median'] / 1e6:.2f} ({x['min'] / 1e6:.2f}-{x['max'] / 1e6:.2f}) "
-                   f"| {allocs} |")
+        out.append(f"| {NAMES[cid]} | {fmt_millions(x)} | {allocs} |")
     out.append("")
     out.append("Heap allocations: calls of the benchmark binary's counting `operator new` (any "
                "thread, ZeroMQ's included; ZeroMQ's message buffers come from malloc and are not "
@@ -108,25 +99,14 @@ def render(data, results_path, command, notes):
     out.append("")
     out.append("Measured: median (min-max) over rounds of the per-round ratio.")
     out.append("")
-    out.append("| id | target | goal | measured | result | why |")
-    out.append("| --- | --- | --- | --- | --- | --- |")
-    for tid, what, rid, op, thr in TARGETS:
-        r = data["ratios"].get(rid)
-        if r is None:  # results from before the ratio existed
-            out.append(f"| `{tid}` | {what} | {op} {thr}x | - | not measured | |")
-            continue
-        met = r["median"] >= thr if op == ">=" else r["median"] <= thr
-        why = "" if met else notes.get(tid, "(no note yet: add one to bench/notes.json)")
-        out.append(f"| `{tid}` | {what} | {op} {thr}x | {r['median']:.2f}x "
-                   f"({r['min']:.2f}-{r['max']:.2f}) | {'met' if met else '**missed**'} | {why} |")
+    out += ratio_targets_table(TARGETS, data["ratios"], notes, "bench/notes.json")
     out.append("")
     out.append("Scaling (same run): 4 partitions / 1 partition "
                f"{data['ratios']['bus_p4_vs_p1_tput']['median']:.2f}x, 16 partitions / 1 partition "
                f"{data['ratios']['bus_p16_vs_p1_tput']['median']:.2f}x (one producer and one "
                "consumer spread over more rings).")
     out += render_extras(data)
-    out.append(END)
-    return "\n".join(out) + "\n"
+    return section_text("bus-bench", out)
 
 
 def render_fanout(data):
@@ -143,8 +123,7 @@ def render_fanout(data):
            f"wait parks. lanes: {b['waits']}; {b['messages_per_run']} messages per run. "
            f"ZeroMQ: {z['waits']}; {z['messages_per_run']} messages per run."]
     if r:
-        out[-1] += (f" lanes / ZeroMQ per round: {r['median']:.2f}x "
-                    f"({r['min']:.2f}-{r['max']:.2f}).")
+        out[-1] += f" lanes / ZeroMQ per round: {fmt_ratio(r)}."
     lost = z.get("lost", [])
     if any(lost):
         out[-1] += (f" **ZeroMQ readers missed messages** (sent but not received, both readers, "
@@ -224,10 +203,5 @@ def render_extras(data):
     return out
 
 
-def main():
-    section_main("bus_bench_report", "bus-bench", render, BEGIN, END, results="results/bus_bench.json",
-                 notes="bench/notes.json", command="tools/bench.sh")
-
-
 if __name__ == "__main__":
-    main()
+    suite_report_main("bus", render, notes="bench/notes.json", command="tools/bench.sh")

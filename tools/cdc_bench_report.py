@@ -3,14 +3,8 @@
 results (bench/cdc_bench.cpp): lanes::cdc into a durable topic against pg_recvlogical on the
 same WAL, in interleaved rounds of the same run, and the COMMIT-to-poll latency.
 """
-import os
-import sys
+from report_sections import commit_line, notes_lines, section_head, section_text, suite_report_main
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_sections import generated_by, notes_lines, section_main  # noqa: E402
-
-BEGIN = "<!-- cdc-bench:begin -->"
-END = "<!-- cdc-bench:end -->"
 GOAL = 0.8
 
 
@@ -41,10 +35,9 @@ def latency_lines(lat):
 
 
 def render(d, results_path, command, notes):
-    lines = ["## Change data capture from PostgreSQL (cdc_bench)", ""]
-    lines += generated_by("cdc_bench_report", results_path, command)
-    lines += [f"- Commit `{d['commit']}`, {d['compiler']}, {d['cpu']}, run {d['date']}, "
-              f"load average {d['load_average']:.2f} at start, {d['rounds']} rounds "
+    lines = section_head("Change data capture from PostgreSQL (cdc_bench)",
+                         "cdc_bench_report", results_path, command)
+    lines += [f"{commit_line(d)}, {d['rounds']} rounds "
               "(ours and the peer interleaved in each, which goes first alternates)",
               f"- Server: {d['server']}",
               "- Each round: a fresh logical slot per side, both created before the writes, "
@@ -57,15 +50,8 @@ def render(d, results_path, command, notes):
     lines += throughput_lines(d["cases"]["throughput"])
     lines += latency_lines(d["cases"]["latency"])
     lines += notes_lines(notes, "bench/cdc_notes.json")
-    return "\n".join(lines) + "\n\n" + END + "\n"
-
-
-def main():
-    section_main("cdc_bench_report", "cdc-bench",
-                 lambda d, p, c, n: BEGIN + "\n" + render(d, p, c, n), BEGIN, END,
-                 results="results/cdc_bench.json", notes="bench/cdc_notes.json",
-                 command="tools/bench.sh --only cdc")
+    return section_text("cdc-bench", lines + [""])
 
 
 if __name__ == "__main__":
-    main()
+    suite_report_main("cdc", render)

@@ -4,23 +4,14 @@ durable_bench's results (bench/durable_bench.cpp): each target of a durable topi
 its reference measured in the same run (fio on the same directory, or memory), ratios per
 round and their median, met or missed.
 """
-import os
 import statistics
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_sections import generated_by, section_main  # noqa: E402
-
-BEGIN = "<!-- durable-bench:begin -->"
-END = "<!-- durable-bench:end -->"
+from report_sections import (commit_line, round_targets_table, section_head, section_text,
+                             suite_report_main)
 
 
 def med(xs):
     return statistics.median(xs) if xs else 0.0
-
-
-def spread(xs):
-    return f"{min(xs):.2f}-{max(xs):.2f}" if xs else "-"
 
 
 def targets(d):
@@ -67,18 +58,13 @@ def targets(d):
 
 
 def render(d, results_path, command, notes):
-    lines = ["## Durable topics (durable_bench)", ""]
-    lines += generated_by("durable_bench_report", results_path, command)
-    lines += [f"- Commit `{d['commit']}`, {d['compiler']}, {d['cpu']}, run {d['date']}, "
-              f"load average {d['load_average']:.2f} at start, {len(d['rounds'])} rounds"
+    lines = section_head("Durable topics (durable_bench)",
+                         "durable_bench_report", results_path, command)
+    lines += [f"{commit_line(d)}, {len(d['rounds'])} rounds"
               + (" (--quick)" if d.get("quick") else ""),
               f"- Directory {d['dir']}; async topics with sync_interval {d.get('sync_interval_us', 1000)} us; "
               "consumers read durable records only (the default)", ""]
-    lines += ["| target | goal | measured (median of rounds) | spread | result |",
-              "| --- | --- | --- | --- | --- |"]
-    for name, goal, xs, ok in targets(d):
-        m = med(xs)
-        lines.append(f"| {name} | {goal} | {m:.2f} | {spread(xs)} | {'met' if ok(m) else '**missed**'} |")
+    lines += round_targets_table(targets(d))
     r0 = d["rounds"]
     lines += ["", "Absolute numbers (medians of rounds):", "",
               "| measurement | p50 | p99 |", "| --- | --- | --- |"]
@@ -120,15 +106,8 @@ def render(d, results_path, command, notes):
               f"(dense: {str(d['catchup_rejoin']['dense']).lower()}). Idle: "
               f"{d['idle']['cpu_percent']:.2f}% of one core; the first publish after idle reached the "
               f"consumer in {d['idle']['first_publish_to_poll_us'] / 1e3:.2f} ms.", ""]
-    return "\n".join(lines) + "\n" + END + "\n"
-
-
-def main():
-    section_main("durable_bench_report", "durable-bench",
-                 lambda d, p, c, n: BEGIN + "\n" + render(d, p, c, n), BEGIN, END,
-                 results="results/durable_bench.json", notes="bench/durable_notes.json",
-                 command="tools/bench.sh --only durable")
+    return section_text("durable-bench", lines)
 
 
 if __name__ == "__main__":
-    main()
+    suite_report_main("durable", render)

@@ -3,14 +3,8 @@
 results (bench/kafka_bench.cpp): the bridge in each direction against librdkafka alone on the
 same mock cluster, in rounds of the same run where every side runs once and the order turns.
 """
-import os
-import sys
+from report_sections import commit_line, notes_lines, section_head, section_text, suite_report_main
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_sections import generated_by, notes_lines, section_main  # noqa: E402
-
-BEGIN = "<!-- kafka-bench:begin -->"
-END = "<!-- kafka-bench:end -->"
 GOAL = 0.8
 
 WHAT = {
@@ -21,10 +15,8 @@ WHAT = {
 
 
 def render(d, results_path, command, notes):
-    lines = ["## Kafka bridge (kafka_bench)", ""]
-    lines += generated_by("kafka_bench_report", results_path, command)
-    lines += [f"- Commit `{d['commit']}`, {d['compiler']}, {d['cpu']}, run {d['date']}, "
-              f"load average {d['load_average']:.2f} at start, {d['rounds']} rounds "
+    lines = section_head("Kafka bridge (kafka_bench)", "kafka_bench_report", results_path, command)
+    lines += [f"{commit_line(d)}, {d['rounds']} rounds "
               "(every side once in each, the order turning from round to round)",
               f"- Cluster: {d['cluster']}",
               "- Ratio: ours / peer per round, then the median and the min-max over rounds", "",
@@ -39,15 +31,8 @@ def render(d, results_path, command, notes):
                      f"{c['peer_median']:,.0f} | {m:.2f} ({c['ratio_min']:.2f}-{c['ratio_max']:.2f})"
                      f" | {'-' if durable else f'>= {GOAL}'} | {result} |")
     lines += notes_lines(notes, "bench/kafka_notes.json")
-    return "\n".join(lines) + "\n\n" + END + "\n"
-
-
-def main():
-    section_main("kafka_bench_report", "kafka-bench",
-                 lambda d, p, c, n: BEGIN + "\n" + render(d, p, c, n), BEGIN, END,
-                 results="results/kafka_bench.json", notes="bench/kafka_notes.json",
-                 command="tools/bench.sh --only kafka")
+    return section_text("kafka-bench", lines + [""])
 
 
 if __name__ == "__main__":
-    main()
+    suite_report_main("kafka", render)

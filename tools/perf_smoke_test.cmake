@@ -10,6 +10,20 @@ if(NOT DEFINED LANES OR NOT DEFINED MODE)
   message(FATAL_ERROR "perf_smoke_test.cmake: -DLANES=... and -DMODE=json|usage are required")
 endif()
 
+# expect_json_values(<json> <check>...): each check is "<path>=<value>", the path being keys
+# and array indexes joined by "/"; fails the test unless the JSON holds that value there.
+function(expect_json_values json)
+  foreach(check IN LISTS ARGN)
+    string(REPLACE "=" ";" parts "${check}")
+    list(POP_BACK parts want)
+    string(REPLACE "/" ";" parts "${parts}")
+    string(JSON value ERROR_VARIABLE json_error GET "${json}" ${parts})
+    if(json_error OR NOT value STREQUAL want)
+      message(FATAL_ERROR "JSON '${parts}' is '${value}', want '${want}' ${json_error}\n${json}")
+    endif()
+  endforeach()
+endfunction()
+
 if(MODE STREQUAL "json")
   set(count 20000)
   execute_process(COMMAND "${LANES}" perf --count ${count} --partitions 2 --json
@@ -30,15 +44,8 @@ if(MODE STREQUAL "json")
     endif()
   endforeach()
   # And the counts must add up.
-  foreach(check "status=ok" "messages=${count}" "groups;0;messages=${count}"
-                "groups;0;missing=0" "groups;0;order_errors=0" "latency_us;count=${count}")
-    string(REPLACE "=" ";" parts "${check}")
-    list(POP_BACK parts want)
-    string(JSON value ERROR_VARIABLE json_error GET "${out}" ${parts})
-    if(json_error OR NOT value STREQUAL want)
-      message(FATAL_ERROR "JSON '${parts}' is '${value}', want '${want}' ${json_error}\n${out}")
-    endif()
-  endforeach()
+  expect_json_values("${out}" "status=ok" "messages=${count}" "groups/0/messages=${count}"
+                     "groups/0/missing=0" "groups/0/order_errors=0" "latency_us/count=${count}")
   message(STATUS "lanes perf --json: ok")
 elseif(MODE STREQUAL "queue")
   # --mode queue: competing consumers receive and ack every message exactly once.
@@ -50,16 +57,9 @@ elseif(MODE STREQUAL "queue")
     message(FATAL_ERROR "lanes perf --mode queue exited ${rc}, want 0\nstdout:\n${out}\n"
                         "stderr:\n${err}")
   endif()
-  foreach(check "status=ok" "config;mode=queue" "messages=${count}"
-                "groups;0;messages=${count}" "groups;0;missing=0" "groups;0;duplicates=0"
-                "groups;0;order_errors=0")
-    string(REPLACE "=" ";" parts "${check}")
-    list(POP_BACK parts want)
-    string(JSON value ERROR_VARIABLE json_error GET "${out}" ${parts})
-    if(json_error OR NOT value STREQUAL want)
-      message(FATAL_ERROR "JSON '${parts}' is '${value}', want '${want}' ${json_error}\n${out}")
-    endif()
-  endforeach()
+  expect_json_values("${out}" "status=ok" "config/mode=queue" "messages=${count}"
+                     "groups/0/messages=${count}" "groups/0/missing=0" "groups/0/duplicates=0"
+                     "groups/0/order_errors=0")
   # A queue topic is one queue.
   execute_process(COMMAND "${LANES}" perf --mode queue --groups 2
                   OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)

@@ -11,15 +11,10 @@ alone. A missed target gets a "why" from the notes file (target id -> text), wri
 person after looking at the numbers. Python 3 standard library only.
 """
 
-import os
 import statistics
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_sections import generated_by, section_main  # noqa: E402
-
-BEGIN = "<!-- persist-bench:begin -->"
-END = "<!-- persist-bench:end -->"
+from report_sections import (fmt_ratio, ratio_targets_table, rounds_line, section_head,
+                             section_text, suite_report_main)
 
 # id, what it says, ratio id in the results, op, threshold (issue 5's benchmark points)
 TARGETS = [
@@ -62,14 +57,13 @@ def render(data, results_path, command, notes):
     d = data["disk"]
     p = data["params"]
     r = data["ratios"]
-    out = [BEGIN, "## Persistence: durable topics against fio on the same disk (persist_bench)", ""]
-    out += generated_by("persist_bench_report", results_path, command)
+    out = section_head("Persistence: durable topics against fio on the same disk (persist_bench)",
+                       "persist_bench_report", results_path, command)
     out.append(f"- Commit `{data['git_commit']}`, {data['compiler']}, CPU {data['cpu_model']} "
                f"({data['cpus']} CPUs, shared), run {data['date']}, load average "
                f"{data['load_average']:.2f} at start, {data['load_average_end']:.2f} at end (per round: "
                f"{', '.join(f'{x:.1f}' for x in data.get('round_load_average', []))})")
-    out.append(f"- {data['reps']} measured rounds after 1 discarded warm-up round"
-               f"{' (--quick)' if data['quick'] else ''}; every case once per round, fio and "
+    out.append(f"{rounds_line(data)}; every case once per round, fio and "
                "the bus alternating; ratios are taken within a round, then their median")
     out.append(f"- Disk: `{d['dir']}` on `{d['device']}` ({d['fs_type']}, mounted on "
                f"`{d['mount_point']}` with `{d['mount_options']}`), block device `{d['block_device']}` "
@@ -104,18 +98,8 @@ def render(data, results_path, command, notes):
                "range; \"rounds on both sides\" marks a target whose rounds fell on both sides "
                "of the goal.")
     out.append("")
-    out.append("| id | target | goal | measured | result | why |")
-    out.append("| --- | --- | --- | --- | --- | --- |")
-    for tid, what, rid, op, thr in TARGETS:
-        x = r[rid]
-        met = x["median"] >= thr if op == ">=" else x["median"] <= thr
-        # A median on the right side with rounds on the wrong side is reported as such.
-        crosses = x["min"] < thr < x["max"]
-        result = ("met" if met else "**missed**") + (" (rounds on both sides)" if crosses else "")
-        why = "" if met and not crosses else notes.get(
-            tid, "(no note yet: add one to bench/persist_notes.json)")
-        out.append(f"| `{tid}` | {what} | {op} {thr}x | {x['median']:.2f}x "
-                   f"({x['min']:.2f}-{x['max']:.2f}) | {result} | {why} |")
+    # A median on the right side with rounds on the wrong side is reported as such.
+    out += ratio_targets_table(TARGETS, r, notes, "bench/persist_notes.json", both_sides=True)
     out.append("")
 
     out.append("### Sequential writes, MB/s (10^6 bytes/s): median (min-max)")
@@ -139,7 +123,7 @@ def render(data, results_path, command, notes):
              "async_vs_fio_direct")]:
         x = r[rid]
         out.append(f"| {name} | {span(metric(data, cid, 'value'), '{:.0f}')} | "
-                   f"{x['median']:.2f}x ({x['min']:.2f}-{x['max']:.2f}) | "
+                   f"{fmt_ratio(x)} | "
                    f"{med(metric(data, cid, 'cpu_s_per_gb')):.2f} |")
     which = [p["best_buffered_of"][int(w)] for w in metric(data, "fio_seq_best", "which")]
     every = metric(data, "fio_seq_psync_matched", "fdatasync_every")
@@ -179,7 +163,7 @@ def render(data, results_path, command, notes):
                f"{med(metric(data, fio, 'cpu_us_per_op')):.0f} | {med(metric(data, fio, 'switches_per_op')):.1f} |")
     x = r["sync_p50_vs_fio_sync_p50"]
     out.append("")
-    out.append(f"Bus p50 / fio fdatasync p50: {x['median']:.2f}x ({x['min']:.2f}-{x['max']:.2f}). "
+    out.append(f"Bus p50 / fio fdatasync p50: {fmt_ratio(x)}. "
                f"fio's write() alone: p50 {med(metric(data, fio, 'write_p50')) / 1e3:.1f} us. "
                "Block-device flushes per fdatasync (fio): "
                f"{med(metric(data, fio, 'flushes_per_sync')):.2f}; per bus publish: "
@@ -204,8 +188,7 @@ def render(data, results_path, command, notes):
     fps = metric(data, fio, "flushes_per_sync")
     for n in (1, 2, 4):
         cid = f"bus_sync_p{n}"
-        vs = "1.00x" if n == 1 else (f"{r[f'sync_p{n}_vs_p1']['median']:.2f}x "
-                                     f"({r[f'sync_p{n}_vs_p1']['min']:.2f}-{r[f'sync_p{n}_vs_p1']['max']:.2f})")
+        vs = "1.00x" if n == 1 else fmt_ratio(r[f"sync_p{n}_vs_p1"])
         measured = per_round(metric(data, cid, "flushes_per_msg"), fps, lambda a, b: a / b)
         derived = [1 / v for v in r[f"sync_p{n}_vs_fio_rate"]["per_round"] if v]
         out.append(f"| {n} | {span(metric(data, cid, 'value'), '{:.0f}')} | {vs} | "
@@ -224,8 +207,7 @@ def render(data, results_path, command, notes):
     out.append(f"| bus without a data directory | {span([v / 1e6 for v in metric(data, 'mem_nodir', 'value')], '{:.2f}')} |")
     out.append(f"| bus with a data directory, durability::none topic | "
                f"{span([v / 1e6 for v in metric(data, 'mem_dir', 'value')], '{:.2f}')} |")
-    out.append(END)
-    return "\n".join(out) + "\n"
+    return section_text("persist-bench", out)
 
 
 def render_window(data):
@@ -329,10 +311,5 @@ def render_window(data):
     return out
 
 
-def main():
-    section_main("persist_bench_report", "persist-bench", render, BEGIN, END, results="results/persist_bench.json",
-                 notes="bench/persist_notes.json", command="tools/bench.sh")
-
-
 if __name__ == "__main__":
-    main()
+    suite_report_main("persist", render, command="tools/bench.sh")

@@ -26,20 +26,14 @@ plots that need it. Every number comes from the JSON; nothing is typed in here.
 """
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
 import sys
 
+from report_sections import add_result_args, load_json
+
 TERMINAL = "set terminal pngcairo size 960,560 noenhanced font 'sans,10'"
-
-
-def load(path):
-    if not path or not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def quote(s):
@@ -73,6 +67,27 @@ def source_line(d):
     return f"commit {d['git_commit']}, {d['compiler']}, {d['cpu_model']}, {date}"
 
 
+def bar_cells(x):
+    """A case's median, min and max in millions, the three columns of a bar with its error bar;
+    three dashes (gnuplot's missing value) for a case the results lack."""
+    if x is None:
+        return ["-", "-", "-"]
+    return [x["median"] / 1e6, x["min"] / 1e6, x["max"] / 1e6]
+
+
+def data_row(name, values):
+    """One line of a plot's data file: the quoted name, then the values."""
+    return f"{quote(name)} " + " ".join(str(v) for v in values)
+
+
+def log_log(xlabel, ylabel, xtics=""):
+    """The settings of a plot with both axes logarithmic, a grid and the key at the top left
+    (the latency plots); `xtics`, when given, places the x tics (gnuplot's `set xtics` list)."""
+    tics = f"set xtics {xtics}\n" if xtics else ""
+    return (f"set logscale x\nset logscale y\nset xlabel {quote(xlabel)}\nset ylabel {quote(ylabel)}\n"
+            f"{tics}set grid\nset key top left\n")
+
+
 BARS = """set datafile missing "-"
 set style data histogram
 set style histogram errorbars gap 1 lw 1
@@ -93,8 +108,8 @@ def ring_throughput(p, ring):
         for size in (8, 64):
             r = next((r for r in ring["results"] if r["queue"] == qid and r["metric"] == "throughput"
                       and r["item_bytes"] == size and r.get("median")), None)
-            cells += ["-", "-", "-"] if r is None else [r["median"] / 1e6, r["min"] / 1e6, r["max"] / 1e6]
-        rows.append(f"{quote(names[qid])} " + " ".join(str(c) for c in cells))
+            cells += bar_cells(r)
+        rows.append(data_row(names[qid], cells))
     m = ring["metadata"]
     script = BARS + f"""set title "Rings, 1 producer / 1 consumer: throughput, median and min-max over {m['reps']} rounds\\n{source_line(m)}"
 set ylabel "million items/s (log scale)"
@@ -128,7 +143,7 @@ def bus_throughput(p, bus):
                        "zmq_push_pull", "bus_fanout", "zmq_pub_sub") if i in c]
     if not ids:
         return
-    rows = [f"{quote(BUS_NAMES[i])} {c[i]['median'] / 1e6} {c[i]['min'] / 1e6} {c[i]['max'] / 1e6}" for i in ids]
+    rows = [data_row(BUS_NAMES[i], bar_cells(c[i])) for i in ids]
     fanout = ("\\nfan-out: 1 producer / 2 readers that each get every message, msgs/s per reader"
               if "bus_fanout" in ids else "")
     script = BARS + f"""set title "Bus end to end, 1 producer / 1 consumer, {bus['value_bytes']}-byte values: median and min-max over {bus['reps']} rounds{fanout}\\n{source_line(bus)}"
@@ -155,15 +170,10 @@ def bus_latency(p, bus):
         lines.append(f"{1 / (1 - q)} {quote(name)} " + " ".join(str(c[i]['percentiles'][name] / 1e3) for i in ids))
     plots = ", ".join(f"DAT using 1:{k + 3} with linespoints lw 2 title {quote(BUS_NAMES[i])}"
                       for k, i in enumerate(ids))
+    axes = log_log("percentile", "latency, microseconds (log scale)",
+                   '("50%%" 2, "90%%" 10, "99%%" 100, "99.9%%" 1000, "99.99%%" 10000)')
     script = f"""set title "Latency percentiles at {bus['latency_rate_per_s']:.0f} msgs/s, timed from when each message was due (median of {bus['reps']} rounds)\\n{source_line(bus)}"
-set logscale x
-set logscale y
-set xlabel "percentile"
-set ylabel "latency, microseconds (log scale)"
-set xtics ("50%%" 2, "90%%" 10, "99%%" 100, "99.9%%" 1000, "99.99%%" 10000)
-set grid
-set key top left
-plot {plots}
+{axes}plot {plots}
 """
     p.draw("bus_latency", "\n".join(lines) + "\n", script)
 
@@ -184,14 +194,9 @@ def bus_sweep(p, bus):
         f"DAT index {k} using 1:2:3:4 with yerrorlines lw 2 title {quote(label[i] + ' p99')}, "
         f"DAT index {k} using 1:5 with linespoints dt 2 title {quote(label[i] + ' p50')}"
         for k, i in enumerate(ids))
+    axes = log_log("offered rate, msgs/s (log scale)", "latency, microseconds (log scale)")
     script = f"""set title "Latency against offered rate ({sw['seconds']} s per point, median of {sw['reps']} runs, bars min-max p99)\\n{source_line(bus)}"
-set logscale x
-set logscale y
-set xlabel "offered rate, msgs/s (log scale)"
-set ylabel "latency, microseconds (log scale)"
-set grid
-set key top left
-plot {plots}
+{axes}plot {plots}
 """
     p.draw("bus_sweep", "\n\n\n".join(blocks) + "\n", script)
 
@@ -205,12 +210,12 @@ def bus_scaling(p, bus):
     sizes = sorted({x["value_bytes"] for x in cells})
     lines = ["# combo " + " ".join(f"{s}B_median min max" for s in sizes)]
     for parts, prods in combos:
-        row = [quote(f"{parts}p x {prods} prod")]
+        row = []
         for s in sizes:
             x = next((x for x in cells if x["partitions"] == parts and x["producers"] == prods
                       and x["value_bytes"] == s), None)
-            row += ["-", "-", "-"] if x is None else [x["median"] / 1e6, x["min"] / 1e6, x["max"] / 1e6]
-        lines.append(" ".join(str(v) for v in row))
+            row += bar_cells(x)
+        lines.append(data_row(f"{parts}p x {prods} prod", row))
     plots = ", ".join(
         (f"DAT using {2 + 3 * k}:{3 + 3 * k}:{4 + 3 * k}:xtic(1)" if k == 0 else
          f"'' using {2 + 3 * k}:{3 + 3 * k}:{4 + 3 * k}") + f" title {quote(str(s) + ' B values')}"
@@ -239,8 +244,7 @@ def persist_throughput(p, d):
     ids = [i for i in PERSIST_NAMES if i in c]
     if "bus_async" not in c or "fio_seq_best" not in c:
         return
-    rows = [f"{quote(PERSIST_NAMES[i])} {c[i]['value']['median']} {c[i]['value']['min']} {c[i]['value']['max']}"
-            for i in ids]
+    rows = [data_row(PERSIST_NAMES[i], [c[i]["value"][k] for k in ("median", "min", "max")]) for i in ids]
     best = c["fio_seq_best"]["value"]["median"]
     prm = d["params"]
     script = BARS + f"""set title "Durable writes, {prm['async_value_bytes']}-byte values, {prm['async_bytes'] >> 20} MiB per run: MB/s, median and min-max over {d['reps']} rounds\\n{source_line(d)}"
@@ -319,14 +323,9 @@ def persist_window(p, d):
     values += [v for v, _, _, _ in refs] + ([lat(wait, "svc_p50")] if wait else [])
     values = [v for v in values if v > 0]
     yrange = f"set yrange [{min(values) / 2}:{max(values) * 8}]\n" if values else ""
+    axes = log_log("group-commit window, microseconds (log scale)", "milliseconds (log scale)")
     script = f"""set title "Durable-ack latency against the async group-commit window (sync_interval): {sw['value_bytes']}-byte values at {sw['rate_per_s']:.0f} msgs/s,\\nacks from bus::on_durable, timed from when each record was due; median of {sw['reps']} runs, bars min-max p99\\n{source_line(d)}"
-set logscale x
-set logscale y
-set xlabel "group-commit window, microseconds (log scale)"
-set ylabel "milliseconds (log scale)"
-set grid
-set key top left
-{yrange}{arrows}"""
+{axes}{yrange}{arrows}"""
     if wait:
         with open(os.path.join(p.dir, "persist_window_wait.dat"), "w", encoding="utf-8") as f:
             f.write(f"{wait['window_us']} {lat(wait, 'svc_p50')}\n")
@@ -352,9 +351,9 @@ def queue_throughput(p, q):
         cells = []
         for cfg in ("1p1c", "2p2c"):
             x = c.get(f"{base}_{cfg}")
-            cells += ["-", "-", "-"] if x is None else [x["median"] / 1e6, x["min"] / 1e6, x["max"] / 1e6]
+            cells += bar_cells(x)
         if any(v != "-" for v in cells):
-            rows.append(f"{quote(name)} " + " ".join(str(v) for v in cells))
+            rows.append(data_row(name, cells))
     if not rows:
         return
     script = BARS + f"""set title "Queue mode against queues without acknowledgement, {q['value_bytes']}-byte values: median and min-max over {q['reps']} rounds\\n{source_line(q)}"
@@ -368,17 +367,14 @@ plot DAT using 2:3:4:xtic(1) title "1 producer + 1 consumer", '' using 5:6:7 tit
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ring", default="bench/results/ring_bench.json")
-    ap.add_argument("--bus", default="bench/results/bus_bench.json")
-    ap.add_argument("--persist", default="bench/results/persist_bench.json")
-    ap.add_argument("--queue", default="bench/results/queue_bench.json")
+    add_result_args(ap)
     ap.add_argument("--dir", default="results/plots")
     ap.add_argument("--publish", default="")
     a = ap.parse_args()
     if shutil.which("gnuplot") is None:
         sys.exit("plots: gnuplot not found (Debian package gnuplot-nox, see tools/setup.sh)")
     p = Plotter(a.dir)
-    ring, bus, persist, queue = load(a.ring), load(a.bus), load(a.persist), load(a.queue)
+    ring, bus, persist, queue = (load_json(path) for path in (a.ring, a.bus, a.persist, a.queue))
     if ring:
         ring_throughput(p, ring)
     if bus:

@@ -9,14 +9,8 @@ and <!-- queue-bench:end -->; the rest of the file is left alone. A missed targe
 "why" from the notes file (target id -> text). Python 3 standard library only.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_sections import generated_by, section_main  # noqa: E402
-
-BEGIN = "<!-- queue-bench:begin -->"
-END = "<!-- queue-bench:end -->"
+from report_sections import (commit_line, fmt_millions, ratio_targets_table, rounds_line,
+                             section_head, section_text, suite_report_main)
 
 # id, what, ratio id, op, threshold
 TARGETS = [
@@ -41,12 +35,10 @@ NAMES = {
 def render(data, results_path, command, notes):
     c = data["cases"]
     r = data["ratios"]
-    out = [BEGIN, "## Queue mode against queues without acknowledgement (queue_bench)", ""]
-    out += generated_by("queue_bench_report", results_path, command)
-    out.append(f"- Commit `{data['git_commit']}`, {data['compiler']}, CPU {data['cpu_model']}, "
-               f"run {data['date']}, load average {data['load_average']:.2f} at start")
-    out.append(f"- {data['reps']} measured rounds after 1 discarded warm-up round"
-               f"{' (--quick)' if data['quick'] else ''}; {data['messages_per_run']} messages "
+    out = section_head("Queue mode against queues without acknowledgement (queue_bench)",
+                       "queue_bench_report", results_path, command)
+    out.append(commit_line(data))
+    out.append(f"{rounds_line(data)}; {data['messages_per_run']} messages "
                f"per run, {data['value_bytes']}-byte values (lanes: plus 8-byte keys; peers: "
                "64-byte items); every message checked to arrive exactly once")
     out.append("- 1+1 threads: one per CPU, lanes busy-spins; 2+2 threads on 2 CPUs: lanes parks "
@@ -57,11 +49,7 @@ def render(data, results_path, command, notes):
     out.append("| case | 1 producer + 1 consumer | 2 producers + 2 consumers |")
     out.append("| --- | --- | --- |")
     for base in ["lanes_queue", "lanes_log", "boost_queue", "atomic_queue"]:
-        cells = []
-        for cfg in ["1p1c", "2p2c"]:
-            x = c.get(f"{base}_{cfg}")
-            cells.append("-" if x is None else
-                         f"{x['median'] / 1e6:.2f} ({x['min'] / 1e6:.2f}-{x['max'] / 1e6:.2f})")
+        cells = [fmt_millions(c.get(f"{base}_{cfg}")) for cfg in ("1p1c", "2p2c")]
         out.append(f"| {NAMES[base]} | {cells[0]} | {cells[1]} |")
     out.append("")
     out.append("Plot: `bench/results/plots/queue_throughput.png` (tools/plots.py).")
@@ -72,22 +60,9 @@ def render(data, results_path, command, notes):
     out.append("")
     out.append("### Targets")
     out.append("")
-    out.append("| id | target | goal | measured | result | why |")
-    out.append("| --- | --- | --- | --- | --- | --- |")
-    for tid, what, rid, op, thr in TARGETS:
-        x = r[rid]
-        met = x["median"] >= thr if op == ">=" else x["median"] <= thr
-        why = "" if met else notes.get(tid, "(no note yet: add one to bench/queue_notes.json)")
-        out.append(f"| `{tid}` | {what} | {op} {thr}x | {x['median']:.2f}x "
-                   f"({x['min']:.2f}-{x['max']:.2f}) | {'met' if met else '**missed**'} | {why} |")
-    out.append(END)
-    return "\n".join(out) + "\n"
-
-
-def main():
-    section_main("queue_bench_report", "queue-bench", render, BEGIN, END, results="results/queue_bench.json",
-                 notes="bench/queue_notes.json", command="build/release/bench/queue_bench")
+    out += ratio_targets_table(TARGETS, r, notes, "bench/queue_notes.json")
+    return section_text("queue-bench", out)
 
 
 if __name__ == "__main__":
-    main()
+    suite_report_main("queue", render, command="build/release/bench/queue_bench")
