@@ -88,23 +88,23 @@ const std::vector<std::string>& keys() {
 // A topic "q" for `producers` producers and `consumers` consumers: a queue topic whose
 // competing consumers receive and ack (ack = true), or a log topic read by one group.
 struct lanes_topic {
-  lanes_topic(int producers, int consumers, bool ack)
-      : ack(ack), b(lanes::bus_config{{}, std::chrono::milliseconds(ack ? 1 : 0)}) {
+  lanes_topic(int producers, int consumers, bool acked)
+      : acks(acked), b(lanes::bus_config{{}, std::chrono::milliseconds(acked ? 1 : 0)}) {
     lanes::topic_config tc =
         ring_topic(static_cast<std::uint32_t>(std::max(producers, consumers)), std::size_t{8} << 20,
                    producers == 1 ? lanes::producer_mode::single : lanes::producer_mode::multi);
-    tc.mode = ack ? lanes::topic_mode::queue : lanes::topic_mode::log;
+    tc.mode = acked ? lanes::topic_mode::queue : lanes::topic_mode::log;
     create_topic(b, "q", tc);
     const bool oversubscribed = producers + consumers > 2;
     for (int i = 0; i < producers; ++i) prods.push_back(b.make_producer("q"));
     for (int i = 0; i < consumers; ++i) {
-      if (ack) {
+      if (acked) {
         add_queue_consumer(!oversubscribed);
       } else {
         add_group_member(!oversubscribed);
       }
     }
-    if (!ack) settle_group(tc.partitions);
+    if (!acked) settle_group(tc.partitions);
   }
   void add_queue_consumer(bool busy_spin) {
     lanes::queue_consumer_config qc;
@@ -140,7 +140,7 @@ struct lanes_topic {
   std::size_t read(int c, std::uint64_t& sum, std::atomic<std::uint64_t>& errors) {
     const auto slice = std::chrono::milliseconds(1);
     const auto k = static_cast<std::size_t>(c);
-    if (!ack) return add_numbers(lcs[k].poll(slice), sum);
+    if (!acks) return add_numbers(lcs[k].poll(slice), sum);
     const lanes::receive_result r = qcs[k].receive(256, slice);
     for (const lanes::queue_message& m : r.messages) {
       sum += number_at(m.record.value.data());
@@ -149,7 +149,7 @@ struct lanes_topic {
     return r.messages.size();
   }
 
-  bool ack;
+  bool acks;  // a queue topic whose consumers ack (else a log topic)
   lanes::bus b;
   std::vector<lanes::producer> prods;
   std::vector<lanes::queue_consumer> qcs;
