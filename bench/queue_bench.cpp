@@ -86,7 +86,7 @@ const std::vector<std::string>& keys() {
 }
 
 // A topic "q" for `producers` producers and `consumers` consumers: a queue topic whose
-// competing consumers receive and ack (ack = true), or a log topic read by one group.
+// competing consumers receive and ack (acked = true), or a log topic read by one group.
 struct lanes_topic {
   lanes_topic(int producers, int consumers, bool acked)
       : acks(acked), b(lanes::bus_config{{}, std::chrono::milliseconds(acked ? 1 : 0)}) {
