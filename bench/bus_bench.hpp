@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "lanes_support/json_writer.hpp"
+#include "bench_bus.hpp"
+#include "bench_common.hpp"
+#include "harness.hpp"
 #include <lanes/lanes.hpp>
 
 namespace lanes_bench {
@@ -26,10 +28,8 @@ constexpr std::size_t kRingBytes = std::size_t{8} << 20;
 constexpr int kKeys = 1024;
 constexpr std::size_t kScalingRingBytes = std::size_t{2} << 20;  // per partition, scaling runs
 
-struct options {
-  int reps = 7;
-  bool quick = false;
-  std::string out = "results/bus_bench.json";
+struct options : run_options {
+  options() : run_options{7, false, "results/bus_bench.json"} {}
   std::uint64_t count = 2'000'000;  // messages per throughput run
   double rate = 100'000;            // messages/s for the latency runs
   double latency_seconds = 1.0;
@@ -50,8 +50,6 @@ constexpr const char* kQuantileNames[] = {"p50", "p90", "p99", "p999", "p9999"};
 constexpr std::size_t kNq = std::size(kQuantiles);
 constexpr double kSweepRates[] = {50e3, 100e3, 200e3, 500e3, 1e6, 2e6};
 
-std::vector<std::string> make_keys();
-
 struct sample {
   double value = 0;  // msgs/s for throughput; ns for latency percentiles
   double p50 = 0, p99 = 0, p999 = 0, max = 0;
@@ -62,12 +60,42 @@ struct sample {
   bool ok = true;
 };
 
-[[noreturn]] inline void die(const char* what) {
-  std::fprintf(stderr, "bus_bench: %s\n", what);
-  std::exit(1);
-}
+// The timed part of a throughput run: the clock and the allocation count at its start and at
+// its end (bus_cases.cpp).
+struct timed_span {
+  std::uint64_t t0 = 0, t1 = 0, a0 = 0, a1 = 0;
+  void start() noexcept;
+  void stop() noexcept;
+  // A sample of `count` messages over the span: msgs/s and allocations per message.
+  sample rates(std::uint64_t count) const noexcept;
+};
 
 options parse(int argc, char** argv);  // bus_options.cpp
+
+// A throughput case on the pinned pair (harness.hpp): produce() on CPU 0 and consume(sum) on
+// CPU 1 from one start line, timed from the producer's start to the consumer's end;
+// consume() adds the number each of the `count` messages carries to sum.
+template <class Produce, class Consume>
+sample pinned_throughput(std::uint64_t count, Produce&& produce, Consume&& consume) {
+  start_barrier barrier;
+  timed_span span;
+  std::uint64_t sum = 0;
+  const pair_outcome o = run_pinned_pair(
+      [&] {
+        barrier.arrive_and_wait();
+        span.start();
+        produce();
+      },
+      [&] {
+        barrier.arrive_and_wait();
+        consume(sum);
+        span.stop();
+      });
+  sample s = span.rates(count);
+  s.floor_ns = o.floor_before_ns;
+  s.ok = each_once(sum, count);
+  return s;
+}
 
 // ---- the bus (bus_cases.cpp) ----
 
@@ -89,6 +117,11 @@ sample queue_throughput(std::uint64_t count, const std::vector<std::string>& key
 
 sample ring_throughput(std::uint64_t count, std::size_t payload = kValueBytes);
 sample zmq_throughput(std::uint64_t count, const std::vector<std::string>& keys);
+
+// A ZeroMQ message: the same key + value bytes as a bus message.
+constexpr std::size_t kZmqMsgBytes = 8 + kValueBytes;
+// Sends messages 0 .. count - 1 (each numbered in its value) on `socket`.
+void zmq_send_numbered(void* socket, std::uint64_t count, const std::vector<std::string>& keys);
 
 // ---- fan-out (bus_fanout.cpp) ----
 

@@ -64,7 +64,7 @@ void run_profile(const options& opt, const std::vector<std::string>& keys) {
     else if (opt.profile == "zmq_pub_sub")
       s = zmq_fanout(opt.count, keys);
     else
-      die(("unknown case " + opt.profile).c_str());
+      die("unknown case " + opt.profile);
     std::printf("%s: %.2fM msgs/s (floor %.0f ns)%s", opt.profile.c_str(), s.value / 1e6,
                 s.floor_ns, s.ok ? "" : " LOST OR DUPLICATED");
     if (s.lost != 0) std::printf(" (%llu lost)", static_cast<unsigned long long>(s.lost));
@@ -117,7 +117,7 @@ void run_rounds(const options& opt, const std::vector<std::string>& keys,
     r["zmq_pub_sub"] = zmq_fanout(opt.count / 4, keys);  // as PUSH/PULL: fewer msgs
     print_round(round, r);
     for (auto& [id, s] : r) {
-      if (!s.ok) die(("case " + id + " lost or duplicated messages").c_str());
+      if (!s.ok) die("case " + id + " lost or duplicated messages");
       if (round > 0) results[id].push_back(s);
     }
   }
@@ -172,7 +172,7 @@ void run_scaling(const options& opt, const std::vector<std::string>& keys,
 int main(int argc, char** argv) {
   using namespace lanes_bench;
   const options opt = parse(argc, argv);
-  const std::vector<std::string> keys = make_keys();
+  const std::vector<std::string> keys = make_keys(kKeys);
   if (!opt.profile.empty()) {
     run_profile(opt, keys);
     return 0;

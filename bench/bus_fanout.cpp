@@ -22,8 +22,7 @@ namespace {
 // from one go flag that the main thread sets after reading the clock; a run ends when the
 // last reader has its last message. value: messages delivered per reader per second.
 template <class Produce, class Read>
-void run_fanout(Produce&& produce, Read&& read, std::uint64_t& t0, std::uint64_t& t1,
-                std::uint64_t& a0, std::uint64_t& a1) {
+void run_fanout(Produce&& produce, Read&& read, timed_span& span) {
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
   std::uint64_t end[kFanoutReaders] = {};
@@ -44,23 +43,37 @@ void run_fanout(Produce&& produce, Read&& read, std::uint64_t& t0, std::uint64_t
     });
   }
   while (ready.load(std::memory_order_acquire) < kFanoutReaders + 1) std::this_thread::yield();
-  a0 = allocations();
-  t0 = now_ns();
+  span.start();
   go.store(true, std::memory_order_release);  // pairs with wait_go's acquire
   for (std::thread& t : ts) t.join();
-  a1 = allocations();
-  t1 = *std::max_element(std::begin(end), std::end(end));
+  span.a1 = allocations();
+  span.t1 = *std::max_element(std::begin(end), std::end(end));
+}
+
+// The sample of a fan-out run of `count` messages to each reader, which got got[g] of them
+// with numbers summing to sums[g].
+sample fanout_sample(const timed_span& span, std::uint64_t count,
+                     const std::uint64_t (&got)[kFanoutReaders],
+                     const std::uint64_t (&sums)[kFanoutReaders]) {
+  sample s = span.rates(count);
+  for (int g = 0; g < kFanoutReaders; ++g) {
+    s.lost += count - std::min(got[g], count);
+    // A reader that got all of them must have got each once; one that lost some is
+    // reported through `lost`, not failed (only ZeroMQ's readers can lose any).
+    if (got[g] == count && !each_once(sums[g], count)) s.ok = false;
+    if (got[g] > count) s.ok = false;
+  }
+  return s;
 }
 
 // Handshake, untimed, on this thread and the readers' (as they will be used): the producer
 // sends 1-byte hellos until every SUB socket has seen one.
 void zmq_handshake(void* pub, void* const (&subs)[kFanoutReaders]) {
-  constexpr std::size_t msg_bytes = 8 + kValueBytes;
   std::atomic<int> joined{0};
   std::vector<std::thread> hs;
   for (void* sub : subs) {
     hs.emplace_back([&, sub] {
-      char buf[msg_bytes];
+      char buf[kZmqMsgBytes];
       while (zmq_recv(sub, buf, sizeof buf, 0) != 1) {
       }
       joined.fetch_add(1, std::memory_order_acq_rel);
@@ -80,29 +93,14 @@ void zmq_handshake(void* pub, void* const (&subs)[kFanoutReaders]) {
 // waits for the slower group when the ring is full: nothing is dropped), two consumer
 // groups with one member each, both from the earliest offset.
 sample bus_fanout(std::uint64_t count, const std::vector<std::string>& keys) {
-  lanes::bus b(lanes::bus_config{{}, std::chrono::milliseconds(0)});
-  lanes::topic_config tc;
-  tc.partitions = 1;
-  tc.ring_capacity = kRingBytes;
-  tc.producers = lanes::producer_mode::single;
-  if (b.create_topic("fanout", tc) != lanes::errc::ok) die("create_topic (fan-out) failed");
+  lanes::bus b(quiet_bus());
+  create_topic(b, "fanout", ring_topic(1, kRingBytes, lanes::producer_mode::single));
   lanes::producer prod = b.make_producer("fanout");
   std::vector<lanes::consumer> cons;
   for (int g = 0; g < kFanoutReaders; ++g) {
-    lanes::consumer_config cc;
-    cc.group = "fanout-" + std::to_string(g);
-    cc.reset = lanes::offset_reset::earliest;
-    cc.busy_spin = false;
-    cc.auto_commit = false;
-    cc.max_poll_records = 1024;
-    cons.push_back(b.make_consumer(cc));
-    if (cons.back().subscribe({"fanout"}) != lanes::errc::ok) die("subscribe (fan-out) failed");
-    for (int i = 0; i < 1000 && cons.back().assignment().empty(); ++i) {
-      (void)cons.back().poll(std::chrono::milliseconds(1));
-    }
-    if (cons.back().assignment().size() != 1) die("a fan-out group did not take the partition");
+    cons.push_back(group_member(b, "fanout", "fanout-" + std::to_string(g), false, 1));
   }
-  std::uint64_t t0 = 0, t1 = 0, a0 = 0, a1 = 0;
+  timed_span span;
   std::uint64_t sums[kFanoutReaders] = {}, got[kFanoutReaders] = {};
   run_fanout(
       [&] {
@@ -120,24 +118,13 @@ sample bus_fanout(std::uint64_t count, const std::vector<std::string>& keys) {
         while (n < count) {
           const lanes::poll_result r = c.poll(std::chrono::milliseconds(1));
           if (r.status != lanes::errc::ok) die("poll (fan-out) failed");
-          for (const lanes::record_view& rec : r.records) {
-            std::uint64_t i = 0;
-            std::memcpy(&i, rec.value.data(), sizeof i);
-            sum += i;
-          }
-          n += r.records.size();
+          n += add_numbers(r, sum);
         }
         got[g] = n;
         sums[g] = sum;
       },
-      t0, t1, a0, a1);
-  sample s;
-  s.value = static_cast<double>(count) / (static_cast<double>(t1 - t0) * 1e-9);
-  s.allocs_per_msg = static_cast<double>(a1 - a0) / static_cast<double>(count);
-  for (int g = 0; g < kFanoutReaders; ++g) {
-    s.ok = s.ok && got[g] == count && sums[g] == count * (count - 1) / 2;  // each exactly once
-  }
-  return s;
+      span);
+  return fanout_sample(span, count, got, sums);  // each reader reads until it has all
 }
 
 // ZeroMQ: one PUB socket bound to inproc://, two SUB sockets connected to it and subscribed
@@ -172,52 +159,34 @@ sample zmq_fanout(std::uint64_t count, const std::vector<std::string>& keys) {
       die("zmq SUB setsockopt/connect failed");
     }
   }
-  constexpr std::size_t msg_bytes = 8 + kValueBytes;
   zmq_handshake(pub, subs);
-  std::uint64_t t0 = 0, t1 = 0, a0 = 0, a1 = 0;
+  timed_span span;
   std::uint64_t sums[kFanoutReaders] = {}, got[kFanoutReaders] = {};
   run_fanout(
       [&] {
-        char buf[msg_bytes] = {};
-        for (std::uint64_t i = 0; i < count; ++i) {
-          std::memcpy(buf, keys[i % kKeys].data(), 8);
-          std::memcpy(buf + 8, &i, sizeof i);
-          if (zmq_send(pub, buf, msg_bytes, 0) != static_cast<int>(msg_bytes)) die("zmq_send");
-        }
+        zmq_send_numbered(pub, count, keys);
         if (zmq_send(pub, "e!", 2, 0) != 2) die("zmq_send (end)");
       },
       [&](int g) {
-        char buf[msg_bytes];
+        char buf[kZmqMsgBytes];
         std::uint64_t n = 0, sum = 0;
         for (;;) {
           const int len = zmq_recv(subs[g], buf, sizeof buf, 0);
           if (len < 0 && zmq_errno() == EAGAIN) break;  // 10 s without a message: lost
           if (len == 2) break;                          // end
           if (len == 1) continue;                       // a hello from the handshake
-          if (len != static_cast<int>(msg_bytes)) die("zmq_recv (fan-out)");
-          std::uint64_t i = 0;
-          std::memcpy(&i, buf + 8, sizeof i);
-          sum += i;
+          if (len != static_cast<int>(kZmqMsgBytes)) die("zmq_recv (fan-out)");
+          sum += number_at(buf + 8);
           ++n;
         }
         got[g] = n;
         sums[g] = sum;
       },
-      t0, t1, a0, a1);
+      span);
   for (void* sub : subs) zmq_close(sub);
   zmq_close(pub);
   zmq_ctx_term(ctx);
-  sample s;
-  s.value = static_cast<double>(count) / (static_cast<double>(t1 - t0) * 1e-9);
-  s.allocs_per_msg = static_cast<double>(a1 - a0) / static_cast<double>(count);
-  for (int g = 0; g < kFanoutReaders; ++g) {
-    s.lost += count - std::min(got[g], count);
-    // A reader that got all of them must have got each once; one that lost some is
-    // reported through `lost`, not failed.
-    if (got[g] == count && sums[g] != count * (count - 1) / 2) s.ok = false;
-    if (got[g] > count) s.ok = false;
-  }
-  return s;
+  return fanout_sample(span, count, got, sums);
 }
 
 }  // namespace lanes_bench

@@ -71,11 +71,7 @@ sample bus_latency(double rate, double seconds, const std::vector<std::string>& 
       },
       [&](auto&& record) {
         const lanes::poll_result r = f.cons.poll();
-        for (const lanes::record_view& rec : r.records) {
-          std::uint64_t due = 0;
-          std::memcpy(&due, rec.value.data(), sizeof due);
-          record(due);
-        }
+        for (const lanes::record_view& rec : r.records) record(number_at(rec.value.data()));
         return r.records.size();
       });
 }
@@ -93,13 +89,7 @@ sample ring_latency(double rate, double seconds) {
         ring.commit(c);
       },
       [&](auto&& record) {
-        return reader.poll(
-            [&](const lanes::frame_view& v) {
-              std::uint64_t due = 0;
-              std::memcpy(&due, v.data, sizeof due);
-              record(due);
-            },
-            1024);
+        return reader.poll([&](const lanes::frame_view& v) { record(number_at(v.data)); }, 1024);
       });
 }
 
@@ -113,22 +103,20 @@ sample zmq_latency(double rate, double seconds, const std::vector<std::string>& 
       zmq_connect(push, "inproc://bus_bench_latency") != 0) {
     die("zmq bind/connect failed");
   }
-  constexpr std::size_t msg_bytes = 8 + kValueBytes;
   std::uint64_t i = 0;
   const sample s = fixed_rate(
       rate, seconds,
       [&](std::uint64_t due) {
-        char buf[msg_bytes] = {};
+        char buf[kZmqMsgBytes] = {};
         std::memcpy(buf, keys[i++ % kKeys].data(), 8);
         std::memcpy(buf + 8, &due, sizeof due);
-        if (zmq_send(push, buf, msg_bytes, 0) != static_cast<int>(msg_bytes)) die("zmq_send");
+        if (zmq_send(push, buf, kZmqMsgBytes, 0) != static_cast<int>(kZmqMsgBytes)) die("zmq_send");
       },
       [&](auto&& record) -> std::size_t {
-        char buf[msg_bytes];
-        if (zmq_recv(pull, buf, msg_bytes, ZMQ_DONTWAIT) != static_cast<int>(msg_bytes)) return 0;
-        std::uint64_t due = 0;
-        std::memcpy(&due, buf + 8, sizeof due);
-        record(due);
+        char buf[kZmqMsgBytes];
+        if (zmq_recv(pull, buf, kZmqMsgBytes, ZMQ_DONTWAIT) != static_cast<int>(kZmqMsgBytes))
+          return 0;
+        record(number_at(buf + 8));
         return 1;
       });
   zmq_close(push);

@@ -28,12 +28,8 @@ memory_result measure_memory(const std::vector<std::string>& keys) {
     m.partitions = 64;
     m.ring_bytes = std::size_t{1} << 20;
     const std::uint64_t r0 = resident_bytes();
-    lanes::bus b(lanes::bus_config{{}, std::chrono::milliseconds(0)});
-    lanes::topic_config tc;
-    tc.partitions = m.partitions;
-    tc.ring_capacity = m.ring_bytes;
-    tc.producers = lanes::producer_mode::single;
-    if (b.create_topic("mem", tc) != lanes::errc::ok) die("create_topic (memory) failed");
+    lanes::bus b(quiet_bus());
+    create_topic(b, "mem", ring_topic(m.partitions, m.ring_bytes, lanes::producer_mode::single));
     lanes::producer prod = b.make_producer("mem");
     const std::uint64_t r1 = resident_bytes();
     // Twice the ring bytes per partition: every ring wraps at least once.
@@ -53,12 +49,8 @@ memory_result measure_memory(const std::vector<std::string>& keys) {
     // One partition big enough to keep a million 64-byte messages, no reader: retention only.
     m.retained_ring_bytes = std::size_t{256} << 20;
     const std::uint64_t r0 = resident_bytes();
-    lanes::bus b(lanes::bus_config{{}, std::chrono::milliseconds(0)});
-    lanes::topic_config tc;
-    tc.partitions = 1;
-    tc.ring_capacity = m.retained_ring_bytes;
-    tc.producers = lanes::producer_mode::single;
-    if (b.create_topic("mem", tc) != lanes::errc::ok) die("create_topic (memory) failed");
+    lanes::bus b(quiet_bus());
+    create_topic(b, "mem", ring_topic(1, m.retained_ring_bytes, lanes::producer_mode::single));
     lanes::producer prod = b.make_producer("mem");
     const std::uint64_t a0 = allocations();
     const std::uint64_t n = 1'000'000;

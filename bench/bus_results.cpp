@@ -2,17 +2,12 @@
 // tools/bench_report.py): run facts, every sample of every case with its medians, the
 // per-round ratios, the rate sweep, the scaling matrix and the memory figures.
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 
 #include "bus_bench.hpp"
-#include "lanes_support/median.hpp"
 #include "lanes_support/run_info.hpp"
 
 namespace lanes_bench {
 namespace {
-
-using lanes_support::median;
 
 // Ratios within each round, then their median.
 struct ratio_def {
@@ -35,12 +30,7 @@ const std::vector<ratio_def> kRatioDefs = {
 };
 
 void write_header(json_writer& w, const options& opt) {
-  w.field("benchmark", "bus_bench");
-  w.field("git_commit", lanes_tools::git_commit());
-  w.field("compiler", lanes_tools::compiler());
-  w.field("cpu_model", lanes_tools::cpu_model());
-  w.field("date", lanes_tools::utc_date());
-  w.field("load_average", lanes_tools::load_average());
+  write_run_facts(w, "bus_bench");
   w.field("reps", opt.reps);
   w.field("quick", opt.quick);
   w.field("value_bytes", static_cast<std::uint64_t>(kValueBytes));
@@ -72,10 +62,7 @@ void write_case(json_writer& w, const options& opt, const std::string& id,
   w.begin_object();
   const bool lat = id.find("latency") != std::string::npos;
   w.field("unit", lat ? "ns" : "msgs/s");
-  w.array("samples", v);
-  w.field("median", median(v));
-  w.field("min", *std::min_element(v.begin(), v.end()));
-  w.field("max", *std::max_element(v.begin(), v.end()));
+  write_samples(w, v);
   if (lat) {
     w.field("p50_median", median(p50));
     w.field("p99_median", median(p99));
@@ -127,17 +114,7 @@ void write_ratios(json_writer& w, bus_run& run) {
     for (std::size_t i = 0; i < results[d.num].size(); ++i) {
       rs.push_back(results[d.num][i].value / results[d.den][i].value);
     }
-    w.key(d.id);
-    w.begin_object();
-    w.field("numerator", d.num);
-    w.field("denominator", d.den);
-    w.array("per_round", rs);
-    w.field("median", median(rs));
-    w.field("min", *std::min_element(rs.begin(), rs.end()));
-    w.field("max", *std::max_element(rs.begin(), rs.end()));
-    w.end_object();
-    std::fprintf(stderr, "%-24s median %.3f (min %.3f, max %.3f)\n", d.id, median(rs),
-                 *std::min_element(rs.begin(), rs.end()), *std::max_element(rs.begin(), rs.end()));
+    write_ratio(w, d.id, d.num, d.den, rs, 24);
   }
   w.end_object();
 }
@@ -147,10 +124,7 @@ void write_sweep(json_writer& w, const options& opt, const std::vector<sweep_poi
   w.begin_object();
   w.field("reps", opt.sweep_reps);
   w.field("seconds", opt.sweep_seconds);
-  w.key("points");
-  w.begin_array();
-  for (const sweep_point& sp : sweep) {
-    w.begin_object();
+  write_objects(w, "points", sweep, [&](const sweep_point& sp) {
     w.field("case", sp.id);
     w.field("rate_per_s", sp.rate);
     std::vector<double> mx, p99;
@@ -166,9 +140,7 @@ void write_sweep(json_writer& w, const options& opt, const std::vector<sweep_poi
     w.field("max", median(mx));
     w.field("p99_min", *std::min_element(p99.begin(), p99.end()));
     w.field("p99_max", *std::max_element(p99.begin(), p99.end()));
-    w.end_object();
-  }
-  w.end_array();
+  });
   w.end_object();
 }
 
@@ -184,21 +156,13 @@ void write_scaling(json_writer& w, const options& opt, const std::vector<scaling
           "1 producer: pinned to CPU 0, single-producer topic, consumer busy-spins on CPU 1; "
           "2 and 4 producers: multi-producer topic, threads unpinned, consumer parks "
           "(busy_spin off)");
-  w.key("cells");
-  w.begin_array();
-  for (const scaling_cell& c : scaling) {
-    w.begin_object();
+  write_objects(w, "cells", scaling, [&](const scaling_cell& c) {
     w.field("partitions", static_cast<std::uint64_t>(c.partitions));
     w.field("producers", static_cast<std::uint64_t>(c.producers));
     w.field("value_bytes", static_cast<std::uint64_t>(c.value_bytes));
     w.field("messages_offered", c.messages);
-    w.array("samples", c.rates);
-    w.field("median", median(c.rates));
-    w.field("min", *std::min_element(c.rates.begin(), c.rates.end()));
-    w.field("max", *std::max_element(c.rates.begin(), c.rates.end()));
-    w.end_object();
-  }
-  w.end_array();
+    write_samples(w, c.rates);
+  });
   w.end_object();
 }
 
@@ -220,20 +184,14 @@ void write_memory(json_writer& w, const memory_result& mem) {
 }  // namespace
 
 void write_results(const options& opt, bus_run& run) {
-  std::filesystem::path out(opt.out);
-  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
-  std::ofstream file(out);
-  if (!file) die(("cannot write " + opt.out).c_str());
-  json_writer w(file);
-  w.begin_object();
-  write_header(w, opt);
-  write_cases(w, opt, run);
-  write_ratios(w, run);
-  if (opt.sweep) write_sweep(w, opt, run.sweep);
-  if (opt.scaling) write_scaling(w, opt, run.scaling);
-  if (opt.memory) write_memory(w, run.mem);
-  w.end_object();
-  file << "\n";
+  write_results_file(opt.out, [&](json_writer& w) {
+    write_header(w, opt);
+    write_cases(w, opt, run);
+    write_ratios(w, run);
+    if (opt.sweep) write_sweep(w, opt, run.sweep);
+    if (opt.scaling) write_scaling(w, opt, run.scaling);
+    if (opt.memory) write_memory(w, run.mem);
+  });
   std::fprintf(stderr, "wrote %s\n", opt.out.c_str());
 }
 

@@ -14,25 +14,12 @@ namespace {
 // One topic "bench" of `partitions` partitions, `producers` producers, and one consumer-group
 // member holding every partition (busy-spinning only with one producer).
 struct scaling_topic {
-  scaling_topic(std::uint32_t partitions, int producers)
-      : b(lanes::bus_config{{}, std::chrono::milliseconds(0)}) {
-    lanes::topic_config tc;
-    tc.partitions = partitions;
-    tc.ring_capacity = kScalingRingBytes;
-    tc.producers = producers == 1 ? lanes::producer_mode::single : lanes::producer_mode::multi;
-    if (b.create_topic("bench", tc) != lanes::errc::ok) die("create_topic (scaling) failed");
-    lanes::consumer_config cc;
-    cc.group = "bench";
-    cc.reset = lanes::offset_reset::earliest;
-    cc.busy_spin = producers == 1;
-    cc.auto_commit = false;
-    cc.max_poll_records = 1024;
-    cons = b.make_consumer(cc);
-    if (cons.subscribe({"bench"}) != lanes::errc::ok) die("subscribe failed");
-    for (int i = 0; i < 1000 && cons.assignment().size() < partitions; ++i) {
-      (void)cons.poll(std::chrono::milliseconds(1));
-    }
-    if (cons.assignment().size() != partitions) die("group did not take every partition");
+  scaling_topic(std::uint32_t partitions, int producers) : b(quiet_bus()) {
+    create_topic(
+        b, "bench",
+        ring_topic(partitions, kScalingRingBytes,
+                   producers == 1 ? lanes::producer_mode::single : lanes::producer_mode::multi));
+    cons = group_member(b, "bench", "bench", producers == 1, partitions);
     for (int p = 0; p < producers; ++p) prods.push_back(b.make_producer("bench"));
   }
   lanes::bus b;
@@ -111,13 +98,7 @@ sample scaling_run(std::uint32_t partitions, int producers, std::size_t value_by
       // (1) read finished before sent: every producer counted in it has added its sent.
       const bool all_done = finished.load(std::memory_order_acquire) == producers;
       if (all_done && got == sent.load(std::memory_order_relaxed)) break;
-      const lanes::poll_result r = cons.poll(std::chrono::milliseconds(1));
-      for (const lanes::record_view& rec : r.records) {
-        std::uint64_t i = 0;
-        std::memcpy(&i, rec.value.data(), sizeof i);
-        sum += i;
-      }
-      got += r.records.size();
+      got += add_numbers(cons.poll(std::chrono::milliseconds(1)), sum);
     }
     t1 = now_ns();
   };

@@ -33,6 +33,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_bus.hpp"
+#include "bench_common.hpp"
 #include "lanes/cdc.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes_support/histogram.hpp"
@@ -46,17 +48,10 @@ namespace {
 using json = nlohmann::json;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using lanes_bench::die;
+using lanes_bench::seconds_since;
 
 const std::string data_root = "/var/tmp/lanes-cdc-bench";  // a real disk, not tmpfs
-
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "cdc_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-double seconds_since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
 
 // One libpq connection for the writes (autocommit: one statement, one transaction).
 class pg_conn {
@@ -88,11 +83,7 @@ struct data_dir {
   ~data_dir() { std::filesystem::remove_all(path); }
 };
 
-lanes::bus open_bus(const data_dir& d) {
-  lanes::bus_config bc;
-  bc.data_dir = d.path.string();
-  return lanes::bus(bc);
-}
+lanes::bus open_bus(const data_dir& d) { return lanes::bus(lanes_bench::bus_at(d.path)); }
 
 // A cdc_stream's run() on a thread of its own, until finish().
 class stream_thread {
@@ -329,22 +320,15 @@ json latency_run(const pg_test::server& s, std::size_t n, int rate) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int reps = 5;
-  bool quick = false;
-  std::string out = "results/cdc_bench.json";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--quick") {
-      quick = true;
-      reps = 1;
-    } else if (a == "--reps" && i + 1 < argc) {
-      reps = std::max(1, std::atoi(argv[++i]));
-    } else if (a == "--out" && i + 1 < argc) {
-      out = argv[++i];
-    } else {
-      die("usage: cdc_bench [--quick] [--reps N] [--out PATH]");
-    }
-  }
+  lanes_bench::run_options o{5, false, "results/cdc_bench.json"};
+  lanes_bench::parse_command_line(argc, argv, o,
+                                  "usage: cdc_bench [--quick] [--reps N] [--out PATH]",
+                                  {{"--quick", [&](lanes_bench::arg_cursor&) {
+                                      o.quick = true;  // one round; a later --reps still counts
+                                      o.reps = 1;
+                                    }}});
+  const int reps = o.reps;
+  const bool quick = o.quick;
   if (const std::string why = pg_test::unavailable(); !why.empty()) die(why);
   pg_test::server s;
   s.sql("CREATE TABLE t (id bigint PRIMARY KEY, name text, n int)");
@@ -371,7 +355,7 @@ int main(int argc, char** argv) {
   result["server"] = "PostgreSQL 15 (" + s.value("SELECT version()") +
                      "), fsync off, unix socket, in a temporary directory";
   result["cases"] = cases;
-  lanes_support::write_json_file(out, result);
+  lanes_support::write_json_file(o.out, result);
   std::printf("%s\n", cases.dump(2).c_str());
   return 0;
 }

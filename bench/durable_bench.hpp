@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_bus.hpp"
+#include "bench_common.hpp"
 #include <lanes/lanes.hpp>
 
 namespace lanes_bench {
@@ -20,18 +22,11 @@ namespace lanes_bench {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-struct options {
-  bool quick = false;
-  int reps = 3;
+struct options : run_options {
+  options() : run_options{3, false, "results/durable_bench.json"} {}
   std::string dir = "/var/tmp/lanes-bench";
-  std::string out = "results/durable_bench.json";
   std::uint64_t catchup_mib = 1024;
 };
-
-[[noreturn]] inline void die(const std::string& what) {
-  std::fprintf(stderr, "durable_bench: %s\n", what.c_str());
-  std::exit(1);
-}
 
 options parse_options(int argc, char** argv);  // durable_options.cpp
 
@@ -56,7 +51,6 @@ double crc_seconds(const std::vector<fs::path>& files);
 
 // ---- the lanes topics (durable_topics.cpp) ----
 
-lanes::bus_config disk_bus(const fs::path& dir);
 lanes::topic_config durable_topic(lanes::durability d, std::chrono::microseconds window);
 // A consumer of topic "t" partition 0 from the earliest offset.
 lanes::consumer reader(lanes::bus& b);

@@ -18,7 +18,7 @@ catchup_data write_catchup_data(const options& o, const fs::path& cdir) {
   d.dir = cdir;
   fs::remove_all(cdir);
   {
-    lanes::bus b(disk_bus(cdir));
+    lanes::bus b(bus_at(cdir));
     if (b.create_topic("t", durable_topic(lanes::durability::async, 1000us)) != lanes::errc::ok) {
       die("create_topic");
     }
@@ -61,7 +61,7 @@ json catchup_rounds(const options& o, const catchup_data& d) {
 // bytes; checks offsets are dense. `extra`: a producer publishing meanwhile, which the
 // consumer must meet in the ring with no gap and no duplicate.
 json catch_up(const fs::path& dir, std::uint64_t records, double file_mb, bool extra) {
-  lanes::bus b(disk_bus(dir));
+  lanes::bus b(bus_at(dir));
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> published{0};
   std::thread producer;

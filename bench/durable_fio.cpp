@@ -1,27 +1,14 @@
 // bench/durable_fio.cpp: fio on the same directory, the reference durable_bench measures lanes
 // against: fdatasync latency, buffered sequential writes, sequential reads of the segments.
-#include <cstdio>
 #include <string>
 
+#include "bench_fio.hpp"
 #include "durable_bench.hpp"
 
 namespace lanes_bench {
 namespace {
 
-json fio(const std::string& args) {
-  const std::string cmd = "fio --output-format=json " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) die("cannot run fio");
-  std::string out;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int st = ::pclose(p);
-  const std::size_t a = out.find('{');
-  if (st != 0 || a == std::string::npos) die("fio failed: " + cmd + "\n" + out);
-  const json doc = json::parse(out.substr(a), nullptr, false);
-  if (doc.is_discarded() || !doc.contains("jobs")) die("cannot parse fio's JSON: " + cmd);
-  return doc["jobs"][0];
-}
+json fio(const std::string& args) { return run_fio_job("fio --output-format=json " + args); }
 
 }  // namespace
 

@@ -28,7 +28,7 @@ double cpu_seconds() {
 // CPU over `secs` idle seconds, and the first publish after that until it is polled.
 json idle(const fs::path& dir, double secs) {
   fs::remove_all(dir);
-  lanes::bus b(disk_bus(dir));
+  lanes::bus b(bus_at(dir));
   lanes::topic_config tc = durable_topic(lanes::durability::async, 1000us);
   tc.partitions = 4;
   if (b.create_topic("t", tc) != lanes::errc::ok) die("create_topic");

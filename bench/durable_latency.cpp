@@ -19,7 +19,7 @@ using namespace std::chrono_literals;
 json paced_latency(const fs::path& dir, const lanes::topic_config& tc, double rate, double secs) {
   std::fprintf(stderr, "durable_bench: latency at %.0f msg/s\n", rate);
   fs::remove_all(dir);
-  lanes::bus b(disk_bus(dir));
+  lanes::bus b(bus_at(dir));
   if (b.create_topic("t", tc) != lanes::errc::ok) die("create_topic");
   const auto total = static_cast<std::uint64_t>(rate * secs);
   log_linear_histogram h;
@@ -65,7 +65,7 @@ json paced_latency(const fs::path& dir, const lanes::topic_config& tc, double ra
 json durable_ack(const fs::path& dir, std::chrono::microseconds window, int count) {
   std::fprintf(stderr, "durable_bench: durable acks\n");
   fs::remove_all(dir);
-  lanes::bus b(disk_bus(dir));
+  lanes::bus b(bus_at(dir));
   if (b.create_topic("t", durable_topic(lanes::durability::async, window)) != lanes::errc::ok) {
     die("create_topic");
   }

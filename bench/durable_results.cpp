@@ -19,8 +19,6 @@ void write_results(const options& o, const durable_run& run) {
                   {"catchup", run.catchup},
                   {"catchup_rejoin", run.rejoin},
                   {"idle", run.idle_result}});
-  fs::create_directories(fs::path(o.out).parent_path().empty() ? "."
-                                                               : fs::path(o.out).parent_path());
   lanes_support::write_json_file(o.out, doc);
   std::fprintf(stderr, "durable_bench: wrote %s\n", o.out.c_str());
 }

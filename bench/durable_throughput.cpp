@@ -18,7 +18,7 @@ json throughput(const fs::path& dir, lanes::durability d, std::size_t value_size
                 std::uint64_t bytes) {
   std::fprintf(stderr, "durable_bench: throughput, %zu B values\n", value_size);
   fs::remove_all(dir);
-  lanes::bus b(disk_bus(dir));
+  lanes::bus b(bus_at(dir));
   lanes::topic_config tc = durable_topic(d, 1000us);
   if (b.create_topic("t", tc) != lanes::errc::ok) die("create_topic");
   const std::uint64_t total = std::max<std::uint64_t>(bytes / value_size, 1);

@@ -1,15 +1,10 @@
-// bench/durable_topics.cpp: the bus, topic and consumer settings every durable_bench case uses.
+// bench/durable_topics.cpp: the topic and consumer settings every durable_bench case uses (the
+// bus: bus_at, bench_bus.hpp).
 #include <vector>
 
 #include "durable_bench.hpp"
 
 namespace lanes_bench {
-
-lanes::bus_config disk_bus(const fs::path& dir) {
-  lanes::bus_config c;
-  c.data_dir = dir.string();
-  return c;
-}
 
 lanes::topic_config durable_topic(lanes::durability d, std::chrono::microseconds window) {
   lanes::topic_config t;

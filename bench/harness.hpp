@@ -13,21 +13,20 @@
 // the two vCPUs (placement_probe), so that runs in different placements are not compared.
 #pragma once
 
-#include <pthread.h>
-#include <sched.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "lanes_support/cpu_affinity.hpp"
 #include "lanes_support/histogram.hpp"
 #include "queue_adapters.hpp"
+#include <lanes/clock.hpp>
 #include <lanes/platform.hpp>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -41,11 +40,9 @@ inline constexpr int kConsumerCpu = 1;
 
 // ---- clocks ----
 
-inline std::uint64_t now_ns() noexcept {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
+// lanes::steady_ns() (the steady clock of every lanes wait), unsigned: the benchmarks take
+// differences of readings that only move forward.
+inline std::uint64_t now_ns() noexcept { return static_cast<std::uint64_t>(lanes::steady_ns()); }
 
 // Cheapest timestamp for per-trip timing: the TSC on x86 (converted to ns per run against
 // steady_clock), steady_clock elsewhere.
@@ -107,12 +104,7 @@ inline double timer_step_ticks() {
 
 // ---- threads ----
 
-inline bool pin_this_thread(int cpu) noexcept {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
-}
+using lanes_support::pin_this_thread;
 
 // Two counters on separate cache lines: A stores s into `ping` and spins until `pong` shows
 // s; B spins until `ping` shows s and stores s into `pong`. One trip is two cache-line

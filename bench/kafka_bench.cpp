@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "lanes_support/json_file.hpp"
 #include "lanes_support/ours_vs_peer.hpp"
 #include "lanes_support/run_info.hpp"
@@ -46,16 +47,13 @@
 namespace {
 
 using json = nlohmann::json;
+using lanes_bench::die;
+using lanes_bench::seconds_since;
 using clock_type = std::chrono::steady_clock;
 // Of every topic, lanes and Kafka. 16: the mock cluster keeps 5 MiB per partition, and Kafka ->
 // lanes must read back what it holds, so more partitions make those runs longer (4 partitions:
 // 16 000 x 1 KiB read in 15-50 ms, where a few ms of scheduling decided the ratio).
 constexpr int partitions = 16;
-
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "kafka_bench: %s\n", what.c_str());
-  std::exit(1);
-}
 
 rd_kafka_t* client(rd_kafka_type_t type,
                    const std::vector<std::pair<std::string, std::string>>& props,
@@ -119,10 +117,6 @@ struct cluster {
   std::string bootstrap;
   int next = 0;
 };
-
-double seconds_since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
 
 // Throughput over the whole run of one side, connecting included (librdkafka prefetches and
 // batches delivery reports, so a first-to-last span would flatter the peer): from
@@ -386,112 +380,131 @@ json summary(const std::vector<double>& ours, const std::vector<double>& peer) {
   return lanes_support::ours_vs_peer(ours, peer, "records_per_s");
 }
 
+struct options : lanes_bench::run_options {
+  options() : run_options{12, false, "results/kafka_bench.json"} {}
+  std::string only;  // "to" or "from": one direction (for profiling)
+  std::vector<std::size_t> sizes{64, 1024};
+  // KAFKA_BENCH_SIDE=ours|peer (diagnostic, for profiling one side): the other is not run.
+  std::string side = std::getenv("KAFKA_BENCH_SIDE") ? std::getenv("KAFKA_BENCH_SIDE") : "";
+};
+
+constexpr const char* kUsage =
+    "usage: kafka_bench [--quick] [--reps N] [--out PATH] [--only to|from] [--size 64|1024]";
+
+options parse(int argc, char** argv) {
+  options o;  // reps: a multiple of 2 and 3, so each side runs first (and second, third) equally
+  lanes_bench::parse_command_line(
+      argc, argv, o, kUsage,
+      {{"--quick",
+        [&](lanes_bench::arg_cursor&) {  // one round; a later --reps still counts
+          o.quick = true;
+          o.reps = 1;
+        }},
+       {"--only",
+        [&](lanes_bench::arg_cursor& a) {
+          o.only = a.value();
+          if (o.only != "to" && o.only != "from") die(kUsage);
+        }},
+       {"--size", [&](lanes_bench::arg_cursor& a) {
+          const std::string size = a.value();
+          if (size != "64" && size != "1024") die(kUsage);
+          o.sizes = {static_cast<std::size_t>(std::stoul(size))};
+        }}});
+  return o;
+}
+
+// Each side's rate per round, in records/s.
+struct rates {
+  std::vector<double> to_ours, to_peer, from_ours, from_durable, from_peer;
+};
+
+const std::string data_dir = "/var/tmp/lanes-kafka-bench";
+
+// lanes -> Kafka, one round: the bridge and librdkafka's producer, each to a topic of its own.
+// Who runs first takes turns, round by round: the first client after the cluster starts (or
+// after the topics are filled) found it slower to answer.
+void to_kafka_round(const options& o, cluster& k, int r, std::size_t n, std::size_t size,
+                    rates& out) {
+  const std::string t_ours = k.topic();
+  const std::string t_peer = k.topic();
+  const auto ours = [&] {
+    out.to_ours.push_back(o.side != "peer" ? ours_to_kafka(k, t_ours, n, size) : 1);
+  };
+  const auto peer = [&] {
+    out.to_peer.push_back(o.side != "ours" ? peer_produce(k, t_peer, n, size) : 1);
+  };
+  if (r % 2 == 0) {
+    ours();
+    peer();
+  } else {
+    peer();
+    ours();
+  }
+}
+
+// Kafka -> lanes, one round: each reader its own topic, filled (untimed) in the order they
+// read them; the order of the readers turns by one each round. Measured with
+// KAFKA_BENCH_TRACE=1, Kafka -> lanes 1 KiB, 6 rounds: the first reader after the fills got its
+// first record after 33-110 ms, the second after 5-75 ms, whichever side it was; with ours
+// always first that was ratio 0.79, with the order swapped 1.13.
+void from_kafka_round(const options& o, cluster& k, int r, std::size_t n, std::size_t size,
+                      rates& out) {
+  const std::string topics[3] = {k.topic(), k.topic(), k.topic()};
+  for (const std::string& t : topics) (void)peer_produce(k, t, n, size);
+  const std::function<void(const std::string&)> readers[3] = {
+      [&](const std::string& t) {
+        out.from_ours.push_back(o.side != "peer" ? ours_from_kafka(k, t, n, false, data_dir) : 1);
+      },
+      [&](const std::string& t) {
+        out.from_peer.push_back(o.side != "ours" ? peer_consume(k, t, n) : 1);
+      },
+      [&](const std::string& t) {
+        out.from_durable.push_back(o.side != "peer" ? ours_from_kafka(k, t, n, true, data_dir) : 1);
+      }};
+  for (int i = 0; i < 3; ++i) readers[(i + r) % 3](topics[i]);
+}
+
+// Every round at one value size; its cases are added to `cases`.
+void run_size(const options& o, std::size_t size, json& cases) {
+  // lanes -> Kafka only needs the delivery reports, so its runs are long enough (0.5-1 s) that
+  // connecting is a small share. Kafka -> lanes must read back all it reads: the mock
+  // cluster keeps at most 5 MiB and 100000 records per partition (older ones are deleted),
+  // so those cases stay below that and are filled, untimed, by librdkafka's producer.
+  const std::size_t n_to = partitions * (size == 64 ? 25000 : 6250) / (o.quick ? 4 : 1);
+  const std::size_t n_from = partitions * (size == 64 ? 30000 : 4000) / (o.quick ? 4 : 1);
+  rates got;
+  for (int r = 0; r < o.reps; ++r) {
+    std::fprintf(stderr, "kafka_bench: %zu B, round %d of %d\n", size, r + 1, o.reps);
+    cluster k;  // a fresh cluster per round: every round starts from empty logs
+    if (o.only != "from") to_kafka_round(o, k, r, n_to, size, got);
+    if (o.only != "to") from_kafka_round(o, k, r, n_from, size, got);
+  }
+  const std::string s = std::to_string(size);
+  if (o.only != "from") {
+    cases["to_kafka_" + s] = summary(got.to_ours, got.to_peer);
+    cases["to_kafka_" + s]["records"] = n_to;
+  }
+  if (o.only != "to") {
+    cases["from_kafka_" + s] = summary(got.from_ours, got.from_peer);
+    cases["from_kafka_durable_" + s] = summary(got.from_durable, got.from_peer);
+    cases["from_kafka_" + s]["records"] = n_from;
+    cases["from_kafka_durable_" + s]["records"] = n_from;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int reps = 12;  // a multiple of 2 and 3: each side runs first (and second, third) equally
-  bool quick = false;
-  std::string out = "results/kafka_bench.json";
-  std::string only;  // "to" or "from": one direction (for profiling)
-  std::vector<std::size_t> sizes{64, 1024};
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--quick") {
-      quick = true;
-      reps = 1;
-    } else if (a == "--reps" && i + 1 < argc) {
-      reps = std::max(1, std::atoi(argv[++i]));
-    } else if (a == "--out" && i + 1 < argc) {
-      out = argv[++i];
-    } else if (a == "--only" && i + 1 < argc &&
-               (argv[i + 1] == std::string("to") || argv[i + 1] == std::string("from"))) {
-      only = argv[++i];
-    } else if (a == "--size" && i + 1 < argc &&
-               (argv[i + 1] == std::string("64") || argv[i + 1] == std::string("1024"))) {
-      sizes = {static_cast<std::size_t>(std::atoi(argv[++i]))};
-    } else {
-      die("usage: kafka_bench [--quick] [--reps N] [--out PATH] [--only to|from] "
-          "[--size 64|1024]");
-    }
-  }
-  const std::string dir = "/var/tmp/lanes-kafka-bench";
-  // KAFKA_BENCH_SIDE=ours|peer (diagnostic, for profiling one side): the other is not run.
-  const std::string side = std::getenv("KAFKA_BENCH_SIDE") ? std::getenv("KAFKA_BENCH_SIDE") : "";
+  const options o = parse(argc, argv);
   json cases = json::object();
-  for (const std::size_t size : sizes) {
-    // lanes -> Kafka only needs the delivery reports, so its runs are long enough (0.5-1 s) that
-    // connecting is a small share. Kafka -> lanes must read back all it reads: the mock
-    // cluster keeps at most 5 MiB and 100000 records per partition (older ones are deleted),
-    // so those cases stay below that and are filled, untimed, by librdkafka's producer.
-    const std::size_t n_to = partitions * (size == 64 ? 25000 : 6250) / (quick ? 4 : 1);
-    const std::size_t n_from = partitions * (size == 64 ? 30000 : 4000) / (quick ? 4 : 1);
-    std::vector<double> to_ours, to_peer, from_ours, from_durable, from_peer;
-    for (int r = 0; r < reps; ++r) {
-      std::fprintf(stderr, "kafka_bench: %zu B, round %d of %d\n", size, r + 1, reps);
-      cluster k;  // a fresh cluster per round: every round starts from empty logs
-      // Who runs first takes turns, round by round: the first client after the cluster starts
-      // (or after the topics are filled) found it slower to answer. Measured with
-      // KAFKA_BENCH_TRACE=1, Kafka -> lanes 1 KiB, 6 rounds: the first reader after the
-      // fills got its first record after 33-110 ms, the second after 5-75 ms, whichever side
-      // it was; with ours always first that was ratio 0.79, with the order swapped 1.13.
-      if (only != "from") {
-        const std::string t_ours = k.topic();
-        const std::string t_peer = k.topic();
-        const auto ours = [&] {
-          to_ours.push_back(side != "peer" ? ours_to_kafka(k, t_ours, n_to, size) : 1);
-        };
-        const auto peer = [&] {
-          to_peer.push_back(side != "ours" ? peer_produce(k, t_peer, n_to, size) : 1);
-        };
-        if (r % 2 == 0) {
-          ours();
-          peer();
-        } else {
-          peer();
-          ours();
-        }
-      }
-      if (only == "to") continue;
-      // Each reader its own topic, filled (untimed) in the order they read them.
-      const std::string topics[3] = {k.topic(), k.topic(), k.topic()};
-      for (const std::string& t : topics) (void)peer_produce(k, t, n_from, size);
-      const std::function<void(const std::string&)> readers[3] = {
-          [&](const std::string& t) {
-            from_ours.push_back(side != "peer" ? ours_from_kafka(k, t, n_from, false, dir) : 1);
-          },
-          [&](const std::string& t) {
-            from_peer.push_back(side != "ours" ? peer_consume(k, t, n_from) : 1);
-          },
-          [&](const std::string& t) {
-            from_durable.push_back(side != "peer" ? ours_from_kafka(k, t, n_from, true, dir) : 1);
-          }};
-      for (int i = 0; i < 3; ++i) readers[(i + r) % 3](topics[i]);
-    }
-    const std::string s = std::to_string(size);
-    if (only != "from") {
-      cases["to_kafka_" + s] = summary(to_ours, to_peer);
-      cases["to_kafka_" + s]["records"] = n_to;
-    }
-    if (only != "to") {
-      cases["from_kafka_" + s] = summary(from_ours, from_peer);
-      cases["from_kafka_durable_" + s] = summary(from_durable, from_peer);
-      cases["from_kafka_" + s]["records"] = n_from;
-      cases["from_kafka_durable_" + s]["records"] = n_from;
-    }
-  }
-  const json result = {
-      {"suite", "kafka_bench"},
-      {"commit", lanes_tools::git_commit()},
-      {"compiler", lanes_tools::compiler()},
-      {"cpu", lanes_tools::cpu_model()},
-      {"date", lanes_tools::utc_date()},
-      {"load_average", lanes_tools::load_average()},
-      {"rounds", reps},
-      {"cluster",
-       "librdkafka 2.0.2 mock cluster, 1 broker, 16 partitions, in this process (keeps 5 MiB "
-       "per partition: N is sized below it)"},
-      {"cases", cases}};
-  lanes_support::write_json_file(out, result);
+  for (const std::size_t size : o.sizes) run_size(o, size, cases);
+  json result = lanes_tools::result_header("kafka_bench");
+  result["rounds"] = o.reps;
+  result["cluster"] =
+      "librdkafka 2.0.2 mock cluster, 1 broker, 16 partitions, in this process (keeps 5 MiB per "
+      "partition: N is sized below it)";
+  result["cases"] = cases;
+  lanes_support::write_json_file(o.out, result);
   std::printf("%s\n", cases.dump(2).c_str());
   return 0;
 }

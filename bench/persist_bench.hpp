@@ -14,7 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "lanes_support/json_writer.hpp"
+#include "bench_bus.hpp"
+#include "bench_common.hpp"
 #include <lanes/lanes.hpp>
 
 namespace lanes_bench {
@@ -34,11 +35,9 @@ constexpr std::size_t kSyncValueBytes = 1024;
 constexpr std::size_t kMemValueBytes = 64;
 constexpr std::size_t kMemRingBytes = std::size_t{8} << 20;
 
-struct options {
-  int reps = 7;
-  bool quick = false;
+struct options : run_options {
+  options() : run_options{7, false, "results/persist_bench.json"} {}
   std::string dir = "/var/tmp/lanes-bench";
-  std::string out = "results/persist_bench.json";
   std::string fio = "fio";
   std::uint64_t async_mib = 256;        // bytes of values per async run (and per fio run)
   std::uint64_t sync_ops = 1000;        // publishes per sync-latency run (and fio writes)
@@ -55,11 +54,6 @@ struct options {
   std::uint64_t window_tput_mib = 64;  // and at most this many MiB of values
   std::string profile;
 };
-
-[[noreturn]] inline void die(const std::string& what) {
-  std::fprintf(stderr, "persist_bench: %s\n", what.c_str());
-  std::exit(1);
-}
 
 // Exact percentile of recorded samples (nearest rank).
 inline double percentile(std::vector<double>& v, double q) {
@@ -120,8 +114,25 @@ struct log_scan {
 // them a moment ago; recovery is tested elsewhere).
 log_scan scan_logs(const fs::path& root);
 
-// A bus writing under dir, with no housekeeping thread.
-lanes::bus_config disk_bus(const fs::path& dir);
+// What one bus or fio case did to the disk: made on a fresh (removed) directory, it reads the
+// block device's counters; finish() reads them again, scans the segment files the case wrote
+// and removes the directory. Cold path.
+class disk_case {
+ public:
+  disk_case(const fs::path& dir, const disk_info& disk);
+  log_scan finish();
+  // The block device's writes and flushes meanwhile (add_block_delta).
+  void add_device(sample& s) const { add_block_delta(s, before_, after_); }
+  // add_device, records per batch written (from finish's scan) and s[per_key]: flushes per
+  // `per` (messages, seconds), when the device counts flushes and per is not 0.
+  void add_batches_and_flushes(sample& s, const char* per_key, double per) const;
+
+ private:
+  fs::path dir_;
+  std::string stat_path_;
+  block_counters before_, after_;
+  log_scan scan_;
+};
 
 // ---- fio (persist_fio.cpp) ----
 

@@ -12,28 +12,34 @@
 #include "persist_bench.hpp"
 
 namespace lanes_bench {
+namespace {
+
+// One partition of 1 MiB ring, durability::sync: every publish returns once durable.
+lanes::topic_config sync_topic(lanes::producer_mode producers) {
+  lanes::topic_config tc = ring_topic(1, std::size_t{1} << 20, producers);
+  tc.durable = lanes::durability::sync;
+  return tc;
+}
+
+}  // namespace
 
 // ---- bus: async throughput ----
 
 sample bus_async(const options& opt, const fs::path& dir, const disk_info& disk) {
-  fs::remove_all(dir);
+  disk_case on_disk(dir, disk);
   const std::uint64_t total = (opt.async_mib << 20) / kSeqValueBytes;
   std::vector<char> values(kSeqBatchMsgs * kSeqValueBytes, 'v');
   std::vector<lanes::message> msgs(kSeqBatchMsgs);
   std::vector<lanes::publish_result> results(kSeqBatchMsgs);
   sample s;
-  const block_counters b0 = read_block(disk.stat_path);
   std::uint64_t t0 = 0, t_published = 0, t1 = 0;
   usage u0, used;
   {
-    lanes::bus b(disk_bus(dir));
-    lanes::topic_config tc;
-    tc.partitions = 1;
-    tc.ring_capacity = kSeqRingBytes;
-    tc.producers = lanes::producer_mode::single;
+    lanes::bus b(quiet_bus(dir));
+    lanes::topic_config tc = ring_topic(1, kSeqRingBytes, lanes::producer_mode::single);
     tc.durable = lanes::durability::async;
     tc.sync_bytes = kSyncBytes;
-    if (b.create_topic("seq", tc) != lanes::errc::ok) die("create_topic(seq) failed");
+    create_topic(b, "seq", tc);
     lanes::producer p = b.make_producer("seq");
     std::uint64_t last = 0;
     u0 = read_usage(RUSAGE_SELF);
@@ -59,9 +65,7 @@ sample bus_async(const options& opt, const fs::path& dir, const disk_info& disk)
     const auto info = b.describe_topic("seq");
     if (!info || info->partitions[0].durable_offset < total) die("not everything is durable");
   }
-  const block_counters b1 = read_block(disk.stat_path);
-  const log_scan ls = scan_logs(dir);
-  fs::remove_all(dir);
+  const log_scan ls = on_disk.finish();
   if (ls.records != total) die("async run: the segment files do not hold every record");
   const double secs = static_cast<double>(t1 - t0) * 1e-9;
   s["value"] = static_cast<double>(total * kSeqValueBytes) / secs / 1e6;  // MB/s of values
@@ -76,29 +80,23 @@ sample bus_async(const options& opt, const fs::path& dir, const disk_info& disk)
   s["segments"] = static_cast<double>(ls.files);
   s["cpu_s_per_gb"] = used.cpu_s / (static_cast<double>(total * kSeqValueBytes) / 1e9);
   s["switches"] = used.switches;
-  add_block_delta(s, b0, b1);
+  on_disk.add_device(s);
   return s;
 }
 
 // ---- bus: sync latency, one producer ----
 
 sample bus_sync_latency(const options& opt, const fs::path& dir, const disk_info& disk) {
-  fs::remove_all(dir);
+  disk_case on_disk(dir, disk);
   std::vector<double> lat;
   lat.reserve(opt.sync_ops);
   char value[kSyncValueBytes];
   std::memset(value, 's', sizeof value);
-  const block_counters b0 = read_block(disk.stat_path);
   std::uint64_t t0 = 0, t1 = 0;
   usage u0, used;
   {
-    lanes::bus b(disk_bus(dir));
-    lanes::topic_config tc;
-    tc.partitions = 1;
-    tc.ring_capacity = std::size_t{1} << 20;
-    tc.producers = lanes::producer_mode::single;
-    tc.durable = lanes::durability::sync;
-    if (b.create_topic("lat", tc) != lanes::errc::ok) die("create_topic(lat) failed");
+    lanes::bus b(quiet_bus(dir));
+    create_topic(b, "lat", sync_topic(lanes::producer_mode::single));
     lanes::producer p = b.make_producer("lat");
     u0 = read_usage(RUSAGE_SELF);
     t0 = now_ns();
@@ -113,9 +111,7 @@ sample bus_sync_latency(const options& opt, const fs::path& dir, const disk_info
     t1 = now_ns();
     used = read_usage(RUSAGE_SELF) - u0;
   }
-  const block_counters b1 = read_block(disk.stat_path);
-  const log_scan ls = scan_logs(dir);
-  fs::remove_all(dir);
+  on_disk.finish();
   sample s;
   double sum = 0;
   for (double x : lat) sum += x;
@@ -128,12 +124,7 @@ sample bus_sync_latency(const options& opt, const fs::path& dir, const disk_info
   s["cpu_us_per_op"] = used.cpu_s * 1e6 / static_cast<double>(opt.sync_ops);
   s["switches_per_op"] = used.switches / static_cast<double>(opt.sync_ops);
   s["value"] = s["p99"];
-  s["records_per_batch"] =
-      ls.batches ? static_cast<double>(ls.records) / static_cast<double>(ls.batches) : 0;
-  add_block_delta(s, b0, b1);
-  if (s.count("dev_flushes") != 0) {
-    s["flushes_per_msg"] = s["dev_flushes"] / static_cast<double>(opt.sync_ops);
-  }
+  on_disk.add_batches_and_flushes(s, "flushes_per_msg", static_cast<double>(opt.sync_ops));
   return s;
 }
 
@@ -141,21 +132,15 @@ sample bus_sync_latency(const options& opt, const fs::path& dir, const disk_info
 
 sample bus_sync_producers(const options& opt, const fs::path& dir, const disk_info& disk,
                           int producers) {
-  fs::remove_all(dir);
+  disk_case on_disk(dir, disk);
   sample s;
-  const block_counters b0 = read_block(disk.stat_path);
   std::uint64_t total = 0;
   double secs = 0;
   usage used;
   std::vector<double> lat;
   {
-    lanes::bus b(disk_bus(dir));
-    lanes::topic_config tc;
-    tc.partitions = 1;
-    tc.ring_capacity = std::size_t{1} << 20;
-    tc.producers = lanes::producer_mode::multi;
-    tc.durable = lanes::durability::sync;
-    if (b.create_topic("group", tc) != lanes::errc::ok) die("create_topic(group) failed");
+    lanes::bus b(quiet_bus(dir));
+    create_topic(b, "group", sync_topic(lanes::producer_mode::multi));
     std::vector<lanes::producer> ps;
     for (int i = 0; i < producers; ++i) ps.push_back(b.make_producer("group"));
     std::atomic<int> ready{0};
@@ -198,9 +183,7 @@ sample bus_sync_producers(const options& opt, const fs::path& dir, const disk_in
       lat.insert(lat.end(), lats[k].begin(), lats[k].end());
     }
   }
-  const block_counters b1 = read_block(disk.stat_path);
-  const log_scan ls = scan_logs(dir);
-  fs::remove_all(dir);
+  const log_scan ls = on_disk.finish();
   if (ls.records != total) die("group-commit run: the segment files do not hold every record");
   s["value"] = static_cast<double>(total) / secs;  // durable msgs/s
   s["messages"] = static_cast<double>(total);
@@ -208,12 +191,7 @@ sample bus_sync_producers(const options& opt, const fs::path& dir, const disk_in
   s["switches_per_msg"] = total ? used.switches / static_cast<double>(total) : 0;
   s["p50"] = percentile(lat, 0.50);
   s["p99"] = percentile(lat, 0.99);
-  s["records_per_batch"] =
-      ls.batches ? static_cast<double>(ls.records) / static_cast<double>(ls.batches) : 0;
-  add_block_delta(s, b0, b1);
-  if (s.count("dev_flushes") != 0 && total != 0) {
-    s["flushes_per_msg"] = s["dev_flushes"] / static_cast<double>(total);
-  }
+  on_disk.add_batches_and_flushes(s, "flushes_per_msg", static_cast<double>(total));
   return s;
 }
 
@@ -221,31 +199,14 @@ sample bus_sync_producers(const options& opt, const fs::path& dir, const disk_in
 
 sample memory_only(const options& opt, const fs::path& dir, bool with_dir) {
   fs::remove_all(dir);
-  lanes::bus_config bc;
-  bc.housekeeping_interval = std::chrono::milliseconds(0);
-  if (with_dir) bc.data_dir = dir.string();
   sample s;
   {
-    lanes::bus b(bc);
-    lanes::topic_config tc;
-    tc.partitions = 1;
-    tc.ring_capacity = kMemRingBytes;
-    tc.producers = lanes::producer_mode::single;
+    lanes::bus b(quiet_bus(with_dir ? dir : fs::path()));
+    lanes::topic_config tc = ring_topic(1, kMemRingBytes, lanes::producer_mode::single);
     tc.durable = lanes::durability::none;
-    if (b.create_topic("mem", tc) != lanes::errc::ok) die("create_topic(mem) failed");
+    create_topic(b, "mem", tc);
     lanes::producer prod = b.make_producer("mem");
-    lanes::consumer_config cc;
-    cc.group = "bench";
-    cc.reset = lanes::offset_reset::earliest;
-    cc.busy_spin = true;
-    cc.auto_commit = false;
-    cc.max_poll_records = 1024;
-    lanes::consumer cons = b.make_consumer(cc);
-    if (cons.subscribe({"mem"}) != lanes::errc::ok) die("subscribe failed");
-    for (int i = 0; i < 1000 && cons.assignment().empty(); ++i) {
-      (void)cons.poll(std::chrono::milliseconds(1));
-    }
-    if (cons.assignment().empty()) die("the group did not take the partition");
+    lanes::consumer cons = group_member(b, "mem", "bench", true, 1);
     const std::uint64_t count = opt.mem_count;
     start_barrier barrier;
     std::uint64_t t0 = 0, t1 = 0, sum = 0;
@@ -261,19 +222,10 @@ sample memory_only(const options& opt, const fs::path& dir, bool with_dir) {
         },
         [&] {
           barrier.arrive_and_wait();
-          std::uint64_t got = 0;
-          while (got < count) {
-            const lanes::poll_result r = cons.poll();
-            for (const lanes::record_view& rec : r.records) {
-              std::uint64_t i = 0;
-              std::memcpy(&i, rec.value.data(), sizeof i);
-              sum += i;
-            }
-            got += r.records.size();
-          }
+          for (std::uint64_t got = 0; got < count;) got += add_numbers(cons.poll(), sum);
           t1 = now_ns();
         });
-    if (sum != count * (count - 1) / 2) die("memory-only run lost or duplicated messages");
+    if (!each_once(sum, count)) die("memory-only run lost or duplicated messages");
     s["value"] = static_cast<double>(count) / (static_cast<double>(t1 - t0) * 1e-9);
     s["floor_ns"] = o.floor_before_ns;
     s["preemptions"] = static_cast<double>(o.preemptions);
@@ -287,11 +239,11 @@ sample memory_only(const options& opt, const fs::path& dir, bool with_dir) {
 std::size_t probe_sync_write_bytes(const fs::path& dir) {
   fs::remove_all(dir);
   {
-    lanes::bus b(disk_bus(dir));
+    lanes::bus b(quiet_bus(dir));
     lanes::topic_config tc;
     tc.durable = lanes::durability::sync;
     tc.producers = lanes::producer_mode::single;
-    if (b.create_topic("probe", tc) != lanes::errc::ok) die("create_topic(probe) failed");
+    create_topic(b, "probe", tc);
     lanes::producer p = b.make_producer("probe");
     const std::string v(kSyncValueBytes, 'p');
     for (int i = 0; i < 4; ++i) {

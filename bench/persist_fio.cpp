@@ -3,40 +3,16 @@
 // with the bus's bytes per sync publish.
 #include <sys/resource.h>
 
-#include <initializer_list>
-#include <string_view>
-
+#include "bench_fio.hpp"
 #include "persist_bench.hpp"
 
 namespace lanes_bench {
 namespace {
 
-// The number at `path` in fio's JSON (object members by name), or fallback.
-double number(const nlohmann::json& j, std::initializer_list<const char*> path,
-              double fallback = 0) {
-  const nlohmann::json* v = &j;
-  for (const char* k : path) {
-    if (!v->is_object() || !v->contains(k)) return fallback;
-    v = &(*v)[k];
-  }
-  return v->is_number() ? v->get<double>() : fallback;
-}
-
 std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
-}
-
-std::string run_capture(const std::string& cmd, int& status) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) die("cannot run: " + cmd);
-  std::string out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  status = ::pclose(p);
-  return out;
 }
 
 }  // namespace
@@ -52,29 +28,11 @@ fio_run run_fio(const options& opt, const fs::path& dir, const std::string& args
               " --filename=fio.dat --rw=write --fallocate=none --file_append=1"
               " --output-format=json " +
               args;
-  int status = 0;
   const usage u0 = read_usage(RUSAGE_CHILDREN);
-  const std::string out = run_capture(r.command + " 2>&1", status);
+  r.job = run_fio_job(r.command);
   r.used = read_usage(RUSAGE_CHILDREN) - u0 - fio_baseline;
   r.used.cpu_s = std::max(0.0, r.used.cpu_s);
   r.used.switches = std::max(0.0, r.used.switches);
-  const std::size_t a = out.find('{');
-  const std::size_t b = out.rfind('}');
-  if (status != 0 || a == std::string::npos || b == std::string::npos) {
-    die("fio failed (" + r.command + "):\n" + out);
-  }
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(std::string_view(out).substr(a, b - a + 1));
-  } catch (const nlohmann::json::exception& e) {
-    die(std::string("cannot parse fio's JSON: ") + e.what());
-  }
-  if (!doc.contains("jobs") || !doc["jobs"].is_array() || doc["jobs"].empty()) {
-    die("fio's JSON has no jobs");
-  }
-  const nlohmann::json* job = &doc["jobs"][0];
-  if (number(*job, {"error"}) != 0) die("fio reported an error: " + r.command);
-  r.job = *job;
   fs::remove_all(dir);
   return r;
 }
@@ -91,14 +49,14 @@ sample fio_seq(const options& opt, const fs::path& dir, const std::string& engin
   const block_counters b1 = read_block(disk.stat_path);
   if (command != nullptr) *command = r.command;
   sample s;
-  s["value"] = number(r.job, {"write", "bw_bytes"}) / 1e6;
+  s["value"] = fio_number(r.job, {"write", "bw_bytes"}) / 1e6;
   s["fdatasync_every"] = static_cast<double>(fdatasync_every);
   s["cpu_s_per_gb"] = r.used.cpu_s / (static_cast<double>(bytes) / 1e9);
   s["switches"] = r.used.switches;
-  s["runtime_ms"] = number(r.job, {"write", "runtime"});
-  s["syncs"] = number(r.job, {"sync", "lat_ns", "N"});
-  s["sync_p50_ns"] = number(r.job, {"sync", "lat_ns", "percentile", "50.000000"});
-  s["sync_p99_ns"] = number(r.job, {"sync", "lat_ns", "percentile", "99.000000"});
+  s["runtime_ms"] = fio_number(r.job, {"write", "runtime"});
+  s["syncs"] = fio_number(r.job, {"sync", "lat_ns", "N"});
+  s["sync_p50_ns"] = fio_number(r.job, {"sync", "lat_ns", "percentile", "50.000000"});
+  s["sync_p99_ns"] = fio_number(r.job, {"sync", "lat_ns", "percentile", "99.000000"});
   add_block_delta(s, b0, b1);
   return s;
 }
@@ -113,22 +71,22 @@ sample fio_sync_latency(const options& opt, const fs::path& dir, std::size_t wri
   const block_counters b1 = read_block(disk.stat_path);
   if (command != nullptr) *command = r.command;
   sample s;
-  s["p50"] = number(r.job, {"sync", "lat_ns", "percentile", "50.000000"});
-  s["p99"] = number(r.job, {"sync", "lat_ns", "percentile", "99.000000"});
-  s["p999"] = number(r.job, {"sync", "lat_ns", "percentile", "99.900000"});
-  s["max"] = number(r.job, {"sync", "lat_ns", "max"});
-  s["mean"] = number(r.job, {"sync", "lat_ns", "mean"});
-  s["syncs"] = number(r.job, {"sync", "lat_ns", "N"});
+  s["p50"] = fio_number(r.job, {"sync", "lat_ns", "percentile", "50.000000"});
+  s["p99"] = fio_number(r.job, {"sync", "lat_ns", "percentile", "99.000000"});
+  s["p999"] = fio_number(r.job, {"sync", "lat_ns", "percentile", "99.900000"});
+  s["max"] = fio_number(r.job, {"sync", "lat_ns", "max"});
+  s["mean"] = fio_number(r.job, {"sync", "lat_ns", "mean"});
+  s["syncs"] = fio_number(r.job, {"sync", "lat_ns", "N"});
   // Writes + fdatasyncs per second of one stream: the single-stream durable rate.
-  s["iops"] = number(r.job, {"write", "iops"});
-  s["write_p50"] = number(r.job, {"write", "clat_ns", "percentile", "50.000000"});
+  s["iops"] = fio_number(r.job, {"write", "iops"});
+  s["write_p50"] = fio_number(r.job, {"write", "clat_ns", "percentile", "50.000000"});
   s["value"] = s["p99"];
   // psync does everything on fio's job thread, whose own accounting is exact (the process
   // delta carries fio's noisy start-up); usr_cpu and sys_cpu are percent of job_runtime.
-  const double job_cpu_s = (number(r.job, {"usr_cpu"}) + number(r.job, {"sys_cpu"})) / 100.0 *
-                           number(r.job, {"job_runtime"}) * 1e-3;
+  const double job_cpu_s = (fio_number(r.job, {"usr_cpu"}) + fio_number(r.job, {"sys_cpu"})) /
+                           100.0 * fio_number(r.job, {"job_runtime"}) * 1e-3;
   s["cpu_us_per_op"] = job_cpu_s * 1e6 / static_cast<double>(opt.sync_ops);
-  s["switches_per_op"] = number(r.job, {"ctx"}) / static_cast<double>(opt.sync_ops);
+  s["switches_per_op"] = fio_number(r.job, {"ctx"}) / static_cast<double>(opt.sync_ops);
   add_block_delta(s, b0, b1);
   if (s.count("dev_flushes") != 0 && s["syncs"] > 0) {
     s["flushes_per_sync"] = s["dev_flushes"] / s["syncs"];
@@ -138,7 +96,7 @@ sample fio_sync_latency(const options& opt, const fs::path& dir, std::size_t wri
 
 std::string fio_version(const options& opt) {
   int fio_status = 0;
-  std::string version = run_capture(opt.fio + " --version 2>&1", fio_status);
+  std::string version = command_output(opt.fio + " --version 2>&1", &fio_status);
   while (!version.empty() && version.back() == '\n') version.pop_back();
   if (fio_status != 0) die("fio is not installed (Debian package fio; tools/setup.sh)");
   return version;

@@ -1,17 +1,14 @@
 // bench/persist_results.cpp: persist_bench's results file (--out, read by
 // tools/persist_bench_report.py): run facts, the disk, the parameters, every sample of every
 // case, the per-round ratios and the window sweep.
-#include <fstream>
 #include <thread>
+#include <utility>
 
-#include "lanes_support/median.hpp"
 #include "lanes_support/run_info.hpp"
 #include "persist_bench.hpp"
 
 namespace lanes_bench {
 namespace {
-
-using lanes_support::median;
 
 // Per-round ratios: numerator case.metric / denominator case.metric.
 struct ratio_def {
@@ -51,10 +48,7 @@ void write_metrics(json_writer& w, const std::vector<sample>& ss) {
   for (const auto& [k, v] : by) {
     w.key(k);
     w.begin_object();
-    w.array("samples", v);
-    w.field("median", median(v));
-    w.field("min", *std::min_element(v.begin(), v.end()));
-    w.field("max", *std::max_element(v.begin(), v.end()));
+    write_samples(w, v);
     w.end_object();
   }
 }
@@ -76,22 +70,27 @@ void write_header(json_writer& w, const options& opt, const persist_run& run) {
   w.field("fio_startup_switches", fio_baseline.switches);
 }
 
+// The disk's facts, by their key in the results.
+const std::pair<const char*, std::string disk_info::*> kDiskFacts[] = {
+    {"dir", &disk_info::dir},
+    {"mount_point", &disk_info::mount_point},
+    {"device", &disk_info::device},
+    {"fs_type", &disk_info::fs_type},
+    {"statfs_type", &disk_info::statfs_type},
+    {"mount_options", &disk_info::mount_options},
+    {"block_device", &disk_info::block_device},
+    {"dev_numbers", &disk_info::dev_numbers},
+    {"rotational", &disk_info::rotational},
+    {"write_cache", &disk_info::write_cache},
+    {"vendor", &disk_info::vendor},
+    {"kind", &disk_info::kind},
+    {"journal", &disk_info::journal},
+};
+
 void write_disk(json_writer& w, const disk_info& disk) {
   w.key("disk");
   w.begin_object();
-  w.field("dir", disk.dir);
-  w.field("mount_point", disk.mount_point);
-  w.field("device", disk.device);
-  w.field("fs_type", disk.fs_type);
-  w.field("statfs_type", disk.statfs_type);
-  w.field("mount_options", disk.mount_options);
-  w.field("block_device", disk.block_device);
-  w.field("dev_numbers", disk.dev_numbers);
-  w.field("rotational", disk.rotational);
-  w.field("write_cache", disk.write_cache);
-  w.field("vendor", disk.vendor);
-  w.field("kind", disk.kind);
-  w.field("journal", disk.journal);
+  for (const auto& [key, fact] : kDiskFacts) w.field(key, disk.*fact);
   w.field("size_bytes", disk.size_bytes);
   w.end_object();
 }
@@ -151,17 +150,8 @@ void write_ratios(json_writer& w, persist_run& run) {
       const double den = get(results[d.den][i], d.den_metric);
       rs.push_back(den != 0 ? get(results[d.num][i], d.num_metric) / den : 0.0);
     }
-    w.key(d.id);
-    w.begin_object();
-    w.field("numerator", std::string(d.num) + "." + d.num_metric);
-    w.field("denominator", std::string(d.den) + "." + d.den_metric);
-    w.array("per_round", rs);
-    w.field("median", median(rs));
-    w.field("min", *std::min_element(rs.begin(), rs.end()));
-    w.field("max", *std::max_element(rs.begin(), rs.end()));
-    w.end_object();
-    std::fprintf(stderr, "%-26s median %.3f (min %.3f, max %.3f)\n", d.id, median(rs),
-                 *std::min_element(rs.begin(), rs.end()), *std::max_element(rs.begin(), rs.end()));
+    write_ratio(w, d.id, std::string(d.num) + "." + d.num_metric,
+                std::string(d.den) + "." + d.den_metric, rs, 26);
   }
   w.end_object();
 }
@@ -177,10 +167,7 @@ void write_window_sweep(json_writer& w, const options& opt, const persist_run& r
   w.field("latency_seconds", opt.window_seconds);
   w.field("throughput_max_seconds", opt.window_tput_seconds);
   w.field("throughput_max_bytes", opt.window_tput_mib << 20);
-  w.key("points");
-  w.begin_array();
-  for (const window_point& wp : run.windows) {
-    w.begin_object();
+  write_objects(w, "points", run.windows, [&](const window_point& wp) {
     w.field("id", wp.id);
     w.field("durability", wp.mode == lanes::durability::sync ? "sync" : "async");
     w.field("window_us", static_cast<std::uint64_t>(wp.window_us));
@@ -195,29 +182,21 @@ void write_window_sweep(json_writer& w, const options& opt, const persist_run& r
       write_metrics(w, wp.tput);
       w.end_object();
     }
-    w.end_object();
-  }
-  w.end_array();
+  });
   w.end_object();
 }
 
 }  // namespace
 
 void write_results(const options& opt, const disk_info& disk, persist_run& run) {
-  fs::path out(opt.out);
-  if (out.has_parent_path()) fs::create_directories(out.parent_path());
-  std::ofstream file(out);
-  if (!file) die("cannot write " + opt.out);
-  json_writer w(file);
-  w.begin_object();
-  write_header(w, opt, run);
-  write_disk(w, disk);
-  write_params(w, opt, run.sync_write);
-  write_cases(w, run);
-  write_ratios(w, run);
-  if (opt.window) write_window_sweep(w, opt, run);
-  w.end_object();
-  file << "\n";
+  write_results_file(opt.out, [&](json_writer& w) {
+    write_header(w, opt, run);
+    write_disk(w, disk);
+    write_params(w, opt, run.sync_write);
+    write_cases(w, run);
+    write_ratios(w, run);
+    if (opt.window) write_window_sweep(w, opt, run);
+  });
   std::fprintf(stderr, "wrote %s (load average %.2f at start, %.2f at end)\n", opt.out.c_str(),
                run.load_start, run.load_end);
 }

@@ -1,5 +1,5 @@
 // bench/persist_segments.cpp: persist_bench's reading of the segment files the bus wrote
-// (records and batches per file), and the bus configuration every disk case uses.
+// (records and batches per file), and what one case did to the disk (disk_case).
 #include <fstream>
 #include <iterator>
 #include <span>
@@ -37,11 +37,24 @@ log_scan scan_logs(const fs::path& root) {
   return s;
 }
 
-lanes::bus_config disk_bus(const fs::path& dir) {
-  lanes::bus_config c;
-  c.data_dir = dir.string();
-  c.housekeeping_interval = std::chrono::milliseconds(0);
-  return c;
+disk_case::disk_case(const fs::path& dir, const disk_info& disk)
+    : dir_(dir), stat_path_(disk.stat_path) {
+  fs::remove_all(dir_);
+  before_ = read_block(stat_path_);
+}
+
+log_scan disk_case::finish() {
+  after_ = read_block(stat_path_);
+  scan_ = scan_logs(dir_);
+  fs::remove_all(dir_);
+  return scan_;
+}
+
+void disk_case::add_batches_and_flushes(sample& s, const char* per_key, double per) const {
+  s["records_per_batch"] =
+      scan_.batches ? static_cast<double>(scan_.records) / static_cast<double>(scan_.batches) : 0;
+  add_device(s);
+  if (s.count("dev_flushes") != 0 && per != 0) s[per_key] = s["dev_flushes"] / per;
 }
 
 }  // namespace lanes_bench

@@ -14,12 +14,8 @@
 namespace lanes_bench {
 
 const char* ack_name(ack_via a) {
-  switch (a) {
-    case ack_via::callback: return "on_durable";
-    case ack_via::wait: return "wait_durable";
-    case ack_via::publish: return "publish (sync topic)";
-  }
-  return "?";
+  constexpr const char* names[] = {"on_durable", "wait_durable", "publish (sync topic)"};
+  return names[static_cast<std::size_t>(a)];  // ack_via's values in order
 }
 
 namespace {
@@ -81,15 +77,12 @@ struct window_topic {
   lanes::producer prod;
   window_topic(const fs::path& dir, lanes::durability mode, std::int64_t window_us,
                std::size_t max_acks)
-      : acks(max_acks), bus(disk_bus(dir)) {
-    lanes::topic_config tc;
-    tc.partitions = 1;
-    tc.ring_capacity = kWindowRingBytes;
-    tc.producers = lanes::producer_mode::single;
+      : acks(max_acks), bus(quiet_bus(dir)) {
+    lanes::topic_config tc = ring_topic(1, kWindowRingBytes, lanes::producer_mode::single);
     tc.durable = mode;
     tc.sync_bytes = kSyncBytes;
     if (window_us > 0) tc.sync_interval = std::chrono::microseconds(window_us);
-    if (bus.create_topic("window", tc) != lanes::errc::ok) die("create_topic(window) failed");
+    create_topic(bus, "window", tc);
     if (bus.on_durable("window", [this](std::uint32_t, std::uint64_t d, lanes::errc e) {
           if (e == lanes::errc::ok) acks.on_durable(d);
         }) != lanes::errc::ok) {
@@ -115,7 +108,7 @@ void add_latency(sample& s, std::vector<double>& lat) {
 // publish or an ack that holds the producer up shows as latency (no coordinated omission).
 sample window_latency(const options& opt, const fs::path& dir, const disk_info& disk,
                       lanes::durability mode, std::int64_t window_us, ack_via via) {
-  fs::remove_all(dir);
+  disk_case on_disk(dir, disk);
   const auto n = static_cast<std::uint64_t>(opt.window_rate * opt.window_seconds);
   const double period_ns = 1e9 / opt.window_rate;
   std::vector<std::uint64_t> due(n), sent(n);
@@ -124,7 +117,6 @@ sample window_latency(const options& opt, const fs::path& dir, const disk_info& 
   char value[kSyncValueBytes];
   std::memset(value, 'w', sizeof value);
   sample s;
-  const block_counters b0 = read_block(disk.stat_path);
   std::uint64_t t0 = 0, t1 = 0;
   {
     window_topic w(dir, mode, window_us, n + 64);
@@ -175,9 +167,7 @@ sample window_latency(const options& opt, const fs::path& dir, const disk_info& 
     }
     s["durable_reports"] = static_cast<double>(w.acks.reports());
   }
-  const block_counters b1 = read_block(disk.stat_path);
-  const log_scan ls = scan_logs(dir);
-  fs::remove_all(dir);
+  const log_scan ls = on_disk.finish();
   if (lat.size() != n) die("window run: a record has no ack time");
   if (ls.records != n + 1) die("window run: the segment files do not hold every record");
   const double secs = static_cast<double>(t1 - t0) * 1e-9;
@@ -185,10 +175,8 @@ sample window_latency(const options& opt, const fs::path& dir, const disk_info& 
   s["value"] = s["p99"];
   s["offered_per_s"] = opt.window_rate;
   s["acked_per_s"] = static_cast<double>(n) / secs;
-  s["records_per_batch"] =  // the warm-up record and its batch included
-      ls.batches ? static_cast<double>(ls.records) / static_cast<double>(ls.batches) : 0;
-  add_block_delta(s, b0, b1);
-  if (s.count("dev_flushes") != 0) s["flushes_per_s"] = s["dev_flushes"] / secs;
+  // records_per_batch: the warm-up record and its batch included
+  on_disk.add_batches_and_flushes(s, "flushes_per_s", secs);
   return s;
 }
 
@@ -198,7 +186,7 @@ sample window_latency(const options& opt, const fs::path& dir, const disk_info& 
 // Ack latency here runs from the start of each publish call.
 sample window_throughput(const options& opt, const fs::path& dir, const disk_info& disk,
                          lanes::durability mode, std::int64_t window_us) {
-  fs::remove_all(dir);
+  disk_case on_disk(dir, disk);
   const std::uint64_t cap = (opt.window_tput_mib << 20) / kSyncValueBytes;
   const auto run_ns = static_cast<std::uint64_t>(opt.window_tput_seconds * 1e9);
   std::vector<std::uint64_t> start;
@@ -206,7 +194,6 @@ sample window_throughput(const options& opt, const fs::path& dir, const disk_inf
   char value[kSyncValueBytes];
   std::memset(value, 't', sizeof value);
   sample s;
-  const block_counters b0 = read_block(disk.stat_path);
   std::uint64_t t0 = 0, t1 = 0, n = 0;
   std::vector<double> lat;
   {
@@ -227,9 +214,7 @@ sample window_throughput(const options& opt, const fs::path& dir, const disk_inf
     t1 = now_ns();
     lat = w.acks.latencies(first, start);
   }
-  const block_counters b1 = read_block(disk.stat_path);
-  const log_scan ls = scan_logs(dir);
-  fs::remove_all(dir);
+  const log_scan ls = on_disk.finish();
   if (lat.size() != n) die("window throughput run: a record has no ack time");
   if (ls.records != n) die("window throughput run: the segment files do not hold every record");
   const double secs = static_cast<double>(t1 - t0) * 1e-9;
@@ -237,12 +222,7 @@ sample window_throughput(const options& opt, const fs::path& dir, const disk_inf
   s["value"] = static_cast<double>(n) / secs;  // durable msgs/s
   s["messages"] = static_cast<double>(n);
   s["mb_s"] = static_cast<double>(n * kSyncValueBytes) / secs / 1e6;
-  s["records_per_batch"] =
-      ls.batches ? static_cast<double>(ls.records) / static_cast<double>(ls.batches) : 0;
-  add_block_delta(s, b0, b1);
-  if (s.count("dev_flushes") != 0 && n != 0) {
-    s["flushes_per_msg"] = s["dev_flushes"] / static_cast<double>(n);
-  }
+  on_disk.add_batches_and_flushes(s, "flushes_per_msg", static_cast<double>(n));
   return s;
 }
 

@@ -69,29 +69,23 @@ std::uint64_t seq_of(const T& v) noexcept {
 
 // ---- ours ----
 
-template <class T>
-class lanes_spsc {
+// lanes::spsc_ring and lanes::mpmc_ring: their own API is the shape already.
+template <template <class> class Ring, class T>
+class lanes_typed {
  public:
   using value_type = T;
-  explicit lanes_spsc(std::size_t capacity) : ring_(capacity) {}
+  explicit lanes_typed(std::size_t capacity) : ring_(capacity) {}
   bool try_push(const T& v) noexcept { return ring_.try_push(v); }
   bool try_pop(T& out) noexcept { return ring_.try_pop(out); }
 
  private:
-  lanes::spsc_ring<T> ring_;
+  Ring<T> ring_;
 };
 
 template <class T>
-class lanes_mpmc {
- public:
-  using value_type = T;
-  explicit lanes_mpmc(std::size_t capacity) : ring_(capacity) {}
-  bool try_push(const T& v) noexcept { return ring_.try_push(v); }
-  bool try_pop(T& out) noexcept { return ring_.try_pop(out); }
-
- private:
-  lanes::mpmc_ring<T> ring_;
-};
+using lanes_spsc = lanes_typed<lanes::spsc_ring, T>;
+template <class T>
+using lanes_mpmc = lanes_typed<lanes::mpmc_ring, T>;
 
 // Bytes of a frame ring that holds at least `capacity` frames of sizeof(T) payload:
 // capacity * footprint, rounded up to a power of two (8 B: 16 B frames, 1 MiB exactly;
@@ -193,35 +187,32 @@ class moodycamel_cq {
   moodycamel::ConsumerToken consumer_;
 };
 
-// atomic_queue's AtomicQueue2: any T, a state byte per slot, compile-time capacity, default
-// options (minimise contention, maximise throughput); Spsc selects its SPSC mode.
-template <class T, bool Spsc>
-class atomic_queue2 {
+// A queue of compile-time capacity (kCapacity) whose own API is the shape already; large, so
+// it lives on the heap.
+template <class Q, class T>
+class fixed_on_heap {
  public:
   using value_type = T;
-  explicit atomic_queue2(std::size_t) : q_(std::make_unique<queue>()) {}
+  explicit fixed_on_heap(std::size_t) : q_(std::make_unique<Q>()) {}
   bool try_push(const T& v) noexcept { return q_->try_push(v); }
   bool try_pop(T& out) noexcept { return q_->try_pop(out); }
 
  private:
-  using queue = atomic_queue::AtomicQueue2<T, kCapacity, true, true, false, Spsc>;
-  std::unique_ptr<queue> q_;
+  std::unique_ptr<Q> q_;
 };
+
+// atomic_queue's AtomicQueue2: any T, a state byte per slot, default options (minimise
+// contention, maximise throughput); Spsc selects its SPSC mode.
+template <class T, bool Spsc>
+using atomic_queue2 =
+    fixed_on_heap<atomic_queue::AtomicQueue2<T, kCapacity, true, true, false, Spsc>, T>;
 
 // atomic_queue's AtomicQueue: atomic 8-byte elements with a NIL value (0) marking empty slots,
 // its fastest form for integers.
 template <bool Spsc>
-class atomic_queue_nil {
- public:
-  using value_type = std::uint64_t;
-  explicit atomic_queue_nil(std::size_t) : q_(std::make_unique<queue>()) {}
-  bool try_push(const std::uint64_t& v) noexcept { return q_->try_push(v); }
-  bool try_pop(std::uint64_t& out) noexcept { return q_->try_pop(out); }
-
- private:
-  using queue = atomic_queue::AtomicQueue<std::uint64_t, kCapacity, 0, true, true, false, Spsc>;
-  std::unique_ptr<queue> q_;
-};
+using atomic_queue_nil =
+    fixed_on_heap<atomic_queue::AtomicQueue<std::uint64_t, kCapacity, 0, true, true, false, Spsc>,
+                  std::uint64_t>;
 
 template <class T>
 class tbb_bounded {

@@ -17,19 +17,16 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench_bus.hpp"
+#include "bench_common.hpp"
 #include "harness.hpp"
-#include "lanes_support/json_writer.hpp"
-#include "lanes_support/median.hpp"
 #include "lanes_support/run_info.hpp"
 #include "queue_adapters.hpp"
 #include <lanes/lanes.hpp>
@@ -38,11 +35,12 @@ namespace lanes_bench {
 namespace {
 
 constexpr std::size_t kValueBytes = 64;
+constexpr int kKeys = 1000;
 
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "queue_bench: %s\n", what.c_str());
-  std::exit(1);
-}
+struct options : run_options {
+  options() : run_options{5, false, "results/queue_bench.json"} {}
+  std::uint64_t count = 1'000'000;
+};
 
 struct sample {
   double value = 0;  // messages per second
@@ -81,63 +79,86 @@ double run_threads(int producers, int consumers, const std::function<void(int)>&
   return static_cast<double>(end_ns.load() - t0) * 1e-9;
 }
 
-// 1000 distinct 8-byte keys, made once (formatting one per message would cost more than
-// the publish).
+// The keys, made once (formatting one per message would cost more than the publish).
 const std::vector<std::string>& keys() {
-  static const std::vector<std::string> k = [] {
-    std::vector<std::string> v;
-    for (int i = 0; i < 1000; ++i) {
-      char b[16];
-      std::snprintf(b, sizeof b, "key-%04d", i);
-      v.emplace_back(b);
-    }
-    return v;
-  }();
+  static const std::vector<std::string> k = make_keys(kKeys);
   return k;
 }
 
-// lanes queue mode (ack = true) or log mode with one group (ack = false).
-sample lanes_case(int producers, int consumers, std::uint64_t count, bool ack) {
-  lanes::bus b(lanes::bus_config{{}, std::chrono::milliseconds(ack ? 1 : 0)});
-  lanes::topic_config tc;
-  tc.mode = ack ? lanes::topic_mode::queue : lanes::topic_mode::log;
-  tc.partitions = static_cast<std::uint32_t>(std::max(producers, consumers));
-  tc.ring_capacity = std::size_t{8} << 20;
-  tc.producers = producers == 1 ? lanes::producer_mode::single : lanes::producer_mode::multi;
-  if (b.create_topic("q", tc) != lanes::errc::ok) die("create_topic failed");
-  const bool oversubscribed = producers + consumers > 2;
-  std::vector<lanes::producer> prods;
-  for (int i = 0; i < producers; ++i) prods.push_back(b.make_producer("q"));
-  std::vector<lanes::queue_consumer> qcs;
-  std::vector<lanes::consumer> lcs;
-  for (int i = 0; i < consumers; ++i) {
-    if (ack) {
-      lanes::queue_consumer_config qc;
-      qc.topic = "q";
-      qc.max_receive = 256;
-      qc.busy_spin = !oversubscribed;
-      qcs.push_back(b.make_queue_consumer(qc));
-      if (!qcs.back()) die("make_queue_consumer failed");
-    } else {
-      lanes::consumer_config cc;
-      cc.group = "g";
-      cc.reset = lanes::offset_reset::earliest;
-      cc.auto_commit = false;
-      cc.max_poll_records = 256;
-      cc.busy_spin = !oversubscribed;
-      lcs.push_back(b.make_consumer(cc));
-      if (lcs.back().subscribe({"q"}) != lanes::errc::ok) die("subscribe failed");
+// A topic "q" for `producers` producers and `consumers` consumers: a queue topic whose
+// competing consumers receive and ack (acked = true), or a log topic read by one group.
+struct lanes_topic {
+  lanes_topic(int producers, int consumers, bool acked)
+      : acks(acked), b(lanes::bus_config{{}, std::chrono::milliseconds(acked ? 1 : 0)}) {
+    lanes::topic_config tc =
+        ring_topic(static_cast<std::uint32_t>(std::max(producers, consumers)), std::size_t{8} << 20,
+                   producers == 1 ? lanes::producer_mode::single : lanes::producer_mode::multi);
+    tc.mode = acked ? lanes::topic_mode::queue : lanes::topic_mode::log;
+    create_topic(b, "q", tc);
+    const bool oversubscribed = producers + consumers > 2;
+    for (int i = 0; i < producers; ++i) prods.push_back(b.make_producer("q"));
+    for (int i = 0; i < consumers; ++i) {
+      if (acked) {
+        add_queue_consumer(!oversubscribed);
+      } else {
+        add_group_member(!oversubscribed);
+      }
     }
+    if (!acked) settle_group(tc.partitions);
+  }
+  void add_queue_consumer(bool busy_spin) {
+    lanes::queue_consumer_config qc;
+    qc.topic = "q";
+    qc.max_receive = 256;
+    qc.busy_spin = busy_spin;
+    qcs.push_back(b.make_queue_consumer(qc));
+    if (!qcs.back()) die("make_queue_consumer failed");
+  }
+  void add_group_member(bool busy_spin) {
+    lanes::consumer_config cc;
+    cc.group = "g";
+    cc.reset = lanes::offset_reset::earliest;
+    cc.auto_commit = false;
+    cc.max_poll_records = 256;
+    cc.busy_spin = busy_spin;
+    lcs.push_back(b.make_consumer(cc));
+    if (lcs.back().subscribe({"q"}) != lanes::errc::ok) die("subscribe failed");
   }
   // Group members take their partitions inside poll: settle the assignment first.
-  for (int round = 0; !ack && round < 2000; ++round) {
-    std::size_t owned = 0;
-    for (auto& c : lcs) {
-      (void)c.poll(std::chrono::microseconds(100));
-      owned += c.assignment().size();
+  void settle_group(std::size_t partitions) {
+    for (int round = 0; round < 2000; ++round) {
+      std::size_t owned = 0;
+      for (auto& c : lcs) {
+        (void)c.poll(std::chrono::microseconds(100));
+        owned += c.assignment().size();
+      }
+      if (owned == partitions) break;
     }
-    if (owned == tc.partitions) break;
   }
+  // Receives (and acks) or polls for about a millisecond; adds the numbers read to `sum`;
+  // returns how many messages it read.
+  std::size_t read(int c, std::uint64_t& sum, std::atomic<std::uint64_t>& errors) {
+    const auto slice = std::chrono::milliseconds(1);
+    const auto k = static_cast<std::size_t>(c);
+    if (!acks) return add_numbers(lcs[k].poll(slice), sum);
+    const lanes::receive_result r = qcs[k].receive(256, slice);
+    for (const lanes::queue_message& m : r.messages) {
+      sum += number_at(m.record.value.data());
+      if (qcs[k].ack(m.receipt) != lanes::errc::ok) errors.fetch_add(1);
+    }
+    return r.messages.size();
+  }
+
+  bool acks;  // a queue topic whose consumers ack (else a log topic)
+  lanes::bus b;
+  std::vector<lanes::producer> prods;
+  std::vector<lanes::queue_consumer> qcs;
+  std::vector<lanes::consumer> lcs;
+};
+
+// lanes queue mode (ack = true) or log mode with one group (ack = false).
+sample lanes_case(int producers, int consumers, std::uint64_t count, bool ack) {
+  lanes_topic t(producers, consumers, ack);
   const std::uint64_t per_producer = count / static_cast<std::uint64_t>(producers);
   const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
   std::atomic<std::uint64_t> got{0}, sum{0}, errors{0};
@@ -149,9 +170,9 @@ sample lanes_case(int producers, int consumers, std::uint64_t count, bool ack) {
         for (std::uint64_t i = 0; i < per_producer; ++i) {
           const std::uint64_t seq = static_cast<std::uint64_t>(p) * per_producer + i;
           std::memcpy(value, &seq, sizeof seq);
-          const std::string& key = keys()[seq % 1000];
-          if (!prods[static_cast<std::size_t>(p)].publish(key,
-                                                          std::string_view(value, kValueBytes))) {
+          const std::string& key = keys()[seq % kKeys];
+          if (!t.prods[static_cast<std::size_t>(p)].publish(key,
+                                                            std::string_view(value, kValueBytes))) {
             errors.fetch_add(1);
             return;
           }
@@ -159,36 +180,27 @@ sample lanes_case(int producers, int consumers, std::uint64_t count, bool ack) {
       },
       [&](int c) {
         std::uint64_t local_sum = 0;
-        const auto slice = std::chrono::milliseconds(1);
         while (got.load(std::memory_order_relaxed) < total) {
-          std::size_t n = 0;
-          if (ack) {
-            lanes::queue_consumer& qc = qcs[static_cast<std::size_t>(c)];
-            const lanes::receive_result r = qc.receive(256, slice);
-            for (const lanes::queue_message& m : r.messages) {
-              std::uint64_t seq = 0;
-              std::memcpy(&seq, m.record.value.data(), sizeof seq);
-              local_sum += seq;
-              if (qc.ack(m.receipt) != lanes::errc::ok) errors.fetch_add(1);
-            }
-            n = r.messages.size();
-          } else {
-            const lanes::poll_result r = lcs[static_cast<std::size_t>(c)].poll(slice);
-            for (const lanes::record_view& v : r.records) {
-              std::uint64_t seq = 0;
-              std::memcpy(&seq, v.value.data(), sizeof seq);
-              local_sum += seq;
-            }
-            n = r.records.size();
-          }
+          const std::size_t n = t.read(c, local_sum, errors);
           if (n != 0) got.fetch_add(n, std::memory_order_relaxed);
         }
         sum.fetch_add(local_sum);
       });
   sample s;
   s.value = static_cast<double>(total) / secs;
-  s.ok = errors.load() == 0 && got.load() == total && sum.load() == total * (total - 1) / 2;
+  s.ok = errors.load() == 0 && got.load() == total && each_once(sum.load(), total);
   return s;
+}
+
+// Pushes `v`, spinning a little and then yielding while the queue is full.
+template <class Q>
+void push_or_yield(Q& q, const item64& v) {
+  for (unsigned spins = 0; !q.try_push(v); ++spins) {
+    if (spins < 64)
+      lanes::cpu_relax();
+    else
+      std::this_thread::yield();
+  }
 }
 
 // A peer queue of 64-byte items: producers push, consumers pop, yielding when they cannot.
@@ -202,13 +214,7 @@ sample peer_case(int producers, int consumers, std::uint64_t count) {
       producers, consumers,
       [&](int p) {
         for (std::uint64_t i = 0; i < per_producer; ++i) {
-          const item64 v = make_item<item64>(static_cast<std::uint64_t>(p) * per_producer + i + 1);
-          for (unsigned spins = 0; !q.try_push(v); ++spins) {
-            if (spins < 64)
-              lanes::cpu_relax();
-            else
-              std::this_thread::yield();
-          }
+          push_or_yield(q, make_item<item64>(static_cast<std::uint64_t>(p) * per_producer + i + 1));
         }
       },
       [&](int) {
@@ -240,137 +246,114 @@ sample peer_case(int producers, int consumers, std::uint64_t count) {
       });
   sample s;
   s.value = static_cast<double>(total) / secs;
-  s.ok = bad.load() == 0 && got.load() == total && sum.load() == total * (total - 1) / 2;
+  s.ok = bad.load() == 0 && got.load() == total && each_once(sum.load(), total);
   return s;
 }
 
-using lanes_support::median;
+struct config {
+  const char* suffix;
+  int producers, consumers;
+};
+constexpr config kConfigs[] = {{"1p1c", 1, 1}, {"2p2c", 2, 2}};
+
+// Every case's rate per measured round, and the case ids in the order they were first seen.
+struct queue_run {
+  std::map<std::string, std::vector<double>> values;
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<double>> ratios;
+};
+
+// One round: every case at both thread counts; printed, and kept unless it is the warm-up.
+void run_round(const options& o, int round, queue_run& run) {
+  std::map<std::string, sample> r;
+  for (const config& c : kConfigs) {
+    const std::string s = c.suffix;
+    r["lanes_queue_" + s] = lanes_case(c.producers, c.consumers, o.count, true);
+    r["lanes_log_" + s] = lanes_case(c.producers, c.consumers, o.count, false);
+    r["boost_queue_" + s] = peer_case<boost_queue<item64>>(c.producers, c.consumers, o.count);
+    r["atomic_queue_" + s] =
+        peer_case<atomic_queue2<item64, false>>(c.producers, c.consumers, o.count);
+  }
+  std::fprintf(stderr, "round %d%s:", round, round == 0 ? " (warm-up)" : "");
+  for (auto& [id, s] : r) {
+    if (!s.ok) die("case " + id + " lost, duplicated or failed messages");
+    std::fprintf(stderr, " %s %.2fM/s", id.c_str(), s.value / 1e6);
+    if (round > 0) {
+      if (run.values.find(id) == run.values.end()) run.order.push_back(id);
+      run.values[id].push_back(s.value);
+    }
+  }
+  std::fprintf(stderr, "\n");
+}
+
+// Ratios within each round.
+void take_ratios(queue_run& run) {
+  auto& values = run.values;
+  for (const config& c : kConfigs) {
+    const std::string s = c.suffix;
+    for (std::size_t k = 0; k < values["lanes_queue_" + s].size(); ++k) {
+      const double q = values["lanes_queue_" + s][k];
+      run.ratios["queue_vs_boost_" + s].push_back(q / values["boost_queue_" + s][k]);
+      run.ratios["queue_vs_atomic_queue_" + s].push_back(q / values["atomic_queue_" + s][k]);
+      run.ratios["queue_vs_log_" + s].push_back(q / values["lanes_log_" + s][k]);
+      // The cost of an acknowledgement: ns per message more than polling a log.
+      run.ratios["ack_cost_ns_" + s].push_back((1.0 / q - 1.0 / values["lanes_log_" + s][k]) * 1e9);
+    }
+  }
+}
+
+void write_results(const options& o, queue_run& run) {
+  write_results_file(o.out, [&](json_writer& w) {
+    write_run_facts(w, "queue_bench");
+    w.field("reps", o.reps);
+    w.field("quick", o.quick);
+    w.field("messages_per_run", o.count);
+    w.field("value_bytes", static_cast<std::uint64_t>(kValueBytes));
+    w.key("cases");
+    w.begin_object();
+    for (const std::string& id : run.order) {
+      w.key(id);
+      w.begin_object();
+      w.field("unit", "msgs/s");
+      write_samples(w, run.values[id]);
+      w.end_object();
+    }
+    w.end_object();
+    w.key("ratios");
+    w.begin_object();
+    for (auto& [id, v] : run.ratios) {
+      w.key(id);
+      w.begin_object();
+      write_spread(w, v);
+      w.end_object();
+    }
+    w.end_object();
+  });
+  for (auto& [id, v] : run.ratios) print_spread(id, v, 28);
+  std::fprintf(stderr, "wrote %s\n", o.out.c_str());
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  parse_command_line(argc, argv, o,
+                     "usage: queue_bench [--reps N] [--count N] [--quick] [--out PATH]",
+                     {{"--count", [&](arg_cursor& a) { o.count = a.count(); }}});
+  if (o.quick) {
+    o.reps = std::min(o.reps, 2);
+    o.count = 200'000;
+  }
+  return o;
+}
 
 }  // namespace
 }  // namespace lanes_bench
 
 int main(int argc, char** argv) {
   using namespace lanes_bench;
-  int reps = 5;
-  std::uint64_t count = 1'000'000;
-  std::string out = "results/queue_bench.json";
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) die("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--reps") {
-      reps = std::max(1, std::atoi(next().c_str()));
-    } else if (a == "--count") {
-      count = std::strtoull(next().c_str(), nullptr, 10);
-    } else if (a == "--out") {
-      out = next();
-    } else if (a == "--quick") {
-      quick = true;
-    } else if (a == "--help" || a == "-h") {
-      std::puts("usage: queue_bench [--reps N] [--count N] [--quick] [--out PATH]");
-      return 0;
-    } else {
-      die("unknown option " + a + " (see --help)");
-    }
-  }
-  if (quick) {
-    reps = std::min(reps, 2);
-    count = 200'000;
-  }
-  struct config {
-    const char* suffix;
-    int producers, consumers;
-  };
-  const config configs[] = {{"1p1c", 1, 1}, {"2p2c", 2, 2}};
-  std::map<std::string, std::vector<double>> values;
-  std::vector<std::string> order;
-  for (int round = 0; round <= reps; ++round) {
-    std::map<std::string, sample> r;
-    for (const config& c : configs) {
-      const std::string s = c.suffix;
-      r["lanes_queue_" + s] = lanes_case(c.producers, c.consumers, count, true);
-      r["lanes_log_" + s] = lanes_case(c.producers, c.consumers, count, false);
-      r["boost_queue_" + s] = peer_case<boost_queue<item64>>(c.producers, c.consumers, count);
-      r["atomic_queue_" + s] =
-          peer_case<atomic_queue2<item64, false>>(c.producers, c.consumers, count);
-    }
-    std::fprintf(stderr, "round %d%s:", round, round == 0 ? " (warm-up)" : "");
-    for (auto& [id, s] : r) {
-      if (!s.ok) die("case " + id + " lost, duplicated or failed messages");
-      std::fprintf(stderr, " %s %.2fM/s", id.c_str(), s.value / 1e6);
-      if (round > 0) {
-        if (values.find(id) == values.end()) order.push_back(id);
-        values[id].push_back(s.value);
-      }
-    }
-    std::fprintf(stderr, "\n");
-  }
-  // Ratios within each round.
-  std::map<std::string, std::vector<double>> ratios;
-  for (const config& c : configs) {
-    const std::string s = c.suffix;
-    for (std::size_t k = 0; k < values["lanes_queue_" + s].size(); ++k) {
-      const double q = values["lanes_queue_" + s][k];
-      ratios["queue_vs_boost_" + s].push_back(q / values["boost_queue_" + s][k]);
-      ratios["queue_vs_atomic_queue_" + s].push_back(q / values["atomic_queue_" + s][k]);
-      ratios["queue_vs_log_" + s].push_back(q / values["lanes_log_" + s][k]);
-      // The cost of an acknowledgement: ns per message more than polling a log.
-      ratios["ack_cost_ns_" + s].push_back((1.0 / q - 1.0 / values["lanes_log_" + s][k]) * 1e9);
-    }
-  }
-  std::filesystem::path path(out);
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  std::ofstream file(path);
-  if (!file) die("cannot write " + out);
-  json_writer w(file);
-  w.begin_object();
-  w.field("benchmark", "queue_bench");
-  w.field("git_commit", lanes_tools::git_commit());
-  w.field("compiler", lanes_tools::compiler());
-  w.field("cpu_model", lanes_tools::cpu_model());
-  w.field("date", lanes_tools::utc_date());
-  w.field("load_average", lanes_tools::load_average());
-  w.field("reps", reps);
-  w.field("quick", quick);
-  w.field("messages_per_run", count);
-  w.field("value_bytes", static_cast<std::uint64_t>(kValueBytes));
-  w.key("cases");
-  w.begin_object();
-  for (const std::string& id : order) {
-    const auto& v = values[id];
-    w.key(id);
-    w.begin_object();
-    w.field("unit", "msgs/s");
-    w.key("samples");
-    w.begin_array();
-    for (double x : v) w.value(x);
-    w.end_array();
-    w.field("median", median(v));
-    w.field("min", *std::min_element(v.begin(), v.end()));
-    w.field("max", *std::max_element(v.begin(), v.end()));
-    w.end_object();
-  }
-  w.end_object();
-  w.key("ratios");
-  w.begin_object();
-  for (auto& [id, v] : ratios) {
-    w.key(id);
-    w.begin_object();
-    w.field("median", median(v));
-    w.field("min", *std::min_element(v.begin(), v.end()));
-    w.field("max", *std::max_element(v.begin(), v.end()));
-    w.end_object();
-  }
-  w.end_object();
-  w.end_object();
-  file << "\n";
-  for (auto& [id, v] : ratios) {
-    std::fprintf(stderr, "%-28s median %.3f (min %.3f, max %.3f)\n", id.c_str(), median(v),
-                 *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()));
-  }
-  std::fprintf(stderr, "wrote %s\n", out.c_str());
+  const options o = parse(argc, argv);
+  queue_run run;
+  for (int round = 0; round <= o.reps; ++round) run_round(o, round, run);
+  take_ratios(run);
+  write_results(o, run);
   return 0;
 }

@@ -76,7 +76,7 @@ struct summary {
   double median = 0, min = 0, max = 0;
 };
 
-summary summarize(std::vector<double> v);
+summary summarize(const std::vector<double>& v);
 // The value a run contributes to the comparison: items/s, or the median round trip.
 double headline(metric m, const run_result& r);
 

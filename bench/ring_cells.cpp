@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "lanes_support/median.hpp"
 #include "ring_bench.hpp"
 
 namespace lanes_bench {
@@ -21,14 +22,12 @@ std::uint64_t round_count(double c) {
 
 }  // namespace
 
-summary summarize(std::vector<double> v) {
+summary summarize(const std::vector<double>& v) {
   summary s;
   if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  s.min = v.front();
-  s.max = v.back();
+  s.median = lanes_support::median(v);
+  s.min = *std::min_element(v.begin(), v.end());
+  s.max = *std::max_element(v.begin(), v.end());
   return s;
 }
 

@@ -8,26 +8,15 @@
 #include <fstream>
 #include <string>
 
+#include "bench_common.hpp"
 #include "ring_bench.hpp"
 
 namespace lanes_bench {
-namespace {
-
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    while (std::fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
-}  // namespace
 
 std::string git(const std::string& args) {
-  return run_command("git -C '" LANES_SOURCE_DIR "' " + args + " 2>/dev/null");
+  std::string out = command_output("git -C '" LANES_SOURCE_DIR "' " + args + " 2>/dev/null");
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
 }
 
 std::string loadavg() {

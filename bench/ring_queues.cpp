@@ -19,6 +19,17 @@ constexpr queue_entry typed_queue(const char* id, const char* name, const char* 
            {&measure_round_trip<Q<std::uint64_t>>, &measure_round_trip<Q<item64>>}}};
 }
 
+// atomic_queue's NIL queues carry 8-byte items only.
+template <bool Spsc>
+constexpr queue_entry nil_queue(const char* id, const char* name, const char* family) {
+  return {id,
+          name,
+          family,
+          false,
+          {{&measure_throughput<atomic_queue_nil<Spsc>>, nullptr},
+           {&measure_round_trip<atomic_queue_nil<Spsc>>, nullptr}}};
+}
+
 template <class T>
 using atomic_queue_spsc = atomic_queue2<T, true>;
 template <class T>
@@ -39,19 +50,9 @@ const std::vector<queue_entry>& all_queues() {
       typed_queue<atomic_queue_spsc>("atomic_queue_spsc", "atomic_queue::AtomicQueue2 (SPSC)",
                                      "spsc", false),
       typed_queue<boost_queue>("boost_queue", "boost::lockfree::queue", "mpmc", false),
-      {"atomic_queue_nil_spsc",
-       "atomic_queue::AtomicQueue (SPSC, NIL)",
-       "spsc",
-       false,
-       {{&measure_throughput<atomic_queue_nil<true>>, nullptr},
-        {&measure_round_trip<atomic_queue_nil<true>>, nullptr}}},
+      nil_queue<true>("atomic_queue_nil_spsc", "atomic_queue::AtomicQueue (SPSC, NIL)", "spsc"),
       typed_queue<moodycamel_cq>("moodycamel_cq", "moodycamel::ConcurrentQueue", "mpmc", false),
-      {"atomic_queue_nil_mpmc",
-       "atomic_queue::AtomicQueue (MPMC, NIL)",
-       "mpmc",
-       false,
-       {{&measure_throughput<atomic_queue_nil<false>>, nullptr},
-        {&measure_round_trip<atomic_queue_nil<false>>, nullptr}}},
+      nil_queue<false>("atomic_queue_nil_mpmc", "atomic_queue::AtomicQueue (MPMC, NIL)", "mpmc"),
       typed_queue<tbb_bounded>("tbb_bounded_queue", "tbb::concurrent_bounded_queue", "mpmc", false),
       {"pingpong",
        "bare cache-line ping-pong",

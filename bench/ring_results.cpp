@@ -1,22 +1,31 @@
 // bench/ring_results.cpp: ring_bench's results file (--out, rendered into BENCHMARKS.md by
 // tools/bench_report.py): run facts, the queues measured, every run of every cell with its
 // summary, and the ours/peer ratios per round.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "lanes_support/json_writer.hpp"
+#include "bench_common.hpp"
 #include "lanes_support/run_info.hpp"
 #include "ring_bench.hpp"
 
 namespace lanes_bench {
 namespace {
+
+// What a row of cells shares: the metric and the item size.
+void write_row_of(json_writer& w, const cell& c) {
+  w.field("metric", metric_names[c.m]);
+  w.field("item_bytes", item_sizes[static_cast<std::size_t>(c.size_index)]);
+}
+
+void write_summary(json_writer& w, const summary& s) {
+  w.field("median", s.median);
+  w.field("min", s.min);
+  w.field("max", s.max);
+}
 
 void write_metadata(json_writer& w, const options& o, bool pinned, const std::string& load_start,
                     double duration_s, double ticks_per_ns) {
@@ -64,20 +73,18 @@ void write_metadata(json_writer& w, const options& o, bool pinned, const std::st
 
 // The queues that have at least one cell, in table order.
 void write_queues(json_writer& w, const std::vector<cell>& cells) {
-  w.key("queues");
-  w.begin_array();
+  std::vector<const queue_entry*> used;
   for (const queue_entry& q : all_queues()) {
-    bool used = false;
-    for (const cell& c : cells) used |= c.queue == &q;
-    if (!used) continue;
-    w.begin_object();
-    w.field("id", q.id);
-    w.field("name", q.name);
-    w.field("family", q.family);
-    w.field("ours", q.ours);
-    w.end_object();
+    if (std::any_of(cells.begin(), cells.end(), [&](const cell& c) { return c.queue == &q; })) {
+      used.push_back(&q);
+    }
   }
-  w.end_array();
+  write_objects(w, "queues", used, [&](const queue_entry* q) {
+    w.field("id", q->id);
+    w.field("name", q->name);
+    w.field("family", q->family);
+    w.field("ours", q->ours);
+  });
 }
 
 // One cell's runs, each field as one array over the measured rounds.
@@ -111,15 +118,12 @@ void write_cell(json_writer& w, const cell& c) {
   const summary s = summarize(cs.v);
   w.begin_object();
   w.field("queue", c.queue->id);
-  w.field("metric", metric_names[c.m]);
-  w.field("item_bytes", item_sizes[static_cast<std::size_t>(c.size_index)]);
+  write_row_of(w, c);
   w.field("unit", metric_units[c.m]);
   w.array("count_samples", cs.counts);
   w.field("ok", c.ok);
   w.array("samples", cs.v);
-  w.field("median", s.median);
-  w.field("min", s.min);
-  w.field("max", s.max);
+  write_summary(w, s);
   w.array("floor_ns_samples", cs.floors);
   w.array("stable_samples", cs.stable_flags);
   w.array("attempts", c.attempts);
@@ -155,18 +159,16 @@ void write_ratio(json_writer& w, const cell& a, const cell& b) {
     all.push_back(ok ? ratio : std::nan(""));
     if (ok) used.push_back(ratio);
   }
-  const summary s = summarize(used);
+  summary s = summarize(used);
+  if (used.empty()) s.median = std::nan("");  // written as null
   w.begin_object();
   w.field("ours", a.queue->id);
   w.field("peer", b.queue->id);
-  w.field("metric", metric_names[a.m]);
-  w.field("item_bytes", item_sizes[static_cast<std::size_t>(a.size_index)]);
+  write_row_of(w, a);
   w.array("samples", all);
   w.field("pairs_used", static_cast<std::uint64_t>(used.size()));
   w.field("pairs_skipped", static_cast<std::uint64_t>(n - used.size()));
-  w.field("median", used.empty() ? std::nan("") : s.median);
-  w.field("min", s.min);
-  w.field("max", s.max);
+  write_summary(w, s);
   w.end_object();
 }
 
@@ -190,22 +192,13 @@ void write_ratios(json_writer& w, const std::vector<cell>& cells) {
 
 void write_json(const options& o, const std::vector<cell>& cells, bool pinned,
                 const std::string& load_start, double duration_s, double ticks_per_ns) {
-  const std::filesystem::path path(o.out);
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  std::ofstream out(path);
-  json_writer w(out);
-  w.begin_object();
-  w.field("schema", "lanes.ring_bench.v1");
-  write_metadata(w, o, pinned, load_start, duration_s, ticks_per_ns);
-  write_queues(w, cells);
-  write_results(w, cells);
-  write_ratios(w, cells);
-  w.end_object();
-  out << '\n';
-  if (!out) {
-    std::fprintf(stderr, "ring_bench: could not write %s\n", o.out.c_str());
-    std::exit(1);
-  }
+  write_results_file(o.out, [&](json_writer& w) {
+    w.field("schema", "lanes.ring_bench.v1");
+    write_metadata(w, o, pinned, load_start, duration_s, ticks_per_ns);
+    write_queues(w, cells);
+    write_results(w, cells);
+    write_ratios(w, cells);
+  });
 }
 
 }  // namespace lanes_bench

@@ -2,9 +2,6 @@
 // messages phase by phase, consumers (log groups or a queue) read them, measure latency and
 // check publish order. The main thread moves the phases forward (perf_run.cpp); the stamp and
 // the shared state are in perf_internal.hpp.
-#include <pthread.h>
-#include <sched.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -13,18 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include "lanes_support/cpu_affinity.hpp"
 #include "perf_internal.hpp"
 
 namespace lanes_tools::perf_detail {
 namespace {
 
-bool pin_this_thread(int cpu) noexcept {
-  if (cpu < 0) return true;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) == 0;
-}
+using lanes_support::pin_this_thread;  // a negative cpu: the plan leaves the thread unpinned
 
 // Waits until the steady clock reaches `due`; returns the time it saw last. Sleeps while
 // the wait is long, then spins (or yields, when threads outnumber cores).

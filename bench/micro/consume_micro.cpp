@@ -13,6 +13,13 @@ namespace {
 
 constexpr std::size_t burst = 256;
 
+// Publishes `burst` copies of `value`, with the clock paused.
+void publish_burst(benchmark::State& state, lanes::producer& p, const std::string& value) {
+  state.PauseTiming();
+  for (std::size_t i = 0; i < burst; ++i) (void)p.publish(lanes::message_key(), value);
+  state.ResumeTiming();
+}
+
 void BM_poll_per_record(benchmark::State& state) {
   lanes::bus b;
   lanes::topic_config c;
@@ -29,9 +36,7 @@ void BM_poll_per_record(benchmark::State& state) {
   const std::string value(static_cast<std::size_t>(state.range(0)), 'v');
   std::size_t records = 0;
   for (auto _ : state) {
-    state.PauseTiming();
-    for (std::size_t i = 0; i < burst; ++i) (void)p.publish(lanes::message_key(), value);
-    state.ResumeTiming();
+    publish_burst(state, p, value);
     std::size_t got = 0;
     while (got < burst) {
       const lanes::poll_result r = con.poll();
@@ -58,9 +63,7 @@ void BM_queue_receive_ack(benchmark::State& state) {
   const std::string value(64, 'v');
   std::size_t messages = 0;
   for (auto _ : state) {
-    state.PauseTiming();
-    for (std::size_t i = 0; i < burst; ++i) (void)p.publish(lanes::message_key(), value);
-    state.ResumeTiming();
+    publish_burst(state, p, value);
     std::size_t got = 0;
     while (got < burst) {
       const lanes::receive_result r = q.receive(64);
