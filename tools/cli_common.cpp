@@ -58,6 +58,10 @@ const char* name_of(lanes::durability d) noexcept {
   return "?";
 }
 
+const char* name_of(lanes::topic_mode m) noexcept {
+  return m == lanes::topic_mode::queue ? "queue" : "log";
+}
+
 lanes::durability parse_durability(const std::string& option, const std::string& value) {
   const std::string v = lower(value);
   if (v == "none") return lanes::durability::none;
@@ -236,17 +240,94 @@ std::unique_ptr<lanes::bus> open_bus(const std::string& dir, dir_use use) {
   }
 }
 
+void check_topic_name(const std::string& label, const std::string& topic) {
+  if (!lanes::bus::valid_topic_name(topic)) {
+    usage_error(label + " '" + topic + "': use 1..249 characters of [A-Za-z0-9._-]");
+  }
+}
+
 lanes::topic_info require_topic(lanes::bus& b, const std::string& dir, const std::string& topic) {
   if (topic.empty()) usage_error("--topic is required");
-  if (!lanes::bus::valid_topic_name(topic)) {
-    usage_error("--topic '" + topic + "': use 1..249 characters of [A-Za-z0-9._-]");
-  }
+  check_topic_name("--topic", topic);
   if (auto info = b.describe_topic(topic)) return *info;
   std::string known;
   for (const std::string& t : b.list_topics()) known += (known.empty() ? "" : ", ") + t;
   runtime_error("unknown topic '" + topic + "' in " + dir +
                 " (topics: " + (known.empty() ? std::string("none") : known) +
                 "); create it with lanes topics create or lanes produce --create");
+}
+
+lanes::topic_info create_or_require_topic(lanes::bus& b, const std::string& dir,
+                                          const std::string& topic, bool create,
+                                          const lanes::topic_config& config) {
+  if (create && !b.describe_topic(topic)) {
+    if (const lanes::errc e = b.create_topic(topic, config); e != lanes::errc::ok) {
+      runtime_error("cannot create topic '" + topic + "': " + describe(e));
+    }
+  }
+  return require_topic(b, dir, topic);
+}
+
+void require_durable(const lanes::topic_info& info, const std::string& why) {
+  if (info.config.durable == lanes::durability::none) {
+    runtime_error("topic '" + info.name + "' is memory-only" + why);
+  }
+}
+
+void require_partition(const lanes::topic_info& info, std::uint32_t partition, bool show_range) {
+  const std::uint32_t n = info.config.partitions;
+  if (partition < n) return;
+  runtime_error("--partition " + std::to_string(partition) + ": topic '" + info.name + "' has " +
+                std::to_string(n) + " partitions" +
+                (show_range ? " (0.." + std::to_string(n - 1) + ")" : ""));
+}
+
+lanes::producer make_producer_or_fail(lanes::bus& b, const std::string& topic) {
+  lanes::errc status = lanes::errc::ok;
+  lanes::producer p = b.make_producer(topic, &status);
+  if (status != lanes::errc::ok) runtime_error("producer for '" + topic + "': " + describe(status));
+  return p;
+}
+
+bool write_stdout(const std::string& text) {
+  return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() &&
+         std::fflush(stdout) == 0;
+}
+
+CLI::App* add_topic_command(CLI::App& app, const std::string& name, const std::string& help,
+                            std::string& data_dir, std::string& topic,
+                            const std::string& topic_help) {
+  CLI::App* cmd = app.add_subcommand(name, help);
+  cmd->add_option("--data-dir,-d", data_dir, "Data directory of the bus")->required();
+  cmd->add_option("--topic,-t", topic, topic_help)->required();
+  return cmd;
+}
+
+int parse_and_run(CLI::App& app, int argc, char** argv, const std::string& program,
+                  const std::function<int()>& command) {
+  auto fail = [&program](const char* what, int code) {
+    std::fprintf(stderr, "%s: error: %s\n", program.c_str(), what);
+    return code;
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const cli_error& e) {
+    // Thrown by an option callback (a value CLI11's checks let through).
+    return fail(e.what(), e.exit_code());
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" with exit code 0; everything else is a usage error.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "%s: error: %s\nRun with --help for more information.\n", program.c_str(),
+                 e.what());
+    return exit_usage;
+  }
+  try {
+    return command();
+  } catch (const cli_error& e) {
+    return fail(e.what(), e.exit_code());
+  } catch (const std::exception& e) {
+    return fail(e.what(), exit_failed);
+  }
 }
 
 }  // namespace lanes_tools

@@ -61,10 +61,41 @@ std::unique_ptr<lanes::bus> open_bus(const std::string& dir, dir_use use);
 
 // The topic's description, or a cli_error (exit 1) that lists the topics there are.
 lanes::topic_info require_topic(lanes::bus& b, const std::string& dir, const std::string& topic);
+// A usage error unless `topic` is a valid topic name; `label` names it ("--topic", "topic").
+void check_topic_name(const std::string& label, const std::string& topic);
+// With `create`, makes the topic with `config` when it is missing; then require_topic.
+lanes::topic_info create_or_require_topic(lanes::bus& b, const std::string& dir,
+                                          const std::string& topic, bool create,
+                                          const lanes::topic_config& config);
+// A cli_error (exit 1) unless the topic is durable: "topic 'T' is memory-only<why>".
+void require_durable(const lanes::topic_info& info, const std::string& why);
+// A cli_error (exit 1) unless the topic has `partition`: "--partition P: topic 'T' has N
+// partitions", followed by " (0..N-1)" with `show_range`.
+void require_partition(const lanes::topic_info& info, std::uint32_t partition,
+                       bool show_range = false);
+// A producer for `topic`, or a cli_error (exit 1) naming it.
+lanes::producer make_producer_or_fail(lanes::bus& b, const std::string& topic);
+
+// Writes `text` to stdout and flushes; false when stdout is closed (e.g. `| head`).
+bool write_stdout(const std::string& text);
+
+// Adds subcommand `name` of a command that works on one topic of a bus: its required
+// --data-dir,-d and --topic,-t (`topic_help` says what the topic is for).
+CLI::App* add_topic_command(CLI::App& app, const std::string& name, const std::string& help,
+                            std::string& data_dir, std::string& topic,
+                            const std::string& topic_help);
+
+// The command line of a program (`lanes`, `lanes-stress`): parses it and runs `command`,
+// turning every error into one line "<program>: error: ..." on stderr and its exit code (a
+// cli_error its own, a parse error exit_usage, any other exception exit_failed). --help and
+// --version print and exit 0.
+int parse_and_run(CLI::App& app, int argc, char** argv, const std::string& program,
+                  const std::function<int()>& command);
 
 // "none" | "async" | "sync" (any case) or a usage error naming the option.
 lanes::durability parse_durability(const std::string& option, const std::string& value);
 const char* name_of(lanes::durability d) noexcept;
+const char* name_of(lanes::topic_mode m) noexcept;  // "log" | "queue"
 
 // A message for a failed errc: "<id>: <message>".
 std::string describe(lanes::errc e);

@@ -25,6 +25,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <span>
 #include <thread>
 
 #include "cli_common.hpp"
@@ -36,6 +38,29 @@
 namespace lanes_tools {
 namespace {
 
+// The --json line of a record (see the top of this file).
+std::string record_json(const lanes::record_view& r) {
+  nlohmann::ordered_json j;
+  j["topic"] = r.topic;
+  j["partition"] = r.partition;
+  j["offset"] = r.offset;
+  j["timestamp_ns"] = r.timestamp_ns;
+  if (r.has_key) {
+    put_bytes(j, "key", r.key);
+  } else {
+    j["key"] = nullptr;
+  }
+  put_bytes(j, "value", r.value);
+  nlohmann::ordered_json& headers = j["headers"] = nlohmann::ordered_json::array();
+  for (const lanes::header h : r.headers) {
+    nlohmann::ordered_json one = nlohmann::ordered_json::object();
+    put_bytes(one, "name", h.name);
+    put_bytes(one, "value", h.value);
+    headers.push_back(std::move(one));
+  }
+  return one_line(j);
+}
+
 void format_record(std::string& out, const lanes::record_view& r, output_format f) {
   switch (f) {
     case output_format::value: out.append(r.value); break;
@@ -44,32 +69,7 @@ void format_record(std::string& out, const lanes::record_view& r, output_format 
       out += '\t';
       out.append(r.value);
       break;
-    case output_format::json:
-      out += "{\"topic\": ";
-      json_string(out, r.topic);
-      out += ", \"partition\": " + std::to_string(r.partition);
-      out += ", \"offset\": " + std::to_string(r.offset);
-      out += ", \"timestamp_ns\": " + std::to_string(r.timestamp_ns);
-      out += ", ";
-      if (r.has_key) {
-        json_bytes(out, "key", r.key);
-      } else {
-        out += "\"key\": null";
-      }
-      out += ", ";
-      json_bytes(out, "value", r.value);
-      out += ", \"headers\": [";
-      bool first = true;
-      for (const lanes::header h : r.headers) {
-        out += first ? "{" : ", {";
-        first = false;
-        json_bytes(out, "name", h.name);
-        out += ", ";
-        json_bytes(out, "value", h.value);
-        out += '}';
-      }
-      out += "]}";
-      break;
+    case output_format::json: out += record_json(r); break;
   }
   out += '\n';
 }
@@ -136,7 +136,7 @@ int consume_queue(const consume_options& o, lanes::bus& bus, output_format forma
       format_record(out, m.record, format);
       receipts.push_back(m.receipt);
     }
-    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
+    if (!write_stdout(out)) {
       for (const lanes::receipt& rc : receipts) (void)q.nack(rc);  // e.g. `| head`
       break;
     }
@@ -154,10 +154,9 @@ int consume_queue(const consume_options& o, lanes::bus& bus, output_format forma
 }  // namespace
 
 CLI::App* add_consume_command(CLI::App& app, consume_options& o) {
-  CLI::App* cmd = app.add_subcommand(
-      "consume", "Print the messages of a topic of a data directory, one per line");
-  cmd->add_option("--data-dir,-d", o.data_dir, "Data directory of the bus")->required();
-  cmd->add_option("--topic,-t", o.topic, "Topic to read")->required();
+  CLI::App* cmd = add_topic_command(
+      app, "consume", "Print the messages of a topic of a data directory, one per line", o.data_dir,
+      o.topic, "Topic to read");
   add_metrics_flag(*cmd, o.metrics_listen);
   cmd->add_option("--from,-o", o.from,
                   "Start: earliest, latest, OFFSET or @TIMESTAMP_MS (with --group: earliest or "
@@ -183,37 +182,27 @@ CLI::App* add_consume_command(CLI::App& app, consume_options& o) {
   return cmd;
 }
 
-int run_consume(const consume_options& o) {
-  const start_point from = parse_from(o.from);
-  if (!o.group.empty()) {
-    if (o.partition) usage_error("--partition and --group: a group assigns partitions itself");
-    if (from.kind == start_point::offset || from.kind == start_point::timestamp) {
-      usage_error("--from " + o.from +
-                  " with --group: a group starts at its committed offsets; use earliest or "
-                  "latest (for partitions it never committed), or drop --group");
-    }
-  }
-  const output_format format = o.json ? output_format::json : o.format;
-  install_stop_signals();
+namespace {
 
-  auto bus = open_bus(o.data_dir, dir_use::existing);
-  const auto metrics = serve_metrics(*bus, o.metrics_listen);
-  const lanes::topic_info info = require_topic(*bus, o.data_dir, o.topic);
-  if (info.config.mode == lanes::topic_mode::queue) return consume_queue(o, *bus, format);
-  if (o.partition && *o.partition >= info.config.partitions) {
-    runtime_error("--partition " + std::to_string(*o.partition) + ": topic '" + o.topic + "' has " +
-                  std::to_string(info.config.partitions) + " partitions");
+// --group rules out --partition and --from OFFSET|@TIMESTAMP_MS (parse options).
+void check_group_options(const consume_options& o, const start_point& from) {
+  if (o.group.empty()) return;
+  if (o.partition) usage_error("--partition and --group: a group assigns partitions itself");
+  if (from.kind == start_point::offset || from.kind == start_point::timestamp) {
+    usage_error("--from " + o.from +
+                " with --group: a group starts at its committed offsets; use earliest or "
+                "latest (for partitions it never committed), or drop --group");
   }
-  // The end offsets at start: -e stops when every assigned partition reached its own.
-  std::vector<std::uint64_t> end_at(info.config.partitions, 0);
-  for (const lanes::partition_stats& p : info.partitions) end_at[p.partition] = p.end_offset;
+}
 
+// A consumer that does not commit by itself and says on stderr when records were gone
+// before it read them (retention, an overwriting producer).
+lanes::consumer open_consumer(lanes::bus& bus, const consume_options& o, const start_point& from) {
   lanes::consumer_config cc;
   cc.group = o.group;
   cc.auto_commit = false;
   cc.reset = from.kind == start_point::latest ? lanes::offset_reset::latest
                                               : lanes::offset_reset::earliest;
-  // Records that retention or an overwriting producer took before we read them: say so.
   cc.on_offset_reset = [](const lanes::topic_partition& tp, std::uint64_t gone_from,
                           std::uint64_t resume_at) {
     std::fprintf(stderr,
@@ -224,97 +213,145 @@ int run_consume(const consume_options& o) {
                  static_cast<unsigned long long>(resume_at));
   };
   lanes::errc status = lanes::errc::ok;
-  lanes::consumer c = bus->make_consumer(cc, &status);
+  lanes::consumer c = bus.make_consumer(cc, &status);
   if (status != lanes::errc::ok) runtime_error("consumer: " + describe(status));
+  return c;
+}
+
+// Moves the consumer to where --from says on one assigned partition.
+void seek_from(lanes::consumer& c, const lanes::topic_partition& tp, const consume_options& o,
+               const start_point& from, const lanes::topic_info& info) {
+  lanes::errc e = lanes::errc::ok;
+  switch (from.kind) {
+    case start_point::earliest: e = c.seek_to_beginning(tp); break;
+    case start_point::latest: e = c.seek_to_end(tp); break;
+    case start_point::offset: e = c.seek(tp, from.value); break;
+    case start_point::timestamp:
+      if (from.value > static_cast<std::uint64_t>(INT64_MAX / 1'000'000)) {
+        usage_error("--from " + o.from + ": timestamp out of range");
+      }
+      e = c.seek_to_timestamp(tp, static_cast<std::int64_t>(from.value) * 1'000'000);
+      break;
+  }
+  if (e != lanes::errc::ok) {
+    const auto& ps = info.partitions[tp.partition];
+    runtime_error("--from " + o.from + " on partition " + std::to_string(tp.partition) + ": " +
+                  describe(e) + " (the partition holds offsets " +
+                  std::to_string(ps.log_start_offset) + ".." + std::to_string(ps.end_offset) + ")");
+  }
+}
+
+// A group member subscribes; otherwise the consumer takes the partitions (--partition, or
+// all) and seeks each to --from.
+void place_consumer(lanes::consumer& c, const consume_options& o, const start_point& from,
+                    const lanes::topic_info& info) {
   if (!o.group.empty()) {
-    status = c.subscribe({std::string_view(o.topic)});
+    const lanes::errc status = c.subscribe({std::string_view(o.topic)});
     if (status != lanes::errc::ok)
       runtime_error("joining group " + o.group + ": " + describe(status));
-  } else {
-    std::vector<lanes::topic_partition> tps;
-    for (std::uint32_t p = 0; p < info.config.partitions; ++p) {
-      if (!o.partition || *o.partition == p) tps.push_back({o.topic, p});
-    }
-    status = c.assign(tps);
-    if (status != lanes::errc::ok) runtime_error("assign: " + describe(status));
-    for (const lanes::topic_partition& tp : tps) {
-      lanes::errc e = lanes::errc::ok;
-      switch (from.kind) {
-        case start_point::earliest: e = c.seek_to_beginning(tp); break;
-        case start_point::latest: e = c.seek_to_end(tp); break;
-        case start_point::offset: e = c.seek(tp, from.value); break;
-        case start_point::timestamp:
-          if (from.value > static_cast<std::uint64_t>(INT64_MAX / 1'000'000)) {
-            usage_error("--from " + o.from + ": timestamp out of range");
-          }
-          e = c.seek_to_timestamp(tp, static_cast<std::int64_t>(from.value) * 1'000'000);
-          break;
-      }
-      if (e != lanes::errc::ok) {
-        const auto& ps = info.partitions[tp.partition];
-        runtime_error("--from " + o.from + " on partition " + std::to_string(tp.partition) + ": " +
-                      describe(e) + " (the partition holds offsets " +
-                      std::to_string(ps.log_start_offset) + ".." + std::to_string(ps.end_offset) +
-                      ")");
-      }
-    }
+    return;
+  }
+  std::vector<lanes::topic_partition> tps;
+  for (std::uint32_t p = 0; p < info.config.partitions; ++p) {
+    if (!o.partition || *o.partition == p) tps.push_back({o.topic, p});
+  }
+  const lanes::errc status = c.assign(tps);
+  if (status != lanes::errc::ok) runtime_error("assign: " + describe(status));
+  for (const lanes::topic_partition& tp : tps) seek_from(c, tp, o, from, info);
+}
+
+// The loop of a log topic: poll, print, commit what was printed (with --group), until -c,
+// -e, a signal or a closed stdout.
+class log_printer {
+ public:
+  log_printer(const consume_options& o, lanes::consumer& c, output_format format,
+              const lanes::topic_info& info)
+      : o_(o), c_(c), format_(format), end_at_(info.config.partitions, 0) {
+    // The end offsets at start: -e stops when every assigned partition reached its own.
+    for (const lanes::partition_stats& p : info.partitions) end_at_[p.partition] = p.end_offset;
   }
 
-  // Per partition: one past the last offset printed (what a group commits).
-  std::map<std::uint32_t, std::uint64_t> printed_to;
-  auto commit_printed = [&] {
-    if (o.group.empty()) return;
-    for (const auto& [p, next] : printed_to) {
-      const lanes::errc e = c.commit({o.topic, p}, next);
-      if (e != lanes::errc::ok) runtime_error("commit for group " + o.group + ": " + describe(e));
-    }
-    printed_to.clear();
-  };
-  auto at_end = [&] {
-    const std::vector<lanes::topic_partition> owned = c.assignment();
-    if (owned.empty()) return false;  // a group member before its first assignment
-    for (const lanes::topic_partition& tp : owned) {
-      const std::int64_t pos = c.position(tp);
-      if (pos < 0 || static_cast<std::uint64_t>(pos) < end_at[tp.partition]) return false;
-    }
-    return true;
-  };
-
-  std::uint64_t count = 0;
-  std::string out;
-  bool output_closed = false;
-  while (!stop_requested.load(std::memory_order_relaxed)) {
-    if (o.exit_at_end && at_end()) break;
-    if (o.max_count != 0 && count >= o.max_count) break;
-    const lanes::poll_result r = c.poll(std::chrono::milliseconds(100));
-    if (r.status == lanes::errc::closed) break;
-    if (r.status != lanes::errc::ok && r.status != lanes::errc::corrupt_batch) {
-      runtime_error("poll: " + describe(r.status));
-    }
-    out.clear();
-    for (const lanes::record_view& rec : r.records) {
-      if (o.max_count != 0 && count >= o.max_count) {
-        // Not printed: a group member must read it again, so rewind the position.
-        if (o.group.empty()) break;
-        if (!printed_to.count(rec.partition)) printed_to[rec.partition] = rec.offset;
-        continue;
+  void run() {
+    bool output_closed = false;
+    while (!stop_requested.load(std::memory_order_relaxed)) {
+      if (o_.exit_at_end && at_end()) break;
+      if (o_.max_count != 0 && count_ >= o_.max_count) break;
+      const lanes::poll_result r = c_.poll(std::chrono::milliseconds(100));
+      if (r.status == lanes::errc::closed) break;
+      if (r.status != lanes::errc::ok && r.status != lanes::errc::corrupt_batch) {
+        runtime_error("poll: " + describe(r.status));
       }
-      format_record(out, rec, format);
-      printed_to[rec.partition] = rec.offset + 1;
-      ++count;
-    }
-    if (!out.empty()) {
-      if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() ||
-          std::fflush(stdout) != 0) {
+      if (!print(r.records)) {
         output_closed = true;  // e.g. `| head`: stop reading, commit nothing more
         break;
       }
+      commit_printed();
+      // Damage: what came before it is printed (and committed), then one line and exit 1.
+      if (r.status == lanes::errc::corrupt_batch) runtime_error(std::string(r.error.detail));
     }
-    commit_printed();
-    // Damage: what came before it is printed (and committed), then one line and exit 1.
-    if (r.status == lanes::errc::corrupt_batch) runtime_error(std::string(r.error.detail));
+    if (!output_closed) commit_printed();
   }
-  if (!output_closed) commit_printed();
+
+ private:
+  // Prints the records up to -c; false when stdout is closed.
+  bool print(std::span<const lanes::record_view> records) {
+    out_.clear();
+    for (const lanes::record_view& rec : records) {
+      if (o_.max_count != 0 && count_ >= o_.max_count) {
+        // Not printed: a group member must read it again, so rewind the position.
+        if (o_.group.empty()) break;
+        if (!printed_to_.count(rec.partition)) printed_to_[rec.partition] = rec.offset;
+        continue;
+      }
+      format_record(out_, rec, format_);
+      printed_to_[rec.partition] = rec.offset + 1;
+      ++count_;
+    }
+    return out_.empty() || write_stdout(out_);
+  }
+  void commit_printed() {
+    if (o_.group.empty()) return;
+    for (const auto& [p, next] : printed_to_) {
+      const lanes::errc e = c_.commit({o_.topic, p}, next);
+      if (e != lanes::errc::ok) runtime_error("commit for group " + o_.group + ": " + describe(e));
+    }
+    printed_to_.clear();
+  }
+  bool at_end() const {
+    const std::vector<lanes::topic_partition> owned = c_.assignment();
+    if (owned.empty()) return false;  // a group member before its first assignment
+    for (const lanes::topic_partition& tp : owned) {
+      const std::int64_t pos = c_.position(tp);
+      if (pos < 0 || static_cast<std::uint64_t>(pos) < end_at_[tp.partition]) return false;
+    }
+    return true;
+  }
+
+  const consume_options& o_;
+  lanes::consumer& c_;
+  const output_format format_;
+  std::vector<std::uint64_t> end_at_;  // per partition: its end offset when consume started
+  std::map<std::uint32_t, std::uint64_t> printed_to_;  // one past the last offset printed
+  std::uint64_t count_ = 0;
+  std::string out_;
+};
+
+}  // namespace
+
+int run_consume(const consume_options& o) {
+  const start_point from = parse_from(o.from);
+  check_group_options(o, from);
+  const output_format format = o.json ? output_format::json : o.format;
+  install_stop_signals();
+
+  auto bus = open_bus(o.data_dir, dir_use::existing);
+  const auto metrics = serve_metrics(*bus, o.metrics_listen);
+  const lanes::topic_info info = require_topic(*bus, o.data_dir, o.topic);
+  if (info.config.mode == lanes::topic_mode::queue) return consume_queue(o, *bus, format);
+  if (o.partition) require_partition(info, *o.partition);
+  lanes::consumer c = open_consumer(*bus, o, from);
+  place_consumer(c, o, from, info);
+  log_printer(o, c, format, info).run();
   c.close();
   return exit_ok;
 }

@@ -2,7 +2,6 @@
 #include "json_bytes.hpp"
 
 #include <cstdint>
-#include <cstdio>
 
 namespace lanes_tools {
 
@@ -66,40 +65,43 @@ std::string base64(std::string_view s) {
   return out;
 }
 
-void json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", u);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
-
-void json_bytes(std::string& out, std::string_view name, std::string_view s) {
-  json_string(out, name);
-  out += ": ";
+void put_bytes(nlohmann::ordered_json& object, std::string_view name, std::string_view s) {
+  const std::string key(name);
   if (valid_utf8(s)) {
-    json_string(out, s);
+    object[key] = s;
     return;
   }
-  json_string(out, base64(s));
-  out += ", ";
-  json_string(out, std::string(name) + "_encoding");
-  out += ": \"base64\"";
+  object[key] = base64(s);
+  object[key + "_encoding"] = "base64";
+}
+
+namespace {
+// A scalar, or a key, as nlohmann writes it (escaped; bytes that are not UTF-8 replaced).
+std::string scalar_text(const nlohmann::ordered_json& v) {
+  return v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+void append_one_line(std::string& out, const nlohmann::ordered_json& v) {
+  if (!v.is_structured()) {
+    out += scalar_text(v);
+    return;
+  }
+  out += v.is_object() ? '{' : '[';
+  const char* separator = "";
+  for (const auto& item : v.items()) {
+    out += separator;
+    separator = ", ";
+    if (v.is_object()) out += scalar_text(item.key()) + ": ";
+    append_one_line(out, item.value());
+  }
+  out += v.is_object() ? '}' : ']';
+}
+}  // namespace
+
+std::string one_line(const nlohmann::ordered_json& doc) {
+  std::string out;
+  append_one_line(out, doc);
+  return out;
 }
 
 }  // namespace lanes_tools

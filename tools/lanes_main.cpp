@@ -5,7 +5,10 @@
 // Exit codes, the same for every subcommand: 0 ok, 1 the command ran and failed, 2 usage.
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <exception>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
@@ -20,6 +23,31 @@
 
 using namespace lanes_tools;
 
+namespace {
+
+// A subcommand: the CLI11 command its options were added to, and how to run it once parsed.
+struct subcommand {
+  CLI::App* cmd;
+  std::function<int()> run;
+};
+
+// Adds a subcommand whose options live in one struct (kept alive by the run function).
+template <class Options>
+subcommand add(CLI::App& app, CLI::App* (*add_command)(CLI::App&, Options&),
+               int (*run)(const Options&)) {
+  auto o = std::make_shared<Options>();
+  return {add_command(app, *o), [o, run] { return run(*o); }};
+}
+
+// `lanes topics` also keeps which of its own subcommands was given.
+subcommand add_topics(CLI::App& app) {
+  auto o = std::make_shared<std::pair<topics_options, topics_commands>>();
+  return {add_topics_command(app, o->first, o->second),
+          [o] { return run_topics(o->first, o->second); }};
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"lanes: command line tool of the lanes message bus (kcat-like)", "lanes"};
   app.set_version_flag("--version", std::string("lanes ") + lanes::version_string);
@@ -31,63 +59,22 @@ int main(int argc, char** argv) {
       "process at a time; dump and verify read it without opening it.\n"
       "Run 'lanes SUBCOMMAND --help' for the options of a subcommand.");
 
-  perf_options perf;
-  CLI::App* perf_cmd = add_perf_command(app, perf);
-  produce_options produce;
-  CLI::App* produce_cmd = add_produce_command(app, produce);
-  consume_options consume;
-  CLI::App* consume_cmd = add_consume_command(app, consume);
-  topics_options topics;
-  topics_commands topics_sub;
-  CLI::App* topics_cmd = add_topics_command(app, topics, topics_sub);
-  tail_options tail;
-  CLI::App* tail_cmd = add_tail_command(app, tail);
-  dump_options dump;
-  CLI::App* dump_cmd = add_dump_command(app, dump);
-  verify_options verify;
-  CLI::App* verify_cmd = add_verify_command(app, verify);
+  const std::vector<subcommand> subcommands = {
+      add(app, add_perf_command, run_perf),       add(app, add_produce_command, run_produce),
+      add(app, add_consume_command, run_consume), add_topics(app),
+      add(app, add_tail_command, run_tail),       add(app, add_dump_command, run_dump),
+      add(app, add_verify_command, run_verify),
 #ifdef LANES_HAVE_CDC
-  cdc_options cdc;
-  CLI::App* cdc_cmd = add_cdc_command(app, cdc);
+      add(app, add_cdc_command, run_cdc),
 #endif
 #ifdef LANES_HAVE_KAFKA
-  mirror_options mirror;
-  CLI::App* mirror_cmd = add_mirror_command(app, mirror);
+      add(app, add_mirror_command, run_mirror),
 #endif
-
-  try {
-    app.parse(argc, argv);
-  } catch (const cli_error& e) {
-    // Thrown by an option callback (a value CLI11's checks let through).
-    std::fprintf(stderr, "lanes: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const CLI::ParseError& e) {
-    // --help and --version are "errors" with exit code 0; everything else is a usage error.
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "lanes: error: %s\nRun with --help for more information.\n", e.what());
-    return exit_usage;
-  }
-
-  try {
-    if (perf_cmd->parsed()) return run_perf(perf);
-    if (produce_cmd->parsed()) return run_produce(produce);
-    if (consume_cmd->parsed()) return run_consume(consume);
-    if (topics_cmd->parsed()) return run_topics(topics, topics_sub);
-    if (tail_cmd->parsed()) return run_tail(tail);
-    if (dump_cmd->parsed()) return run_dump(dump);
-    if (verify_cmd->parsed()) return run_verify(verify);
-#ifdef LANES_HAVE_CDC
-    if (cdc_cmd->parsed()) return run_cdc(cdc);
-#endif
-#ifdef LANES_HAVE_KAFKA
-    if (mirror_cmd->parsed()) return run_mirror(mirror);
-#endif
-  } catch (const cli_error& e) {
-    std::fprintf(stderr, "lanes: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lanes: error: %s\n", e.what());
-    return exit_failed;
-  }
-  return exit_usage;  // not reached: require_subcommand(1)
+  };
+  return parse_and_run(app, argc, argv, "lanes", [&subcommands] {
+    for (const subcommand& s : subcommands) {
+      if (s.cmd->parsed()) return s.run();
+    }
+    return exit_usage;  // not reached: require_subcommand(1)
+  });
 }

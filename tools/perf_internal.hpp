@@ -27,6 +27,7 @@
 #include "perf.hpp"
 #include "perf_report.hpp"
 #include "persist_timeline.hpp"
+#include "splitmix64.hpp"
 
 namespace lanes_tools::perf_detail {
 
@@ -47,15 +48,8 @@ constexpr std::uint32_t flag_warmup = 1;
 
 // ---- keys ----
 
-// splitmix64: small, fast, good enough to pick keys.
-struct rng {
-  std::uint64_t s;
-  std::uint64_t next() noexcept {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+// splitmix64 with the draw key_picker makes (a seed replays it).
+struct rng : lanes_tools::splitmix64 {
   // Uniform in [0, n).
   std::uint32_t below(std::uint32_t n) noexcept {
     return static_cast<std::uint32_t>(((next() >> 32) * n) >> 32);

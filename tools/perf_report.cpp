@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "cli_common.hpp"
 #include "lanes/lanes.hpp"
@@ -134,11 +135,10 @@ void print_perf_summary(std::FILE* human, const perf_options& o, const perf_mach
     std::fprintf(stderr, "lanes perf: FAILED: %s\n", e.c_str());
 }
 
-std::string perf_json(const perf_options& o, const perf_machine& m, const perf_outcome& out) {
-  const bool paced = o.rate > 0;
-  const bool failed = !out.errors.empty();
-  json_writer j;
-  j.begin_object();
+namespace {
+
+// What the run measured on and with what (the start of every result document of lanes).
+void write_run_info(json_writer& j, const perf_machine& m) {
   j.field("tool", "lanes perf");
   j.field("lanes_version", lanes::version_string);
   j.field("commit", git_commit());
@@ -147,10 +147,13 @@ std::string perf_json(const perf_options& o, const perf_machine& m, const perf_o
   j.field("cpus", m.cpus);
   j.field("date", utc_date());
   j.field("load_average_1m", m.load_before);
+}
+
+void write_config(json_writer& j, const perf_options& o, const perf_machine& m) {
   j.key("config");
   j.begin_object();
   j.field("topic", o.topic);
-  j.field("mode", o.mode == lanes::topic_mode::queue ? "queue" : "log");
+  j.field("mode", name_of(o.mode));
   j.field("partitions", o.partitions);
   j.field("producers", o.producers);
   j.field("consumers_per_group", o.consumers);
@@ -175,71 +178,96 @@ std::string perf_json(const perf_options& o, const perf_machine& m, const perf_o
   j.field("data_dir", o.data_dir);
   j.field("read_durable_only", o.durability != lanes::durability::none);
   j.end_object();
-  j.field("status", failed ? "failed" : "ok");
-  j.key("errors");
-  j.begin_array();
-  for (const std::string& e : out.errors) j.value(e);
-  j.end_array();
-  j.key("warnings");
-  j.begin_array();
-  for (const std::string& w : m.warnings) j.value(w);
-  for (const std::string& n : out.notes) j.value(n);
-  j.end_array();
-  j.field("messages", out.produced);
-  j.field("bytes", out.produced_bytes);
-  j.field("elapsed_s", out.elapsed_s);
+}
+
+// "status", and the "errors" and "warnings" arrays.
+void write_status(json_writer& j, const perf_machine& m, const perf_outcome& out) {
+  j.field("status", out.errors.empty() ? "ok" : "failed");
+  j.array("errors", out.errors);
+  std::vector<std::string> warnings = m.warnings;
+  warnings.insert(warnings.end(), out.notes.begin(), out.notes.end());
+  j.array("warnings", warnings);
+}
+
+// Messages and bytes in elapsed_s seconds, and their rates: the producers' and each group's.
+void write_throughput(json_writer& j, std::uint64_t messages, std::uint64_t bytes,
+                      double elapsed_s) {
+  j.field("messages", messages);
+  j.field("bytes", bytes);
+  j.field("elapsed_s", elapsed_s);
+  j.field("msgs_per_s", per_second(static_cast<double>(messages), elapsed_s));
+  j.field("mib_per_s", mib(per_second(static_cast<double>(bytes), elapsed_s)));
+}
+
+// "latency_us" (from the due time with --rate, else the send time) and, with --rate,
+// "latency_from_send_us".
+void write_latencies(json_writer& j, const latency_histogram& from_due,
+                     const latency_histogram& from_send, bool paced) {
+  j.key("latency_us");
+  write_latency(j, from_due);
+  if (paced) {
+    j.key("latency_from_send_us");
+    write_latency(j, from_send);
+  }
+}
+
+void write_producer(json_writer& j, const perf_options& o, const perf_outcome& out) {
   j.key("producer");
   j.begin_object();
-  j.field("messages", out.produced);
-  j.field("bytes", out.produced_bytes);
-  j.field("elapsed_s", out.producer_s);
-  j.field("msgs_per_s", per_second(static_cast<double>(out.produced), out.producer_s));
-  j.field("mib_per_s", mib(per_second(static_cast<double>(out.produced_bytes), out.producer_s)));
+  write_throughput(j, out.produced, out.produced_bytes, out.producer_s);
   j.field("target_rate", o.rate);
   j.field("max_behind_schedule_us", static_cast<double>(out.max_behind) / 1000.0);
   j.field("claim_full_fallbacks", out.fallbacks);
   j.end_object();
+}
+
+void write_groups(json_writer& j, const perf_options& o, const perf_outcome& out) {
   j.key("groups");
   j.begin_array();
   for (const group_result& r : out.groups) {
     j.begin_object();
     j.field("group", r.name);
     j.field("consumers", o.consumers);
-    j.field("messages", r.messages);
-    j.field("bytes", r.bytes);
-    j.field("elapsed_s", r.elapsed_s);
-    j.field("msgs_per_s", per_second(static_cast<double>(r.messages), r.elapsed_s));
-    j.field("mib_per_s", mib(per_second(static_cast<double>(r.bytes), r.elapsed_s)));
+    write_throughput(j, r.messages, r.bytes, r.elapsed_s);
     j.field("missing", r.missing);
     j.field("duplicates", r.duplicates);
     j.field("order_errors", r.order_errors);
-    j.key("latency_us");
-    write_latency(j, r.hist);
-    if (paced) {
-      j.key("latency_from_send_us");
-      write_latency(j, r.hist_sent);
-    }
+    write_latencies(j, r.hist, r.hist_sent, o.rate > 0);
     j.end_object();
   }
   j.end_array();
+}
+
+// A durable log run's latency legs: publish -> written -> durable -> polled.
+void write_split(json_writer& j, const perf_outcome& out) {
+  j.key("latency_split_us");
+  j.begin_object();
+  j.key("publish_to_written");
+  write_latency(j, out.to_written);
+  j.key("written_to_durable");
+  write_latency(j, out.to_durable);
+  j.key("durable_to_polled");
+  write_latency(j, out.to_polled);
+  j.end_object();
+}
+
+}  // namespace
+
+std::string perf_json(const perf_options& o, const perf_machine& m, const perf_outcome& out) {
+  const bool paced = o.rate > 0;
+  json_writer j;
+  j.begin_object();
+  write_run_info(j, m);
+  write_config(j, o, m);
+  write_status(j, m, out);
+  j.field("messages", out.produced);
+  j.field("bytes", out.produced_bytes);
+  j.field("elapsed_s", out.elapsed_s);
+  write_producer(j, o, out);
+  write_groups(j, o, out);
   j.field("latency_from", paced ? "due" : "send");
-  j.key("latency_us");
-  write_latency(j, out.all);
-  if (paced) {
-    j.key("latency_from_send_us");
-    write_latency(j, out.all_sent);
-  }
-  if (out.split) {
-    j.key("latency_split_us");
-    j.begin_object();
-    j.key("publish_to_written");
-    write_latency(j, out.to_written);
-    j.key("written_to_durable");
-    write_latency(j, out.to_durable);
-    j.key("durable_to_polled");
-    write_latency(j, out.to_polled);
-    j.end_object();
-  }
+  write_latencies(j, out.all, out.all_sent, paced);
+  if (out.split) write_split(j, out);
   j.end_object();
   return j.str();
 }

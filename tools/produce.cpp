@@ -21,10 +21,10 @@
 namespace lanes_tools {
 
 CLI::App* add_produce_command(CLI::App& app, produce_options& o) {
-  CLI::App* cmd = app.add_subcommand(
-      "produce", "Publish lines of stdin (or --file) as messages to a topic of a data directory");
-  cmd->add_option("--data-dir,-d", o.data_dir, "Data directory of the bus")->required();
-  cmd->add_option("--topic,-t", o.topic, "Topic to publish to")->required();
+  CLI::App* cmd = add_topic_command(
+      app, "produce",
+      "Publish lines of stdin (or --file) as messages to a topic of a data directory", o.data_dir,
+      o.topic, "Topic to publish to");
   cmd->add_option("--file,-f", o.file, "Read lines from this file instead of stdin");
   cmd->add_option("--key-delimiter,-K", o.key_delimiter,
                   "Split each line at the first DELIM into key and value (kcat -K)");
@@ -54,65 +54,47 @@ CLI::App* add_produce_command(CLI::App& app, produce_options& o) {
   return cmd;
 }
 
-int run_produce(const produce_options& o) {
-  // Parse what does not need the bus first: a usage error changes nothing.
-  std::vector<std::string> names, values;
-  for (const std::string& h : o.headers) {
+namespace {
+
+// The -H name=value options as headers (the strings stay in `texts`).
+std::vector<lanes::header> parse_headers(const std::vector<std::string>& options,
+                                         std::vector<std::string>& texts) {
+  texts.clear();
+  texts.reserve(options.size() * 2);  // no reallocation: the headers view these strings
+  std::vector<lanes::header> headers;
+  for (const std::string& h : options) {
     const auto eq = h.find('=');
     if (eq == std::string::npos || eq == 0) {
       usage_error("--header '" + h + "': use name=value (a non-empty name)");
     }
-    names.push_back(h.substr(0, eq));
-    values.push_back(h.substr(eq + 1));
+    texts.push_back(h.substr(0, eq));
+    texts.push_back(h.substr(eq + 1));
+    headers.push_back({texts[texts.size() - 2], texts.back()});
   }
-  if (!lanes::bus::valid_topic_name(o.topic)) {
-    usage_error("--topic '" + o.topic + "': use 1..249 characters of [A-Za-z0-9._-]");
-  }
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (!o.file.empty() && o.file != "-") {
-    file.open(o.file, std::ios::binary);
-    if (!file) runtime_error("cannot read --file " + o.file);
-    in = &file;
-  }
+  return headers;
+}
 
-  auto bus = open_bus(o.data_dir, o.create ? dir_use::may_create : dir_use::existing);
-  if (o.create && !bus->describe_topic(o.topic)) {
-    lanes::topic_config tc;
-    tc.partitions = o.partitions;
-    tc.durable = o.topic_durability;
-    if (const lanes::errc e = bus->create_topic(o.topic, tc); e != lanes::errc::ok) {
-      runtime_error("cannot create topic '" + o.topic + "': " + describe(e));
-    }
-  }
-  const lanes::topic_info info = require_topic(*bus, o.data_dir, o.topic);
-  if (info.config.durable == lanes::durability::none) {
-    runtime_error("topic '" + o.topic +
-                  "' is memory-only (durability none): its messages would vanish when lanes "
-                  "exits; create a durable topic (lanes topics create --durability async)");
-  }
-  if (o.partition && *o.partition >= info.config.partitions) {
-    runtime_error("--partition " + std::to_string(*o.partition) + ": topic '" + o.topic + "' has " +
-                  std::to_string(info.config.partitions) + " partitions (0.." +
-                  std::to_string(info.config.partitions - 1) + ")");
-  }
+// The topic, created first with --create when it is missing; it must be durable and have
+// --partition.
+void open_produce_topic(lanes::bus& bus, const produce_options& o) {
+  lanes::topic_config tc;
+  tc.partitions = o.partitions;
+  tc.durable = o.topic_durability;
+  const lanes::topic_info info = create_or_require_topic(bus, o.data_dir, o.topic, o.create, tc);
+  require_durable(info,
+                  " (durability none): its messages would vanish when lanes exits; create a "
+                  "durable topic (lanes topics create --durability async)");
+  if (o.partition) require_partition(info, *o.partition, true);
+}
 
-  lanes::errc status = lanes::errc::ok;
-  lanes::producer prod = bus->make_producer(o.topic, &status);
-  if (status != lanes::errc::ok)
-    runtime_error("producer for '" + o.topic + "': " + describe(status));
-
-  std::vector<lanes::header> headers;
-  for (std::size_t i = 0; i < names.size(); ++i) headers.push_back({names[i], values[i]});
-  lanes::publish_options opts;
-  opts.partition = o.partition;
-  opts.headers = headers;
-  opts.durable = o.durability == lanes::durability::sync;
-
-  std::map<std::uint32_t, std::uint64_t> last;  // partition -> last offset published
-  std::uint64_t count = 0;
+// Publishes every line of `in`; returns the last offset published per partition.
+std::map<std::uint32_t, std::uint64_t> publish_lines(std::istream& in, lanes::producer& prod,
+                                                     const produce_options& o,
+                                                     const lanes::publish_options& opts,
+                                                     std::uint64_t& count) {
+  std::map<std::uint32_t, std::uint64_t> last;
   std::string line;
-  while (std::getline(*in, line)) {
+  while (std::getline(in, line)) {
     lanes::message_key key;
     std::string_view value = line;
     if (!o.key_delimiter.empty()) {
@@ -131,16 +113,47 @@ int run_produce(const produce_options& o) {
     last[r.partition] = r.offset;
     if (o.verbose) std::printf("%u %llu\n", r.partition, static_cast<unsigned long long>(r.offset));
   }
-  if (in->bad()) runtime_error("reading input failed after " + std::to_string(count) + " lines");
-  if (o.durability == lanes::durability::async) {
-    for (const auto& [p, off] : last) {
-      const lanes::errc e = prod.wait_durable(p, off, std::chrono::seconds(60));
-      if (e != lanes::errc::ok) {
-        runtime_error("partition " + std::to_string(p) + " did not become durable up to offset " +
-                      std::to_string(off) + ": " + describe(e));
-      }
+  if (in.bad()) runtime_error("reading input failed after " + std::to_string(count) + " lines");
+  return last;
+}
+
+// --durability async: waits until each partition is durable up to its last offset published.
+void wait_durable_all(lanes::producer& prod, const std::map<std::uint32_t, std::uint64_t>& last) {
+  for (const auto& [p, off] : last) {
+    const lanes::errc e = prod.wait_durable(p, off, std::chrono::seconds(60));
+    if (e != lanes::errc::ok) {
+      runtime_error("partition " + std::to_string(p) + " did not become durable up to offset " +
+                    std::to_string(off) + ": " + describe(e));
     }
   }
+}
+
+}  // namespace
+
+int run_produce(const produce_options& o) {
+  // Parse what does not need the bus first: a usage error changes nothing.
+  std::vector<std::string> header_texts;
+  const std::vector<lanes::header> headers = parse_headers(o.headers, header_texts);
+  check_topic_name("--topic", o.topic);
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (!o.file.empty() && o.file != "-") {
+    file.open(o.file, std::ios::binary);
+    if (!file) runtime_error("cannot read --file " + o.file);
+    in = &file;
+  }
+
+  auto bus = open_bus(o.data_dir, o.create ? dir_use::may_create : dir_use::existing);
+  open_produce_topic(*bus, o);
+  lanes::producer prod = make_producer_or_fail(*bus, o.topic);
+  lanes::publish_options opts;
+  opts.partition = o.partition;
+  opts.headers = headers;
+  opts.durable = o.durability == lanes::durability::sync;
+
+  std::uint64_t count = 0;
+  const auto last = publish_lines(*in, prod, o, opts, count);
+  if (o.durability == lanes::durability::async) wait_durable_all(prod, last);
   if (o.verbose) {
     std::fprintf(stderr, "lanes produce: %llu messages to %s (durability %s)\n",
                  static_cast<unsigned long long>(count), o.topic.c_str(), name_of(o.durability));

@@ -101,24 +101,5 @@ int main(int argc, char** argv) {
   app.add_flag("--keep", o.keep, "Keep the temporary data directory after a clean run");
   app.add_flag("--json", o.json, "Print the summary as one JSON object on stdout");
   app.add_flag("--progress", o.progress, "Progress lines on stderr even with --json");
-  try {
-    app.parse(argc, argv);
-  } catch (const cli_error& e) {
-    std::fprintf(stderr, "lanes-stress: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "lanes-stress: error: %s\nRun with --help for more information.\n",
-                 e.what());
-    return exit_usage;
-  }
-  try {
-    return run(o);
-  } catch (const cli_error& e) {
-    std::fprintf(stderr, "lanes-stress: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lanes-stress: error: %s\n", e.what());
-    return exit_failed;
-  }
+  return parse_and_run(app, argc, argv, "lanes-stress", [&o] { return run(o); });
 }

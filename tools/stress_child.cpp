@@ -32,7 +32,7 @@ void fill_value(std::vector<char>& v, std::uint64_t producer, std::uint64_t seq)
     const std::uint64_t x = r.next();
     std::memcpy(v.data() + i, &x, std::min<std::size_t>(8, v.size() - i));
   }
-  const std::uint64_t sum = fnv1a(v.data() + stamp_bytes, v.size() - stamp_bytes);
+  const std::uint64_t sum = fnv1a({v.data() + stamp_bytes, v.size() - stamp_bytes});
   std::memcpy(v.data(), &producer, 8);
   std::memcpy(v.data() + 8, &seq, 8);
   std::memcpy(v.data() + 16, &sum, 8);

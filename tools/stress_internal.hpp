@@ -10,7 +10,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fnv1a.hpp"
 #include "lanes/lanes.hpp"
+#include "splitmix64.hpp"
 
 namespace lanes_stress {
 
@@ -42,26 +44,13 @@ struct options {
 
 // ---- deterministic bytes ----
 
-struct rng {
-  std::uint64_t s;
-  std::uint64_t next() noexcept {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+// splitmix64 with the draws lanes-stress makes (a seed replays them).
+struct rng : lanes_tools::splitmix64 {
   double unit() noexcept { return static_cast<double>(next() >> 11) / 9007199254740992.0; }
   std::uint64_t below(std::uint64_t n) noexcept { return n == 0 ? 0 : next() % n; }
 };
 
-inline std::uint64_t fnv1a(const char* p, std::size_t n) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(p[i]);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
+using lanes_tools::fnv1a;  // the checksum of a value's payload (after the stamp)
 
 // ---- the ledger ----
 

@@ -43,7 +43,7 @@ void check_record(const options& o, const lanes::partition_stats& ps, const lane
   std::memcpy(&producer, rec.value.data(), 8);
   std::memcpy(&seq, rec.value.data() + 8, 8);
   std::memcpy(&sum, rec.value.data() + 16, 8);
-  if (fnv1a(rec.value.data() + stamp_bytes, rec.value.size() - stamp_bytes) != sum) {
+  if (fnv1a(rec.value.substr(stamp_bytes)) != sum) {
     violation(s, "corrupt",
               "partition " + std::to_string(ps.partition) + " offset " +
                   std::to_string(rec.offset) + ": checksum mismatch");
@@ -169,7 +169,7 @@ void check_queue_message(const options& o, const queue_ledger& ql, const lanes::
   std::memcpy(&producer, rec.value.data(), 8);
   std::memcpy(&seq, rec.value.data() + 8, 8);
   std::memcpy(&sum, rec.value.data() + 16, 8);
-  if (fnv1a(rec.value.data() + stamp_bytes, rec.value.size() - stamp_bytes) != sum) {
+  if (fnv1a(rec.value.substr(stamp_bytes)) != sum) {
     violation(s, "queue_corrupt", where + ": checksum mismatch");
     return;
   }

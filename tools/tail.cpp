@@ -42,6 +42,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "fnv1a.hpp"
 #include "lanes/lanes.hpp"
 
 namespace lanes_tools {
@@ -56,15 +57,8 @@ struct file_pos {
   std::optional<std::uint64_t> fingerprint;  // absent in positions of the old format
 };
 
-// FNV-1a, 64 bits: tells a rewritten file from the one read (not a defence against forgery).
-std::uint64_t fingerprint_of(std::string_view bytes) noexcept {
-  std::uint64_t h = 14695981039346656037ull;
-  for (const char c : bytes) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
+// Tells a rewritten file from the one read.
+std::uint64_t fingerprint_of(std::string_view bytes) noexcept { return fnv1a(bytes); }
 
 bool parse_number(std::string_view s, int base, std::uint64_t& v) {
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
@@ -338,13 +332,12 @@ std::optional<std::uint64_t> inode_of(const std::string& path) {
 }  // namespace
 
 CLI::App* add_tail_command(CLI::App& app, tail_options& o) {
-  CLI::App* cmd = app.add_subcommand(
-      "tail",
+  CLI::App* cmd = add_topic_command(
+      app, "tail",
       "Follow a growing log file as tail -F (rotation, truncation) and publish each new line; "
-      "restarts go on where the topic's last message says");
+      "restarts go on where the topic's last message says",
+      o.data_dir, o.topic, "Topic to publish to");
   cmd->add_option("file", o.file, "The file to follow, e.g. /var/log/nginx/access.log")->required();
-  cmd->add_option("--data-dir,-d", o.data_dir, "Data directory of the bus")->required();
-  cmd->add_option("--topic,-t", o.topic, "Topic to publish to")->required();
   add_count_option(cmd, "--partition,-p", o.partition, 0, 65535,
                    "Partition for every line (its last record holds the file position)");
   add_durability_option(cmd, "--durability", o.durability,
@@ -362,86 +355,98 @@ CLI::App* add_tail_command(CLI::App& app, tail_options& o) {
   return cmd;
 }
 
-int run_tail(const tail_options& o) {
-  if (!lanes::bus::valid_topic_name(o.topic)) {
-    usage_error("--topic '" + o.topic + "': use 1..249 characters of [A-Za-z0-9._-]");
-  }
-  install_stop_signals();
-  auto bus = open_bus(o.data_dir, o.create ? dir_use::may_create : dir_use::existing);
-  if (o.create && !bus->describe_topic(o.topic)) {
-    lanes::topic_config tc;
-    tc.partitions = o.partition + 1;
-    tc.durable = o.durability == lanes::durability::sync ? lanes::durability::sync
-                                                         : lanes::durability::async;
-    if (const lanes::errc e = bus->create_topic(o.topic, tc); e != lanes::errc::ok) {
-      runtime_error("cannot create topic '" + o.topic + "': " + describe(e));
-    }
-  }
-  const lanes::topic_info info = require_topic(*bus, o.data_dir, o.topic);
-  if (info.config.durable == lanes::durability::none) {
-    runtime_error("topic '" + o.topic +
-                  "' is memory-only: lanes tail keeps its file position in the topic's records, "
-                  "so it needs a durable topic");
-  }
-  if (o.partition >= info.config.partitions) {
-    runtime_error("--partition " + std::to_string(o.partition) + ": topic '" + o.topic + "' has " +
-                  std::to_string(info.config.partitions) + " partitions");
-  }
-  lanes::errc status = lanes::errc::ok;
-  lanes::producer prod = bus->make_producer(o.topic, &status);
-  if (status != lanes::errc::ok) runtime_error("producer: " + describe(status));
+namespace {
 
-  follower f(o, prod);
+// The topic, created first with --create when it is missing (durable: async unless
+// --durability sync); it must be durable and have --partition.
+void open_tail_topic(lanes::bus& bus, const tail_options& o) {
+  lanes::topic_config tc;
+  tc.partitions = o.partition + 1;
+  tc.durable =
+      o.durability == lanes::durability::sync ? lanes::durability::sync : lanes::durability::async;
+  const lanes::topic_info info = create_or_require_topic(bus, o.data_dir, o.topic, o.create, tc);
+  require_durable(info,
+                  ": lanes tail keeps its file position in the topic's records, so it needs a "
+                  "durable topic");
+  require_partition(info, o.partition);
+}
+
+// Opens the file where the partition's last record says reading stopped (see the top of
+// this file); a first run starts at the beginning or, with --start end, at the end.
+void resume(follower& f, lanes::bus& bus, const tail_options& o) {
   const std::filesystem::path dir = std::filesystem::path(o.file).parent_path().empty()
                                         ? std::filesystem::path(".")
                                         : std::filesystem::path(o.file).parent_path();
-  if (const auto saved = recover_position(*bus, o.topic, o.partition)) {
-    const auto now_inode = inode_of(o.file);
-    if (now_inode && *now_inode == saved->inode) {
-      f.open_at(o.file, saved->offset, saved->fingerprint);
-    } else {
-      // Rotated while we were away: finish the old file where it went, then the new one.
-      const std::string old = find_inode(dir, saved->inode);
-      if (!old.empty() && f.open_at(old, saved->offset, saved->fingerprint)) {
-        f.note("%s was rotated to %s while lanes tail was stopped: reading its rest first",
-               o.file.c_str(), old.c_str());
-        f.finish_file();
-      } else {
-        f.note(
-            "cannot find the file (inode %llu) read before the restart in %s: lines written "
-            "to it after offset %llu are not published",
-            static_cast<unsigned long long>(saved->inode), dir.c_str(),
-            static_cast<unsigned long long>(saved->offset));
-      }
-      f.open_at(o.file, 0);
+  const auto saved = recover_position(bus, o.topic, o.partition);
+  if (!saved) {
+    if (f.open_at(o.file, 0) && o.start == "end") {
+      struct stat st {};
+      ::stat(o.file.c_str(), &st);
+      f.open_at(o.file, static_cast<std::uint64_t>(st.st_size));
     }
-  } else if (f.open_at(o.file, 0) && o.start == "end") {
-    struct stat st {};
-    ::stat(o.file.c_str(), &st);
-    f.open_at(o.file, static_cast<std::uint64_t>(st.st_size));
+    return;
   }
-  if (!f.is_open()) f.note("%s does not exist yet: waiting for it", o.file.c_str());
+  const auto now_inode = inode_of(o.file);
+  if (now_inode && *now_inode == saved->inode) {
+    f.open_at(o.file, saved->offset, saved->fingerprint);
+    return;
+  }
+  // Rotated while we were away: finish the old file where it went, then the new one.
+  const std::string old = find_inode(dir, saved->inode);
+  if (!old.empty() && f.open_at(old, saved->offset, saved->fingerprint)) {
+    f.note("%s was rotated to %s while lanes tail was stopped: reading its rest first",
+           o.file.c_str(), old.c_str());
+    f.finish_file();
+  } else {
+    f.note(
+        "cannot find the file (inode %llu) read before the restart in %s: lines written "
+        "to it after offset %llu are not published",
+        static_cast<unsigned long long>(saved->inode), dir.c_str(),
+        static_cast<unsigned long long>(saved->offset));
+  }
+  f.open_at(o.file, 0);
+}
 
+// One look at the file: opens it when it was missing, notices truncation and rotation, and
+// publishes what was appended. Returns the lines published.
+std::uint64_t look_once(follower& f, const tail_options& o) {
+  if (!f.is_open()) return f.open_at(o.file, 0) ? f.read_new() : 0;
+  f.check_truncated();
+  std::uint64_t lines = f.read_new();
+  const auto now_inode = inode_of(o.file);
+  if (now_inode && *now_inode != f.inode()) {
+    lines += f.finish_file();
+    if (f.open_at(o.file, 0)) lines += f.read_new();
+  }
+  return lines;
+}
+
+// Looks at the file every --poll-interval until a signal or --idle-exit.
+void follow(follower& f, const tail_options& o) {
   const auto interval = std::chrono::duration<double>(o.poll_interval_s);
   std::int64_t last_line_ns = steady_ns();
   while (!stop_requested.load(std::memory_order_relaxed)) {
-    std::uint64_t lines = 0;
-    if (!f.is_open()) {
-      lines += f.open_at(o.file, 0) ? f.read_new() : 0;
-    } else {
-      f.check_truncated();
-      lines += f.read_new();
-      const auto now_inode = inode_of(o.file);
-      if (now_inode && *now_inode != f.inode()) {
-        lines += f.finish_file();
-        if (f.open_at(o.file, 0)) lines += f.read_new();
-      }
-    }
+    const std::uint64_t lines = look_once(f, o);
     const std::int64_t now = steady_ns();
     if (lines != 0) last_line_ns = now;
     if (o.idle_exit_s > 0 && static_cast<double>(now - last_line_ns) / 1e9 >= o.idle_exit_s) break;
     if (lines == 0) std::this_thread::sleep_for(interval);
   }
+}
+
+}  // namespace
+
+int run_tail(const tail_options& o) {
+  check_topic_name("--topic", o.topic);
+  install_stop_signals();
+  auto bus = open_bus(o.data_dir, o.create ? dir_use::may_create : dir_use::existing);
+  open_tail_topic(*bus, o);
+  lanes::producer prod = make_producer_or_fail(*bus, o.topic);
+
+  follower f(o, prod);
+  resume(f, *bus, o);
+  if (!f.is_open()) f.note("%s does not exist yet: waiting for it", o.file.c_str());
+  follow(f, o);
   if (f.published() != 0 && o.durability != lanes::durability::none) {
     const lanes::errc e = prod.wait_durable(o.partition, f.last_offset(), std::chrono::seconds(60));
     if (e != lanes::errc::ok)

@@ -31,8 +31,8 @@ std::uint64_t segment_bytes_on_disk(const std::string& dir, const std::string& t
 void describe_human(const lanes::topic_info& info, const std::string& dir) {
   const lanes::topic_config& c = info.config;
   std::printf("topic %s: %s mode, %u partition%s, durability %s, ring %zu B/partition",
-              info.name.c_str(), c.mode == lanes::topic_mode::log ? "log" : "queue", c.partitions,
-              c.partitions == 1 ? "" : "s", name_of(c.durable), c.ring_capacity);
+              info.name.c_str(), name_of(c.mode), c.partitions, c.partitions == 1 ? "" : "s",
+              name_of(c.durable), c.ring_capacity);
   if (c.durable != lanes::durability::none) std::printf(", segments %zu B", c.segment_bytes);
   std::printf("\n%9s %12s %12s %12s %12s %14s  %s\n", "partition", "log_start", "end", "durable",
               "ring_bytes", "segment_bytes", "status");
@@ -75,7 +75,7 @@ void describe_queue_human(const lanes::queue_group_stats& q) {
 void describe_json(json_writer& j, const lanes::topic_info& info, const std::string& dir) {
   j.begin_object();
   j.field("topic", info.name);
-  j.field("mode", info.config.mode == lanes::topic_mode::queue ? "queue" : "log");
+  j.field("mode", name_of(info.config.mode));
   j.field("partitions", info.config.partitions);
   j.field("durability", name_of(info.config.durable));
   j.field("ring_capacity", info.config.ring_capacity);
@@ -149,96 +149,107 @@ CLI::App* add_topics_command(CLI::App& app, topics_options& o, topics_commands& 
   return cmd;
 }
 
-int run_topics(const topics_options& o, const topics_commands& sub) {
-  if (!o.topic.empty() && !lanes::bus::valid_topic_name(o.topic)) {
-    usage_error("topic '" + o.topic + "': use 1..249 characters of [A-Za-z0-9._-]");
+namespace {
+
+// The topic configuration `topics create` asks for; a usage error for queue options on a log.
+lanes::topic_config config_of(const topics_options& o) {
+  lanes::topic_config tc;
+  tc.partitions = o.partitions;
+  tc.durable = o.durability;
+  tc.ring_capacity = o.ring_capacity;
+  tc.segment_bytes = o.segment_bytes;
+  tc.mode = o.mode;
+  if (o.mode == lanes::topic_mode::queue) {
+    tc.queue.visibility_timeout =
+        std::chrono::nanoseconds(static_cast<std::int64_t>(o.visibility_s * 1e9));
+    tc.queue.max_deliveries = o.max_deliveries;
+    tc.queue.dead_letter_topic = o.dead_letter_topic;
+    if ((o.max_deliveries == 0) != o.dead_letter_topic.empty()) {
+      usage_error("--max-deliveries and --dead-letter-topic go together");
+    }
+  } else if (o.max_deliveries != 0 || !o.dead_letter_topic.empty()) {
+    usage_error("--max-deliveries and --dead-letter-topic are for --mode queue");
   }
-  if (sub.create->parsed()) {
-    auto bus = open_bus(o.data_dir, dir_use::may_create);
-    lanes::topic_config tc;
-    tc.partitions = o.partitions;
-    tc.durable = o.durability;
-    tc.ring_capacity = o.ring_capacity;
-    tc.segment_bytes = o.segment_bytes;
-    tc.mode = o.mode;
-    if (o.mode == lanes::topic_mode::queue) {
-      tc.queue.visibility_timeout =
-          std::chrono::nanoseconds(static_cast<std::int64_t>(o.visibility_s * 1e9));
-      tc.queue.max_deliveries = o.max_deliveries;
-      tc.queue.dead_letter_topic = o.dead_letter_topic;
-      if ((o.max_deliveries == 0) != o.dead_letter_topic.empty()) {
-        usage_error("--max-deliveries and --dead-letter-topic go together");
-      }
-    } else if (o.max_deliveries != 0 || !o.dead_letter_topic.empty()) {
-      usage_error("--max-deliveries and --dead-letter-topic are for --mode queue");
+  return tc;
+}
+
+int create_topic(const topics_options& o) {
+  auto bus = open_bus(o.data_dir, dir_use::may_create);
+  const lanes::errc e = bus->create_topic(o.topic, config_of(o));
+  if (e == lanes::errc::unknown_topic) {
+    usage_error("--dead-letter-topic '" + o.dead_letter_topic +
+                "' does not exist; create it first");
+  }
+  if (e == lanes::errc::topic_exists) runtime_error("topic '" + o.topic + "' exists already");
+  if (e == lanes::errc::invalid_config || e == lanes::errc::capacity_not_power_of_two ||
+      e == lanes::errc::capacity_too_small || e == lanes::errc::capacity_too_large) {
+    usage_error("topic '" + o.topic + "': " + describe(e) +
+                " (durable topics need --segment-bytes of at least 8 MiB + 80 bytes, and "
+                "ring_capacity / 2 + 4176 with a ring above 16 MiB)");
+  }
+  if (e != lanes::errc::ok) runtime_error("cannot create topic '" + o.topic + "': " + describe(e));
+  std::printf("created topic %s: %s mode, %u partition%s, durability %s\n", o.topic.c_str(),
+              name_of(o.mode), o.partitions, o.partitions == 1 ? "" : "s", name_of(o.durability));
+  return exit_ok;
+}
+
+int list_topics(lanes::bus& bus) {
+  for (const std::string& name : bus.list_topics()) {
+    if (auto info = bus.describe_topic(name)) {
+      std::printf("%s\tmode=%s\tpartitions=%u\tdurability=%s\n", name.c_str(),
+                  name_of(info->config.mode), info->config.partitions,
+                  name_of(info->config.durable));
     }
-    const lanes::errc e = bus->create_topic(o.topic, tc);
-    if (e == lanes::errc::unknown_topic) {
-      usage_error("--dead-letter-topic '" + o.dead_letter_topic +
-                  "' does not exist; create it "
-                  "first");
+  }
+  return exit_ok;
+}
+
+int describe_topics(lanes::bus& bus, const topics_options& o) {
+  std::vector<lanes::topic_info> infos;
+  if (!o.topic.empty()) {
+    infos.push_back(require_topic(bus, o.data_dir, o.topic));
+  } else {
+    for (const std::string& name : bus.list_topics()) {
+      if (auto info = bus.describe_topic(name)) infos.push_back(*info);
     }
-    if (e == lanes::errc::topic_exists) runtime_error("topic '" + o.topic + "' exists already");
-    if (e == lanes::errc::invalid_config || e == lanes::errc::capacity_not_power_of_two ||
-        e == lanes::errc::capacity_too_small || e == lanes::errc::capacity_too_large) {
-      usage_error("topic '" + o.topic + "': " + describe(e) +
-                  " (durable topics need --segment-bytes of at least 8 MiB + 80 bytes, and "
-                  "ring_capacity / 2 + 4176 with a ring above 16 MiB)");
-    }
-    if (e != lanes::errc::ok)
-      runtime_error("cannot create topic '" + o.topic + "': " + describe(e));
-    std::printf("created topic %s: %s mode, %u partition%s, durability %s\n", o.topic.c_str(),
-                o.mode == lanes::topic_mode::queue ? "queue" : "log", o.partitions,
-                o.partitions == 1 ? "" : "s", name_of(o.durability));
+  }
+  if (o.json) {
+    json_writer j;
+    j.begin_array();
+    for (const auto& info : infos) describe_json(j, info, o.data_dir);
+    j.end_array();
+    std::fputs(j.str().c_str(), stdout);
     return exit_ok;
   }
+  for (std::size_t i = 0; i < infos.size(); ++i) {
+    if (i != 0) std::printf("\n");
+    describe_human(infos[i], o.data_dir);
+    if (infos[i].config.mode == lanes::topic_mode::queue) {
+      if (auto q = bus.describe_queue(infos[i].name)) describe_queue_human(*q);
+    }
+  }
+  return exit_ok;
+}
+
+int delete_topic(lanes::bus& bus, const topics_options& o) {
+  (void)require_topic(bus, o.data_dir, o.topic);
+  const lanes::errc e = bus.delete_topic(o.topic);
+  if (e != lanes::errc::ok) runtime_error("cannot delete topic '" + o.topic + "': " + describe(e));
+  std::printf("deleted topic %s\n", o.topic.c_str());
+  return exit_ok;
+}
+
+}  // namespace
+
+int run_topics(const topics_options& o, const topics_commands& sub) {
+  if (!o.topic.empty()) check_topic_name("topic", o.topic);
+  if (sub.create->parsed()) return create_topic(o);
   // list and describe only look: the directory is opened read-only (nothing written, not
   // even a recovery truncation or a lock file); delete needs it writable.
   auto bus = open_bus(o.data_dir, sub.remove->parsed() ? dir_use::existing : dir_use::read_only);
-  if (sub.list->parsed()) {
-    for (const std::string& name : bus->list_topics()) {
-      if (auto info = bus->describe_topic(name)) {
-        std::printf("%s\tmode=%s\tpartitions=%u\tdurability=%s\n", name.c_str(),
-                    info->config.mode == lanes::topic_mode::queue ? "queue" : "log",
-                    info->config.partitions, name_of(info->config.durable));
-      }
-    }
-    return exit_ok;
-  }
-  if (sub.describe->parsed()) {
-    std::vector<lanes::topic_info> infos;
-    if (!o.topic.empty()) {
-      infos.push_back(require_topic(*bus, o.data_dir, o.topic));
-    } else {
-      for (const std::string& name : bus->list_topics()) {
-        if (auto info = bus->describe_topic(name)) infos.push_back(*info);
-      }
-    }
-    if (o.json) {
-      json_writer j;
-      j.begin_array();
-      for (const auto& info : infos) describe_json(j, info, o.data_dir);
-      j.end_array();
-      std::fputs(j.str().c_str(), stdout);
-    } else {
-      for (std::size_t i = 0; i < infos.size(); ++i) {
-        if (i != 0) std::printf("\n");
-        describe_human(infos[i], o.data_dir);
-        if (infos[i].config.mode == lanes::topic_mode::queue) {
-          if (auto q = bus->describe_queue(infos[i].name)) describe_queue_human(*q);
-        }
-      }
-    }
-    return exit_ok;
-  }
-  if (sub.remove->parsed()) {
-    (void)require_topic(*bus, o.data_dir, o.topic);
-    const lanes::errc e = bus->delete_topic(o.topic);
-    if (e != lanes::errc::ok)
-      runtime_error("cannot delete topic '" + o.topic + "': " + describe(e));
-    std::printf("deleted topic %s\n", o.topic.c_str());
-    return exit_ok;
-  }
+  if (sub.list->parsed()) return list_topics(*bus);
+  if (sub.describe->parsed()) return describe_topics(*bus, o);
+  if (sub.remove->parsed()) return delete_topic(*bus, o);
   return exit_usage;
 }
 

@@ -258,17 +258,18 @@ std::vector<fs::path> topic_dirs(const verify_options& o) {
   return dirs;
 }
 
+// The totals, in the order both reports give them, named as the JSON names them.
+std::vector<std::pair<const char*, std::uint64_t>> totals(const verify_result& v) {
+  return {{"topics", v.topics},   {"partitions", v.partitions}, {"segments", v.segments},
+          {"batches", v.batches}, {"records", v.records},       {"bytes", v.bytes}};
+}
+
 void print_json(const verify_options& o, const verify_result& v, std::size_t damage) {
   json_writer j;
   j.begin_object();
   j.field("data_dir", o.data_dir);
   j.field("status", damage == 0 ? "ok" : "damaged");
-  j.field("topics", v.topics);
-  j.field("partitions", v.partitions);
-  j.field("segments", v.segments);
-  j.field("batches", v.batches);
-  j.field("records", v.records);
-  j.field("bytes", v.bytes);
+  for (const auto& [name, n] : totals(v)) j.field(name, n);
   j.key("findings");
   j.begin_array();
   for (const finding& f : v.findings) {
@@ -292,13 +293,13 @@ int report(const verify_options& o, const verify_result& v) {
   if (o.json) {
     print_json(o, v, damage);
   } else {
-    std::printf(
-        "lanes verify %s: %llu topics, %llu partitions, %llu segments, %llu batches, %llu "
-        "records, %llu bytes\n",
-        o.data_dir.c_str(), static_cast<unsigned long long>(v.topics),
-        static_cast<unsigned long long>(v.partitions), static_cast<unsigned long long>(v.segments),
-        static_cast<unsigned long long>(v.batches), static_cast<unsigned long long>(v.records),
-        static_cast<unsigned long long>(v.bytes));
+    std::string line = "lanes verify " + o.data_dir + ":";
+    const char* separator = " ";
+    for (const auto& [name, n] : totals(v)) {
+      line += separator + std::to_string(n) + " " + name;
+      separator = ", ";
+    }
+    std::printf("%s\n", line.c_str());
   }
   for (const finding& f : v.findings) {
     std::fprintf(stderr, "lanes verify: %s: %s: byte %llu: %s: %s\n", f.damage ? "DAMAGE" : "note",
