@@ -20,9 +20,9 @@ using lanes::kafka::bridge_config;
 using lanes::kafka::direction;
 using lanes::kafka::kafka_bridge;
 
-lanes::bus_config durable_bus(const temp_dir& dir) {
+lanes::bus_config durable_bus(const scratch_dir& dir) {
   lanes::bus_config c;
-  c.data_dir = dir.path() + "/bus";
+  c.data_dir = dir.at("bus");
   return c;
 }
 
@@ -105,7 +105,7 @@ void expect_each_kafka_offset_once(const std::vector<lanes_record>& in_lanes,
 }
 
 TEST(KafkaBridge, RoundTripKeepsKeysHeadersTimestampsAndEmptyValuesByteForByte) {
-  temp_dir dir;
+  scratch_dir dir;
   mock_cluster kafka;
   kafka.create_topic("mirrored", 3);
   lanes::bus b(durable_bus(dir));
@@ -176,7 +176,7 @@ TEST(KafkaBridge, RoundTripKeepsKeysHeadersTimestampsAndEmptyValuesByteForByte) 
 }
 
 TEST(KafkaBridge, EachDirectionResumesFromTheDataAfterAStopWithoutLossOrRepeat) {
-  temp_dir dir;
+  scratch_dir dir;
   mock_cluster kafka;
   kafka.create_topic("k", 2);
   lanes::bus b(durable_bus(dir));
@@ -238,7 +238,7 @@ TEST(KafkaBridge, MoreThanThePayloadPoolInFlightArrivesWholeAndIntact) {
 }
 
 TEST(KafkaBridge, UnequalPartitionCountsRouteByKeyCrc32AndResumeExactly) {
-  temp_dir dir;
+  scratch_dir dir;
   mock_cluster kafka;
   kafka.create_topic("k3", 3);
   lanes::bus b(durable_bus(dir));
@@ -269,7 +269,7 @@ TEST(KafkaBridge, UnequalPartitionCountsRouteByKeyCrc32AndResumeExactly) {
 }
 
 TEST(KafkaBridge, ABrokerDownForSecondsMidStreamLosesAndRepeatsNothing) {
-  temp_dir dir;
+  scratch_dir dir;
   mock_cluster kafka(3);
   kafka.create_topic("k", 3);
   lanes::bus b(durable_bus(dir));
@@ -312,7 +312,7 @@ TEST(KafkaBridge, ABrokerDownForSecondsMidStreamLosesAndRepeatsNothing) {
 }
 
 TEST(KafkaBridge, InjectedRequestErrorsAreRetriedWithoutLossOrRepeat) {
-  temp_dir dir;
+  scratch_dir dir;
   mock_cluster kafka(3);
   kafka.create_topic("k", 2);
   lanes::bus b(durable_bus(dir));
@@ -386,7 +386,7 @@ TEST(KafkaBridge, AnUnknownTopicOnEitherSideFailsStartWithOneLine) {
 }
 
 TEST(KafkaBridge, ATopicWithAnotherWriterIsRefusedInsteadOfGuessed) {
-  temp_dir dir;
+  scratch_dir dir;
   mock_cluster kafka(1);
   kafka.create_topic("k", 1);
   produce_kafka(kafka.bootstrap(), "k", {{0, "x", "written by someone else", {}, 0}});

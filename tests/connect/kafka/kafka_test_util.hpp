@@ -6,8 +6,9 @@
 //   read_kafka        every record of a Kafka topic, read with a consumer of its own.
 //   produce_kafka     records produced with an idempotent producer, waiting for delivery.
 //   lanes_record      a lanes record copied out; read_lanes reads a whole topic.
-//   temp_dir          a directory removed at the end of the test.
-//   wait_until        lanes_test::wait_until (tests/test_util.hpp), here for the Kafka tests.
+//   scratch_dir       lanes_test::scratch_dir (tests/support/scratch_dir.hpp).
+//   wait_until        lanes_test::wait_until (tests/support/concurrency.hpp), here for the Kafka
+//   tests.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -24,7 +25,8 @@
 #include <utility>
 #include <vector>
 
-#include "test_util.hpp"
+#include "support/concurrency.hpp"
+#include "support/scratch_dir.hpp"
 #include <lanes/lanes.hpp>
 
 namespace kafka_test {
@@ -34,24 +36,7 @@ using headers_list = std::vector<std::pair<std::string, std::string>>;
 
 using lanes_test::wait_until;
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::string t = (std::filesystem::temp_directory_path() / "lanes-kafka-XXXXXX").string();
-    if (::mkdtemp(t.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = t;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using lanes_test::scratch_dir;
 
 inline rd_kafka_t* new_client(rd_kafka_type_t type,
                               const std::vector<std::pair<std::string, std::string>>& props) {

@@ -85,7 +85,7 @@ TEST_F(CdcErrors, ASlotInUseIsRefusedNamingTheProcess) {
   }));
   scratch other;
   lanes::bus_config bc;
-  bc.data_dir = other.dir;
+  bc.data_dir = other.path();
   lanes::bus bus2(bc);
   running_stream second(bus2, config_for(pg));
   const std::string e = second.wait_error();

@@ -160,9 +160,10 @@ TEST_F(CdcSnapshot, NeverSkipsExistingRowsAndTombstonesFollowDeletesWithLagInSec
 TEST_F(CdcSnapshot, TheCliReportsSnapshotRowsAndLagInSecondsAsJson) {
   pg_->sql("INSERT INTO t SELECT i, 'x' FROM generate_series(1, 3) i");
   scratch cli;  // the bus of the lanes process
-  const std::string out = cli.dir.string() + "/cdc.json";
-  const std::string cmd = std::string(LANES_BIN) + " cdc -d " + cli.dir.string() + "/bus --dsn '" +
-                          cfg_.dsn + "' --publication pub --slot s1 --topic-prefix db " +
+  const std::string out = cli.at("cdc.json");
+  const std::string cmd = std::string(LANES_BIN) + " cdc -d " + cli.path().string() +
+                          "/bus --dsn '" + cfg_.dsn +
+                          "' --publication pub --slot s1 --topic-prefix db " +
                           "--snapshot initial --tombstones --json --progress 0.1 >" + out;
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -199,7 +200,7 @@ TEST_F(CdcSnapshot, TheCliReportsSnapshotRowsAndLagInSecondsAsJson) {
   EXPECT_TRUE(j.contains("lag_bytes"));
   EXPECT_TRUE(j["lag_seconds"].is_number());
   lanes::bus_config bc;
-  bc.data_dir = cli.dir / "bus";
+  bc.data_dir = cli.path() / "bus";
   lanes::bus bus(bc);
   const auto got = read(bus, "db.public.t", 5);
   ASSERT_EQ(got.size(), 5u);

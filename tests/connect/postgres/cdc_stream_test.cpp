@@ -226,10 +226,10 @@ TEST_F(CdcStream, TwentyKillNineCyclesLoseAndRepeatNothing) {
       writer_error = e.what();
     }
   });
-  const std::string cmd = std::string(LANES_BIN) + " cdc -d " + dir_.dir.string() + " --dsn '" +
+  const std::string cmd = std::string(LANES_BIN) + " cdc -d " + dir_.path().string() + " --dsn '" +
                           cfg_.dsn + "' --publication shop --slot lanes --topic-prefix pg " +
                           "--partitions 3 --progress 1";
-  const std::string log = dir_.dir.string() + "/cdc.log";
+  const std::string log = dir_.at("cdc.log");
   auto start = [&] {
     const pid_t pid = ::fork();
     if (pid == 0) {

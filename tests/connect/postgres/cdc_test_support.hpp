@@ -13,24 +13,20 @@
 
 #include "lanes/cdc.hpp"
 #include "lanes/lanes.hpp"
-#include "test_util.hpp"
+#include "support/concurrency.hpp"
+#include "support/scratch_dir.hpp"
 
 namespace cdc_test {
 
 using namespace std::chrono_literals;
 
-struct scratch {
-  std::filesystem::path dir;
-  scratch() {
-    char t[] = "/tmp/lanes_cdc_XXXXXX";
-    if (::mkdtemp(t) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir = t;
-  }
-  ~scratch() { std::filesystem::remove_all(dir); }
+// A scratch data directory for the tests' buses (support/scratch_dir.hpp).
+struct scratch : lanes_test::scratch_dir {
+  scratch() : lanes_test::scratch_dir("lanes_cdc") {}
   // A bus on this directory.
   lanes::bus_config bus_config() const {
     lanes::bus_config c;
-    c.data_dir = dir;
+    c.data_dir = path();
     return c;
   }
 };
@@ -106,7 +102,8 @@ inline std::vector<record> read(lanes::bus& b, const std::string& topic, std::si
   return out;
 }
 
-// Waits (60 s at most) until a condition holds: the suite's one helper (tests/test_util.hpp).
+// Waits (60 s at most) until a condition holds: the suite's one helper
+// (tests/support/concurrency.hpp).
 using lanes_test::wait_until;
 
 }  // namespace cdc_test
