@@ -21,14 +21,8 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using lanes::errc;
-using lanes::offset_reset;
 using lanes_support::allocations_during;
-using lanes_test::log_topic;
-using lanes_test::quiet_bus;
-
-using lanes_test::lv;
+using namespace lanes_test;
 
 static_assert(noexcept(lv<lanes::producer>().publish(std::nullopt, std::string_view())));
 static_assert(noexcept(lv<lanes::producer>().try_publish(std::nullopt, std::string_view())));
@@ -49,9 +43,8 @@ TEST(BusAlloc, TheCounterCounts) {
 }
 
 TEST(BusAlloc, GroupPublishAndPollAllocateNothing) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(4, 1 << 16)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(4, 1 << 16));
+  auto& [b, p] = bt;
   lanes::consumer c = b.make_consumer(lanes_test::cc().group("g").reset(offset_reset::earliest));
   ASSERT_EQ(c.subscribe({"t"}), errc::ok);
   ASSERT_EQ(c.poll().status, errc::ok);  // warm-up: takes the partitions
@@ -92,9 +85,8 @@ TEST(BusAlloc, GroupPublishAndPollAllocateNothing) {
 }
 
 TEST(BusAlloc, GrouplessPollWithTimeoutAndCommitAllocateNothing) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(2, 1 << 14)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(2, 1 << 14));
+  auto& [b, p] = bt;
   lanes::consumer c = b.make_consumer(lanes_test::cc().group("g").reset(offset_reset::earliest));
   const std::vector<lanes::topic_partition> both{{"t", 0}, {"t", 1}};
   ASSERT_EQ(c.assign(both), errc::ok);

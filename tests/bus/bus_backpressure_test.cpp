@@ -19,16 +19,8 @@
 
 namespace {
 
-using namespace std::chrono_literals;
 using lanes::backpressure;
-using lanes::errc;
-using lanes::offset_reset;
-using lanes::topic_partition;
-using lanes_test::log_topic;
-using lanes_test::owned_record;
-using lanes_test::quiet_bus;
-
-const topic_partition tp0{"t", 0};
+using namespace lanes_test;
 
 // Publishes `value` with try_publish until the partition is full; returns how many fit.
 std::uint64_t fill_up(lanes::producer& p, const std::string& value) {
@@ -120,9 +112,8 @@ TEST(BusBlock, EveryGroupGatesTheProducer) {
 }
 
 TEST(BusBlock, WithNoReaderOldRecordsMakeRoom) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1, 4096)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1, 4096));
+  auto& [b, p] = bt;
   const std::string value(100, 'v');
   for (std::uint64_t i = 0; i < 1000; ++i) {
     const lanes::publish_result r = p.try_publish(std::nullopt, value);
@@ -192,9 +183,8 @@ class Overrun : public ::testing::TestWithParam<offset_reset> {};
 
 TEST_P(Overrun, AnOverrunConsumerFollowsItsResetPolicy) {
   const offset_reset policy = GetParam();
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", overwrite_topic()), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", overwrite_topic());
+  auto& [b, p] = bt;
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(p.publish(std::nullopt, lanes_test::cat("r", i)));
 
   struct reset_event {

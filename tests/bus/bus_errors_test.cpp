@@ -13,19 +13,11 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using lanes::errc;
-using lanes::offset_reset;
-using lanes::topic_partition;
-using lanes_test::log_topic;
-using lanes_test::quiet_bus;
-
-const topic_partition tp0{"t", 0};
+using namespace lanes_test;
 
 TEST(BusClosed, EverythingAfterCloseIsClosed) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(2)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(2));
+  auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "before", lanes_test::opts().partition(0)));
   lanes::consumer group =
       b.make_consumer(lanes_test::cc().group("g").reset(offset_reset::earliest));
@@ -106,9 +98,8 @@ TEST(BusErrors, SingleProducerTopicHasOneProducerAtATime) {
 }
 
 TEST(BusErrors, BadConsumerInputChangesNothing) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(2)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(2));
+  auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "x"));
   const auto before = lanes_test::snapshot(b, "t");
 

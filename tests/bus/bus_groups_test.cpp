@@ -19,14 +19,8 @@
 
 namespace {
 
-using namespace std::chrono_literals;
 using lanes::assignment_strategy;
-using lanes::errc;
-using lanes::offset_reset;
-using lanes::topic_partition;
-using lanes_test::log_topic;
-using lanes_test::quiet_bus;
-using lanes_test::sorted;
+using namespace lanes_test;
 
 constexpr std::uint32_t kPartitions = 6;
 
@@ -226,14 +220,11 @@ TEST(BusGroups, CallbacksFireWithTheMovedPartitionsAndHandOverHappensInPoll) {
 }
 
 TEST(BusGroups, CommitAndCommittedAndANewMemberStartsThere) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(2)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(2));
+  auto& [b, p] = bt;
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(p.publish(std::nullopt, std::to_string(i), lanes_test::opts().partition(0)));
   }
-  const topic_partition tp0{"t", 0};
-  const topic_partition tp1{"t", 1};
   {
     lanes::consumer c = b.make_consumer(
         lanes_test::cc().group("g").reset(offset_reset::earliest).auto_commit(false));
@@ -340,9 +331,8 @@ TEST(BusGroups, AMemberWhosePartitionHasNoReaderSlotLeftIsToldAndRetries) {
 // has not polled yet) is still held by the group. Its unread records must not be dropped to
 // make room: the producer waits, and the new owner starts at the committed offset.
 TEST(BusGroups, AHandOverKeepsTheGroupsUnreadRecords) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(2, 4096)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(2, 4096));
+  auto& [b, p] = bt;
   const topic_partition tp1{"t", 1};
   const std::string value(100, 'v');
   auto cfg = lanes_test::cc().group("g").reset(offset_reset::earliest);
@@ -390,9 +380,8 @@ TEST(BusGroups, AHandOverKeepsTheGroupsUnreadRecords) {
 // that member's first poll. Records published in between are the group's to read: the
 // producer waits for the group instead of dropping them to make room.
 TEST(BusGroups, AMemberThatHasNotPolledYetHoldsItsPartitions) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1, 4096)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1, 4096));
+  auto& [b, p] = bt;
   const std::string value(100, 'v');
   lanes::consumer c = b.make_consumer(lanes_test::cc().group("g").reset(offset_reset::earliest));
   ASSERT_EQ(c.subscribe({"t"}), errc::ok);

@@ -23,13 +23,7 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using lanes::errc;
-using lanes::offset_reset;
-using lanes::topic_partition;
-using lanes_test::log_topic;
-using lanes_test::owned_record;
-using lanes_test::quiet_bus;
+using namespace lanes_test;
 
 // A group-less consumer reading every partition of `topic` from the log start.
 lanes::consumer reader_of(lanes::bus& b, const std::string& topic, std::uint32_t partitions,
@@ -51,9 +45,8 @@ std::vector<std::uint64_t> end_offsets(const lanes::bus& b, const std::string& t
 }
 
 TEST(BusProduceConsume, OffsetsArePerPartitionDenseFromZero) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(3)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(3));
+  auto& [b, p] = bt;
   for (std::uint32_t i = 0; i < 30; ++i) {
     const lanes::publish_result r =
         p.publish(std::nullopt, std::to_string(i), lanes_test::opts().partition(i % 3));
@@ -80,9 +73,8 @@ TEST(BusProduceConsume, OffsetsArePerPartitionDenseFromZero) {
 // moves up to 64 bytes, memcpy beyond); every size up to 200 bytes, with and without a key
 // and with headers (the general path), must come back byte for byte.
 TEST(BusProduceConsume, KeysAndValuesOfEverySizeRoundTripByteForByte) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1, std::size_t{1} << 20)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1, std::size_t{1} << 20));
+  auto& [b, p] = bt;
   auto bytes = [](std::size_t n, unsigned seed) {
     std::string s(n, '\0');
     for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed * 7 + 1) & 0xff);
@@ -156,9 +148,8 @@ TEST(BusProduceConsume, KeysRouteByKeyHashModuloPartitions) {
 }
 
 TEST(BusProduceConsume, KeylessMessagesGoRoundRobinPerProducer) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(4)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(4));
+  auto& [b, p] = bt;
   const lanes::publish_result first = p.publish(std::nullopt, "x");
   ASSERT_TRUE(first);
   for (std::uint32_t i = 1; i < 12; ++i) {
@@ -170,9 +161,8 @@ TEST(BusProduceConsume, KeylessMessagesGoRoundRobinPerProducer) {
 }
 
 TEST(BusProduceConsume, ExplicitPartitionAndOutOfRangeWritesNothing) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(3)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(3));
+  auto& [b, p] = bt;
   // An explicit partition wins over the key.
   const lanes::publish_result r = p.publish("some-key", "v", lanes_test::opts().partition(2));
   ASSERT_TRUE(r);
@@ -227,9 +217,8 @@ TEST(BusProduceConsume, OversizeMessageIsRejectedAndWritesNothing) {
 }
 
 TEST(BusProduceConsume, HeadersTimestampsAndKeysRoundTrip) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1));
+  auto& [b, p] = bt;
   const std::string binary("\0\x01\xff", 3);
   const lanes::header hs[] = {
       {"trace-id", "abc123"}, {"empty", ""}, {"bin", binary}, {"trace-id", "second"}};
@@ -288,9 +277,8 @@ TEST(BusProduceConsume, HeadersTimestampsAndKeysRoundTrip) {
 }
 
 TEST(BusProduceConsume, ZeroCopyClaimCommitAndAbortLeavesNoGap) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1));
+  auto& [b, p] = bt;
 
   lanes::producer::claim c = p.try_claim("key", 5);
   ASSERT_TRUE(c) << lanes::to_string(c.status);
@@ -374,9 +362,8 @@ TEST(BusProduceConsume, OneOpenClaimPerProducerAndSpentClaimsAreRefused) {
 
 // Every form a key comes in reaches the record the same way; no key and an empty key differ.
 TEST(BusProduceConsume, KeyFormsAndEmptyKeyVersusNoKey) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1));
+  auto& [b, p] = bt;
   const std::string s = "from-string";
   const std::optional<std::string_view> some = std::string_view("from-optional");
   const std::optional<std::string_view> none;
@@ -404,9 +391,8 @@ TEST(BusProduceConsume, KeyFormsAndEmptyKeyVersusNoKey) {
 // try_claim alone (no publish to make room) must reuse the space of retained records that
 // every reader has released, as publish does; else a zero-copy producer is stuck at `full`.
 TEST(BusProduceConsume, ZeroCopyClaimsReuseRetainedSpace) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1, 4096)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1, 4096));
+  auto& [b, p] = bt;
   lanes::consumer c = reader_of(b, "t", 1);
   std::uint64_t read = 0;
   for (std::uint64_t i = 0; i < 1000; ++i) {
@@ -423,9 +409,8 @@ TEST(BusProduceConsume, ZeroCopyClaimsReuseRetainedSpace) {
 
 // Aborted claims leave padding frames; they must not fill the ring for good.
 TEST(BusProduceConsume, AbortedClaimsDoNotFillTheRing) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1, 4096)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1, 4096));
+  auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "first"));
   for (std::uint64_t i = 0; i < 200; ++i) {  // several rings' worth
     lanes::producer::claim cl = p.try_claim("k", 100);
@@ -458,11 +443,10 @@ INSTANTIATE_TEST_SUITE_P(Modes, PublishBatch,
                          });
 
 TEST_P(PublishBatch, InOrderAndStopsAtFirstFailure) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config tc = log_topic(2);
   tc.producers = GetParam();
-  ASSERT_EQ(b.create_topic("t", tc), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", tc);
+  auto& [b, p] = bt;
   std::vector<lanes::message> ms;
   for (int i = 0; i < 5; ++i) {
     lanes::message m;
@@ -516,11 +500,10 @@ TEST_P(PublishBatch, InOrderAndStopsAtFirstFailure) {
 // More partitions than a call keeps open at once, rings smaller than one call's records and
 // a consumer reading meanwhile: every record arrives once, per key in order, offsets dense.
 TEST_P(PublishBatch, ManyPartitionsAndFullRingsWithAConcurrentConsumer) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config tc = log_topic(12, 4096);
   tc.producers = GetParam();
-  ASSERT_EQ(b.create_topic("t", tc), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", tc);
+  auto& [b, p] = bt;
   lanes::consumer c = reader_of(b, "t", 12);
   constexpr int kCalls = 40, kPerCall = 150, kKeys = 37;
   std::thread producer([&] {

@@ -14,16 +14,7 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using lanes::errc;
-using lanes::offset_reset;
-using lanes::topic_partition;
-using lanes_test::log_topic;
-using lanes_test::owned_record;
-using lanes_test::quiet_bus;
-
-const topic_partition tp0{"t", 0};
-const topic_partition tp1{"t", 1};
+using namespace lanes_test;
 
 std::vector<std::uint64_t> offsets_of(const std::vector<owned_record>& rs) {
   std::vector<std::uint64_t> out;
@@ -159,9 +150,8 @@ TEST_F(SeekTest, LagIsEndMinusPosition) {
 }
 
 TEST(BusSeek, LagCountsWhatIsLeftAfterAPartialPoll) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1));
+  auto& [b, p] = bt;
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(p.publish(std::nullopt, "x"));
   lanes::consumer c =
       b.make_consumer(lanes_test::cc().reset(offset_reset::earliest).max_poll_records(4));
@@ -175,9 +165,8 @@ TEST(BusSeek, LagCountsWhatIsLeftAfterAPartialPoll) {
 }
 
 TEST(BusPause, PausedPartitionsDeliverNothingUntilResumed) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(2)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(2));
+  auto& [b, p] = bt;
   lanes::consumer c = b.make_consumer(lanes_test::cc().reset(offset_reset::earliest));
   const std::vector<topic_partition> both{tp0, tp1};
   ASSERT_EQ(c.assign(both), errc::ok);
@@ -207,9 +196,8 @@ TEST(BusPause, PausedPartitionsDeliverNothingUntilResumed) {
 }
 
 TEST(BusAssign, ManualAssignmentWithEarliestAndLatest) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(3)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(3));
+  auto& [b, p] = bt;
   for (std::uint32_t i = 0; i < 5; ++i) {
     ASSERT_TRUE(p.publish(std::nullopt, "old", lanes_test::opts().partition(2)));
   }
@@ -246,9 +234,8 @@ TEST(BusAssign, ManualAssignmentWithEarliestAndLatest) {
 }
 
 TEST(BusAssign, GroupNamedManualAssignmentStartsAtTheCommittedOffset) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1));
+  auto& [b, p] = bt;
   for (int i = 0; i < 8; ++i) ASSERT_TRUE(p.publish(std::nullopt, std::to_string(i)));
   const std::vector<topic_partition> mine{tp0};
   {

@@ -14,10 +14,7 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using lanes::errc;
-using lanes_test::log_topic;
-using lanes_test::quiet_bus;
+using namespace lanes_test;
 
 TEST(BusTopics, CreateListDescribeDelete) {
   lanes::bus b(quiet_bus());
@@ -151,9 +148,8 @@ TEST(BusTopics, QueueModeTopicIsListed) {
 }
 
 TEST(BusTopics, DescribeReportsLogStartEndBytesAndGroups) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(2)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(2));
+  auto& [b, p] = bt;
   ASSERT_TRUE(p);
   const std::string value(24, 'v');
   for (int i = 0; i < 5; ++i)
@@ -195,9 +191,8 @@ TEST(BusTopics, DescribeReportsLogStartEndBytesAndGroups) {
 }
 
 TEST(BusTopics, DeleteTopicMakesItsProducersFailWithUnknownTopic) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("t", log_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", log_topic(1));
+  auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "a"));
   ASSERT_EQ(b.delete_topic("t"), errc::ok);
   EXPECT_EQ(p.publish(std::nullopt, "b").status, errc::unknown_topic);

@@ -21,9 +21,7 @@ namespace {
 
 using lanes::errc;
 using lanes::mpmc_ring;
-using lanes_test::tracked;
-
-using lanes_test::code_thrown_by;
+using namespace lanes_test;
 
 TEST(MpmcRing, RejectsBadCapacity) {
   for (std::size_t c : {3u, 6u, 7u, 24u, 1023u}) {

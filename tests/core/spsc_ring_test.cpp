@@ -23,9 +23,7 @@ namespace {
 
 using lanes::errc;
 using lanes::spsc_ring;
-using lanes_test::tracked;
-
-using lanes_test::code_thrown_by;
+using namespace lanes_test;
 
 TEST(SpscRing, RejectsCapacityNotPowerOfTwo) {
   for (std::size_t c : {3u, 5u, 6u, 12u, 100u, 1000u}) {

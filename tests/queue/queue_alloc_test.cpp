@@ -19,15 +19,8 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using lanes::errc;
 using lanes_support::allocations_during;
-using lanes_test::log_topic;
-using lanes_test::qc;
-using lanes_test::queue_topic;
-using lanes_test::quiet_bus;
-
-using lanes_test::lv;
+using namespace lanes_test;
 
 static_assert(noexcept(lv<lanes::queue_consumer>().receive(1)));
 static_assert(noexcept(lv<lanes::queue_consumer>().receive(1, lv<std::chrono::nanoseconds>())));
@@ -103,9 +96,8 @@ std::uint64_t cycle(lanes::producer& p, lanes::queue_consumer& c, int cycles) {
 }
 
 TEST(QueueAlloc, PublishReceiveAckNackExtendAllocateNothing) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("q", queue_topic(4, 1 << 16)), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", queue_topic(4, 1 << 16));
+  auto& [b, p] = bt;
   lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(8));
   std::uint64_t failures = cycle(p, c, 100);  // warm-up
   EXPECT_EQ(failures, 0u);

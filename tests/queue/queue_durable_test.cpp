@@ -33,11 +33,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-using namespace std::chrono_literals;
-using lanes::errc;
-using lanes_test::owned_message;
-using lanes_test::qc;
-using lanes_test::qstats;
+using namespace lanes_test;
 
 lanes::bus_config disk_bus(const fs::path& dir) {
   lanes::bus_config c;

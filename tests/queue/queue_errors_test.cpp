@@ -13,13 +13,7 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using lanes::errc;
-using lanes_test::log_topic;
-using lanes_test::qc;
-using lanes_test::queue_topic;
-using lanes_test::quiet_bus;
-using lanes_test::receive_until;
+using namespace lanes_test;
 
 // The stats numbers that acks, nacks and extends can change, as one comparable value.
 using numbers = std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,

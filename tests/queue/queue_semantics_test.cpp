@@ -15,21 +15,13 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using lanes::errc;
-using lanes_test::qc;
-using lanes_test::qstats;
-using lanes_test::queue_topic;
-using lanes_test::quiet_bus;
-using lanes_test::receive_until;
-using lanes_test::wait_until;
+using namespace lanes_test;
 
 std::string v(int i) { return "m" + std::to_string(i); }
 
 TEST(QueueSemantics, PublishReceiveAckDeletesForGood) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("q", queue_topic(2)), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", queue_topic(2));
+  auto& [b, p] = bt;
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(p.publish(std::nullopt, v(i)));
   EXPECT_EQ(qstats(b, "q").ready, 10u);
 
@@ -66,9 +58,8 @@ TEST(QueueSemantics, PublishReceiveAckDeletesForGood) {
 }
 
 TEST(QueueSemantics, KeysKeepOrderWithinAPartition) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("q", queue_topic(4)), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", queue_topic(4));
+  auto& [b, p] = bt;
   std::map<std::string, std::uint32_t> partition_of;
   for (int i = 0; i < 40; ++i) {
     const std::string key = "k" + std::to_string(i % 5);
@@ -92,11 +83,10 @@ TEST(QueueSemantics, KeysKeepOrderWithinAPartition) {
 }
 
 TEST(QueueSemantics, UnackedMessageComesBackAfterTheVisibilityTimeout) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config tc = queue_topic(1);
   tc.queue.visibility_timeout = 50ms;
-  ASSERT_EQ(b.create_topic("q", tc), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", tc);
+  auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "once"));
   lanes::queue_consumer a = b.make_queue_consumer(qc("q"));
   lanes::queue_consumer other = b.make_queue_consumer(qc("q"));
@@ -135,9 +125,8 @@ TEST(QueueSemantics, NackWithoutDelayGivesBackAtOnce) {
 }
 
 TEST(QueueSemantics, NackWithDelayGivesBackLater) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("q", queue_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", queue_topic(1));
+  auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "x"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   const auto first = receive_until(c, 1);
@@ -153,11 +142,10 @@ TEST(QueueSemantics, NackWithDelayGivesBackLater) {
 }
 
 TEST(QueueSemantics, ExtendKeepsAMessageInvisibleLonger) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config tc = queue_topic(1);
   tc.queue.visibility_timeout = 60ms;
-  ASSERT_EQ(b.create_topic("q", tc), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", tc);
+  auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "x"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   auto got = receive_until(c, 1);
@@ -242,11 +230,10 @@ TEST(QueueSemantics, ExpiryCountsTowardMaxDeliveries) {
 }
 
 TEST(QueueSemantics, DeliveryDelayHoldsFreshMessages) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config tc = queue_topic(1);
   tc.queue.delivery_delay = 80ms;
-  ASSERT_EQ(b.create_topic("q", tc), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", tc);
+  auto& [b, p] = bt;
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(p.publish(std::nullopt, "later"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
@@ -258,11 +245,10 @@ TEST(QueueSemantics, DeliveryDelayHoldsFreshMessages) {
 }
 
 TEST(QueueSemantics, StrictPerKeyHoldsAKeyWhileItsMessageIsInFlight) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config tc = queue_topic(1);
   tc.queue.ordering = lanes::queue_ordering::strict_per_key;
-  ASSERT_EQ(b.create_topic("q", tc), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", tc);
+  auto& [b, p] = bt;
   // a1 a2 b1 a3 b2 (none) c1
   ASSERT_TRUE(p.publish("a", "a1"));
   ASSERT_TRUE(p.publish("a", "a2"));
@@ -301,12 +287,11 @@ TEST(QueueSemantics, StrictPerKeyHoldsAKeyWhileItsMessageIsInFlight) {
 }
 
 TEST(QueueSemantics, StrictPerKeyExpiryKeepsOrder) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config tc = queue_topic(1);
   tc.queue.ordering = lanes::queue_ordering::strict_per_key;
   tc.queue.visibility_timeout = 50ms;
-  ASSERT_EQ(b.create_topic("q", tc), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", tc);
+  auto& [b, p] = bt;
   ASSERT_TRUE(p.publish("k", "1"));
   ASSERT_TRUE(p.publish("k", "2"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
@@ -326,12 +311,11 @@ TEST(QueueSemantics, StrictPerKeyExpiryKeepsOrder) {
 }
 
 TEST(QueueSemantics, StrictPerKeyWithDeliveryDelay) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config tc = queue_topic(1);
   tc.queue.ordering = lanes::queue_ordering::strict_per_key;
   tc.queue.delivery_delay = 60ms;
-  ASSERT_EQ(b.create_topic("q", tc), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", tc);
+  auto& [b, p] = bt;
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(p.publish("k", "1"));
   ASSERT_TRUE(p.publish("k", "2"));
@@ -349,9 +333,8 @@ TEST(QueueSemantics, StrictPerKeyWithDeliveryDelay) {
 }
 
 TEST(QueueSemantics, StatsCountEachState) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("q", queue_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", queue_topic(1));
+  auto& [b, p] = bt;
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(p.publish(std::nullopt, v(i)));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   const auto got = receive_until(c, 4);
@@ -376,9 +359,8 @@ TEST(QueueSemantics, StatsCountEachState) {
 }
 
 TEST(QueueSemantics, AnOldUnackedMessageDoesNotHideNewerAckedSpace) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("q", queue_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", queue_topic(1));
+  auto& [b, p] = bt;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(p.publish(std::nullopt, std::string(100, 'x')));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   const auto got = receive_until(c, 5);
@@ -400,9 +382,8 @@ TEST(QueueSemantics, AnOldUnackedMessageDoesNotHideNewerAckedSpace) {
 }
 
 TEST(QueueSemantics, AckedSpaceGoesBackToProducers) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("q", queue_topic(1, 4096)), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", queue_topic(1, 4096));
+  auto& [b, p] = bt;
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   const std::string value(200, 'v');
   // Many rings' worth of messages through a 4 KiB ring: only possible if acks free space.
@@ -433,11 +414,10 @@ TEST(QueueSemantics, AckedSpaceGoesBackToProducers) {
 // A consumer that is late (its message expired and another consumer acked it) can still read
 // its batch until its next receive: the ring is not given back under its views.
 TEST(QueueSemantics, ViewsOutliveAnExpiryAckedByAnotherConsumer) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config tc = queue_topic(1, 4096);
   tc.queue.visibility_timeout = 20ms;
-  ASSERT_EQ(b.create_topic("q", tc), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", tc);
+  auto& [b, p] = bt;
   const std::string original(200, 'A');
   ASSERT_TRUE(p.publish(std::nullopt, original));
   lanes::queue_consumer slow = b.make_queue_consumer(qc("q"));
@@ -468,9 +448,8 @@ TEST(QueueSemantics, ViewsOutliveAnExpiryAckedByAnotherConsumer) {
 // Acking a receipt kept from an earlier batch does not count toward the current batch: the
 // current batch's views stay pinned until all of its own messages are settled.
 TEST(QueueSemantics, OlderReceiptsDoNotUnpinTheCurrentBatch) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("q", queue_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", queue_topic(1));
+  auto& [b, p] = bt;
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   ASSERT_TRUE(p.publish(std::nullopt, "a"));
   const auto first = receive_until(c, 1);
@@ -488,9 +467,8 @@ TEST(QueueSemantics, OlderReceiptsDoNotUnpinTheCurrentBatch) {
 }
 
 TEST(QueueSemantics, BatchAckReportsEachReceipt) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("q", queue_topic(2)), errc::ok);
-  lanes::producer p = b.make_producer("q");
+  lanes_test::bus_with_topic bt("q", queue_topic(2));
+  auto& [b, p] = bt;
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(p.publish(std::nullopt, v(i)));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   const auto got = receive_until(c, 6);

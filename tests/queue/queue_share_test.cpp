@@ -12,17 +12,7 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using lanes::errc;
-using lanes::offset_reset;
-using lanes_test::cc;
-using lanes_test::log_topic;
-using lanes_test::qc;
-using lanes_test::qstats;
-using lanes_test::queue_topic;
-using lanes_test::quiet_bus;
-using lanes_test::receive_until;
-using lanes_test::wait_until;
+using namespace lanes_test;
 
 TEST(QueueShare, LogGroupAndQueueGroupReadTheSameTopic) {
   lanes::bus b(quiet_bus());
@@ -65,9 +55,8 @@ TEST(QueueShare, LogGroupAndQueueGroupReadTheSameTopic) {
 }
 
 TEST(QueueShare, NewGroupStartsAtLatestOrEarliest) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("log", log_topic(1)), errc::ok);
-  lanes::producer p = b.make_producer("log");
+  lanes_test::bus_with_topic bt("log", log_topic(1));
+  auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "before"));
   lanes::queue_consumer latest = b.make_queue_consumer(qc("log").group("latest"));
   lanes::queue_consumer earliest =
@@ -145,9 +134,8 @@ TEST(QueueShare, RetentionDropsWhatTheGroupHadNotReceived) {
 }
 
 TEST(QueueShare, TheGroupHoldsTheRingUntilAckedAndGoesWithItsLastConsumer) {
-  lanes::bus b(quiet_bus());
-  ASSERT_EQ(b.create_topic("log", log_topic(1, 4096)), errc::ok);
-  lanes::producer p = b.make_producer("log");
+  lanes_test::bus_with_topic bt("log", log_topic(1, 4096));
+  auto& [b, p] = bt;
   p.set_max_block(1ms);
   lanes::queue_consumer c = b.make_queue_consumer(qc("log").group("sg"));
   const std::string value(500, 'v');

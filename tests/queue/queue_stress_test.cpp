@@ -19,15 +19,7 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using lanes::errc;
-using lanes_test::qc;
-using lanes_test::qstats;
-using lanes_test::queue_topic;
-using lanes_test::quiet_bus;
-using lanes_test::tag_value;
-using lanes_test::value_tag;
-using lanes_test::wait_until;
+using namespace lanes_test;
 
 constexpr int producers = 4;
 constexpr int consumers = 4;

@@ -1,8 +1,10 @@
 // tests/support/bus.hpp: a bus, its log topics and records in tests (bus/, queue/, connect/).
 //
+//   errc, offset_reset, topic_partition, tp0, tp1  (partitions 0 and 1 of topic "t")
 //   quiet_bus()          bus_config without the housekeeping thread: only enforce_retention
 //                        moves the log start, so tests are deterministic.
 //   log_topic(n, ring)   a log topic_config with n partitions of `ring` bytes.
+//   bus_with_topic       a quiet bus, one topic and a producer of it.
 //   owned_record         a record copied out of a poll (views die at the next poll).
 //   poll_until(c, n, d)  polls until n records arrived or d passed; returns them in order.
 //   poll_quiet(c, d)     polls until one poll of duration d returns nothing.
@@ -20,6 +22,7 @@
 #include <cstring>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -33,6 +36,12 @@
 namespace lanes_test {
 
 using namespace std::chrono_literals;
+// The lanes names every bus and queue test uses, and the partitions of the usual topic "t".
+using lanes::errc;
+using lanes::offset_reset;
+using lanes::topic_partition;
+inline const topic_partition tp0{"t", 0};
+inline const topic_partition tp1{"t", 1};
 
 inline lanes::bus_config quiet_bus() {
   lanes::bus_config c;
@@ -86,6 +95,28 @@ struct cc {
     return *this;
   }
   operator lanes::consumer_config() const { return c; }  // NOLINT: implicit on purpose
+};
+
+// A bus (quiet_bus() unless told) with one topic created and a producer of it: the usual
+// start of a bus or queue test. Throws (failing the test) when the topic cannot be created.
+//   lanes_test::bus_with_topic bt("q", queue_topic(1));
+//   auto& [b, p] = bt;
+struct bus_with_topic {
+  lanes::bus bus;
+  lanes::producer producer;
+
+  bus_with_topic(const std::string& topic, const lanes::topic_config& tc,
+                 const lanes::bus_config& bc = quiet_bus())
+      : bus(bc), producer(create_then_produce(bus, topic, tc)) {}
+
+ private:
+  static lanes::producer create_then_produce(lanes::bus& b, const std::string& topic,
+                                             const lanes::topic_config& tc) {
+    const lanes::errc st = b.create_topic(topic, tc);
+    if (st != lanes::errc::ok)
+      throw std::runtime_error("create_topic " + topic + ": " + std::string(lanes::to_string(st)));
+    return b.make_producer(topic);
+  }
 };
 
 inline lanes::topic_config log_topic(std::uint32_t partitions,

@@ -36,6 +36,14 @@ using headers_list = std::vector<std::pair<std::string, std::string>>;
 
 using lanes_test::wait_until;
 
+// The value of the last header called `name`, "" when there is none.
+inline std::string last_header(const headers_list& headers, const std::string& name) {
+  std::string v;
+  for (const auto& [k, val] : headers)
+    if (k == name) v = val;
+  return v;
+}
+
 using lanes_test::scratch_dir;
 
 inline rd_kafka_t* new_client(rd_kafka_type_t type,
@@ -87,12 +95,7 @@ struct kafka_record {
   headers_list headers;
   std::int64_t timestamp_ms = 0;
 
-  std::string header(const std::string& name) const {
-    std::string v;
-    for (const auto& [k, val] : headers)
-      if (k == name) v = val;
-    return v;
-  }
+  std::string header(const std::string& name) const { return last_header(headers, name); }
 };
 
 // Every record of `topic` up to the high watermark at the call, per partition in order.
@@ -210,12 +213,7 @@ struct lanes_record {
   headers_list headers;
   std::int64_t timestamp_ns = 0;
 
-  std::string header(const std::string& name) const {
-    std::string v;
-    for (const auto& [k, val] : headers)
-      if (k == name) v = val;
-    return v;
-  }
+  std::string header(const std::string& name) const { return last_header(headers, name); }
 };
 
 // Every record of a lanes topic at the call, per partition in order.

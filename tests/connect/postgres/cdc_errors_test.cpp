@@ -12,15 +12,6 @@ namespace {
 
 using namespace cdc_test;
 
-lanes::cdc::cdc_config config_for(const pg_test::server& pg) {
-  lanes::cdc::cdc_config c;
-  c.dsn = pg.dsn();
-  c.publication = "pub";
-  c.slot = "s1";
-  c.topic_prefix = "db";
-  return c;
-}
-
 class CdcErrors : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -25,10 +25,7 @@ class CdcSnapshot : public ::testing::Test {
     pg_ = std::make_unique<pg_test::server>();
     pg_->sql("CREATE TABLE t (id int PRIMARY KEY, v text)");
     pg_->sql("CREATE PUBLICATION pub FOR TABLE t");
-    cfg_.dsn = pg_->dsn();
-    cfg_.publication = "pub";
-    cfg_.slot = "s1";
-    cfg_.topic_prefix = "db";
+    cfg_ = config_for(*pg_);
     bus_ = std::make_unique<lanes::bus>(dir_.bus_config());
   }
   std::unique_ptr<pg_test::server> pg_;

@@ -34,10 +34,7 @@ class CdcStream : public ::testing::Test {
     pg_ = std::make_unique<pg_test::server>();
     pg_->sql("CREATE TABLE orders (id int PRIMARY KEY, note text, paid bool, qty bigint)");
     pg_->sql("CREATE PUBLICATION shop FOR TABLE orders");
-    cfg_.dsn = pg_->dsn();
-    cfg_.publication = "shop";
-    cfg_.slot = "lanes";
-    cfg_.topic_prefix = "pg";
+    cfg_ = config_for(*pg_, "shop", "lanes", "pg");
   }
   void wait_for_slot() {
     const auto deadline = std::chrono::steady_clock::now() + 60s;

@@ -1,5 +1,6 @@
 // tests/connect/postgres/cdc_test_support.hpp: what the lanes::cdc tests share: a scratch
-// data directory, a cdc_stream on its own thread, and reading a topic back from the start.
+// data directory, the config for a server's publication, a cdc_stream on its own thread, and
+// reading a topic back from the start.
 #pragma once
 
 #include <atomic>
@@ -9,10 +10,12 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "lanes/cdc.hpp"
 #include "lanes/lanes.hpp"
+#include "lanes_support/pg_server.hpp"
 #include "support/concurrency.hpp"
 #include "support/scratch_dir.hpp"
 
@@ -30,6 +33,18 @@ struct scratch : lanes_test::scratch_dir {
     return c;
   }
 };
+
+// The cdc_config that streams `publication` of the server `pg` through the replication slot
+// `slot` into topics named "<prefix>.<schema>.<table>".
+inline lanes::cdc::cdc_config config_for(const pg_test::server& pg, std::string publication = "pub",
+                                         std::string slot = "s1", std::string prefix = "db") {
+  lanes::cdc::cdc_config c;
+  c.dsn = pg.dsn();
+  c.publication = std::move(publication);
+  c.slot = std::move(slot);
+  c.topic_prefix = std::move(prefix);
+  return c;
+}
 
 // Runs a cdc_stream on its own thread until destroyed or end(); run()'s error, if any, in
 // `error` (read it after `ended`).
