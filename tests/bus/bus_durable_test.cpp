@@ -41,16 +41,7 @@ struct bus_access {
 
 namespace {
 
-using lanes::errc;
-using lanes_test::owned_record;
-using namespace std::chrono_literals;
-
-lanes::bus_config disk_bus(const std::filesystem::path& dir) {
-  lanes::bus_config c;
-  c.data_dir = dir.string();
-  c.housekeeping_interval = std::chrono::milliseconds(0);
-  return c;
-}
+using namespace lanes_test;
 
 lanes::topic_config durable_topic(std::uint32_t partitions, lanes::durability d,
                                   std::size_t ring = 64 * 1024) {
@@ -82,7 +73,7 @@ TEST(BusDurable, ReopenAfterCleanCloseGivesIdenticalTopicsOffsetsAndContents) {
   std::optional<lanes::topic_info> info_before;
   const lanes::header hs[] = {{"trace", "abc"}, {"n", "1"}};
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     ASSERT_EQ(b.create_topic("orders", durable_topic(3, lanes::durability::async)), errc::ok);
     ASSERT_EQ(b.create_topic("scratch", lanes_test::log_topic(1)), errc::ok);  // memory only
     lanes::producer p = b.make_producer("orders");
@@ -106,7 +97,7 @@ TEST(BusDurable, ReopenAfterCleanCloseGivesIdenticalTopicsOffsetsAndContents) {
     g.close();
     info_before = b.describe_topic("orders");
   }
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   std::vector<std::string> topics = b.list_topics();
   std::sort(topics.begin(), topics.end());
   EXPECT_EQ(topics, (std::vector<std::string>{"orders", "scratch"}));
@@ -159,13 +150,13 @@ TEST(BusDurable, PrefaultIsKeptInTheTopicConfigurationAcrossReopen) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     lanes::topic_config t = durable_topic(1, lanes::durability::async);
     t.prefault = true;
     ASSERT_EQ(b.create_topic("warm", t), errc::ok);
     ASSERT_EQ(b.create_topic("cold", durable_topic(1, lanes::durability::async)), errc::ok);
   }
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   ASSERT_TRUE(b.describe_topic("warm").has_value());
   EXPECT_TRUE(b.describe_topic("warm")->config.prefault);
   EXPECT_FALSE(b.describe_topic("cold")->config.prefault);
@@ -178,9 +169,9 @@ TEST(BusDurable, ACommitPastTheRecoveredEndResumesAtTheEnd) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
   {
-    lanes::bus b(disk_bus(dir.path()));
-    ASSERT_EQ(b.create_topic("orders", durable_topic(1, lanes::durability::sync)), errc::ok);
-    lanes::producer p = b.make_producer("orders");
+    lanes_test::bus_with_topic bt("orders", durable_topic(1, lanes::durability::sync),
+                                  quiet_bus(dir.path()));
+    auto& [b, p] = bt;
     for (int i = 0; i < 10; ++i) ASSERT_TRUE(p.publish(std::nullopt, "v" + std::to_string(i)));
     lanes::consumer_config cc;
     cc.group = "billing";
@@ -200,7 +191,7 @@ TEST(BusDurable, ACommitPastTheRecoveredEndResumesAtTheEnd) {
     std::fputs("0 25\n", f);
     std::fclose(f);
   }
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   lanes::consumer_config cc;
   cc.group = "billing";
   cc.auto_commit = false;
@@ -235,12 +226,11 @@ TEST(BusDurable, ACommitPastTheRecoveredEndResumesAtTheEnd) {
 TEST(BusDurable, ADurablePublishOnAnAsyncTopicDoesNotWaitForTheWindow) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
-  lanes::bus b(disk_bus(dir.path()));
   lanes::topic_config tc = durable_topic(1, lanes::durability::async);
   tc.sync_interval = std::chrono::seconds(60);
   tc.sync_bytes = std::size_t{1} << 30;
-  ASSERT_EQ(b.create_topic("t", tc), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", tc, quiet_bus(dir.path()));
+  auto& [b, p] = bt;
   p.set_max_block(10s);
   for (int i = 0; i < 20; ++i) {
     const lanes::publish_result r =
@@ -258,7 +248,7 @@ TEST(BusDurable, ADurablePublishOnAnAsyncTopicDoesNotWaitForTheWindow) {
 TEST(BusDurable, AReaderThatDiskRetentionPassedIsToldWhereItWasMoved) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   lanes::topic_config tc = durable_topic(1, lanes::durability::async);
   tc.segment_bytes = 64 * 1024;
   tc.retention_bytes = 128 * 1024;  // about two segments on disk
@@ -306,15 +296,15 @@ TEST(BusDurable, AReaderThatDiskRetentionPassedIsToldWhereItWasMoved) {
 TEST(BusDurable, DataDirectoryIsLockedAgainstASecondOpen) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   try {
-    lanes::bus again(disk_bus(dir.path()));
+    lanes::bus again(quiet_bus(dir.path()));
     ADD_FAILURE() << "a second bus opened a locked data directory";
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code(), lanes::make_error_code(errc::data_dir_locked)) << e.what();
   }
   b.close();
-  lanes::bus reopened(disk_bus(dir.path()));  // closed: the lock is gone
+  lanes::bus reopened(quiet_bus(dir.path()));  // closed: the lock is gone
   EXPECT_FALSE(reopened.is_closed());
 }
 
@@ -325,7 +315,7 @@ TEST(BusDurable, ConfigurationErrorsAreCaughtAtCreate) {
   EXPECT_EQ(memory.create_topic("t", durable_topic(1, lanes::durability::sync)),
             errc::invalid_config)
       << "a durable topic needs a data directory";
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   lanes::topic_config over = durable_topic(1, lanes::durability::async);
   over.policy = lanes::backpressure::overwrite;
   EXPECT_EQ(b.create_topic("t", over), errc::invalid_config) << "overwrite would drop records";
@@ -339,7 +329,7 @@ TEST(BusDurable, ConfigurationErrorsAreCaughtAtCreate) {
 TEST(BusDurable, SyncPublishReturnsOnlyOnceDurableAndAsyncWaitsOnRequest) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   ASSERT_EQ(b.create_topic("s", durable_topic(1, lanes::durability::sync)), errc::ok);
   ASSERT_EQ(b.create_topic("a", durable_topic(1, lanes::durability::async)), errc::ok);
   lanes::producer s = b.make_producer("s");
@@ -377,7 +367,7 @@ TEST(BusDurable, SyncPublishReturnsOnlyOnceDurableAndAsyncWaitsOnRequest) {
 TEST(BusDurable, ConsumerBehindTheRingReadsTheFilesThenTheRingWithoutAGap) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   // A 4 KiB ring holds a few dozen records; 5000 go through it.
   ASSERT_EQ(b.create_topic("t", durable_topic(1, lanes::durability::async, 4096)), errc::ok);
   lanes::consumer_config cc;
@@ -419,9 +409,9 @@ TEST(BusDurable, ConsumerBehindTheRingReadsTheFilesThenTheRingWithoutAGap) {
 TEST(BusDurable, AConsumerThatStopsAfterReadingTheFilesDoesNotBlockProducers) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
-  lanes::bus b(disk_bus(dir.path()));
-  ASSERT_EQ(b.create_topic("t", durable_topic(1, lanes::durability::async, 4096)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", durable_topic(1, lanes::durability::async, 4096),
+                                quiet_bus(dir.path()));
+  auto& [b, p] = bt;
   lanes::publish_result last;
   for (int i = 0; i < 2000; ++i) ASSERT_TRUE(last = p.publish(std::nullopt, "old"));
   ASSERT_EQ(p.wait_durable(0, last.offset, 10s), errc::ok);
@@ -446,9 +436,9 @@ TEST(BusDurable, AConsumerThatStopsAfterReadingTheFilesDoesNotBlockProducers) {
 TEST(BusDurable, SeekToBeginningAndToATimestampReachIntoTheFiles) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
-  lanes::bus b(disk_bus(dir.path()));
-  ASSERT_EQ(b.create_topic("t", durable_topic(1, lanes::durability::async, 4096)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", durable_topic(1, lanes::durability::async, 4096),
+                                quiet_bus(dir.path()));
+  auto& [b, p] = bt;
   for (int i = 0; i < 1000; ++i) {
     lanes::publish_options o;
     o.timestamp_ns = 1'000'000 + i * 10;
@@ -479,9 +469,9 @@ TEST(BusDurable, SeekToBeginningAndToATimestampReachIntoTheFiles) {
 TEST(BusDurable, AnIoErrorFailsThePartitionAndKeepsWhatWasDurable) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
-  lanes::bus b(disk_bus(dir.path()));
-  ASSERT_EQ(b.create_topic("t", durable_topic(1, lanes::durability::sync)), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", durable_topic(1, lanes::durability::sync),
+                                quiet_bus(dir.path()));
+  auto& [b, p] = bt;
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(p.publish("k", "durable-" + std::to_string(i)));
   {
     // Arm the log's fault seam while the persister is between rounds.
@@ -513,7 +503,7 @@ TEST(BusDurable, SigkillLosesNothingDurablyAcknowledged) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     ASSERT_EQ(b.create_topic("t", durable_topic(2, lanes::durability::sync)), errc::ok);
   }
   std::mt19937 rng(20261125);
@@ -521,7 +511,7 @@ TEST(BusDurable, SigkillLosesNothingDurablyAcknowledged) {
   std::uint64_t seq = 0;
   for (int round = 0; round < 4; ++round) {
     const auto child = lanes_test::fork_reporting_child([&](int report_fd) {
-      lanes::bus b(disk_bus(dir.path()));
+      lanes::bus b(quiet_bus(dir.path()));
       lanes::producer p = b.make_producer("t");
       for (std::uint64_t i = seq;; ++i) {
         char v[32];
@@ -551,7 +541,7 @@ TEST(BusDurable, SigkillLosesNothingDurablyAcknowledged) {
       ++seq;
     }
     // Reopen: every acknowledged record is there, in order; nothing twice.
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     const auto info = b.describe_topic("t");
     ASSERT_TRUE(info);
     std::size_t total = 0;
@@ -588,7 +578,7 @@ TEST(BusDurable, QueueTopicSettingsSurviveReopenAndDurableQueuesAreAccepted) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     ASSERT_EQ(b.create_topic("zz-dead", lanes_test::log_topic(1)), errc::ok);
     lanes::topic_config q = lanes_test::log_topic(2);
     q.mode = lanes::topic_mode::queue;
@@ -609,7 +599,7 @@ TEST(BusDurable, QueueTopicSettingsSurviveReopenAndDurableQueuesAreAccepted) {
     q.policy = lanes::backpressure::overwrite;
     EXPECT_EQ(b.create_topic("c-jobs", q), errc::invalid_config);
   }
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   const auto info = b.describe_topic("a-jobs");
   ASSERT_TRUE(info);
   EXPECT_EQ(info->config.mode, lanes::topic_mode::queue);
@@ -647,7 +637,7 @@ TEST(BusDurable, OnDurableCallbackReportsProgressAndFailure) {
   std::vector<std::uint64_t> durable(2, 0);
   bool monotonic = true;
   std::vector<errc> errors;
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   ASSERT_EQ(b.create_topic("t", durable_topic(2, lanes::durability::async)), errc::ok);
   ASSERT_EQ(b.create_topic("m", lanes_test::log_topic(1)), errc::ok);
   EXPECT_EQ(b.on_durable("m", [](std::uint32_t, std::uint64_t, errc) {}), errc::wrong_mode);
@@ -715,7 +705,7 @@ TEST(BusDurable, ACreateTopicCutOffByACrashDoesNotBlockTheNameForever) {
   std::filesystem::create_directories(dir.path() / "orders" / "1");
   std::filesystem::create_directories(dir.path() / "other");
   std::ofstream(dir.path() / "other" / "notes.txt") << "mine";
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   EXPECT_FALSE(b.describe_topic("orders"));
   ASSERT_EQ(b.create_topic("orders", durable_topic(2, lanes::durability::async)), errc::ok);
   ASSERT_TRUE(b.describe_topic("orders"));

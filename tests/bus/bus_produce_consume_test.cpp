@@ -182,11 +182,10 @@ TEST(BusProduceConsume, ExplicitPartitionAndOutOfRangeWritesNothing) {
 }
 
 TEST(BusProduceConsume, OversizeMessageIsRejectedAndWritesNothing) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config cfg = log_topic(1);
   cfg.max_message_size = 100;
-  ASSERT_EQ(b.create_topic("t", cfg), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", cfg);
+  auto& [b, p] = bt;
   const std::string v100(100, 'a');
   const std::string v101(101, 'a');
   const std::string k50(50, 'k');
@@ -329,11 +328,10 @@ TEST(BusProduceConsume, ZeroCopyClaimCommitAndAbortLeavesNoGap) {
 TEST(BusProduceConsume, OneOpenClaimPerProducerAndSpentClaimsAreRefused) {
   for (const auto mode : {lanes::producer_mode::single, lanes::producer_mode::multi}) {
     SCOPED_TRACE(mode == lanes::producer_mode::single ? "single" : "multi");
-    lanes::bus b(quiet_bus());
     lanes::topic_config tc = log_topic(1);
     tc.producers = mode;
-    ASSERT_EQ(b.create_topic("t", tc), errc::ok);
-    lanes::producer p = b.make_producer("t");
+    lanes_test::bus_with_topic bt("t", tc);
+    auto& [b, p] = bt;
 
     lanes::producer::claim open = p.try_claim("k", 4);
     ASSERT_TRUE(open);

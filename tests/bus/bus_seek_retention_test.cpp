@@ -253,11 +253,10 @@ TEST(BusAssign, GroupNamedManualAssignmentStartsAtTheCommittedOffset) {
 // ---- retention ----
 
 TEST(BusRetention, ByBytes) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config cfg = log_topic(1, 1 << 16);
   cfg.retention_bytes = 8192;
-  ASSERT_EQ(b.create_topic("t", cfg), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", cfg);
+  auto& [b, p] = bt;
   const std::string value(200, 'v');
   const std::uint64_t fp = lanes_test::record_footprint(value.size());
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(p.publish(std::nullopt, value));
@@ -333,11 +332,10 @@ class LeftBehind : public ::testing::TestWithParam<offset_reset> {};
 
 TEST_P(LeftBehind, FollowsTheResetPolicy) {
   const offset_reset policy = GetParam();
-  lanes::bus b(quiet_bus());
   lanes::topic_config cfg = log_topic(2, 1 << 16);
   cfg.retention_bytes = 4096;
-  ASSERT_EQ(b.create_topic("t", cfg), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", cfg);
+  auto& [b, p] = bt;
   const std::string value(100, 'v');
   for (int i = 0; i < 100; ++i)
     ASSERT_TRUE(p.publish(std::nullopt, value, lanes_test::opts().partition(0)));
@@ -410,11 +408,10 @@ INSTANTIATE_TEST_SUITE_P(Policies, LeftBehind, lanes_test::every_offset_reset(),
                          lanes_test::offset_reset_name);
 
 TEST(BusRetention, GroupWhoseCommitFellBehindStartsAtTheLogStart) {
-  lanes::bus b(quiet_bus());
   lanes::topic_config cfg = log_topic(1, 1 << 16);
   cfg.retention_bytes = 4096;
-  ASSERT_EQ(b.create_topic("t", cfg), errc::ok);
-  lanes::producer p = b.make_producer("t");
+  lanes_test::bus_with_topic bt("t", cfg);
+  auto& [b, p] = bt;
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(p.publish(std::nullopt, std::string(100, 'v')));
   {
     lanes::consumer c = b.make_consumer(lanes_test::cc().group("g").auto_commit(false));

@@ -71,6 +71,14 @@ std::vector<seen_frame> drain(frame_ring::reader& rd) {
   return out;
 }
 
+// Checks that the reader gets exactly one frame, holding `text` at `position`.
+void expect_one_frame(frame_ring::reader& rd, const std::string& text, std::uint64_t position) {
+  const auto got = drain(rd);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].text, text);
+  EXPECT_EQ(got[0].position, position);
+}
+
 std::string filler(std::size_t n, char first) {
   std::string s(n, ' ');
   for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(first + static_cast<char>(i % 23));
@@ -445,10 +453,7 @@ TEST(FrameRing, EightBytesLeftMakeAnEmptyPaddingFrame) {
   frame_claim c = put(r, "x");  // footprint 16 > 8
   EXPECT_EQ(c.begin, lap_end - 8);
   EXPECT_EQ(c.position, lap_end);
-  const auto got = drain(rd);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].position, lap_end);
-  EXPECT_EQ(got[0].text, "x");
+  expect_one_frame(rd, "x", lap_end);
   EXPECT_EQ(rd.position(), lap_end + 16);
 }
 
@@ -483,10 +488,7 @@ TEST(FrameRing, LargestFrameAfterTheLargestPadding) {
 
   // The next largest frame needs bytes the reader has not released.
   EXPECT_EQ(write(r, big), errc::full);
-  const auto got = drain(rd);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].position, lap_end + 256);
-  EXPECT_EQ(got[0].text, big);
+  expect_one_frame(rd, big, lap_end + 256);
   EXPECT_EQ(write(r, big), errc::ok);
   EXPECT_EQ(write(r, big), errc::ok);
   EXPECT_EQ(write(r, ""), errc::full);
@@ -556,10 +558,7 @@ TEST(FrameRing, AbortedFrameIsSkipped) {
   EXPECT_FALSE(rd.try_peek(f)) << "an aborted frame was delivered";
   EXPECT_EQ(rd.position(), c.end);
   put(r, "kept");
-  const auto got = drain(rd);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].text, "kept");
-  EXPECT_EQ(got[0].position, c.end);
+  expect_one_frame(rd, "kept", c.end);
 }
 
 TEST(FrameRing, AbortRightBeforeTheWrap) {
@@ -571,10 +570,7 @@ TEST(FrameRing, AbortRightBeforeTheWrap) {
   EXPECT_EQ(c.position, lap_end);
   r.abort(c);
   put(r, "next");
-  const auto got = drain(rd);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].text, "next");
-  EXPECT_EQ(got[0].position, c.end);
+  expect_one_frame(rd, "next", c.end);
 }
 
 TEST(FrameRing, PollHandsBackPaddingItSteppedOver) {

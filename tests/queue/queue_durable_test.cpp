@@ -35,13 +35,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace lanes_test;
 
-lanes::bus_config disk_bus(const fs::path& dir) {
-  lanes::bus_config c;
-  c.data_dir = dir.string();
-  c.housekeeping_interval = std::chrono::milliseconds(0);
-  return c;
-}
-
 lanes::topic_config durable_queue(std::uint32_t partitions, lanes::durability d,
                                   std::size_t ring = std::size_t{1} << 16) {
   lanes::topic_config c = lanes_test::queue_topic(partitions, ring);
@@ -93,9 +86,8 @@ TEST_P(QueueDurable, ReopenAfterCleanCloseRestoresExactlyTheUnackedSet) {
   std::set<std::string> unacked;
   std::map<std::string, owned_message> original;
   {
-    lanes::bus b(disk_bus(dir.path()));
-    ASSERT_EQ(b.create_topic("q", durable_queue(2, GetParam())), errc::ok);
-    lanes::producer p = b.make_producer("q");
+    lanes_test::bus_with_topic bt("q", durable_queue(2, GetParam()), quiet_bus(dir.path()));
+    auto& [b, p] = bt;
     for (int i = 0; i < 100; ++i) {
       ASSERT_TRUE(p.publish("k" + std::to_string(i % 7), v(i), {.durable = true}));
     }
@@ -120,7 +112,7 @@ TEST_P(QueueDurable, ReopenAfterCleanCloseRestoresExactlyTheUnackedSet) {
     ASSERT_EQ(unacked.size(), 60u);
   }
   for (int reopen = 0; reopen < 2; ++reopen) {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     EXPECT_EQ(qstats(b, "q").ready, 60u) << "reopen " << reopen;
     lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(128));
     const auto got = drain(c);
@@ -138,7 +130,7 @@ TEST_P(QueueDurable, ReopenAfterCleanCloseRestoresExactlyTheUnackedSet) {
     // The second time round: received but not acked before the close: all back again.
   }
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(128));
     const auto got = drain(c);
     ASSERT_EQ(got.size(), 60u);
@@ -146,7 +138,7 @@ TEST_P(QueueDurable, ReopenAfterCleanCloseRestoresExactlyTheUnackedSet) {
     lanes::producer p = b.make_producer("q");
     ASSERT_TRUE(p.publish("k", "after", {.durable = true}));
   }
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   const auto got = drain(c);
   ASSERT_EQ(got.size(), 1u) << "everything else was acked";
@@ -162,7 +154,7 @@ TEST_P(QueueDurable, ConcurrentAckersThenReopenRestoresExactlyTheUnackedSet) {
   constexpr int total = 1500;
   std::vector<std::set<std::string>> acked(3);
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     ASSERT_EQ(b.create_topic("q", durable_queue(2, GetParam(), 16 * 1024)), errc::ok);
     std::atomic<int> acks{0};  // a small ring: producers wait for the floor many times
     std::atomic<bool> failed{false};
@@ -209,7 +201,7 @@ TEST_P(QueueDurable, ConcurrentAckersThenReopenRestoresExactlyTheUnackedSet) {
     producer.join();
     ASSERT_FALSE(failed.load()) << "a receive or an ack failed";
   }
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   const auto info = b.describe_topic("q");
   ASSERT_TRUE(info);
   std::uint64_t end = 0;
@@ -241,7 +233,7 @@ TEST(QueueDurableCrash, SigkillLosesNoUnackedMessageAndRedeliversNoAckedOne) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     lanes::topic_config c = durable_queue(2, lanes::durability::sync, 16 * 1024);
     c.segment_bytes = 16 * 1024;  // segments roll and get deleted during the run
     ASSERT_EQ(b.create_topic("q", c), errc::ok);
@@ -254,7 +246,7 @@ TEST(QueueDurableCrash, SigkillLosesNoUnackedMessageAndRedeliversNoAckedOne) {
     const unsigned seed = static_cast<unsigned>(rng());
     const auto child = lanes_test::fork_reporting_child([&](int report_fd) {
       std::mt19937 r(seed);
-      lanes::bus b(disk_bus(dir.path()));
+      lanes::bus b(quiet_bus(dir.path()));
       lanes::producer p = b.make_producer("q");
       lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(16));
       auto report = [&](char what, const std::string& value) {
@@ -311,7 +303,7 @@ TEST(QueueDurableCrash, SigkillLosesNoUnackedMessageAndRedeliversNoAckedOne) {
       }
     }
     EXPECT_LE(in_doubt.size(), 1u) << "one ack at a time";
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
     const auto got = drain(c);
     std::set<std::string> seen;
@@ -342,14 +334,14 @@ TEST(QueueDurableCrash, AMessageAConsumerReceivedIsNeverTakenBackByACrash) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     ASSERT_EQ(b.create_topic("q", durable_queue(2, lanes::durability::sync, 64 * 1024)), errc::ok);
   }
   std::mt19937 rng(20261205);
   std::size_t received_total = 0;
   for (int round = 0; round < 8; ++round) {
     const auto child = lanes_test::fork_reporting_child([&](int report_fd) {
-      lanes::bus b(disk_bus(dir.path()));
+      lanes::bus b(quiet_bus(dir.path()));
       std::thread producer([&] {
         lanes::producer p = b.make_producer("q");
         for (std::uint64_t i = 0;; ++i) {
@@ -373,7 +365,7 @@ TEST(QueueDurableCrash, AMessageAConsumerReceivedIsNeverTakenBackByACrash) {
     std::string text;
     ASSERT_TRUE(lanes_test::kill_and_drain(child.pid, child.read_fd,
                                            std::chrono::milliseconds(50 + rng() % 250), text));
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     const auto info = b.describe_topic("q");
     ASSERT_TRUE(info);
     std::istringstream in(text);
@@ -402,9 +394,8 @@ TEST(QueueDurableSegments, FullyAckedSegmentsAreDeletedPartlyAckedOnesKept) {
   const std::string pad(100, 'x');
   lanes::receipt kept{};
   {
-    lanes::bus b(disk_bus(dir.path()));
-    ASSERT_EQ(b.create_topic("q", tc), errc::ok);
-    lanes::producer p = b.make_producer("q");
+    lanes_test::bus_with_topic bt("q", tc, quiet_bus(dir.path()));
+    auto& [b, p] = bt;
     lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(16));
     // 190 messages, consumed as they come; all acked except offset 100 (the ring holds the
     // 90 after it).
@@ -429,7 +420,7 @@ TEST(QueueDurableSegments, FullyAckedSegmentsAreDeletedPartlyAckedOnesKept) {
     EXPECT_EQ(info->partitions[0].log_start_offset, bases.front());
   }
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
     const auto got = drain(c);
     ASSERT_EQ(got.size(), 1u) << "only the unacked message comes back";
@@ -458,9 +449,9 @@ TEST(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot) {
     return n;
   };
   {
-    lanes::bus b(disk_bus(dir.path()));
-    ASSERT_EQ(b.create_topic("q", durable_queue(1, lanes::durability::sync)), errc::ok);
-    lanes::producer p = b.make_producer("q");
+    lanes_test::bus_with_topic bt("q", durable_queue(1, lanes::durability::sync),
+                                  quiet_bus(dir.path()));
+    auto& [b, p] = bt;
     for (int i = 0; i < 40; ++i) ASSERT_TRUE(p.publish(std::nullopt, v(i)));
     lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
     const auto got = lanes_test::receive_until(c, 40);
@@ -485,7 +476,7 @@ TEST(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot) {
     out << std::string(lanes::io::ack_record_size, '\0') << std::string(13, '\x5a');
   }
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     EXPECT_EQ(aside_count(), 0);
     lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
     const auto got = drain(c);
@@ -507,7 +498,7 @@ TEST(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot) {
     out << record(2, 25, 30) << bad << record(2, 30, 35);
   }
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     EXPECT_EQ(aside_count(), 1) << "the damaged file is kept for a person";
     lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
     const auto got = drain(c);
@@ -523,7 +514,7 @@ TEST(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot) {
     f.seekp(2);
     f.put('\x7f');
   }
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   EXPECT_EQ(aside_count(), 2);
   lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
   const auto got = drain(c);
@@ -539,9 +530,9 @@ TEST(QueueDurableDamage, UnackedSetLargerThanTheRingRefusesToOpen) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
   {
-    lanes::bus b(disk_bus(dir.path()));
-    ASSERT_EQ(b.create_topic("q", durable_queue(1, lanes::durability::sync, 16 * 1024)), errc::ok);
-    lanes::producer p = b.make_producer("q");
+    lanes_test::bus_with_topic bt("q", durable_queue(1, lanes::durability::sync, 16 * 1024),
+                                  quiet_bus(dir.path()));
+    auto& [b, p] = bt;
     lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
     for (int i = 0; i < 600; i += 50) {  // 600 small messages, more than the ring holds
       for (int k = 0; k < 50; ++k) ASSERT_TRUE(p.publish(std::nullopt, v(i + k)));
@@ -557,7 +548,7 @@ TEST(QueueDurableDamage, UnackedSetLargerThanTheRingRefusesToOpen) {
     f.put('\x7f');
   }
   try {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     ADD_FAILURE() << "opened with more unacked messages than the ring holds";
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code(), lanes::make_error_code(errc::capacity_too_small)) << e.what();
@@ -574,7 +565,7 @@ TEST(QueueDurableDamage, UnackedSetLargerThanTheRingRefusesToOpen) {
   ASSERT_NE(at, std::string::npos);
   c.replace(at, std::string("ring_capacity=16384").size(), "ring_capacity=131072");
   std::ofstream(conf, std::ios::trunc) << c;
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   lanes::queue_consumer qc2 = b.make_queue_consumer(qc("q").max_receive(64));
   EXPECT_EQ(drain(qc2).size(), 600u);
 }
@@ -586,7 +577,7 @@ TEST(QueueDurableSemantics, StrictOrderAndDeadLettersSurviveReopen) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;
   {
-    lanes::bus b(disk_bus(dir.path()));
+    lanes::bus b(quiet_bus(dir.path()));
     lanes::topic_config dl = durable_queue(1, lanes::durability::sync);
     ASSERT_EQ(b.create_topic("dead", dl), errc::ok);
     lanes::topic_config q = durable_queue(1, lanes::durability::async);
@@ -606,7 +597,7 @@ TEST(QueueDurableSemantics, StrictOrderAndDeadLettersSurviveReopen) {
     }
     // m1 (key b) stays in flight.
   }
-  lanes::bus b(disk_bus(dir.path()));
+  lanes::bus b(quiet_bus(dir.path()));
   lanes::queue_consumer dc = b.make_queue_consumer(qc("dead"));
   const auto dead = drain(dc);
   ASSERT_EQ(dead.size(), 1u);

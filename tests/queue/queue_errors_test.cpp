@@ -228,26 +228,25 @@ TEST(QueueErrors, BadQueueConfigurationsAreRefusedAtCreateTopic) {
       [](lanes::topic_config& c) { c.queue.max_deliveries = 3; });
   add("dead-letter topic without max deliveries", errc::invalid_config,
       [](lanes::topic_config& c) { c.queue.dead_letter_topic = "single"; });
-  add("missing dead-letter topic", errc::unknown_topic, [](lanes::topic_config& c) {
-    c.queue.max_deliveries = 3;
-    c.queue.dead_letter_topic = "nope";
-  });
-  add("dead-letter topic is itself", errc::invalid_config, [](lanes::topic_config& c) {
-    c.queue.max_deliveries = 3;
-    c.queue.dead_letter_topic = "new";
-  });
-  add("bad dead-letter topic name", errc::invalid_topic_name, [](lanes::topic_config& c) {
-    c.queue.max_deliveries = 3;
-    c.queue.dead_letter_topic = "no/slash";
-  });
-  add("single-producer dead-letter topic", errc::invalid_config, [](lanes::topic_config& c) {
-    c.queue.max_deliveries = 3;
-    c.queue.dead_letter_topic = "single";
-  });
-  add("too many deliveries", errc::invalid_config, [](lanes::topic_config& c) {
-    c.queue.max_deliveries = (1u << 20) + 1;
-    c.queue.dead_letter_topic = "single";
-  });
+  // Dead letters: (what, expected, max_deliveries, dead_letter_topic).
+  struct dead_letter_case {
+    const char* what;
+    errc expected;
+    std::uint32_t max_deliveries;
+    const char* topic;
+  };
+  for (const dead_letter_case& d : {
+           dead_letter_case{"missing dead-letter topic", errc::unknown_topic, 3, "nope"},
+           dead_letter_case{"dead-letter topic is itself", errc::invalid_config, 3, "new"},
+           dead_letter_case{"bad dead-letter topic name", errc::invalid_topic_name, 3, "no/slash"},
+           dead_letter_case{"single-producer dead-letter topic", errc::invalid_config, 3, "single"},
+           dead_letter_case{"too many deliveries", errc::invalid_config, (1u << 20) + 1, "single"},
+       }) {
+    add(d.what, d.expected, [&d](lanes::topic_config& c) {
+      c.queue.max_deliveries = d.max_deliveries;
+      c.queue.dead_letter_topic = d.topic;
+    });
+  }
   add("overwrite queue", errc::invalid_config,
       [](lanes::topic_config& c) { c.policy = lanes::backpressure::overwrite; });
   add("queue with retention bytes", errc::invalid_config,

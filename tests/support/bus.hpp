@@ -2,7 +2,8 @@
 //
 //   errc, offset_reset, topic_partition, tp0, tp1  (partitions 0 and 1 of topic "t")
 //   quiet_bus()          bus_config without the housekeeping thread: only enforce_retention
-//                        moves the log start, so tests are deterministic.
+//                        moves the log start, so tests are deterministic. quiet_bus(dir):
+//                        the same with a data directory.
 //   log_topic(n, ring)   a log topic_config with n partitions of `ring` bytes.
 //   bus_with_topic       a quiet bus, one topic and a producer of it.
 //   owned_record         a record copied out of a poll (views die at the next poll).
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -46,6 +48,12 @@ inline const topic_partition tp1{"t", 1};
 inline lanes::bus_config quiet_bus() {
   lanes::bus_config c;
   c.housekeeping_interval = std::chrono::milliseconds(0);
+  return c;
+}
+// The same, with durable topics kept under `data_dir`.
+inline lanes::bus_config quiet_bus(const std::filesystem::path& data_dir) {
+  lanes::bus_config c = quiet_bus();
+  c.data_dir = data_dir.string();
   return c;
 }
 

@@ -36,14 +36,6 @@ using headers_list = std::vector<std::pair<std::string, std::string>>;
 
 using lanes_test::wait_until;
 
-// The value of the last header called `name`, "" when there is none.
-inline std::string last_header(const headers_list& headers, const std::string& name) {
-  std::string v;
-  for (const auto& [k, val] : headers)
-    if (k == name) v = val;
-  return v;
-}
-
 using lanes_test::scratch_dir;
 
 inline rd_kafka_t* new_client(rd_kafka_type_t type,
@@ -87,15 +79,25 @@ class mock_cluster {
   rd_kafka_mock_cluster_t* cluster_ = nullptr;
 };
 
-struct kafka_record {
-  std::int32_t partition = 0;
-  std::int64_t offset = 0;
+// What a record copied out of either side holds besides its place and time.
+struct record_body {
   std::optional<std::string> key;
   std::string value;
   headers_list headers;
-  std::int64_t timestamp_ms = 0;
 
-  std::string header(const std::string& name) const { return last_header(headers, name); }
+  // The value of the last header called `name`, "" when there is none.
+  std::string header(const std::string& name) const {
+    std::string v;
+    for (const auto& [k, val] : headers)
+      if (k == name) v = val;
+    return v;
+  }
+};
+
+struct kafka_record : record_body {
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::int64_t timestamp_ms = 0;
 };
 
 // Every record of `topic` up to the high watermark at the call, per partition in order.
@@ -205,15 +207,10 @@ inline void produce_kafka(const std::string& bootstrap, const std::string& topic
   rd_kafka_destroy(rk);
 }
 
-struct lanes_record {
+struct lanes_record : record_body {
   std::uint32_t partition = 0;
   std::uint64_t offset = 0;
-  std::optional<std::string> key;
-  std::string value;
-  headers_list headers;
   std::int64_t timestamp_ns = 0;
-
-  std::string header(const std::string& name) const { return last_header(headers, name); }
 };
 
 // Every record of a lanes topic at the call, per partition in order.

@@ -92,9 +92,7 @@ std::string part(const std::string& topic, std::uint32_t p) {
 
 TEST(PrometheusMetrics, AScrapeShowsWhatDescribeTopicShows) {
   lanes_test::scratch_dir d("lanes_prom");
-  lanes::bus_config bc = lanes_test::quiet_bus();
-  bc.data_dir = d.path();
-  lanes::bus bus(bc);
+  lanes::bus bus(lanes_test::quiet_bus(d.path()));
   lanes::topic_config tc = lanes_test::log_topic(2, 1 << 16);
   tc.durable = lanes::durability::async;
   ASSERT_EQ(bus.create_topic("orders", tc), lanes::errc::ok);
@@ -253,9 +251,7 @@ TEST(PrometheusMetrics, EveryMetricTheGrafanaDashboardUsesIsServed) {
   ASSERT_GE(used.size(), 15u);
 
   lanes_test::scratch_dir d("lanes_prom");
-  lanes::bus_config bc = lanes_test::quiet_bus();
-  bc.data_dir = d.path();
-  lanes::bus bus(bc);
+  lanes::bus bus(lanes_test::quiet_bus(d.path()));
   lanes::topic_config tc = lanes_test::log_topic(1, 1 << 16);
   tc.durable = lanes::durability::sync;
   ASSERT_EQ(bus.create_topic("log", tc), lanes::errc::ok);
