@@ -6,6 +6,7 @@
 
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,9 +21,9 @@ using lanes::kafka::bridge_config;
 using lanes::kafka::direction;
 using lanes::kafka::kafka_bridge;
 
-lanes::bus_config durable_bus(const temp_dir& dir) {
+lanes::bus_config durable_bus(const scratch_dir& dir) {
   lanes::bus_config c;
-  c.data_dir = dir.path() + "/bus";
+  c.data_dir = dir.at("bus");
   return c;
 }
 
@@ -32,6 +33,23 @@ lanes::topic_config durable_topic(std::uint32_t partitions) {
   t.durable = lanes::durability::async;
   return t;
 }
+
+// A mock cluster (of `brokers`) with the Kafka topic, and a durable bus in a scratch directory
+// with the lanes topic: where most tests here start. Throws when the lanes topic cannot be
+// created.
+struct both_sides {
+  scratch_dir dir;
+  mock_cluster kafka;
+  lanes::bus b;
+
+  both_sides(const std::string& kafka_topic, int kafka_partitions, const std::string& lanes_topic,
+             std::uint32_t lanes_partitions, int brokers = 3)
+      : kafka(brokers), b(durable_bus(dir)) {
+    kafka.create_topic(kafka_topic, kafka_partitions);
+    const lanes::errc st = b.create_topic(lanes_topic, durable_topic(lanes_partitions));
+    if (st != lanes::errc::ok) throw std::runtime_error("create_topic " + lanes_topic);
+  }
+};
 
 bridge_config config(direction d, const mock_cluster& k, const std::string& lanes_topic,
                      const std::string& kafka_topic) {
@@ -105,11 +123,8 @@ void expect_each_kafka_offset_once(const std::vector<lanes_record>& in_lanes,
 }
 
 TEST(KafkaBridge, RoundTripKeepsKeysHeadersTimestampsAndEmptyValuesByteForByte) {
-  temp_dir dir;
-  mock_cluster kafka;
-  kafka.create_topic("mirrored", 3);
-  lanes::bus b(durable_bus(dir));
-  ASSERT_EQ(b.create_topic("source", durable_topic(3)), lanes::errc::ok);
+  both_sides sides("mirrored", 3, "source", 3);
+  auto& [dir, kafka, b] = sides;
   struct sample {
     std::optional<std::string> key;
     std::string value;
@@ -176,11 +191,8 @@ TEST(KafkaBridge, RoundTripKeepsKeysHeadersTimestampsAndEmptyValuesByteForByte) 
 }
 
 TEST(KafkaBridge, EachDirectionResumesFromTheDataAfterAStopWithoutLossOrRepeat) {
-  temp_dir dir;
-  mock_cluster kafka;
-  kafka.create_topic("k", 2);
-  lanes::bus b(durable_bus(dir));
-  ASSERT_EQ(b.create_topic("src", durable_topic(2)), lanes::errc::ok);
+  both_sides sides("k", 2, "src", 2);
+  auto& [dir, kafka, b] = sides;
   publish_numbered(b, "src", 2, 0, 300);
   mirror(b, config(direction::to_kafka, kafka, "src", "k"), 300);
   mirror(b, config(direction::from_kafka, kafka, "dst", "k"), 300);
@@ -238,11 +250,8 @@ TEST(KafkaBridge, MoreThanThePayloadPoolInFlightArrivesWholeAndIntact) {
 }
 
 TEST(KafkaBridge, UnequalPartitionCountsRouteByKeyCrc32AndResumeExactly) {
-  temp_dir dir;
-  mock_cluster kafka;
-  kafka.create_topic("k3", 3);
-  lanes::bus b(durable_bus(dir));
-  ASSERT_EQ(b.create_topic("src4", durable_topic(4)), lanes::errc::ok);
+  both_sides sides("k3", 3, "src4", 4);
+  auto& [dir, kafka, b] = sides;
   publish_numbered(b, "src4", 4, 0, 400);
   mirror(b, config(direction::to_kafka, kafka, "src4", "k3"), 400);
   publish_numbered(b, "src4", 4, 400, 100);
@@ -269,11 +278,8 @@ TEST(KafkaBridge, UnequalPartitionCountsRouteByKeyCrc32AndResumeExactly) {
 }
 
 TEST(KafkaBridge, ABrokerDownForSecondsMidStreamLosesAndRepeatsNothing) {
-  temp_dir dir;
-  mock_cluster kafka(3);
-  kafka.create_topic("k", 3);
-  lanes::bus b(durable_bus(dir));
-  ASSERT_EQ(b.create_topic("src", durable_topic(3)), lanes::errc::ok);
+  both_sides sides("k", 3, "src", 3);
+  auto& [dir, kafka, b] = sides;
   publish_numbered(b, "src", 3, 0, 3000);
   std::string history;
   for (const direction d : {direction::to_kafka, direction::from_kafka}) {
@@ -312,11 +318,8 @@ TEST(KafkaBridge, ABrokerDownForSecondsMidStreamLosesAndRepeatsNothing) {
 }
 
 TEST(KafkaBridge, InjectedRequestErrorsAreRetriedWithoutLossOrRepeat) {
-  temp_dir dir;
-  mock_cluster kafka(3);
-  kafka.create_topic("k", 2);
-  lanes::bus b(durable_bus(dir));
-  ASSERT_EQ(b.create_topic("src", durable_topic(2)), lanes::errc::ok);
+  both_sides sides("k", 2, "src", 2);
+  auto& [dir, kafka, b] = sides;
   publish_numbered(b, "src", 2, 0, 2000);
   // Produce (ApiKey 0) and Fetch (ApiKey 1) fail a few times each, with retriable errors.
   rd_kafka_mock_push_request_errors(
@@ -386,7 +389,7 @@ TEST(KafkaBridge, AnUnknownTopicOnEitherSideFailsStartWithOneLine) {
 }
 
 TEST(KafkaBridge, ATopicWithAnotherWriterIsRefusedInsteadOfGuessed) {
-  temp_dir dir;
+  scratch_dir dir;
   mock_cluster kafka(1);
   kafka.create_topic("k", 1);
   produce_kafka(kafka.bootstrap(), "k", {{0, "x", "written by someone else", {}, 0}});

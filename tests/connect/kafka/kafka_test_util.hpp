@@ -6,8 +6,9 @@
 //   read_kafka        every record of a Kafka topic, read with a consumer of its own.
 //   produce_kafka     records produced with an idempotent producer, waiting for delivery.
 //   lanes_record      a lanes record copied out; read_lanes reads a whole topic.
-//   temp_dir          a directory removed at the end of the test.
-//   wait_until        lanes_test::wait_until (tests/test_util.hpp), here for the Kafka tests.
+//   scratch_dir       lanes_test::scratch_dir (tests/support/scratch_dir.hpp).
+//   wait_until        lanes_test::wait_until (tests/support/concurrency.hpp), here for the Kafka
+//   tests.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -24,7 +25,8 @@
 #include <utility>
 #include <vector>
 
-#include "test_util.hpp"
+#include "support/concurrency.hpp"
+#include "support/scratch_dir.hpp"
 #include <lanes/lanes.hpp>
 
 namespace kafka_test {
@@ -34,24 +36,7 @@ using headers_list = std::vector<std::pair<std::string, std::string>>;
 
 using lanes_test::wait_until;
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::string t = (std::filesystem::temp_directory_path() / "lanes-kafka-XXXXXX").string();
-    if (::mkdtemp(t.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = t;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using lanes_test::scratch_dir;
 
 inline rd_kafka_t* new_client(rd_kafka_type_t type,
                               const std::vector<std::pair<std::string, std::string>>& props) {
@@ -94,20 +79,25 @@ class mock_cluster {
   rd_kafka_mock_cluster_t* cluster_ = nullptr;
 };
 
-struct kafka_record {
-  std::int32_t partition = 0;
-  std::int64_t offset = 0;
+// What a record copied out of either side holds besides its place and time.
+struct record_body {
   std::optional<std::string> key;
   std::string value;
   headers_list headers;
-  std::int64_t timestamp_ms = 0;
 
+  // The value of the last header called `name`, "" when there is none.
   std::string header(const std::string& name) const {
     std::string v;
     for (const auto& [k, val] : headers)
       if (k == name) v = val;
     return v;
   }
+};
+
+struct kafka_record : record_body {
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::int64_t timestamp_ms = 0;
 };
 
 // Every record of `topic` up to the high watermark at the call, per partition in order.
@@ -217,20 +207,10 @@ inline void produce_kafka(const std::string& bootstrap, const std::string& topic
   rd_kafka_destroy(rk);
 }
 
-struct lanes_record {
+struct lanes_record : record_body {
   std::uint32_t partition = 0;
   std::uint64_t offset = 0;
-  std::optional<std::string> key;
-  std::string value;
-  headers_list headers;
   std::int64_t timestamp_ns = 0;
-
-  std::string header(const std::string& name) const {
-    std::string v;
-    for (const auto& [k, val] : headers)
-      if (k == name) v = val;
-    return v;
-  }
 };
 
 // Every record of a lanes topic at the call, per partition in order.

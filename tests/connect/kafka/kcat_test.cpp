@@ -58,9 +58,9 @@ TEST_F(KcatTest, RecordsProducedByKcatArriveInLanesWithKeysHeadersAndPositions) 
     kcat.close_stdin();
     ASSERT_EQ(kcat.wait(60s), std::optional<int>(0));
   }
-  temp_dir dir;
+  scratch_dir dir;
   lanes::bus_config bc;
-  bc.data_dir = dir.path() + "/bus";
+  bc.data_dir = dir.at("bus");
   lanes::bus b(bc);
   lanes::kafka::kafka_bridge bridge(b, config(lanes::kafka::direction::from_kafka, "t", "in"));
   bridge.start();
@@ -85,9 +85,9 @@ TEST_F(KcatTest, RecordsProducedByKcatArriveInLanesWithKeysHeadersAndPositions) 
 }
 
 TEST_F(KcatTest, RecordsMirroredFromLanesReadBackWithKcat) {
-  temp_dir dir;
+  scratch_dir dir;
   lanes::bus_config bc;
-  bc.data_dir = dir.path() + "/bus";
+  bc.data_dir = dir.at("bus");
   lanes::bus b(bc);
   lanes::topic_config tc;
   tc.partitions = 2;
@@ -140,10 +140,10 @@ TEST_F(KcatTest, RecordsMirroredFromLanesReadBackWithKcat) {
 }
 
 TEST_F(KcatTest, TheReadmeExampleMirrorsToKafkaAndBackTwice) {
-  temp_dir dir;
+  scratch_dir dir;
   // A second run on the same directory resumes: 100 new records each way, no repeat.
   for (int run = 0; run < 2; ++run) {
-    child_process example({LANES_KAFKA_README_EXAMPLE, bootstrap_, dir.path() + "/bus"});
+    child_process example({LANES_KAFKA_README_EXAMPLE, bootstrap_, dir.at("bus")});
     const std::string out = example.read_all(120s);
     ASSERT_EQ(example.wait(120s), std::optional<int>(0)) << out;
     EXPECT_EQ(out, "100 records to Kafka, 100 back; no error\n");

@@ -48,7 +48,7 @@ class MirrorCli : public ::testing::Test {
   }
   lanes::bus_config bus_at() const {
     lanes::bus_config c;
-    c.data_dir = dir_.path() + "/bus";
+    c.data_dir = dir_.at("bus");
     return c;
   }
   void publish(int n) {
@@ -62,9 +62,9 @@ class MirrorCli : public ::testing::Test {
       }
     }
   }
-  std::string dir() const { return dir_.path() + "/bus"; }
+  std::string dir() const { return dir_.at("bus"); }
 
-  temp_dir dir_;
+  scratch_dir dir_;
   mock_cluster kafka_{1};
 };
 

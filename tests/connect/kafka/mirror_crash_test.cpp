@@ -55,14 +55,14 @@ void run_to_end(const std::vector<std::string>& args) {
   EXPECT_EQ(mirror.wait(120s), std::optional<int>(0)) << out;
 }
 
-lanes::bus_config bus_at(const temp_dir& dir) {
+lanes::bus_config bus_at(const scratch_dir& dir) {
   lanes::bus_config c;
-  c.data_dir = dir.path() + "/bus";
+  c.data_dir = dir.at("bus");
   return c;
 }
 
 TEST(MirrorCrash, ToKafkaLosesAndRepeatsNoOffsetAcross20KillNineCycles) {
-  temp_dir dir;
+  scratch_dir dir;
   mock_cluster kafka(3);
   kafka.create_topic("k", partitions);
   {
@@ -73,8 +73,7 @@ TEST(MirrorCrash, ToKafkaLosesAndRepeatsNoOffsetAcross20KillNineCycles) {
     ASSERT_EQ(b.create_topic("src", tc), lanes::errc::ok);
   }
   const std::vector<std::string> args = {
-      "-d",  dir.path() + "/bus", "--to-kafka", kafka.bootstrap(), "--topic",
-      "src", "--kafka-topic",     "k"};
+      "-d", dir.at("bus"), "--to-kafka", kafka.bootstrap(), "--topic", "src", "--kafka-topic", "k"};
   std::mt19937 rng(15);
   int mid_stream = 0;
   for (int cycle = 0; cycle < cycles; ++cycle) {
@@ -112,12 +111,12 @@ TEST(MirrorCrash, ToKafkaLosesAndRepeatsNoOffsetAcross20KillNineCycles) {
 }
 
 TEST(MirrorCrash, FromKafkaLosesAndRepeatsNoOffsetAcross20KillNineCycles) {
-  temp_dir dir;
+  scratch_dir dir;
   mock_cluster kafka(3);
   kafka.create_topic("in", partitions);
   const std::vector<std::string> args = {
-      "-d", dir.path() + "/bus", "--from-kafka", kafka.bootstrap(), "--kafka-topic",
-      "in", "--topic",           "dst"};
+      "-d", dir.at("bus"), "--from-kafka", kafka.bootstrap(), "--kafka-topic",
+      "in", "--topic",     "dst"};
   std::mt19937 rng(16);
   int mid_stream = 0;
   for (int cycle = 0; cycle < cycles; ++cycle) {

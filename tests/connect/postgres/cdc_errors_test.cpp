@@ -12,15 +12,6 @@ namespace {
 
 using namespace cdc_test;
 
-lanes::cdc::cdc_config config_for(const pg_test::server& pg) {
-  lanes::cdc::cdc_config c;
-  c.dsn = pg.dsn();
-  c.publication = "pub";
-  c.slot = "s1";
-  c.topic_prefix = "db";
-  return c;
-}
-
 class CdcErrors : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -85,7 +76,7 @@ TEST_F(CdcErrors, ASlotInUseIsRefusedNamingTheProcess) {
   }));
   scratch other;
   lanes::bus_config bc;
-  bc.data_dir = other.dir;
+  bc.data_dir = other.path();
   lanes::bus bus2(bc);
   running_stream second(bus2, config_for(pg));
   const std::string e = second.wait_error();

@@ -25,10 +25,7 @@ class CdcSnapshot : public ::testing::Test {
     pg_ = std::make_unique<pg_test::server>();
     pg_->sql("CREATE TABLE t (id int PRIMARY KEY, v text)");
     pg_->sql("CREATE PUBLICATION pub FOR TABLE t");
-    cfg_.dsn = pg_->dsn();
-    cfg_.publication = "pub";
-    cfg_.slot = "s1";
-    cfg_.topic_prefix = "db";
+    cfg_ = config_for(*pg_);
     bus_ = std::make_unique<lanes::bus>(dir_.bus_config());
   }
   std::unique_ptr<pg_test::server> pg_;
@@ -160,9 +157,10 @@ TEST_F(CdcSnapshot, NeverSkipsExistingRowsAndTombstonesFollowDeletesWithLagInSec
 TEST_F(CdcSnapshot, TheCliReportsSnapshotRowsAndLagInSecondsAsJson) {
   pg_->sql("INSERT INTO t SELECT i, 'x' FROM generate_series(1, 3) i");
   scratch cli;  // the bus of the lanes process
-  const std::string out = cli.dir.string() + "/cdc.json";
-  const std::string cmd = std::string(LANES_BIN) + " cdc -d " + cli.dir.string() + "/bus --dsn '" +
-                          cfg_.dsn + "' --publication pub --slot s1 --topic-prefix db " +
+  const std::string out = cli.at("cdc.json");
+  const std::string cmd = std::string(LANES_BIN) + " cdc -d " + cli.path().string() +
+                          "/bus --dsn '" + cfg_.dsn +
+                          "' --publication pub --slot s1 --topic-prefix db " +
                           "--snapshot initial --tombstones --json --progress 0.1 >" + out;
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -199,7 +197,7 @@ TEST_F(CdcSnapshot, TheCliReportsSnapshotRowsAndLagInSecondsAsJson) {
   EXPECT_TRUE(j.contains("lag_bytes"));
   EXPECT_TRUE(j["lag_seconds"].is_number());
   lanes::bus_config bc;
-  bc.data_dir = cli.dir / "bus";
+  bc.data_dir = cli.path() / "bus";
   lanes::bus bus(bc);
   const auto got = read(bus, "db.public.t", 5);
   ASSERT_EQ(got.size(), 5u);

@@ -34,10 +34,7 @@ class CdcStream : public ::testing::Test {
     pg_ = std::make_unique<pg_test::server>();
     pg_->sql("CREATE TABLE orders (id int PRIMARY KEY, note text, paid bool, qty bigint)");
     pg_->sql("CREATE PUBLICATION shop FOR TABLE orders");
-    cfg_.dsn = pg_->dsn();
-    cfg_.publication = "shop";
-    cfg_.slot = "lanes";
-    cfg_.topic_prefix = "pg";
+    cfg_ = config_for(*pg_, "shop", "lanes", "pg");
   }
   void wait_for_slot() {
     const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -226,10 +223,10 @@ TEST_F(CdcStream, TwentyKillNineCyclesLoseAndRepeatNothing) {
       writer_error = e.what();
     }
   });
-  const std::string cmd = std::string(LANES_BIN) + " cdc -d " + dir_.dir.string() + " --dsn '" +
+  const std::string cmd = std::string(LANES_BIN) + " cdc -d " + dir_.path().string() + " --dsn '" +
                           cfg_.dsn + "' --publication shop --slot lanes --topic-prefix pg " +
                           "--partitions 3 --progress 1";
-  const std::string log = dir_.dir.string() + "/cdc.log";
+  const std::string log = dir_.at("cdc.log");
   auto start = [&] {
     const pid_t pid = ::fork();
     if (pid == 0) {

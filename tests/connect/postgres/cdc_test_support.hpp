@@ -1,5 +1,6 @@
 // tests/connect/postgres/cdc_test_support.hpp: what the lanes::cdc tests share: a scratch
-// data directory, a cdc_stream on its own thread, and reading a topic back from the start.
+// data directory, the config for a server's publication, a cdc_stream on its own thread, and
+// reading a topic back from the start.
 #pragma once
 
 #include <atomic>
@@ -9,31 +10,41 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "lanes/cdc.hpp"
 #include "lanes/lanes.hpp"
-#include "test_util.hpp"
+#include "lanes_support/pg_server.hpp"
+#include "support/concurrency.hpp"
+#include "support/scratch_dir.hpp"
 
 namespace cdc_test {
 
 using namespace std::chrono_literals;
 
-struct scratch {
-  std::filesystem::path dir;
-  scratch() {
-    char t[] = "/tmp/lanes_cdc_XXXXXX";
-    if (::mkdtemp(t) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir = t;
-  }
-  ~scratch() { std::filesystem::remove_all(dir); }
+// A scratch data directory for the tests' buses (support/scratch_dir.hpp).
+struct scratch : lanes_test::scratch_dir {
+  scratch() : lanes_test::scratch_dir("lanes_cdc") {}
   // A bus on this directory.
   lanes::bus_config bus_config() const {
     lanes::bus_config c;
-    c.data_dir = dir;
+    c.data_dir = path();
     return c;
   }
 };
+
+// The cdc_config that streams `publication` of the server `pg` through the replication slot
+// `slot` into topics named "<prefix>.<schema>.<table>".
+inline lanes::cdc::cdc_config config_for(const pg_test::server& pg, std::string publication = "pub",
+                                         std::string slot = "s1", std::string prefix = "db") {
+  lanes::cdc::cdc_config c;
+  c.dsn = pg.dsn();
+  c.publication = std::move(publication);
+  c.slot = std::move(slot);
+  c.topic_prefix = std::move(prefix);
+  return c;
+}
 
 // Runs a cdc_stream on its own thread until destroyed or end(); run()'s error, if any, in
 // `error` (read it after `ended`).
@@ -106,7 +117,8 @@ inline std::vector<record> read(lanes::bus& b, const std::string& topic, std::si
   return out;
 }
 
-// Waits (60 s at most) until a condition holds: the suite's one helper (tests/test_util.hpp).
+// Waits (60 s at most) until a condition holds: the suite's one helper
+// (tests/support/concurrency.hpp).
 using lanes_test::wait_until;
 
 }  // namespace cdc_test

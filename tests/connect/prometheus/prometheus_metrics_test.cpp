@@ -19,9 +19,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "bus_test_util.hpp"
 #include "lanes/lanes.hpp"
 #include "lanes/metrics_exporter.hpp"
+#include "support/bus.hpp"
+#include "support/scratch_dir.hpp"
 
 namespace {
 
@@ -89,22 +90,10 @@ std::string part(const std::string& topic, std::uint32_t p) {
   return "{partition=\"" + std::to_string(p) + "\",topic=\"" + topic + "\"}";
 }
 
-struct scratch {
-  std::filesystem::path dir;
-  scratch() {
-    char t[] = "/tmp/lanes_prom_XXXXXX";
-    if (::mkdtemp(t) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir = t;
-  }
-  ~scratch() { std::filesystem::remove_all(dir); }
-};
-
 TEST(PrometheusMetrics, AScrapeShowsWhatDescribeTopicShows) {
-  scratch d;
-  lanes::bus_config bc = bus_test::quiet_bus();
-  bc.data_dir = d.dir;
-  lanes::bus bus(bc);
-  lanes::topic_config tc = bus_test::log_topic(2, 1 << 16);
+  lanes_test::scratch_dir d("lanes_prom");
+  lanes::bus bus(lanes_test::quiet_bus(d.path()));
+  lanes::topic_config tc = lanes_test::log_topic(2, 1 << 16);
   tc.durable = lanes::durability::async;
   ASSERT_EQ(bus.create_topic("orders", tc), lanes::errc::ok);
   lanes::producer p = bus.make_producer("orders");
@@ -125,7 +114,7 @@ TEST(PrometheusMetrics, AScrapeShowsWhatDescribeTopicShows) {
   cc.auto_commit = false;
   lanes::consumer c = bus.make_consumer(cc);
   ASSERT_EQ(c.subscribe({"orders"}), lanes::errc::ok);
-  const auto got = bus_test::poll_until(c, n, 60s);
+  const auto got = lanes_test::poll_until(c, n, 60s);
   ASSERT_EQ(got.size(), static_cast<std::size_t>(n));
   std::uint64_t bytes_out = 0;
   for (const auto& r : got) bytes_out += 32 + r.key.size() + r.value.size();
@@ -174,8 +163,8 @@ TEST(PrometheusMetrics, AScrapeShowsWhatDescribeTopicShows) {
 }
 
 TEST(PrometheusMetrics, QueueCountsMatchDescribeQueue) {
-  lanes::bus bus(bus_test::quiet_bus());
-  lanes::topic_config tc = bus_test::log_topic(1, 1 << 16);
+  lanes::bus bus(lanes_test::quiet_bus());
+  lanes::topic_config tc = lanes_test::log_topic(1, 1 << 16);
   tc.mode = lanes::topic_mode::queue;
   ASSERT_EQ(bus.create_topic("jobs", tc), lanes::errc::ok);
   lanes::producer p = bus.make_producer("jobs");
@@ -201,7 +190,7 @@ TEST(PrometheusMetrics, QueueCountsMatchDescribeQueue) {
 }
 
 TEST(PrometheusMetrics, AnApplicationsOwnSamplesAreScrapedWithTheBus) {
-  lanes::bus bus(bus_test::quiet_bus());
+  lanes::bus bus(lanes_test::quiet_bus());
   lanes::metrics_exporter exporter(bus, "127.0.0.1:0");
   std::atomic<int> mirrored{41};
   exporter.add_source([&] {
@@ -218,7 +207,7 @@ TEST(PrometheusMetrics, AnApplicationsOwnSamplesAreScrapedWithTheBus) {
 }
 
 TEST(PrometheusMetrics, AnAddressItCannotListenOnIsAOneLineError) {
-  lanes::bus bus(bus_test::quiet_bus());
+  lanes::bus bus(lanes_test::quiet_bus());
   lanes::metrics_exporter first(bus, "127.0.0.1:0");
   for (const std::string& bad :
        {std::string("nonsense"), "127.0.0.1:" + std::to_string(first.port())}) {
@@ -261,14 +250,12 @@ TEST(PrometheusMetrics, EveryMetricTheGrafanaDashboardUsesIsServed) {
   }
   ASSERT_GE(used.size(), 15u);
 
-  scratch d;
-  lanes::bus_config bc = bus_test::quiet_bus();
-  bc.data_dir = d.dir;
-  lanes::bus bus(bc);
-  lanes::topic_config tc = bus_test::log_topic(1, 1 << 16);
+  lanes_test::scratch_dir d("lanes_prom");
+  lanes::bus bus(lanes_test::quiet_bus(d.path()));
+  lanes::topic_config tc = lanes_test::log_topic(1, 1 << 16);
   tc.durable = lanes::durability::sync;
   ASSERT_EQ(bus.create_topic("log", tc), lanes::errc::ok);
-  lanes::topic_config qc = bus_test::log_topic(1, 1 << 16);
+  lanes::topic_config qc = lanes_test::log_topic(1, 1 << 16);
   qc.mode = lanes::topic_mode::queue;
   ASSERT_EQ(bus.create_topic("jobs", qc), lanes::errc::ok);
   ASSERT_TRUE(bus.make_producer("log").publish({}, "x"));

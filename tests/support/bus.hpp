@@ -1,0 +1,273 @@
+// tests/support/bus.hpp: a bus, its log topics and records in tests (bus/, queue/, connect/).
+//
+//   errc, offset_reset, topic_partition, tp0, tp1  (partitions 0 and 1 of topic "t")
+//   quiet_bus()          bus_config without the housekeeping thread: only enforce_retention
+//                        moves the log start, so tests are deterministic. quiet_bus(dir):
+//                        the same with a data directory.
+//   log_topic(n, ring)   a log topic_config with n partitions of `ring` bytes.
+//   bus_with_topic       a quiet bus, one topic and a producer of it.
+//   owned_record         a record copied out of a poll (views die at the next poll).
+//   poll_until(c, n, d)  polls until n records arrived or d passed; returns them in order.
+//   poll_quiet(c, d)     polls until one poll of duration d returns nothing.
+//   snapshot(b, topic)   the describe_topic numbers as one comparable value, to check that a
+//                        failed call changed nothing.
+//   tag_value / value_tag  an 8-byte (producer, sequence) tag as a message value.
+//   every_offset_reset(), offset_reset_name  the reset policies as test parameters.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "lanes/bus.hpp"
+#include "support/concurrency.hpp"
+
+namespace lanes_test {
+
+using namespace std::chrono_literals;
+// The lanes names every bus and queue test uses, and the partitions of the usual topic "t".
+using lanes::errc;
+using lanes::offset_reset;
+using lanes::topic_partition;
+inline const topic_partition tp0{"t", 0};
+inline const topic_partition tp1{"t", 1};
+
+inline lanes::bus_config quiet_bus() {
+  lanes::bus_config c;
+  c.housekeeping_interval = std::chrono::milliseconds(0);
+  return c;
+}
+// The same, with durable topics kept under `data_dir`.
+inline lanes::bus_config quiet_bus(const std::filesystem::path& data_dir) {
+  lanes::bus_config c = quiet_bus();
+  c.data_dir = data_dir.string();
+  return c;
+}
+
+// Builders for publish_options and consumer_config. (Designated initializers that leave
+// members out trip GCC 12's -Wmissing-field-initializers, which -Werror makes fatal.)
+struct opts {
+  lanes::publish_options o;
+  opts& partition(std::uint32_t p) {
+    o.partition = p;
+    return *this;
+  }
+  opts& timestamp_ns(std::int64_t t) {
+    o.timestamp_ns = t;
+    return *this;
+  }
+  opts& headers(std::span<const lanes::header> h) {
+    o.headers = h;
+    return *this;
+  }
+  operator const lanes::publish_options&() const { return o; }  // NOLINT: implicit on purpose
+};
+
+struct cc {
+  lanes::consumer_config c;
+  cc& group(std::string g) {
+    c.group = std::move(g);
+    return *this;
+  }
+  cc& strategy(lanes::assignment_strategy s) {
+    c.strategy = s;
+    return *this;
+  }
+  cc& reset(lanes::offset_reset r) {
+    c.reset = r;
+    return *this;
+  }
+  cc& auto_commit(bool on) {
+    c.auto_commit = on;
+    return *this;
+  }
+  cc& max_poll_records(std::size_t n) {
+    c.max_poll_records = n;
+    return *this;
+  }
+  cc& busy_spin(bool on) {
+    c.busy_spin = on;
+    return *this;
+  }
+  operator lanes::consumer_config() const { return c; }  // NOLINT: implicit on purpose
+};
+
+// A bus (quiet_bus() unless told) with one topic created and a producer of it: the usual
+// start of a bus or queue test. Throws (failing the test) when the topic cannot be created.
+//   lanes_test::bus_with_topic bt("q", queue_topic(1));
+//   auto& [b, p] = bt;
+struct bus_with_topic {
+  lanes::bus bus;
+  lanes::producer producer;
+
+  bus_with_topic(const std::string& topic, const lanes::topic_config& tc,
+                 const lanes::bus_config& bc = quiet_bus())
+      : bus(bc), producer(create_then_produce(bus, topic, tc)) {}
+
+ private:
+  static lanes::producer create_then_produce(lanes::bus& b, const std::string& topic,
+                                             const lanes::topic_config& tc) {
+    const lanes::errc st = b.create_topic(topic, tc);
+    if (st != lanes::errc::ok)
+      throw std::runtime_error("create_topic " + topic + ": " + std::string(lanes::to_string(st)));
+    return b.make_producer(topic);
+  }
+};
+
+inline lanes::topic_config log_topic(std::uint32_t partitions,
+                                     std::size_t ring = std::size_t{1} << 16) {
+  lanes::topic_config c;
+  c.partitions = partitions;
+  c.ring_capacity = ring;
+  return c;
+}
+
+struct owned_record {
+  std::string topic;
+  std::uint32_t partition = 0;
+  std::uint64_t offset = 0;
+  std::int64_t timestamp_ns = 0;
+  bool has_key = false;
+  std::string key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+inline owned_record own(const lanes::record_view& r) {
+  owned_record o;
+  o.topic = std::string(r.topic);
+  o.partition = r.partition;
+  o.offset = r.offset;
+  o.timestamp_ns = r.timestamp_ns;
+  o.has_key = r.has_key;
+  o.key = std::string(r.key);
+  o.value = std::string(r.value);
+  for (lanes::header h : r.headers) o.headers.emplace_back(h.name, h.value);
+  return o;
+}
+
+// Polls (in slices of at most 10 ms) until `n` records arrived or `limit` passed. A poll
+// status other than ok fails the test.
+inline std::vector<owned_record> poll_until(lanes::consumer& c, std::size_t n,
+                                            std::chrono::milliseconds limit = 5s) {
+  std::vector<owned_record> out;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    const lanes::poll_result r = c.poll(10ms);
+    EXPECT_EQ(r.status, lanes::errc::ok) << lanes::to_string(r.status);
+    if (r.status != lanes::errc::ok) break;
+    for (const lanes::record_view& v : r.records) out.push_back(own(v));
+  }
+  return out;
+}
+
+// Polls until one poll of `quiet` returns no record; returns everything read.
+inline std::vector<owned_record> poll_quiet(lanes::consumer& c,
+                                            std::chrono::milliseconds quiet = 20ms) {
+  std::vector<owned_record> out;
+  for (int guard = 0; guard < 100000; ++guard) {
+    const lanes::poll_result r = c.poll(quiet);
+    EXPECT_EQ(r.status, lanes::errc::ok) << lanes::to_string(r.status);
+    if (r.status != lanes::errc::ok || r.records.empty()) break;
+    for (const lanes::record_view& v : r.records) out.push_back(own(v));
+  }
+  return out;
+}
+
+// (partition, log start, end, bytes, [(group, committed, lag)...]) for every partition.
+using group_numbers = std::tuple<std::string, std::int64_t, std::uint64_t>;
+using partition_numbers = std::tuple<std::uint32_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                                     std::vector<group_numbers>>;
+
+inline std::optional<std::vector<partition_numbers>> snapshot(const lanes::bus& b,
+                                                              std::string_view topic) {
+  const auto info = b.describe_topic(topic);
+  if (!info) return std::nullopt;
+  std::vector<partition_numbers> out;
+  for (const lanes::partition_stats& p : info->partitions) {
+    std::vector<group_numbers> gs;
+    for (const auto& g : p.groups) gs.emplace_back(g.group, g.committed, g.lag);
+    out.emplace_back(p.partition, p.log_start_offset, p.end_offset, p.bytes, std::move(gs));
+  }
+  return out;
+}
+
+inline lanes::partition_stats stats(const lanes::bus& b, std::string_view topic,
+                                    std::uint32_t partition) {
+  const auto info = b.describe_topic(topic);
+  EXPECT_TRUE(info.has_value()) << topic;
+  if (!info || partition >= info->partitions.size()) return {};
+  return info->partitions[partition];
+}
+
+inline std::string tag_value(std::uint64_t producer, std::uint64_t seq) {
+  const std::uint64_t t = lanes_test::make_tag(producer, seq);
+  std::string s(sizeof t, '\0');
+  std::memcpy(s.data(), &t, sizeof t);
+  return s;
+}
+
+inline std::uint64_t value_tag(std::string_view v) {
+  std::uint64_t t = 0;
+  EXPECT_EQ(v.size(), sizeof t);
+  if (v.size() == sizeof t) std::memcpy(&t, v.data(), sizeof t);
+  return t;
+}
+
+// Concatenates strings and numbers. (GCC 12 at -O3 gives a false -Wrestrict on
+// "literal" + std::string, which -Werror makes fatal.)
+inline void append_to(std::string& s, std::string_view v) { s.append(v); }
+inline void append_to(std::string& s, const char* v) { s.append(v); }
+inline void append_to(std::string& s, const std::string& v) { s.append(v); }
+template <class N>
+requires std::is_arithmetic_v<N>
+inline void append_to(std::string& s, N n) { s.append(std::to_string(n)); }
+template <class... T>
+std::string cat(const T&... parts) {
+  std::string s;
+  (append_to(s, parts), ...);
+  return s;
+}
+
+inline std::vector<lanes::topic_partition> sorted(std::vector<lanes::topic_partition> v) {
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
+  });
+  return v;
+}
+
+// The three offset_reset policies as test parameters, and their names for the test names
+// ("Policies/Overrun.X/earliest"): INSTANTIATE_TEST_SUITE_P(Policies, Suite,
+// every_offset_reset(), offset_reset_name).
+inline auto every_offset_reset() {
+  return ::testing::Values(lanes::offset_reset::earliest, lanes::offset_reset::latest,
+                           lanes::offset_reset::error);
+}
+inline std::string offset_reset_name(const ::testing::TestParamInfo<lanes::offset_reset>& info) {
+  switch (info.param) {
+    case lanes::offset_reset::earliest: return "earliest";
+    case lanes::offset_reset::latest: return "latest";
+    case lanes::offset_reset::error: return "error";
+  }
+  return "unknown";
+}
+
+// Bytes a record with this key, header and value payload holds in a partition's ring.
+inline std::uint64_t record_footprint(std::size_t body) {
+  return lanes::frame_footprint(sizeof(lanes::record_header) + body);
+}
+
+}  // namespace lanes_test

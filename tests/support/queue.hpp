@@ -1,0 +1,83 @@
+// tests/support/queue.hpp: queue topics and received messages in tests (queue/).
+//
+//   queue_topic(n, ring)     a queue topic_config with n partitions of `ring` bytes.
+//   qc(topic)                a queue_consumer_config builder.
+//   owned_message            a received message copied out (with its receipt).
+//   receive_until(c, n, d)   receives (without acking) until n messages arrived or d passed.
+//   qstats(b, topic, group)  the queue's stats summed over partitions.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lanes/queue.hpp"
+#include "support/bus.hpp"
+
+namespace lanes_test {
+
+using namespace std::chrono_literals;
+
+inline lanes::topic_config queue_topic(std::uint32_t partitions,
+                                       std::size_t ring = std::size_t{1} << 16) {
+  lanes::topic_config c;
+  c.mode = lanes::topic_mode::queue;
+  c.partitions = partitions;
+  c.ring_capacity = ring;
+  return c;
+}
+
+struct qc {
+  lanes::queue_consumer_config c;
+  explicit qc(std::string topic) { c.topic = std::move(topic); }
+  qc& group(std::string g) {
+    c.group = std::move(g);
+    return *this;
+  }
+  qc& start(lanes::offset_reset s) {
+    c.start = s;
+    return *this;
+  }
+  qc& max_receive(std::size_t n) {
+    c.max_receive = n;
+    return *this;
+  }
+  operator const lanes::queue_consumer_config&() const { return c; }  // NOLINT: implicit
+};
+
+struct owned_message {
+  lanes_test::owned_record record;
+  lanes::receipt receipt;
+};
+
+inline owned_message own(const lanes::queue_message& m) {
+  return {lanes_test::own(m.record), m.receipt};
+}
+
+// Receives in slices of at most 10 ms until `n` messages arrived or `limit` passed; does not
+// ack. A status other than ok fails the test.
+inline std::vector<owned_message> receive_until(lanes::queue_consumer& c, std::size_t n,
+                                                std::chrono::milliseconds limit = 5s) {
+  std::vector<owned_message> out;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    const lanes::receive_result r = c.receive(n - out.size(), 10ms);
+    EXPECT_EQ(r.status, lanes::errc::ok) << lanes::to_string(r.status);
+    if (r.status != lanes::errc::ok) break;
+    for (const lanes::queue_message& m : r.messages) out.push_back(own(m));
+  }
+  return out;
+}
+
+inline lanes::queue_partition_stats qstats(const lanes::bus& b, std::string_view topic,
+                                           std::string_view group = {}) {
+  const auto s = b.describe_queue(topic, group);
+  EXPECT_TRUE(s.has_value()) << topic << "/" << group;
+  return s ? s->total() : lanes::queue_partition_stats{};
+}
+
+}  // namespace lanes_test
