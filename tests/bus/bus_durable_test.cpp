@@ -293,6 +293,35 @@ TEST(BusDurable, AReaderThatDiskRetentionPassedIsToldWhereItWasMoved) {
   EXPECT_EQ(c.skipped({"logs", 0}), static_cast<std::int64_t>(r.records[0].offset));
 }
 
+// Retention by age on disk reads the bus's clock (bus_config::clock), as in memory.
+TEST(BusDurable, DiskRetentionByAgeGoesByTheBusClock) {
+  LANES_REQUIRE_URING();
+  lanes_test::scratch_dir dir;
+  const auto clock = std::make_shared<lanes::shifted_clock>();
+  lanes::bus_config bc = lanes_test::clocked_bus(clock);
+  bc.data_dir = dir.path().string();
+  lanes::bus b(bc);
+  lanes::topic_config tc = durable_topic(1, lanes::durability::async);
+  tc.segment_bytes = 64 * 1024;
+  tc.retention_age = 1h;
+  ASSERT_EQ(b.create_topic("logs", tc), errc::ok);
+  lanes::producer p = b.make_producer("logs");
+  const std::string value(200, 'x');
+  lanes::publish_result last;
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(last = p.publish(std::nullopt, value));
+  ASSERT_EQ(p.wait_durable(0, last.offset, 10s), errc::ok);
+  EXPECT_EQ(b.describe_topic("logs")->partitions[0].log_start_offset, 0u) << "fresh records";
+  // Two hours later on the bus's clock, every sealed segment is too old; the persister
+  // applies disk retention about once a second.
+  clock->advance(2h);
+  ASSERT_TRUE(
+      wait_until([&] { return b.describe_topic("logs")->partitions[0].log_start_offset > 0; }, 60s))
+      << "retention by age deleted the sealed segments";
+  const auto s = b.describe_topic("logs")->partitions[0];
+  EXPECT_LE(s.log_start_offset, last.offset) << "the active segment stays";
+  EXPECT_EQ(s.end_offset, last.offset + 1);
+}
+
 TEST(BusDurable, DataDirectoryIsLockedAgainstASecondOpen) {
   LANES_REQUIRE_URING();
   lanes_test::scratch_dir dir;

@@ -24,7 +24,9 @@ numbers snapshot(const lanes::bus& b, std::string_view topic, std::string_view g
 }
 
 struct fixture {
-  lanes::bus b{quiet_bus()};
+  // The bus's clock: a test moves it past a deadline instead of waiting.
+  std::shared_ptr<lanes::shifted_clock> clock = std::make_shared<lanes::shifted_clock>();
+  lanes::bus b{lanes_test::clocked_bus(clock)};
   lanes::producer p;
   lanes::queue_consumer c;
   explicit fixture(lanes::topic_config tc = queue_topic(2)) {
@@ -56,11 +58,12 @@ TEST(QueueErrors, AckTwiceIsAlreadyAckedAndChangesNothing) {
 
 TEST(QueueErrors, StaleReceiptAfterRedeliveryChangesNothing) {
   lanes::topic_config tc = queue_topic(1);
-  tc.queue.visibility_timeout = 30ms;
+  tc.queue.visibility_timeout = 1h;
   fixture f(tc);
   ASSERT_TRUE(f.p.publish(std::nullopt, "a"));
   const auto first = receive_until(f.c, 1);
   ASSERT_EQ(first.size(), 1u);
+  f.clock->advance(1h);
   const auto second = receive_until(f.c, 1, 10s);  // after the deadline
   ASSERT_EQ(second.size(), 1u);
   ASSERT_EQ(second[0].receipt.delivery, 2u);

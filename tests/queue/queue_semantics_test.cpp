@@ -83,20 +83,23 @@ TEST(QueueSemantics, KeysKeepOrderWithinAPartition) {
 }
 
 TEST(QueueSemantics, UnackedMessageComesBackAfterTheVisibilityTimeout) {
+  const auto clock = std::make_shared<lanes::shifted_clock>();
   lanes::topic_config tc = queue_topic(1);
-  tc.queue.visibility_timeout = 50ms;
-  lanes_test::bus_with_topic bt("q", tc);
+  tc.queue.visibility_timeout = 1h;
+  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
   auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "once"));
   lanes::queue_consumer a = b.make_queue_consumer(qc("q"));
   lanes::queue_consumer other = b.make_queue_consumer(qc("q"));
   const auto first = receive_until(a, 1);
   ASSERT_EQ(first.size(), 1u);
-  const auto t0 = std::chrono::steady_clock::now();
-  // Invisible to others until the deadline; then delivered again, with delivery 2.
+  // Invisible to others until the deadline (an hour away on the bus's clock).
+  EXPECT_TRUE(other.receive(1).messages.empty());
+  EXPECT_EQ(qstats(b, "q").in_flight, 1u);
+  // Then delivered again, with delivery 2.
+  clock->advance(1h);
   const auto second = receive_until(other, 1, 10s);
   ASSERT_EQ(second.size(), 1u);
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, 40ms);
   EXPECT_EQ(second[0].record.value, "once");
   EXPECT_EQ(second[0].receipt.offset, first[0].receipt.offset);
   EXPECT_EQ(second[0].receipt.delivery, 2u);
@@ -125,26 +128,28 @@ TEST(QueueSemantics, NackWithoutDelayGivesBackAtOnce) {
 }
 
 TEST(QueueSemantics, NackWithDelayGivesBackLater) {
-  lanes_test::bus_with_topic bt("q", queue_topic(1));
+  const auto clock = std::make_shared<lanes::shifted_clock>();
+  lanes_test::bus_with_topic bt("q", queue_topic(1), lanes_test::clocked_bus(clock));
   auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "x"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   const auto first = receive_until(c, 1);
   ASSERT_EQ(first.size(), 1u);
-  const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(c.nack(first[0].receipt, 80ms), errc::ok);
+  EXPECT_EQ(c.nack(first[0].receipt, 1h), errc::ok);
   EXPECT_EQ(qstats(b, "q").delayed, 1u);
+  EXPECT_TRUE(c.receive(1).messages.empty()) << "delayed for an hour of the bus's clock";
+  clock->advance(1h);
   const auto again = receive_until(c, 1, 10s);
   ASSERT_EQ(again.size(), 1u);
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, 70ms);
   EXPECT_EQ(again[0].receipt.delivery, 2u);
   EXPECT_EQ(c.ack(again[0].receipt), errc::ok);
 }
 
 TEST(QueueSemantics, ExtendKeepsAMessageInvisibleLonger) {
+  const auto clock = std::make_shared<lanes::shifted_clock>();
   lanes::topic_config tc = queue_topic(1);
-  tc.queue.visibility_timeout = 60ms;
-  lanes_test::bus_with_topic bt("q", tc);
+  tc.queue.visibility_timeout = 1h;
+  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
   auto& [b, p] = bt;
   ASSERT_TRUE(p.publish(std::nullopt, "x"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
@@ -152,10 +157,11 @@ TEST(QueueSemantics, ExtendKeepsAMessageInvisibleLonger) {
   ASSERT_EQ(got.size(), 1u);
   lanes::receipt r = got[0].receipt;
   const auto old_deadline = r.deadline;
-  ASSERT_EQ(c.extend(r, 10s), errc::ok);
-  EXPECT_GT(r.deadline, old_deadline + 5s);
-  // Well past the original deadline, nobody gets it again.
-  EXPECT_TRUE(receive_until(c, 1, 200ms).empty());
+  ASSERT_EQ(c.extend(r, 2h), errc::ok);
+  EXPECT_GT(r.deadline, old_deadline + 30min);
+  // Past the original deadline, nobody gets it again.
+  clock->advance(90min);
+  EXPECT_TRUE(c.receive(1).messages.empty());
   EXPECT_EQ(qstats(b, "q").in_flight, 1u);
   // Extend to zero: given back at the next check.
   ASSERT_EQ(c.extend(r, 0ms), errc::ok);
@@ -207,12 +213,16 @@ TEST(QueueSemantics, DeadLetterAfterMaxDeliveriesWithHeaders) {
 }
 
 TEST(QueueSemantics, ExpiryCountsTowardMaxDeliveries) {
-  lanes::bus b;  // with the housekeeping thread: deadlines pass without any receive
+  // With the housekeeping thread: deadlines pass without any receive.
+  const auto clock = std::make_shared<lanes::shifted_clock>();
+  lanes::bus_config bc;
+  bc.clock = clock;
+  lanes::bus b(bc);
   ASSERT_EQ(b.create_topic("dlq", queue_topic(1)), errc::ok);
   lanes::topic_config tc = queue_topic(1);
   tc.queue.max_deliveries = 1;
   tc.queue.dead_letter_topic = "dlq";
-  tc.queue.visibility_timeout = 20ms;
+  tc.queue.visibility_timeout = 1h;
   ASSERT_EQ(b.create_topic("q", tc), errc::ok);
   lanes::producer p = b.make_producer("q");
   ASSERT_TRUE(p.publish(std::nullopt, "slow"));
@@ -220,6 +230,8 @@ TEST(QueueSemantics, ExpiryCountsTowardMaxDeliveries) {
   const auto got = receive_until(c, 1);
   ASSERT_EQ(got.size(), 1u);
   lanes::queue_consumer dc = b.make_queue_consumer(qc("dlq"));
+  EXPECT_TRUE(dc.receive(1).messages.empty()) << "the visibility timeout has not passed";
+  clock->advance(1h);
   const auto dead = receive_until(dc, 1, 10s);
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].record.value, "slow");
@@ -230,16 +242,17 @@ TEST(QueueSemantics, ExpiryCountsTowardMaxDeliveries) {
 }
 
 TEST(QueueSemantics, DeliveryDelayHoldsFreshMessages) {
+  const auto clock = std::make_shared<lanes::shifted_clock>();
   lanes::topic_config tc = queue_topic(1);
-  tc.queue.delivery_delay = 80ms;
-  lanes_test::bus_with_topic bt("q", tc);
+  tc.queue.delivery_delay = 1h;
+  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
   auto& [b, p] = bt;
-  const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(p.publish(std::nullopt, "later"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
+  EXPECT_TRUE(c.receive(1).messages.empty()) << "held for an hour of the bus's clock";
+  clock->advance(1h);
   const auto got = receive_until(c, 1, 10s);
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, 70ms);
   EXPECT_EQ(got[0].receipt.delivery, 1u);
   EXPECT_EQ(c.ack(got[0].receipt), errc::ok);
 }
@@ -287,19 +300,21 @@ TEST(QueueSemantics, StrictPerKeyHoldsAKeyWhileItsMessageIsInFlight) {
 }
 
 TEST(QueueSemantics, StrictPerKeyExpiryKeepsOrder) {
+  const auto clock = std::make_shared<lanes::shifted_clock>();
   lanes::topic_config tc = queue_topic(1);
   tc.queue.ordering = lanes::queue_ordering::strict_per_key;
-  tc.queue.visibility_timeout = 50ms;
-  lanes_test::bus_with_topic bt("q", tc);
+  tc.queue.visibility_timeout = 1h;
+  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
   auto& [b, p] = bt;
   ASSERT_TRUE(p.publish("k", "1"));
   ASSERT_TRUE(p.publish("k", "2"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
-  const auto first = c.receive(2);  // no wait: before the deadline, however slow the machine
-  ASSERT_EQ(first.messages.size(), 1u);
+  const auto first = c.receive(2);
+  ASSERT_EQ(first.messages.size(), 1u) << "one at a time per key";
   EXPECT_EQ(first.messages[0].record.value, "1");
-  auto got = receive_until(c, 1, 10s);
   // Not acked: after the timeout "1" comes back, still before "2".
+  clock->advance(1h);
+  auto got = receive_until(c, 1, 10s);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].record.value, "1");
   EXPECT_EQ(got[0].receipt.delivery, 2u);
@@ -311,19 +326,20 @@ TEST(QueueSemantics, StrictPerKeyExpiryKeepsOrder) {
 }
 
 TEST(QueueSemantics, StrictPerKeyWithDeliveryDelay) {
+  const auto clock = std::make_shared<lanes::shifted_clock>();
   lanes::topic_config tc = queue_topic(1);
   tc.queue.ordering = lanes::queue_ordering::strict_per_key;
-  tc.queue.delivery_delay = 60ms;
-  lanes_test::bus_with_topic bt("q", tc);
+  tc.queue.delivery_delay = 1h;
+  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
   auto& [b, p] = bt;
-  const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(p.publish("k", "1"));
   ASSERT_TRUE(p.publish("k", "2"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
+  EXPECT_TRUE(c.receive(2).messages.empty()) << "both held by the delivery delay";
+  clock->advance(1h);
   auto got = receive_until(c, 1, 10s);
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_TRUE(receive_until(c, 1, 100ms).empty()) << "one at a time per key";
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, 50ms);
+  EXPECT_TRUE(c.receive(1).messages.empty()) << "one at a time per key";
   EXPECT_EQ(got[0].record.value, "1");
   ASSERT_EQ(c.ack(got[0].receipt), errc::ok);
   got = receive_until(c, 1, 10s);
@@ -414,9 +430,10 @@ TEST(QueueSemantics, AckedSpaceGoesBackToProducers) {
 // A consumer that is late (its message expired and another consumer acked it) can still read
 // its batch until its next receive: the ring is not given back under its views.
 TEST(QueueSemantics, ViewsOutliveAnExpiryAckedByAnotherConsumer) {
+  const auto clock = std::make_shared<lanes::shifted_clock>();
   lanes::topic_config tc = queue_topic(1, 4096);
-  tc.queue.visibility_timeout = 20ms;
-  lanes_test::bus_with_topic bt("q", tc);
+  tc.queue.visibility_timeout = 1h;
+  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
   auto& [b, p] = bt;
   const std::string original(200, 'A');
   ASSERT_TRUE(p.publish(std::nullopt, original));
@@ -425,6 +442,7 @@ TEST(QueueSemantics, ViewsOutliveAnExpiryAckedByAnotherConsumer) {
   const auto held = slow.receive(1);
   ASSERT_EQ(held.messages.size(), 1u);
   const std::string_view view = held.messages[0].record.value;
+  clock->advance(1h);
   const auto again = receive_until(fast, 1, 10s);  // after the deadline
   ASSERT_EQ(again.size(), 1u);
   ASSERT_EQ(again[0].receipt.delivery, 2u);

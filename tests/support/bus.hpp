@@ -4,6 +4,8 @@
 //   quiet_bus()          bus_config without the housekeeping thread: only enforce_retention
 //                        moves the log start, so tests are deterministic. quiet_bus(dir):
 //                        the same with a data directory.
+//   clocked_bus(clock)   a quiet bus on a shifted_clock the test moves: visibility timeouts,
+//                        delays and retention by age pass when the test says, not by sleeping.
 //   log_topic(n, ring)   a log topic_config with n partitions of `ring` bytes.
 //   bus_with_topic       a quiet bus, one topic and a producer of it.
 //   owned_record         a record copied out of a poll (views die at the next poll).
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -33,6 +36,7 @@
 #include <vector>
 
 #include "lanes/bus.hpp"
+#include "lanes/bus_clock.hpp"
 #include "support/concurrency.hpp"
 
 namespace lanes_test {
@@ -54,6 +58,13 @@ inline lanes::bus_config quiet_bus() {
 inline lanes::bus_config quiet_bus(const std::filesystem::path& data_dir) {
   lanes::bus_config c = quiet_bus();
   c.data_dir = data_dir.string();
+  return c;
+}
+
+// The same, on `clock` (lanes/bus_clock.hpp): the test advances it past a deadline.
+inline lanes::bus_config clocked_bus(std::shared_ptr<const lanes::clock_source> clock) {
+  lanes::bus_config c = quiet_bus();
+  c.clock = std::move(clock);
   return c;
 }
 

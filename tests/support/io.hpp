@@ -12,6 +12,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/uio.h>
@@ -228,11 +229,33 @@ reporting_child fork_reporting_child(Body&& body) {
   return {pid, fds[0]};
 }
 
+// Reads the child's reports into `out` until a whole line came (its first acknowledgement),
+// the child closed the pipe, or `limit` passed. False unless a line came.
+inline bool wait_first_line(int read_fd, std::string& out, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  while (out.find('\n') == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{read_fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;  // EINTR, or time is up
+    const ssize_t n = ::read(read_fd, buf, sizeof buf);
+    if (n <= 0) return false;  // the child ended (or the pipe broke) before reporting
+    out.append(buf, buf + n);
+  }
+  return true;
+}
+
 // A forked child that reports what it got acknowledged through a pipe: lets it run for
-// `after`, kills it with SIGKILL, and reads everything it wrote into `out`. False (with a
-// test failure) when the child had stopped by itself before the kill.
+// `after` from its first report, kills it with SIGKILL, and reads everything it wrote into
+// `out`. False (with a test failure) when the child had stopped by itself before the kill.
 inline bool kill_and_drain(pid_t child, int read_fd, std::chrono::milliseconds after,
                            std::string& out) {
+  // The kill lands `after` the child's first report, not after its start: however slow the
+  // machine is to open the bus, every round kills a child that was acknowledging.
+  EXPECT_TRUE(wait_first_line(read_fd, out, std::chrono::seconds(60)))
+      << "the child reported nothing within 60 s";
   std::this_thread::sleep_for(after);
   ::kill(child, SIGKILL);
   int status = 0;
