@@ -16,8 +16,6 @@ namespace lanes::io {
 
 namespace fs = std::filesystem;
 
-static_assert(ack_record_size == 32, "acks_file::ack_record_bytes");
-
 namespace {
 
 void put_record(std::vector<std::byte>& out, ack_kind kind, std::uint64_t first,

@@ -165,9 +165,6 @@ struct queue_consumer::impl {
     return group->partitions[r.partition].get();
   }
 
-  // What ack, nack and extend start with: the receipt names one of this group's partitions
-  // and its slot is taken out of in_flight (`word`: the slot before). nullptr, with e, when
-  // not. The caller checked status().
   // The checks an ack, nack or extend starts with, in their order: the consumer is open
   // (closed), its queue too, the arguments are valid (invalid_argument), and the receipt is
   // current (take_receipt). Null with `e` set when one fails.
@@ -183,6 +180,9 @@ struct queue_consumer::impl {
     return e == errc::ok ? c->take_receipt(r, what, word, e) : nullptr;
   }
 
+  // What ack, nack and extend start with: the receipt names one of this group's partitions
+  // and its slot is taken out of in_flight (`word`: the slot before). nullptr, with e, when
+  // not. The caller checked status().
   detail::queue_partition* take_receipt(const receipt& r, detail::op what, std::uint64_t& word,
                                         errc& e) const noexcept {
     detail::queue_partition* q = partition_of(r, e);

@@ -21,6 +21,7 @@
 
 #include "lanes/error.hpp"
 #include "lanes/file_io.hpp"
+#include "lanes/segment_format.hpp"
 
 namespace lanes::io {
 
@@ -75,7 +76,7 @@ class acks_file {
   // A round: records are added to a buffer, then appended with one pwrite and fdatasync.
   void add_range(std::uint64_t first, std::uint64_t end);
   void add_floor(std::uint64_t floor);
-  std::size_t pending_records() const noexcept { return pending_.size() / ack_record_bytes; }
+  std::size_t pending_records() const noexcept { return pending_.size() / ack_record_size; }
   // Appends the pending records and fdatasyncs: ok, no_space (the disk is full) or
   // sync_failed. The buffer is emptied either way.
   errc append_pending() noexcept;
@@ -83,13 +84,11 @@ class acks_file {
   // Records appended since the file was last rewritten.
   std::uint64_t records_since_rewrite() const noexcept { return records_; }
   // Reserves room for a round of `records` records (the buffer then does not grow).
-  void reserve(std::size_t records) { pending_.reserve(records * ack_record_bytes); }
+  void reserve(std::size_t records) { pending_.reserve(records * ack_record_size); }
 
   void close() noexcept;
 
  private:
-  static constexpr std::size_t ack_record_bytes = 32;  // io::ack_record_size
-
   std::filesystem::path dir_;
   int fd_ = -1;
   std::uint64_t size_ = 0;     // appended at this position
