@@ -2,6 +2,7 @@
 // for reading; groups are in consumer_group.cpp, positions and commits in consumer_offsets.cpp.
 #include <algorithm>
 
+#include "closing_handle.hpp"
 #include "consumer_impl.hpp"
 #include "copying_cursor.hpp"
 #include "ring_cursor.hpp"
@@ -177,17 +178,7 @@ park& consumer::impl::wait_spot() noexcept {
 
 // ---------------------------------------------------------------------------------------
 
-consumer::consumer() noexcept = default;
-consumer::consumer(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
-consumer::consumer(consumer&&) noexcept = default;
-consumer& consumer::operator=(consumer&& o) noexcept {
-  if (this != &o) {
-    close();
-    impl_ = std::move(o.impl_);
-  }
-  return *this;
-}
-consumer::~consumer() { close(); }
+template class detail::closing_handle<detail::consumer_state>;
 
 consumer bus::make_consumer(consumer_config config, errc* status) {
   auto set = [&](errc e) {
@@ -205,7 +196,7 @@ consumer bus::make_consumer(consumer_config config, errc* status) {
     set(errc::invalid_config);
     return {};
   }
-  auto p = std::make_unique<consumer::impl>();
+  consumer::owner p(new consumer::impl());
   p->bus = state_;
   p->batch.resize(config.max_poll_records);
   p->cfg = std::move(config);

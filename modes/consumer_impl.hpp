@@ -19,7 +19,7 @@
 
 namespace lanes {
 
-struct consumer::impl {
+struct detail::consumer_state {
   using disk_cursor = detail::disk_cursor;
 
   struct part {
@@ -71,7 +71,9 @@ struct consumer::impl {
     }
     return nullptr;
   }
-  const part* find(const topic_partition& tp) const { return const_cast<impl*>(this)->find(tp); }
+  const part* find(const topic_partition& tp) const {
+    return const_cast<consumer_state*>(this)->find(tp);
+  }
 
   std::map<std::string, std::uint32_t> partition_counts_locked() const;
 

@@ -198,23 +198,39 @@ namespace {
 
 // Publishes a claimed record frame of partition p and returns its offset. Single producer:
 // the offset was already written at claim; multi producer: it is stamped here, in turn.
+// Where frame `f` starts in the partition's ring: its index entry.
+[[gnu::always_inline]] inline std::uint32_t ring_offset_of(const detail::partition_state& p,
+                                                           const frame_claim& f) noexcept {
+  return static_cast<std::uint32_t>(f.position & (p.ring.capacity() - 1));
+}
+
+// Gives the next record the partition's next offset: its index entry, end_offset and bytes_in.
+// Called in commit order (the ring's commit turn, or the single producer's own order): every
+// earlier record has its offset, no later one can; the caller is the only writer of these
+// words. Before the frame is published: end_offset is released first (it pairs with the
+// acquire loads of stats, lag and seeks), so a seek may locate a record that is not visible
+// yet, and a reader then waits.
+[[gnu::always_inline]] inline std::uint64_t stamp_offset(detail::partition_state& p,
+                                                         std::uint32_t ring_offset,
+                                                         std::uint32_t frame_size) noexcept {
+  const std::uint64_t offset = p.end_offset.load(std::memory_order_relaxed);
+  p.index[offset & p.index_mask].store(ring_offset, std::memory_order_relaxed);
+  p.end_offset.store(offset + 1, std::memory_order_release);
+  p.bytes_in.store(p.bytes_in.load(std::memory_order_relaxed) + frame_size,
+                   std::memory_order_relaxed);
+  return offset;
+}
+
 [[gnu::always_inline]] inline std::uint64_t commit_frame(detail::partition_state& p,
                                                          const frame_claim& f) noexcept {
   std::uint64_t offset = 0;
-  const auto ring_offset = static_cast<std::uint32_t>(f.position & (p.ring.capacity() - 1));
+  const std::uint32_t ring_offset = ring_offset_of(p, f);
   p.ring.commit(
       f, [&]() __attribute__((always_inline)) {
-        // In commit order: every earlier record has its offset, no later one can.
-        offset = p.end_offset.load(std::memory_order_relaxed);
+        offset = stamp_offset(p, ring_offset, f.size);
         if (p.ring.mode() == producer_mode::multi) {
           std::memcpy(f.data, &offset, sizeof offset);  // record_header::offset
         }
-        p.index[offset & p.index_mask].store(ring_offset, std::memory_order_relaxed);
-        // Released before the frame itself (pairs with the acquire loads of stats, lag and
-        // seeks): a seek may locate a record that is not visible yet, and a reader then waits.
-        p.end_offset.store(offset + 1, std::memory_order_release);
-        p.bytes_in.store(p.bytes_in.load(std::memory_order_relaxed) + f.size,
-                         std::memory_order_relaxed);  // in turn: the only writer
       });
   return offset;
 }
@@ -377,13 +393,17 @@ std::size_t producer::publish_batch(std::span<const message> messages,
   const std::size_t count = std::min(messages.size(), results.size());
   // One clock read for the call: records without a timestamp of their own share it.
   const std::int64_t batch_ns = realtime_ns();
+  // One message by publish's own path (waiting for room as publish does), stamped with the
+  // batch's clock read when it has no time of its own.
+  auto publish_one = [&](const message& m) __attribute__((always_inline)) {
+    publish_options o = m.options;
+    if (o.timestamp_ns == 0) o.timestamp_ns = batch_ns;
+    return publish_impl(m.key, m.value, o, true, false);
+  };
   if (!topic_ || topic_->config.producers != producer_mode::single || claim_open_) {
     std::size_t n = 0;
     for (; n < count; ++n) {
-      const message& m = messages[n];
-      publish_options o = m.options;
-      if (o.timestamp_ns == 0) o.timestamp_ns = batch_ns;
-      results[n] = publish_impl(m.key, m.value, o, true, false);
+      results[n] = publish_one(messages[n]);
       if (!results[n]) break;
     }
     wait_durable_batch(messages.first(n), results.first(n));
@@ -418,9 +438,7 @@ std::size_t producer::publish_batch(std::span<const message> messages,
       // Out of room: what is claimed goes out first (readers may be waiting for it), then
       // this message waits for room as publish() does.
       publish_runs();
-      publish_options o = m.options;
-      if (o.timestamp_ns == 0) o.timestamp_ns = batch_ns;
-      results[n] = publish_impl(m.key, m.value, o, true, false);
+      results[n] = publish_one(m);
       if (!results[n]) break;
       continue;
     }
@@ -430,15 +448,7 @@ std::size_t producer::publish_batch(std::span<const message> messages,
     }
     copy_bytes(c.value.data(), m.value.data(), m.value.size());
     detail::partition_state& p = *t.partitions[c.partition];
-    const std::uint64_t offset = p.end_offset.load(std::memory_order_relaxed);
-    p.index[offset & p.index_mask].store(
-        static_cast<std::uint32_t>(c.frame.position & (p.ring.capacity() - 1)),
-        std::memory_order_relaxed);
-    // Before the frame is published, as in commit_record (seeks may see it first and wait).
-    p.end_offset.store(offset + 1, std::memory_order_release);
-    p.bytes_in.store(p.bytes_in.load(std::memory_order_relaxed) + c.frame.size,
-                     std::memory_order_relaxed);  // single producer: the only writer
-    results[n] = {errc::ok, c.partition, offset};
+    results[n] = {errc::ok, c.partition, stamp_offset(p, ring_offset_of(p, c.frame), c.frame.size)};
     std::size_t k = 0;
     while (k < open && runs[k].p != &p) ++k;
     if (k == open) {

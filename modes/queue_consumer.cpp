@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "closing_handle.hpp"
 #include "lanes/queue.hpp"
 #include "queue_ops.hpp"
 
@@ -12,7 +13,7 @@ namespace lanes {
 // ---------------------------------------------------------------------------------------
 // queue_consumer
 
-struct queue_consumer::impl {
+struct detail::queue_consumer_state {
   std::shared_ptr<detail::bus_state> bus;
   std::shared_ptr<detail::topic_state> topic;
   std::shared_ptr<detail::queue_group> group;  // destroyed before `topic`, which owns it
@@ -168,8 +169,8 @@ struct queue_consumer::impl {
   // The checks an ack, nack or extend starts with, in their order: the consumer is open
   // (closed), its queue too, the arguments are valid (invalid_argument), and the receipt is
   // current (take_receipt). Null with `e` set when one fails.
-  static detail::queue_partition* take_open(const impl* c, const receipt& r, detail::op what,
-                                            std::uint64_t& word, errc& e,
+  static detail::queue_partition* take_open(const queue_consumer_state* c, const receipt& r,
+                                            detail::op what, std::uint64_t& word, errc& e,
                                             bool arguments_ok = true) noexcept {
     if (c == nullptr) {
       e = errc::closed;
@@ -192,17 +193,7 @@ struct queue_consumer::impl {
   }
 };
 
-queue_consumer::queue_consumer() noexcept = default;
-queue_consumer::queue_consumer(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
-queue_consumer::queue_consumer(queue_consumer&&) noexcept = default;
-queue_consumer& queue_consumer::operator=(queue_consumer&& o) noexcept {
-  if (this != &o) {
-    close();
-    impl_ = std::move(o.impl_);
-  }
-  return *this;
-}
-queue_consumer::~queue_consumer() { close(); }
+template class detail::closing_handle<detail::queue_consumer_state>;
 
 const std::string& queue_consumer::topic() const noexcept {
   static const std::string none;
@@ -428,7 +419,7 @@ queue_consumer bus::make_queue_consumer(const queue_consumer_config& config, err
     g->consumers.fetch_sub(1, std::memory_order_relaxed);
     return fail(errc::too_many_readers);
   }
-  auto p = std::make_unique<queue_consumer::impl>();
+  queue_consumer::owner p(new queue_consumer::impl());
   p->pin = pin;
   p->outstanding.assign(g->partitions.size(), 0);
   p->bus = state_;

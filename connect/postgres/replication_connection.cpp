@@ -42,14 +42,10 @@ std::int64_t pg_now_us() {
 replication_connection::replication_connection(const std::string& dsn)
     : conn_(connect_or_throw(dsn, "replication=database")) {}
 
-replication_connection::~replication_connection() {
-  if (conn_ != nullptr) PQfinish(conn_);
-}
-
 std::string replication_connection::query_value(const std::string& sql) {
-  pg_result_ptr r(PQexec(conn_, sql.c_str()));
+  pg_result_ptr r(PQexec(conn_.get(), sql.c_str()));
   if (PQresultStatus(r.r) != PGRES_TUPLES_OK) {
-    throw cdc_error("PostgreSQL refused `" + sql + "`: " + one_line(PQerrorMessage(conn_)));
+    throw cdc_error("PostgreSQL refused `" + sql + "`: " + one_line(PQerrorMessage(conn_.get())));
   }
   if (PQntuples(r.r) == 0) return {};
   return PQgetvalue(r.r, 0, 0);
@@ -62,10 +58,10 @@ void replication_connection::check_source(const std::string& publication) {
                     "'; change data capture needs 'logical' (set wal_level = logical in "
                     "postgresql.conf and restart the server)");
   }
-  const std::string pub = quote_literal(conn_, publication);
+  const std::string pub = quote_literal(conn_.get(), publication);
   if (query_value("SELECT 1 FROM pg_publication WHERE pubname = " + pub).empty()) {
     throw cdc_error("publication '" + publication + "' does not exist in this database (CREATE " +
-                    "PUBLICATION " + quote_ident(conn_, publication) + " FOR TABLE ...)");
+                    "PUBLICATION " + quote_ident(conn_.get(), publication) + " FOR TABLE ...)");
   }
   // A table's rows have a key when its replica identity names columns: DEFAULT with a
   // primary key, USING INDEX, or FULL (the whole row).
@@ -88,7 +84,7 @@ bool replication_connection::slot_exists(const std::string& slot) {
   const std::string active = query_value(
       "SELECT CASE WHEN active THEN coalesce(active_pid::text, '?') ELSE 'no' END || ' ' || "
       "plugin FROM pg_replication_slots WHERE slot_name = " +
-      quote_literal(conn_, slot));
+      quote_literal(conn_.get(), slot));
   if (active.empty()) return false;
   const auto sp = active.find(' ');
   if (active.substr(sp + 1) != "pgoutput") {
@@ -104,13 +100,13 @@ bool replication_connection::slot_exists(const std::string& slot) {
 
 replication_connection::created_slot replication_connection::create_slot(const std::string& slot,
                                                                          bool export_snapshot) {
-  pg_result_ptr r(PQexec(
-      conn_, ("CREATE_REPLICATION_SLOT " + quote_ident(conn_, slot) +
-              " LOGICAL pgoutput (SNAPSHOT '" + (export_snapshot ? "export" : "nothing") + "')")
-                 .c_str()));
+  pg_result_ptr r(PQexec(conn_.get(), ("CREATE_REPLICATION_SLOT " + quote_ident(conn_.get(), slot) +
+                                       " LOGICAL pgoutput (SNAPSHOT '" +
+                                       (export_snapshot ? "export" : "nothing") + "')")
+                                          .c_str()));
   if (PQresultStatus(r.r) != PGRES_TUPLES_OK || PQntuples(r.r) != 1 || PQnfields(r.r) < 3) {
     throw cdc_error("cannot create replication slot '" + slot +
-                    "': " + one_line(PQerrorMessage(conn_)));
+                    "': " + one_line(PQerrorMessage(conn_.get())));
   }
   created_slot out;
   unsigned hi = 0, lo = 0;
@@ -126,21 +122,22 @@ replication_connection::created_slot replication_connection::create_slot(const s
 }
 
 void replication_connection::drop_slot(const std::string& slot) {
-  pg_result_ptr r(PQexec(conn_, ("DROP_REPLICATION_SLOT " + quote_ident(conn_, slot)).c_str()));
+  pg_result_ptr r(
+      PQexec(conn_.get(), ("DROP_REPLICATION_SLOT " + quote_ident(conn_.get(), slot)).c_str()));
   if (PQresultStatus(r.r) != PGRES_COMMAND_OK) {
     throw cdc_error("cannot drop replication slot '" + slot +
-                    "': " + one_line(PQerrorMessage(conn_)));
+                    "': " + one_line(PQerrorMessage(conn_.get())));
   }
 }
 
 void replication_connection::start(const std::string& publication, const std::string& slot) {
-  const std::string sql = "START_REPLICATION SLOT " + quote_ident(conn_, slot) +
+  const std::string sql = "START_REPLICATION SLOT " + quote_ident(conn_.get(), slot) +
                           " LOGICAL 0/0 (proto_version '1', publication_names " +
-                          quote_literal(conn_, publication) + ")";
-  pg_result_ptr r(PQexec(conn_, sql.c_str()));
+                          quote_literal(conn_.get(), publication) + ")";
+  pg_result_ptr r(PQexec(conn_.get(), sql.c_str()));
   if (PQresultStatus(r.r) != PGRES_COPY_BOTH) {
     throw cdc_error("cannot start replication from slot '" + slot +
-                    "': " + one_line(PQerrorMessage(conn_)));
+                    "': " + one_line(PQerrorMessage(conn_.get())));
   }
 }
 
@@ -149,22 +146,23 @@ bool replication_connection::next(std::string& message, std::uint64_t& wal_end,
   const auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {
     char* buf = nullptr;
-    const int n = PQgetCopyData(conn_, &buf, 1);
+    const int n = PQgetCopyData(conn_.get(), &buf, 1);
     if (n == 0) {
       // Rounded up: a wait under a millisecond still reads the socket once.
       const auto left =
           std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
-      pollfd p{PQsocket(conn_), POLLIN, 0};
+      pollfd p{PQsocket(conn_.get()), POLLIN, 0};
       (void)::poll(&p, 1, static_cast<int>(left.count()));
-      if (PQconsumeInput(conn_) == 0) {
-        throw cdc_error("lost the replication connection: " + one_line(PQerrorMessage(conn_)));
+      if (PQconsumeInput(conn_.get()) == 0) {
+        throw cdc_error("lost the replication connection: " +
+                        one_line(PQerrorMessage(conn_.get())));
       }
       continue;
     }
     if (n == -1) throw cdc_error("the server ended replication");
     if (n < 0) {
-      throw cdc_error("replication stream failed: " + one_line(PQerrorMessage(conn_)));
+      throw cdc_error("replication stream failed: " + one_line(PQerrorMessage(conn_.get())));
     }
     const std::string_view frame(buf, static_cast<std::size_t>(n));
     std::string copy;
@@ -201,8 +199,8 @@ void replication_connection::send_status(bool reply_requested) {
   put64(m + 17, flushed_);
   put64(m + 25, static_cast<std::uint64_t>(pg_now_us()));
   m[33] = reply_requested ? 1 : 0;
-  if (PQputCopyData(conn_, m, sizeof m) != 1 || PQflush(conn_) != 0) {
-    throw cdc_error("cannot send a status update: " + one_line(PQerrorMessage(conn_)));
+  if (PQputCopyData(conn_.get(), m, sizeof m) != 1 || PQflush(conn_.get()) != 0) {
+    throw cdc_error("cannot send a status update: " + one_line(PQerrorMessage(conn_.get())));
   }
 }
 

@@ -10,17 +10,13 @@
 #include <string_view>
 
 #include "lanes/cdc.hpp"
-
-struct pg_conn;
+#include "sql_connection.hpp"
 
 namespace lanes::cdc {
 
 class replication_connection {
  public:
   explicit replication_connection(const std::string& dsn);
-  ~replication_connection();
-  replication_connection(const replication_connection&) = delete;
-  replication_connection& operator=(const replication_connection&) = delete;
 
   // Checks wal_level, the publication, and that each published table has a key (a primary
   // key, or a REPLICA IDENTITY index or FULL).
@@ -49,7 +45,7 @@ class replication_connection {
  private:
   void send_status(bool reply_requested);
   std::string query_value(const std::string& sql);
-  pg_conn* conn_ = nullptr;
+  pg_session conn_;
   std::uint64_t flushed_ = 0;
   std::uint64_t received_ = 0;
   std::uint64_t keepalive_ = 0;

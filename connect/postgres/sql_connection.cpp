@@ -27,13 +27,14 @@ std::string quote_literal(pg_conn* c, const std::string& s) {
   return out;
 }
 
-pg_conn* connect_or_throw(const std::string& dsn, const std::string& extra) {
+void pg_finish::operator()(pg_conn* c) const noexcept { PQfinish(c); }
+
+pg_session connect_or_throw(const std::string& dsn, const std::string& extra) {
   const std::string full = extra.empty() ? dsn : dsn + " " + extra;
-  pg_conn* c = PQconnectdb(full.c_str());
-  if (PQstatus(c) != CONNECTION_OK) {
-    const std::string why = one_line(PQerrorMessage(c));
-    PQfinish(c);
-    throw cdc_error("cannot connect to PostgreSQL (" + dsn + "): " + why);
+  pg_session c(PQconnectdb(full.c_str()));
+  if (PQstatus(c.get()) != CONNECTION_OK) {
+    throw cdc_error("cannot connect to PostgreSQL (" + dsn +
+                    "): " + one_line(PQerrorMessage(c.get())));
   }
   return c;
 }
@@ -42,14 +43,12 @@ pg_result_ptr::~pg_result_ptr() { PQclear(r); }
 
 sql_connection::sql_connection(const std::string& dsn) : conn_(connect_or_throw(dsn, {})) {}
 
-sql_connection::~sql_connection() { PQfinish(conn_); }
-
 pg_result* sql_connection::run(const std::string& sql, pg_result_ptr& out) {
   PQclear(out.r);
-  out.r = PQexec(conn_, sql.c_str());
+  out.r = PQexec(conn_.get(), sql.c_str());
   const ExecStatusType st = PQresultStatus(out.r);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    throw cdc_error("PostgreSQL refused `" + sql + "`: " + one_line(PQerrorMessage(conn_)));
+    throw cdc_error("PostgreSQL refused `" + sql + "`: " + one_line(PQerrorMessage(conn_.get())));
   }
   return out.r;
 }

@@ -4,6 +4,7 @@
 // Thread contract: one thread per connection. Errors: cdc_error with PostgreSQL's message.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "lanes/cdc.hpp"
@@ -18,8 +19,13 @@ std::string one_line(std::string s);
 // PQescapeIdentifier / PQescapeLiteral as strings.
 std::string quote_ident(pg_conn* c, const std::string& s);
 std::string quote_literal(pg_conn* c, const std::string& s);
+// An open connection, finished (PQfinish) with its owner.
+struct pg_finish {
+  void operator()(pg_conn* c) const noexcept;
+};
+using pg_session = std::unique_ptr<pg_conn, pg_finish>;
 // Connects (`dsn` plus `extra` options); cdc_error "cannot connect to PostgreSQL (dsn): why".
-pg_conn* connect_or_throw(const std::string& dsn, const std::string& extra);
+pg_session connect_or_throw(const std::string& dsn, const std::string& extra);
 
 // Owns a PGresult.
 struct pg_result_ptr {
@@ -34,16 +40,13 @@ struct pg_result_ptr {
 class sql_connection {
  public:
   explicit sql_connection(const std::string& dsn);
-  ~sql_connection();
-  sql_connection(const sql_connection&) = delete;
-  sql_connection& operator=(const sql_connection&) = delete;
 
   // Runs one statement; throws cdc_error unless it succeeded (command or rows).
   pg_result* run(const std::string& sql, pg_result_ptr& out);
-  pg_conn* raw() const noexcept { return conn_; }
+  pg_conn* raw() const noexcept { return conn_.get(); }
 
  private:
-  pg_conn* conn_ = nullptr;
+  pg_session conn_;
 };
 
 }  // namespace lanes::cdc

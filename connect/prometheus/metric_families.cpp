@@ -27,17 +27,19 @@ class builder {
     if (fresh) out_.push_back(MetricFamily{name, help, type, {}});
     return out_[it->second];
   }
-  void gauge(const std::string& name, const std::string& help, labels l, double v) {
+  // One sample of a gauge or a counter.
+  void sample(MetricType type, const std::string& name, const std::string& help, labels l,
+              double v) {
     ClientMetric c;
     c.label = std::move(l);
-    c.gauge.value = v;
-    family(name, help, MetricType::Gauge).metric.push_back(std::move(c));
+    (type == MetricType::Counter ? c.counter.value : c.gauge.value) = v;
+    family(name, help, type).metric.push_back(std::move(c));
+  }
+  void gauge(const std::string& name, const std::string& help, labels l, double v) {
+    sample(MetricType::Gauge, name, help, std::move(l), v);
   }
   void counter(const std::string& name, const std::string& help, labels l, double v) {
-    ClientMetric c;
-    c.label = std::move(l);
-    c.counter.value = v;
-    family(name, help, MetricType::Counter).metric.push_back(std::move(c));
+    sample(MetricType::Counter, name, help, std::move(l), v);
   }
   std::vector<MetricFamily> take() { return std::move(out_); }
 
@@ -93,23 +95,36 @@ void add_partition(builder& b, const topic_metrics& t, const partition_metrics& 
       .metric.push_back(std::move(h));
 }
 
+// A queue group's metrics, per partition: one row per queue_partition_stats field.
+struct queue_metric {
+  MetricType type;
+  const char* name;
+  const char* help;
+  std::uint64_t queue_partition_stats::*value;
+};
+constexpr queue_metric queue_metrics[] = {
+    {MetricType::Gauge, "lanes_queue_ready_messages", "Receivable messages.",
+     &queue_partition_stats::ready},
+    {MetricType::Gauge, "lanes_queue_in_flight_messages",
+     "Delivered, not acked, visibility not expired.", &queue_partition_stats::in_flight},
+    {MetricType::Gauge, "lanes_queue_delayed_messages",
+     "Nacked with a delay or within the delivery delay.", &queue_partition_stats::delayed},
+    {MetricType::Gauge, "lanes_queue_held_bytes",
+     "Ring bytes the queue holds (unacked and waiting).", &queue_partition_stats::bytes_held},
+    {MetricType::Counter, "lanes_queue_acked_total", "Messages acked since the group started.",
+     &queue_partition_stats::acked},
+    {MetricType::Counter, "lanes_queue_redelivered_total", "Deliveries after a message's first.",
+     &queue_partition_stats::redelivered},
+    {MetricType::Counter, "lanes_queue_dead_lettered_total",
+     "Messages moved to the dead-letter topic.", &queue_partition_stats::dead_lettered},
+};
+
 void add_queue(builder& b, const queue_group_stats& q) {
   for (const queue_partition_stats& s : q.partitions) {
     const labels l{
         {"group", q.group}, {"partition", std::to_string(s.partition)}, {"topic", q.topic}};
-    b.gauge("lanes_queue_ready_messages", "Receivable messages.", l, num(s.ready));
-    b.gauge("lanes_queue_in_flight_messages", "Delivered, not acked, visibility not expired.", l,
-            num(s.in_flight));
-    b.gauge("lanes_queue_delayed_messages", "Nacked with a delay or within the delivery delay.", l,
-            num(s.delayed));
-    b.gauge("lanes_queue_held_bytes", "Ring bytes the queue holds (unacked and waiting).", l,
-            num(s.bytes_held));
-    b.counter("lanes_queue_acked_total", "Messages acked since the group started.", l,
-              num(s.acked));
-    b.counter("lanes_queue_redelivered_total", "Deliveries after a message's first.", l,
-              num(s.redelivered));
-    b.counter("lanes_queue_dead_lettered_total", "Messages moved to the dead-letter topic.", l,
-              num(s.dead_lettered));
+    for (const queue_metric& m : queue_metrics)
+      b.sample(m.type, m.name, m.help, l, num(s.*m.value));
   }
 }
 

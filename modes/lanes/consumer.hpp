@@ -16,6 +16,7 @@
 
 #include "lanes/bus_fwd.hpp"
 #include "lanes/error.hpp"
+#include "lanes/handle.hpp"
 #include "lanes/record.hpp"
 #include "lanes/topic_info.hpp"
 
@@ -78,12 +79,10 @@ struct poll_result {
 };
 
 // Reads records. One thread at a time. Record views stay valid until the next poll or close.
-class consumer {
+class consumer : public detail::closing_handle<detail::consumer_state> {
  public:
-  consumer() noexcept;
-  consumer(consumer&&) noexcept;
-  consumer& operator=(consumer&&) noexcept;
-  ~consumer();
+  using impl = detail::consumer_state;
+  consumer() noexcept = default;
 
   // Group consumers: join the group for these topics (rebalances the group).
   [[nodiscard]] errc subscribe(std::span<const std::string> topics);
@@ -134,14 +133,10 @@ class consumer {
 
   // Leaves the group (after committing, when auto-commit is on) and releases partitions.
   void close() noexcept;
-  explicit operator bool() const noexcept { return impl_ != nullptr; }
-
-  struct impl;
 
  private:
   friend class bus;
-  explicit consumer(std::unique_ptr<impl> p) noexcept;
-  std::unique_ptr<impl> impl_;
+  using closing_handle::closing_handle;
 };
 
 }  // namespace lanes

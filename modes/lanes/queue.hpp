@@ -43,6 +43,7 @@
 
 #include "lanes/bus.hpp"
 #include "lanes/error.hpp"
+#include "lanes/handle.hpp"
 #include "lanes/record.hpp"
 #include "lanes/wait.hpp"
 
@@ -142,12 +143,10 @@ struct queue_group;
 }
 
 // Receives, acks, nacks and extends messages of one queue. One thread at a time.
-class queue_consumer {
+class queue_consumer : public detail::closing_handle<detail::queue_consumer_state> {
  public:
-  queue_consumer() noexcept;
-  queue_consumer(queue_consumer&&) noexcept;
-  queue_consumer& operator=(queue_consumer&&) noexcept;
-  ~queue_consumer();
+  using impl = detail::queue_consumer_state;
+  queue_consumer() noexcept = default;
 
   // Up to `max` (at most max_receive) messages, from all partitions, waiting at most
   // `timeout` while there are none. Gives back first messages whose deadline passed. Never
@@ -186,16 +185,12 @@ class queue_consumer {
   // Stops receiving. Messages this consumer holds come back after their deadlines (or are
   // acked by anyone holding their receipt). Then every call returns errc::closed.
   void close() noexcept;
-  explicit operator bool() const noexcept { return impl_ != nullptr; }
   // The topic's name (empty for a default-constructed consumer).
   const std::string& topic() const noexcept;
 
-  struct impl;
-
  private:
   friend class bus;
-  explicit queue_consumer(std::unique_ptr<impl> p) noexcept;
-  std::unique_ptr<impl> impl_;
+  using closing_handle::closing_handle;
 };
 
 }  // namespace lanes

@@ -13,7 +13,10 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace lanes {
 
@@ -129,17 +132,40 @@ inline bool record_fits(const std::byte* rec, std::size_t length) noexcept {
   return left == 0;
 }
 
-// A record handed out by poll: views into the partition's ring, valid until the consumer's
-// next poll (or close). Copy the bytes out to keep them longer.
-struct record_view {
+// A record as a consumer sees it; Bytes and Headers say who owns its bytes (the two kinds
+// below).
+template <class Bytes, class Headers>
+struct basic_record {
   std::uint32_t partition = 0;
   std::uint64_t offset = 0;
   std::int64_t timestamp_ns = 0;
   bool has_key = false;
-  std::string_view key;
-  std::string_view value;
-  headers_view headers;
-  std::string_view topic;
+  Bytes key;
+  Bytes value;
+  Headers headers;
+  Bytes topic;
 };
+
+// A record handed out by poll: views into the partition's ring, valid until the consumer's
+// next poll (or close). own() copies it out to keep it longer.
+using record_view = basic_record<std::string_view, headers_view>;
+
+// A record that owns its bytes: headers as (name, value) pairs in their order.
+using owned_record = basic_record<std::string, std::vector<std::pair<std::string, std::string>>>;
+
+// Copies a record out of the ring. Allocates.
+inline owned_record own(const record_view& r) {
+  owned_record o;
+  o.partition = r.partition;
+  o.offset = r.offset;
+  o.timestamp_ns = r.timestamp_ns;
+  o.has_key = r.has_key;
+  o.key = std::string(r.key);
+  o.value = std::string(r.value);
+  o.headers.reserve(r.headers.size());
+  for (header h : r.headers) o.headers.emplace_back(h.name, h.value);
+  o.topic = std::string(r.topic);
+  return o;
+}
 
 }  // namespace lanes

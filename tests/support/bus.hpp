@@ -146,29 +146,9 @@ inline lanes::topic_config log_topic(std::uint32_t partitions,
   return c;
 }
 
-struct owned_record {
-  std::string topic;
-  std::uint32_t partition = 0;
-  std::uint64_t offset = 0;
-  std::int64_t timestamp_ns = 0;
-  bool has_key = false;
-  std::string key;
-  std::string value;
-  std::vector<std::pair<std::string, std::string>> headers;
-};
-
-inline owned_record own(const lanes::record_view& r) {
-  owned_record o;
-  o.topic = std::string(r.topic);
-  o.partition = r.partition;
-  o.offset = r.offset;
-  o.timestamp_ns = r.timestamp_ns;
-  o.has_key = r.has_key;
-  o.key = std::string(r.key);
-  o.value = std::string(r.value);
-  for (lanes::header h : r.headers) o.headers.emplace_back(h.name, h.value);
-  return o;
-}
+// The tests keep what they poll as lanes::owned_record (lanes::own copies a record_view).
+using lanes::own;
+using lanes::owned_record;
 
 // Polls (in slices of at most 10 ms) until `n` records arrived or `limit` passed. A poll
 // status other than ok fails the test.
