@@ -7,10 +7,16 @@
 //   clocked_bus(clock)   a quiet bus on a shifted_clock the test moves: visibility timeouts,
 //                        delays and retention by age pass when the test says, not by sleeping.
 //   log_topic(n, ring)   a log topic_config with n partitions of `ring` bytes.
+//   durable_topic(n, d, ring)  the same, kept in the data directory with durability d.
+//   parts({0, 1}, topic) those partitions of `topic` ("t" unless told).
 //   bus_with_topic       a quiet bus, one topic and a producer of it.
 //   owned_record         a record copied out of a poll (views die at the next poll).
 //   poll_until(c, n, d)  polls until n records arrived or d passed; returns them in order.
 //   poll_quiet(c, d)     polls until one poll of duration d returns nothing.
+//   reader_of(b, t, n)   a group-less consumer of the n partitions of topic t from the log
+//                        start; end_offsets(b, t): the end offset of each of its partitions.
+//   read_topic(b, t, n, k)  the first k records of topic t's n partitions from the log start
+//                        (only durable ones when told), through reader_of.
 //   snapshot(b, topic)   the describe_topic numbers as one comparable value, to check that a
 //                        failed call changed nothing.
 //   tag_value / value_tag  an 8-byte (producer, sequence) tag as a message value.
@@ -24,6 +30,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -146,6 +153,21 @@ inline lanes::topic_config log_topic(std::uint32_t partitions,
   return c;
 }
 
+// The same, kept in the bus's data directory with durability `d`.
+inline lanes::topic_config durable_topic(std::uint32_t partitions, lanes::durability d,
+                                         std::size_t ring = 64 * 1024) {
+  lanes::topic_config c = log_topic(partitions, ring);
+  c.durable = d;
+  return c;
+}
+
+inline std::vector<topic_partition> parts(std::initializer_list<std::uint32_t> ps,
+                                          const std::string& topic = "t") {
+  std::vector<topic_partition> v;
+  for (std::uint32_t p : ps) v.push_back({topic, p});
+  return v;
+}
+
 struct owned_record {
   std::string topic;
   std::uint32_t partition = 0;
@@ -195,6 +217,37 @@ inline std::vector<owned_record> poll_quiet(lanes::consumer& c,
     if (r.status != lanes::errc::ok || r.records.empty()) break;
     for (const lanes::record_view& v : r.records) out.push_back(own(v));
   }
+  return out;
+}
+
+// A group-less consumer assigned every partition of `topic`, reading from the log start
+// (`config` gives the rest; its reset is set to earliest).
+inline lanes::consumer reader_of(lanes::bus& b, const std::string& topic, std::uint32_t partitions,
+                                 lanes::consumer_config config = {}) {
+  config.reset = offset_reset::earliest;
+  lanes::consumer c = b.make_consumer(config);
+  std::vector<topic_partition> all;
+  for (std::uint32_t i = 0; i < partitions; ++i) all.push_back({topic, i});
+  EXPECT_EQ(c.assign(all), errc::ok);
+  return c;
+}
+
+// Every record of `topic` from the start (at least `expect`, waiting up to 10 s for them);
+// with `durable_only`, only what is durable (consumer_config::read_durable_only).
+inline std::vector<owned_record> read_topic(lanes::bus& b, const std::string& topic,
+                                            std::uint32_t partitions, std::size_t expect,
+                                            bool durable_only = false) {
+  lanes::consumer_config config;
+  config.read_durable_only = durable_only;
+  lanes::consumer c = reader_of(b, topic, partitions, config);
+  return poll_until(c, expect, 10s);
+}
+
+inline std::vector<std::uint64_t> end_offsets(const lanes::bus& b, const std::string& topic) {
+  std::vector<std::uint64_t> out;
+  const auto info = b.describe_topic(topic);
+  if (!info) return out;
+  for (const auto& p : info->partitions) out.push_back(p.end_offset);
   return out;
 }
 
