@@ -1,9 +1,13 @@
 // tests/support/queue.hpp: queue topics and received messages in tests (queue/).
 //
 //   queue_topic(n, ring)     a queue topic_config with n partitions of `ring` bytes.
+//   durable_queue(n, d, ring)  the same, kept in the data directory with durability d, and a
+//                            visibility timeout no test waits out.
 //   qc(topic)                a queue_consumer_config builder.
 //   owned_message            a received message copied out (with its receipt).
 //   receive_until(c, n, d)   receives (without acking) until n messages arrived or d passed.
+//   drain(c, quiet)          receives (without acking) until quiet passes with nothing new.
+//   values_of(ms)            the values of received messages, as a set.
 //   qstats(b, topic, group)  the queue's stats summed over partitions.
 #pragma once
 
@@ -11,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +33,16 @@ inline lanes::topic_config queue_topic(std::uint32_t partitions,
   c.mode = lanes::topic_mode::queue;
   c.partitions = partitions;
   c.ring_capacity = ring;
+  return c;
+}
+
+// The same, kept in the bus's data directory with durability `d`; nothing comes back by
+// itself during a test (a visibility timeout of a minute).
+inline lanes::topic_config durable_queue(std::uint32_t partitions, lanes::durability d,
+                                         std::size_t ring = std::size_t{1} << 16) {
+  lanes::topic_config c = queue_topic(partitions, ring);
+  c.durable = d;
+  c.queue.visibility_timeout = 60s;
   return c;
 }
 
@@ -71,6 +86,27 @@ inline std::vector<owned_message> receive_until(lanes::queue_consumer& c, std::s
     for (const lanes::queue_message& m : r.messages) out.push_back(own(m));
   }
   return out;
+}
+
+// Receives until `quiet` passes with nothing new; does not ack.
+inline std::vector<owned_message> drain(lanes::queue_consumer& c,
+                                        std::chrono::milliseconds quiet = 200ms) {
+  std::vector<owned_message> out;
+  auto last = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - last < quiet) {
+    const lanes::receive_result r = c.receive(64, 10ms);
+    EXPECT_EQ(r.status, lanes::errc::ok) << lanes::to_string(r.status);
+    if (r.status != lanes::errc::ok) break;
+    for (const lanes::queue_message& m : r.messages) out.push_back(own(m));
+    if (!r.messages.empty()) last = std::chrono::steady_clock::now();
+  }
+  return out;
+}
+
+inline std::set<std::string> values_of(const std::vector<owned_message>& ms) {
+  std::set<std::string> s;
+  for (const auto& m : ms) s.insert(m.record.value);
+  return s;
 }
 
 inline lanes::queue_partition_stats qstats(const lanes::bus& b, std::string_view topic,
