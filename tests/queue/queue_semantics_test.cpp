@@ -82,11 +82,9 @@ TEST(QueueSemantics, KeysKeepOrderWithinAPartition) {
 }
 
 TEST(QueueSemantics, UnackedMessageComesBackAfterTheVisibilityTimeout) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.visibility_timeout = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
+  clocked_queue cq(
+      queue_topic_with(1, [](lanes::queue_settings& q) { q.visibility_timeout = 1h; }));
+  auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "once"));
   lanes::queue_consumer a = b.make_queue_consumer(qc("q"));
   lanes::queue_consumer other = b.make_queue_consumer(qc("q"));
@@ -96,7 +94,7 @@ TEST(QueueSemantics, UnackedMessageComesBackAfterTheVisibilityTimeout) {
   EXPECT_TRUE(other.receive(1).messages.empty());
   EXPECT_EQ(qstats(b, "q").in_flight, 1u);
   // Then delivered again, with delivery 2.
-  clock->advance(1h);
+  cq.clock->advance(1h);
   const auto second = receive_until(other, 1, 10s);
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].record.value, "once");
@@ -127,9 +125,8 @@ TEST(QueueSemantics, NackWithoutDelayGivesBackAtOnce) {
 }
 
 TEST(QueueSemantics, NackWithDelayGivesBackLater) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes_test::bus_with_topic bt("q", queue_topic(1), lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
+  clocked_queue cq(queue_topic(1));
+  auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "x"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   const auto first = receive_until(c, 1);
@@ -137,7 +134,7 @@ TEST(QueueSemantics, NackWithDelayGivesBackLater) {
   EXPECT_EQ(c.nack(first[0].receipt, 1h), errc::ok);
   EXPECT_EQ(qstats(b, "q").delayed, 1u);
   EXPECT_TRUE(c.receive(1).messages.empty()) << "delayed for an hour of the bus's clock";
-  clock->advance(1h);
+  cq.clock->advance(1h);
   const auto again = receive_until(c, 1, 10s);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].receipt.delivery, 2u);
@@ -145,11 +142,9 @@ TEST(QueueSemantics, NackWithDelayGivesBackLater) {
 }
 
 TEST(QueueSemantics, ExtendKeepsAMessageInvisibleLonger) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.visibility_timeout = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
+  clocked_queue cq(
+      queue_topic_with(1, [](lanes::queue_settings& q) { q.visibility_timeout = 1h; }));
+  auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "x"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   auto got = receive_until(c, 1);
@@ -159,7 +154,7 @@ TEST(QueueSemantics, ExtendKeepsAMessageInvisibleLonger) {
   ASSERT_EQ(c.extend(r, 2h), errc::ok);
   EXPECT_GT(r.deadline, old_deadline + 30min);
   // Past the original deadline, nobody gets it again.
-  clock->advance(90min);
+  cq.clock->advance(90min);
   EXPECT_TRUE(c.receive(1).messages.empty());
   EXPECT_EQ(qstats(b, "q").in_flight, 1u);
   // Extend to zero: given back at the next check.
@@ -241,15 +236,12 @@ TEST(QueueSemantics, ExpiryCountsTowardMaxDeliveries) {
 }
 
 TEST(QueueSemantics, DeliveryDelayHoldsFreshMessages) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.delivery_delay = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
+  clocked_queue cq(queue_topic_with(1, [](lanes::queue_settings& q) { q.delivery_delay = 1h; }));
+  auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "later"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   EXPECT_TRUE(c.receive(1).messages.empty()) << "held for an hour of the bus's clock";
-  clock->advance(1h);
+  cq.clock->advance(1h);
   const auto got = receive_until(c, 1, 10s);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].receipt.delivery, 1u);

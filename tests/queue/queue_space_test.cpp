@@ -99,11 +99,9 @@ TEST(QueueSemantics, AckedSpaceGoesBackToProducers) {
 // A consumer that is late (its message expired and another consumer acked it) can still read
 // its batch until its next receive: the ring is not given back under its views.
 TEST(QueueSemantics, ViewsOutliveAnExpiryAckedByAnotherConsumer) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1, 4096);
-  tc.queue.visibility_timeout = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
+  clocked_queue cq(queue_topic_with(
+      1, [](lanes::queue_settings& q) { q.visibility_timeout = 1h; }, 4096));
+  auto& [b, p] = cq.bt;
   const std::string original(200, 'A');
   ASSERT_TRUE(p.publish(std::nullopt, original));
   lanes::queue_consumer slow = b.make_queue_consumer(qc("q"));
@@ -111,7 +109,7 @@ TEST(QueueSemantics, ViewsOutliveAnExpiryAckedByAnotherConsumer) {
   const auto held = slow.receive(1);
   ASSERT_EQ(held.messages.size(), 1u);
   const std::string_view view = held.messages[0].record.value;
-  clock->advance(1h);
+  cq.clock->advance(1h);
   const auto again = receive_until(fast, 1, 10s);  // after the deadline
   ASSERT_EQ(again.size(), 1u);
   ASSERT_EQ(again[0].receipt.delivery, 2u);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,31 @@
 namespace {
 
 using namespace lanes_test;
+
+// Topic "q" of one partition, strict per key and with `change` made to its other queue
+// settings, on a clock the test moves, holding "1" then "2" of key "k", and a consumer of it
+// (made after the publishes). Null (the test has failed) when a publish failed.
+struct strict_queue {
+  clocked_queue cq;
+  lanes::queue_consumer consumer;
+
+  explicit strict_queue(const lanes::topic_config& tc) : cq(tc) {}
+};
+
+template <class Change>
+std::unique_ptr<strict_queue> two_of_key_k(Change change) {
+  auto q = std::make_unique<strict_queue>(queue_topic_with(1, [&](lanes::queue_settings& s) {
+    s.ordering = lanes::queue_ordering::strict_per_key;
+    change(s);
+  }));
+  for (const char* value : {"1", "2"}) {
+    const bool published = static_cast<bool>(q->cq.bt.producer.publish("k", value));
+    EXPECT_TRUE(published) << value;
+    if (!published) return nullptr;
+  }
+  q->consumer = q->cq.bt.bus.make_queue_consumer(qc("q"));
+  return q;
+}
 
 TEST(QueueSemantics, StrictPerKeyHoldsAKeyWhileItsMessageIsInFlight) {
   lanes::topic_config tc = queue_topic(1);
@@ -56,20 +82,14 @@ TEST(QueueSemantics, StrictPerKeyHoldsAKeyWhileItsMessageIsInFlight) {
 }
 
 TEST(QueueSemantics, StrictPerKeyExpiryKeepsOrder) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.ordering = lanes::queue_ordering::strict_per_key;
-  tc.queue.visibility_timeout = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
-  ASSERT_TRUE(p.publish("k", "1"));
-  ASSERT_TRUE(p.publish("k", "2"));
-  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
+  const auto q = two_of_key_k([](lanes::queue_settings& s) { s.visibility_timeout = 1h; });
+  ASSERT_TRUE(q);
+  lanes::queue_consumer& c = q->consumer;
   const auto first = c.receive(2);
   ASSERT_EQ(first.messages.size(), 1u) << "one at a time per key";
   EXPECT_EQ(first.messages[0].record.value, "1");
   // Not acked: after the timeout "1" comes back, still before "2".
-  clock->advance(1h);
+  q->cq.clock->advance(1h);
   auto got = receive_until(c, 1, 10s);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].record.value, "1");
@@ -82,17 +102,11 @@ TEST(QueueSemantics, StrictPerKeyExpiryKeepsOrder) {
 }
 
 TEST(QueueSemantics, StrictPerKeyWithDeliveryDelay) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.ordering = lanes::queue_ordering::strict_per_key;
-  tc.queue.delivery_delay = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
-  ASSERT_TRUE(p.publish("k", "1"));
-  ASSERT_TRUE(p.publish("k", "2"));
-  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
+  const auto q = two_of_key_k([](lanes::queue_settings& s) { s.delivery_delay = 1h; });
+  ASSERT_TRUE(q);
+  lanes::queue_consumer& c = q->consumer;
   EXPECT_TRUE(c.receive(2).messages.empty()) << "both held by the delivery delay";
-  clock->advance(1h);
+  q->cq.clock->advance(1h);
   auto got = receive_until(c, 1, 10s);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_TRUE(c.receive(1).messages.empty()) << "one at a time per key";

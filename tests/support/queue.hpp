@@ -3,6 +3,8 @@
 //   queue_topic(n, ring)     a queue topic_config with n partitions of `ring` bytes.
 //   durable_queue(n, d, ring)  the same, kept in the data directory with durability d, and a
 //                            visibility timeout no test waits out.
+//   queue_topic_with(n, f)   queue_topic(n) with f applied to its queue settings.
+//   clocked_queue            a queue topic "q" on a bus whose clock the test moves.
 //   qc(topic)                a queue_consumer_config builder.
 //   owned_message            a received message copied out (with its receipt).
 //   receive_until(c, n, d)   receives (without acking) until n messages arrived or d passed.
@@ -15,11 +17,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "lanes/bus_clock.hpp"
 #include "lanes/queue.hpp"
 #include "support/bus.hpp"
 
@@ -36,6 +40,16 @@ inline lanes::topic_config queue_topic(std::uint32_t partitions,
   return c;
 }
 
+// queue_topic(partitions, ring) with `change` applied to its queue settings:
+//   queue_topic_with(1, [](lanes::queue_settings& q) { q.visibility_timeout = 1h; })
+template <class Change>
+lanes::topic_config queue_topic_with(std::uint32_t partitions, Change change,
+                                     std::size_t ring = std::size_t{1} << 16) {
+  lanes::topic_config c = queue_topic(partitions, ring);
+  change(c.queue);
+  return c;
+}
+
 // The same, kept in the bus's data directory with durability `d`; nothing comes back by
 // itself during a test (a visibility timeout of a minute).
 inline lanes::topic_config durable_queue(std::uint32_t partitions, lanes::durability d,
@@ -45,6 +59,18 @@ inline lanes::topic_config durable_queue(std::uint32_t partitions, lanes::durabi
   c.queue.visibility_timeout = 60s;
   return c;
 }
+
+// A bus on a shifted_clock (clocked_bus) with the queue topic "q" of `tc` and a producer of
+// it: visibility timeouts and delays pass when the test moves the clock.
+//   clocked_queue cq(tc);
+//   auto& [b, p] = cq.bt;
+//   cq.clock->advance(1h);
+struct clocked_queue {
+  std::shared_ptr<lanes::shifted_clock> clock = std::make_shared<lanes::shifted_clock>();
+  bus_with_topic bt;
+
+  explicit clocked_queue(const lanes::topic_config& tc) : bt("q", tc, clocked_bus(clock)) {}
+};
 
 struct qc {
   lanes::queue_consumer_config c;
