@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "lanes/queue.hpp"
@@ -100,6 +101,20 @@ TEST_F(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot)
     }
     return n;
   };
+  // Opens the bus again: the number of acks files kept aside then, and the values of the
+  // messages delivered again (not acked).
+  auto reopen = [&] {
+    lanes::bus b(quiet_bus(dir.path()));
+    const int aside = aside_count();
+    lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
+    return std::pair{aside, values_of(drain(c))};
+  };
+  // The values v(from) to v(to - 1).
+  auto values = [](int from, int to) {
+    std::set<std::string> s;
+    for (int i = from; i < to; ++i) s.insert(v(i));
+    return s;
+  };
   {
     lanes_test::bus_with_topic bt("q", durable_queue(1, lanes::durability::sync),
                                   quiet_bus(dir.path()));
@@ -128,13 +143,9 @@ TEST_F(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot)
     out << std::string(lanes::io::ack_record_size, '\0') << std::string(13, '\x5a');
   }
   {
-    lanes::bus b(quiet_bus(dir.path()));
-    EXPECT_EQ(aside_count(), 0);
-    lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
-    const auto got = drain(c);
-    std::set<std::string> want;
-    for (int i = 20; i < 40; ++i) want.insert(v(i));
-    EXPECT_EQ(values_of(got), want) << "a torn tail loses no durable ack";
+    const auto [aside, got] = reopen();
+    EXPECT_EQ(aside, 0);
+    EXPECT_EQ(got, values(20, 40)) << "a torn tail loses no durable ack";
   }
   // The reopen above rewrote the file compactly: header, floor 20. Append records by hand:
   // range [25, 30) acked, then damage, then range [30, 35) acked.
@@ -150,15 +161,11 @@ TEST_F(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot)
     out << record(2, 25, 30) << bad << record(2, 30, 35);
   }
   {
-    lanes::bus b(quiet_bus(dir.path()));
-    EXPECT_EQ(aside_count(), 1) << "the damaged file is kept for a person";
-    lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
-    const auto got = drain(c);
-    std::set<std::string> want;
-    for (int i = 20; i < 40; ++i) {
-      if (i < 25 || i >= 30) want.insert(v(i));  // [30, 35) after the damage: back again
-    }
-    EXPECT_EQ(values_of(got), want);
+    const auto [aside, got] = reopen();
+    EXPECT_EQ(aside, 1) << "the damaged file is kept for a person";
+    std::set<std::string> want = values(20, 25);
+    want.merge(values(30, 40));  // [30, 35) after the damage: back again
+    EXPECT_EQ(got, want);
   }
   // A damaged file header: nothing counts as acked; everything from the log start is back.
   {
@@ -166,13 +173,9 @@ TEST_F(QueueDurableDamage, DamagedAcksFileRedeliversAndIsKeptAsideTornTailIsNot)
     f.seekp(2);
     f.put('\x7f');
   }
-  lanes::bus b(quiet_bus(dir.path()));
-  EXPECT_EQ(aside_count(), 2);
-  lanes::queue_consumer c = b.make_queue_consumer(qc("q").max_receive(64));
-  const auto got = drain(c);
-  std::set<std::string> want;
-  for (int i = 0; i < 40; ++i) want.insert(v(i));
-  EXPECT_EQ(values_of(got), want) << "with no acks readable, everything is delivered again";
+  const auto [aside, got] = reopen();
+  EXPECT_EQ(aside, 2);
+  EXPECT_EQ(got, values(0, 40)) << "with no acks readable, everything is delivered again";
 }
 
 // With the acks file's header damaged, every message from the log start counts as unacked;
