@@ -77,49 +77,35 @@ inline lanes::bus_config clocked_bus(std::shared_ptr<const lanes::clock_source> 
 
 // Builders for publish_options and consumer_config. (Designated initializers that leave
 // members out trip GCC 12's -Wmissing-field-initializers, which -Werror makes fatal.)
-struct opts {
-  lanes::publish_options o;
-  opts& partition(std::uint32_t p) {
-    o.partition = p;
-    return *this;
+// Each call sets one member and returns the builder: cc().group("g").auto_commit(false).
+template <class Self, class Config>
+struct builder {
+ protected:
+  template <class Member, class Value>
+  Self& set(Member Config::*member, Value&& value) {
+    static_cast<Self&>(*this).c.*member = std::forward<Value>(value);
+    return static_cast<Self&>(*this);
   }
-  opts& timestamp_ns(std::int64_t t) {
-    o.timestamp_ns = t;
-    return *this;
-  }
-  opts& headers(std::span<const lanes::header> h) {
-    o.headers = h;
-    return *this;
-  }
-  operator const lanes::publish_options&() const { return o; }  // NOLINT: implicit on purpose
 };
 
-struct cc {
+struct opts : builder<opts, lanes::publish_options> {
+  lanes::publish_options c;
+  opts& partition(std::uint32_t p) { return set(&lanes::publish_options::partition, p); }
+  opts& timestamp_ns(std::int64_t t) { return set(&lanes::publish_options::timestamp_ns, t); }
+  opts& headers(std::span<const lanes::header> h) {
+    return set(&lanes::publish_options::headers, h);
+  }
+  operator const lanes::publish_options&() const { return c; }  // NOLINT: implicit on purpose
+};
+
+struct cc : builder<cc, lanes::consumer_config> {
   lanes::consumer_config c;
-  cc& group(std::string g) {
-    c.group = std::move(g);
-    return *this;
-  }
-  cc& strategy(lanes::assignment_strategy s) {
-    c.strategy = s;
-    return *this;
-  }
-  cc& reset(lanes::offset_reset r) {
-    c.reset = r;
-    return *this;
-  }
-  cc& auto_commit(bool on) {
-    c.auto_commit = on;
-    return *this;
-  }
-  cc& max_poll_records(std::size_t n) {
-    c.max_poll_records = n;
-    return *this;
-  }
-  cc& busy_spin(bool on) {
-    c.busy_spin = on;
-    return *this;
-  }
+  cc& group(std::string g) { return set(&lanes::consumer_config::group, std::move(g)); }
+  cc& strategy(lanes::assignment_strategy s) { return set(&lanes::consumer_config::strategy, s); }
+  cc& reset(lanes::offset_reset r) { return set(&lanes::consumer_config::reset, r); }
+  cc& auto_commit(bool on) { return set(&lanes::consumer_config::auto_commit, on); }
+  cc& max_poll_records(std::size_t n) { return set(&lanes::consumer_config::max_poll_records, n); }
+  cc& busy_spin(bool on) { return set(&lanes::consumer_config::busy_spin, on); }
   operator lanes::consumer_config() const { return c; }  // NOLINT: implicit on purpose
 };
 

@@ -72,21 +72,12 @@ struct clocked_queue {
   explicit clocked_queue(const lanes::topic_config& tc) : bt("q", tc, clocked_bus(clock)) {}
 };
 
-struct qc {
+struct qc : builder<qc, lanes::queue_consumer_config> {
   lanes::queue_consumer_config c;
   explicit qc(std::string topic) { c.topic = std::move(topic); }
-  qc& group(std::string g) {
-    c.group = std::move(g);
-    return *this;
-  }
-  qc& start(lanes::offset_reset s) {
-    c.start = s;
-    return *this;
-  }
-  qc& max_receive(std::size_t n) {
-    c.max_receive = n;
-    return *this;
-  }
+  qc& group(std::string g) { return set(&lanes::queue_consumer_config::group, std::move(g)); }
+  qc& start(lanes::offset_reset s) { return set(&lanes::queue_consumer_config::start, s); }
+  qc& max_receive(std::size_t n) { return set(&lanes::queue_consumer_config::max_receive, n); }
   operator const lanes::queue_consumer_config&() const { return c; }  // NOLINT: implicit
 };
 
