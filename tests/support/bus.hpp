@@ -178,19 +178,30 @@ inline owned_record own(const lanes::record_view& r) {
   return o;
 }
 
+// Calls fetch(k) (one poll or receive of at most 10 ms, for at most k items) until `n` items
+// arrived or `limit` passed, keeping own_item(x) of each x in its result's `items`. A status
+// other than ok fails the test and ends the loop. (poll_until, receive_until.)
+template <class Item, class Fetch, class Result, class Items, class Own>
+std::vector<Item> fetch_until(std::size_t n, std::chrono::milliseconds limit, Fetch fetch,
+                              Items Result::*items, Own own_item) {
+  std::vector<Item> out;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    const Result r = fetch(n - out.size());
+    EXPECT_EQ(r.status, lanes::errc::ok) << lanes::to_string(r.status);
+    if (r.status != lanes::errc::ok) break;
+    for (const auto& x : r.*items) out.push_back(own_item(x));
+  }
+  return out;
+}
+
 // Polls (in slices of at most 10 ms) until `n` records arrived or `limit` passed. A poll
 // status other than ok fails the test.
 inline std::vector<owned_record> poll_until(lanes::consumer& c, std::size_t n,
                                             std::chrono::milliseconds limit = 5s) {
-  std::vector<owned_record> out;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
-    const lanes::poll_result r = c.poll(10ms);
-    EXPECT_EQ(r.status, lanes::errc::ok) << lanes::to_string(r.status);
-    if (r.status != lanes::errc::ok) break;
-    for (const lanes::record_view& v : r.records) out.push_back(own(v));
-  }
-  return out;
+  const auto poll = [&](std::size_t) { return c.poll(10ms); };
+  const auto own_view = [](const lanes::record_view& v) { return own(v); };
+  return fetch_until<owned_record>(n, limit, poll, &lanes::poll_result::records, own_view);
 }
 
 // Polls until one poll of `quiet` returns no record; returns everything read.

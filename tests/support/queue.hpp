@@ -94,15 +94,10 @@ inline owned_message own(const lanes::queue_message& m) {
 // ack. A status other than ok fails the test.
 inline std::vector<owned_message> receive_until(lanes::queue_consumer& c, std::size_t n,
                                                 std::chrono::milliseconds limit = 5s) {
-  std::vector<owned_message> out;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
-    const lanes::receive_result r = c.receive(n - out.size(), 10ms);
-    EXPECT_EQ(r.status, lanes::errc::ok) << lanes::to_string(r.status);
-    if (r.status != lanes::errc::ok) break;
-    for (const lanes::queue_message& m : r.messages) out.push_back(own(m));
-  }
-  return out;
+  const auto receive = [&](std::size_t k) { return c.receive(k, 10ms); };
+  const auto own_message = [](const lanes::queue_message& m) { return own(m); };
+  return fetch_until<owned_message>(n, limit, receive, &lanes::receive_result::messages,
+                                    own_message);
 }
 
 // Receives until `quiet` passes with nothing new; does not ack.
