@@ -18,6 +18,24 @@ using namespace lanes_test;
 
 std::string v(int i) { return "m" + std::to_string(i); }
 
+// A queue topic of one partition whose received messages stay invisible for an hour of the
+// bus's clock.
+lanes::topic_config invisible_for_an_hour() {
+  return queue_topic_with(1, [](lanes::queue_settings& q) { q.visibility_timeout = 1h; });
+}
+
+// The one message of `cq`'s topic is held: `c` receives nothing now (`why`); an hour later on
+// the bus's clock it is delivered, with delivery number `delivery`, and acked.
+void expect_held_for_an_hour(clocked_queue& cq, lanes::queue_consumer& c, std::uint32_t delivery,
+                             const char* why) {
+  EXPECT_TRUE(c.receive(1).messages.empty()) << why;
+  cq.clock->advance(1h);
+  const auto got = receive_until(c, 1, 10s);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].receipt.delivery, delivery);
+  EXPECT_EQ(c.ack(got[0].receipt), errc::ok);
+}
+
 TEST(QueueSemantics, PublishReceiveAckDeletesForGood) {
   lanes_test::bus_with_topic bt("q", queue_topic(2));
   auto& [b, p] = bt;
@@ -82,8 +100,7 @@ TEST(QueueSemantics, KeysKeepOrderWithinAPartition) {
 }
 
 TEST(QueueSemantics, UnackedMessageComesBackAfterTheVisibilityTimeout) {
-  clocked_queue cq(
-      queue_topic_with(1, [](lanes::queue_settings& q) { q.visibility_timeout = 1h; }));
+  clocked_queue cq(invisible_for_an_hour());
   auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "once"));
   lanes::queue_consumer a = b.make_queue_consumer(qc("q"));
@@ -133,17 +150,11 @@ TEST(QueueSemantics, NackWithDelayGivesBackLater) {
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(c.nack(first[0].receipt, 1h), errc::ok);
   EXPECT_EQ(qstats(b, "q").delayed, 1u);
-  EXPECT_TRUE(c.receive(1).messages.empty()) << "delayed for an hour of the bus's clock";
-  cq.clock->advance(1h);
-  const auto again = receive_until(c, 1, 10s);
-  ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].receipt.delivery, 2u);
-  EXPECT_EQ(c.ack(again[0].receipt), errc::ok);
+  expect_held_for_an_hour(cq, c, 2, "delayed for an hour of the bus's clock");
 }
 
 TEST(QueueSemantics, ExtendKeepsAMessageInvisibleLonger) {
-  clocked_queue cq(
-      queue_topic_with(1, [](lanes::queue_settings& q) { q.visibility_timeout = 1h; }));
+  clocked_queue cq(invisible_for_an_hour());
   auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "x"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
@@ -240,12 +251,7 @@ TEST(QueueSemantics, DeliveryDelayHoldsFreshMessages) {
   auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "later"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
-  EXPECT_TRUE(c.receive(1).messages.empty()) << "held for an hour of the bus's clock";
-  cq.clock->advance(1h);
-  const auto got = receive_until(c, 1, 10s);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].receipt.delivery, 1u);
-  EXPECT_EQ(c.ack(got[0].receipt), errc::ok);
+  expect_held_for_an_hour(cq, c, 1, "held for an hour of the bus's clock");
 }
 
 TEST(QueueSemantics, BatchAckReportsEachReceipt) {
