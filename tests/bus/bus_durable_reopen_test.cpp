@@ -206,7 +206,7 @@ TEST_F(BusDurable, ConfigurationErrorsAreCaughtAtCreate) {
 
 // Queue topics are stored with their settings and come back, dead-letter topic included,
 // whatever the order of the names; a durable queue topic is accepted and keeps its
-// messages (tests/queue/queue_durable_test.cpp tests durable queues in depth).
+// messages (tests/queue/queue_durable_*_test.cpp test durable queues in depth).
 TEST_F(BusDurable, QueueTopicSettingsSurviveReopenAndDurableQueuesAreAccepted) {
   {
     lanes::bus b(quiet_bus(dir.path()));

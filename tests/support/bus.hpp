@@ -11,7 +11,8 @@
 //   parts({0, 1}, topic) those partitions of `topic` ("t" unless told).
 //   bus_with_topic       a quiet bus, one topic and a producer of it.
 //   owned_record         a record copied out of a poll (views die at the next poll).
-//   poll_until(c, n, d)  polls until n records arrived or d passed; returns them in order.
+//   poll_until(c, n, d)  polls until n records arrived or d passed; returns them in order
+//                        (the loop is fetch_until, shared with receive_until).
 //   poll_quiet(c, d)     polls until one poll of duration d returns nothing.
 //   reader_of(b, t, n)   a group-less consumer of the n partitions of topic t from the log
 //                        start; end_offsets(b, t): the end offset of each of its partitions.
