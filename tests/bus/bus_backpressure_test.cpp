@@ -268,10 +268,7 @@ INSTANTIATE_TEST_SUITE_P(Policies, Overrun, lanes_test::every_offset_reset(),
 TEST(BusOverwrite, ALappedReaderNeverSeesTornRecords) {
   lanes::bus b(quiet_bus());
   ASSERT_EQ(b.create_topic("t", overwrite_topic(8192)), errc::ok);
-  lanes::consumer c =
-      b.make_consumer(lanes_test::cc().reset(offset_reset::earliest).max_poll_records(7));
-  const std::vector<topic_partition> mine{tp0};
-  ASSERT_EQ(c.assign(mine), errc::ok);
+  lanes::consumer c = reader_of(b, "t", 1, lanes_test::cc().max_poll_records(7));
 
   const std::uint64_t total = lanes_test::stress_iters(200000);
   std::atomic<bool> done{false};

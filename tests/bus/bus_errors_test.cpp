@@ -243,10 +243,7 @@ INSTANTIATE_TEST_SUITE_P(ParkAndSpin, PollWake, ::testing::Values(false, true),
 TEST(BusPoll, ADeleteWhileWaitingDoesNotHangThePoll) {
   lanes::bus b(quiet_bus());
   ASSERT_EQ(b.create_topic("t", log_topic(1)), errc::ok);
-  lanes::consumer c =
-      b.make_consumer(lanes_test::cc().reset(offset_reset::earliest).max_poll_records(1));
-  const std::vector<topic_partition> mine{tp0};
-  ASSERT_EQ(c.assign(mine), errc::ok);
+  lanes::consumer c = reader_of(b, "t", 1, lanes_test::cc().max_poll_records(1));
   lanes::producer p = b.make_producer("t");
   ASSERT_TRUE(p.publish(std::nullopt, "a"));
   ASSERT_TRUE(p.publish(std::nullopt, "b"));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -34,13 +35,23 @@ struct fixture {
     p = b.make_producer("q");
     c = b.make_queue_consumer(qc("q"));
   }
+
+  // Publishes `values` (without keys), then receives up to `n` messages without acking them;
+  // a publish that fails fails the test and nothing is received.
+  std::vector<owned_message> publish_and_receive(std::initializer_list<const char*> values,
+                                                 std::size_t n) {
+    for (const char* v : values) {
+      const bool published = static_cast<bool>(p.publish(std::nullopt, v));
+      EXPECT_TRUE(published) << v;
+      if (!published) return {};
+    }
+    return receive_until(c, n);
+  }
 };
 
 TEST(QueueErrors, AckTwiceIsAlreadyAckedAndChangesNothing) {
   fixture f;
-  ASSERT_TRUE(f.p.publish(std::nullopt, "a"));
-  ASSERT_TRUE(f.p.publish(std::nullopt, "b"));
-  const auto got = receive_until(f.c, 2);
+  const auto got = f.publish_and_receive({"a", "b"}, 2);
   ASSERT_EQ(got.size(), 2u);
   ASSERT_EQ(f.c.ack(got[0].receipt), errc::ok);
   const numbers before = snapshot(f.b, "q");
@@ -60,8 +71,7 @@ TEST(QueueErrors, StaleReceiptAfterRedeliveryChangesNothing) {
   lanes::topic_config tc = queue_topic(1);
   tc.queue.visibility_timeout = 1h;
   fixture f(tc);
-  ASSERT_TRUE(f.p.publish(std::nullopt, "a"));
-  const auto first = receive_until(f.c, 1);
+  const auto first = f.publish_and_receive({"a"}, 1);
   ASSERT_EQ(first.size(), 1u);
   f.clock->advance(1h);
   const auto second = receive_until(f.c, 1, 10s);  // after the deadline
@@ -80,14 +90,12 @@ TEST(QueueErrors, StaleReceiptAfterRedeliveryChangesNothing) {
 // 128 slots), so that an old receipt's slot belongs to a later offset when it comes back.
 TEST(QueueErrors, ReceiptFromManyLapsAgoIsAlreadyAcked) {
   fixture f(queue_topic(1, 4096));
-  ASSERT_TRUE(f.p.publish(std::nullopt, "first"));
-  const auto first = receive_until(f.c, 1);
+  const auto first = f.publish_and_receive({"first"}, 1);
   ASSERT_EQ(first.size(), 1u);
   ASSERT_EQ(f.c.ack(first[0].receipt), errc::ok);
   std::uint64_t last = 0;
   for (int i = 0; i < 2000; ++i) {
-    ASSERT_TRUE(f.p.publish(std::nullopt, "again"));
-    const auto got = receive_until(f.c, 1);
+    const auto got = f.publish_and_receive({"again"}, 1);
     ASSERT_EQ(got.size(), 1u);
     ASSERT_EQ(f.c.ack(got[0].receipt), errc::ok);
     last = got[0].receipt.offset;
@@ -136,8 +144,7 @@ TEST(QueueErrors, ReceiptOfAnotherQueueIsForeign) {
 
 TEST(QueueErrors, MadeUpReceiptsAreRefused) {
   fixture f;
-  ASSERT_TRUE(f.p.publish(std::nullopt, "a"));
-  const auto got = receive_until(f.c, 1);
+  const auto got = f.publish_and_receive({"a"}, 1);
   ASSERT_EQ(got.size(), 1u);
   const numbers before = snapshot(f.b, "q");
   lanes::receipt r = got[0].receipt;
@@ -158,9 +165,7 @@ TEST(QueueErrors, MadeUpReceiptsAreRefused) {
 
 TEST(QueueErrors, ReceiveAfterCloseIsClosedAndChangesNothing) {
   fixture f;
-  ASSERT_TRUE(f.p.publish(std::nullopt, "a"));
-  ASSERT_TRUE(f.p.publish(std::nullopt, "b"));
-  const auto got = receive_until(f.c, 1);
+  const auto got = f.publish_and_receive({"a", "b"}, 1);
   ASSERT_EQ(got.size(), 1u);
   const numbers before = snapshot(f.b, "q");
   f.c.close();

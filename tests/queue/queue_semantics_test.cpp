@@ -1,8 +1,7 @@
-// tests/queue/queue_semantics_test.cpp: receive, ack, nack, extend, redelivery, dead letters,
-// delivery delay, strict per-key order and stats of a queue topic, one step at a time.
+// tests/queue/queue_semantics_test.cpp: receive, ack, nack, extend, redelivery, dead letters and
+// delivery delay of a queue topic, one step at a time.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -18,6 +17,24 @@ namespace {
 using namespace lanes_test;
 
 std::string v(int i) { return "m" + std::to_string(i); }
+
+// A queue topic of one partition whose received messages stay invisible for an hour of the
+// bus's clock.
+lanes::topic_config invisible_for_an_hour() {
+  return queue_topic_with(1, [](lanes::queue_settings& q) { q.visibility_timeout = 1h; });
+}
+
+// The one message of `cq`'s topic is held: `c` receives nothing now (`why`); an hour later on
+// the bus's clock it is delivered, with delivery number `delivery`, and acked.
+void expect_held_for_an_hour(clocked_queue& cq, lanes::queue_consumer& c, std::uint32_t delivery,
+                             const char* why) {
+  EXPECT_TRUE(c.receive(1).messages.empty()) << why;
+  cq.clock->advance(1h);
+  const auto got = receive_until(c, 1, 10s);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].receipt.delivery, delivery);
+  EXPECT_EQ(c.ack(got[0].receipt), errc::ok);
+}
 
 TEST(QueueSemantics, PublishReceiveAckDeletesForGood) {
   lanes_test::bus_with_topic bt("q", queue_topic(2));
@@ -83,11 +100,8 @@ TEST(QueueSemantics, KeysKeepOrderWithinAPartition) {
 }
 
 TEST(QueueSemantics, UnackedMessageComesBackAfterTheVisibilityTimeout) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.visibility_timeout = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
+  clocked_queue cq(invisible_for_an_hour());
+  auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "once"));
   lanes::queue_consumer a = b.make_queue_consumer(qc("q"));
   lanes::queue_consumer other = b.make_queue_consumer(qc("q"));
@@ -97,7 +111,7 @@ TEST(QueueSemantics, UnackedMessageComesBackAfterTheVisibilityTimeout) {
   EXPECT_TRUE(other.receive(1).messages.empty());
   EXPECT_EQ(qstats(b, "q").in_flight, 1u);
   // Then delivered again, with delivery 2.
-  clock->advance(1h);
+  cq.clock->advance(1h);
   const auto second = receive_until(other, 1, 10s);
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].record.value, "once");
@@ -128,29 +142,20 @@ TEST(QueueSemantics, NackWithoutDelayGivesBackAtOnce) {
 }
 
 TEST(QueueSemantics, NackWithDelayGivesBackLater) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes_test::bus_with_topic bt("q", queue_topic(1), lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
+  clocked_queue cq(queue_topic(1));
+  auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "x"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   const auto first = receive_until(c, 1);
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(c.nack(first[0].receipt, 1h), errc::ok);
   EXPECT_EQ(qstats(b, "q").delayed, 1u);
-  EXPECT_TRUE(c.receive(1).messages.empty()) << "delayed for an hour of the bus's clock";
-  clock->advance(1h);
-  const auto again = receive_until(c, 1, 10s);
-  ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].receipt.delivery, 2u);
-  EXPECT_EQ(c.ack(again[0].receipt), errc::ok);
+  expect_held_for_an_hour(cq, c, 2, "delayed for an hour of the bus's clock");
 }
 
 TEST(QueueSemantics, ExtendKeepsAMessageInvisibleLonger) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.visibility_timeout = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
+  clocked_queue cq(invisible_for_an_hour());
+  auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "x"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
   auto got = receive_until(c, 1);
@@ -160,7 +165,7 @@ TEST(QueueSemantics, ExtendKeepsAMessageInvisibleLonger) {
   ASSERT_EQ(c.extend(r, 2h), errc::ok);
   EXPECT_GT(r.deadline, old_deadline + 30min);
   // Past the original deadline, nobody gets it again.
-  clock->advance(90min);
+  cq.clock->advance(90min);
   EXPECT_TRUE(c.receive(1).messages.empty());
   EXPECT_EQ(qstats(b, "q").in_flight, 1u);
   // Extend to zero: given back at the next check.
@@ -242,246 +247,11 @@ TEST(QueueSemantics, ExpiryCountsTowardMaxDeliveries) {
 }
 
 TEST(QueueSemantics, DeliveryDelayHoldsFreshMessages) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.delivery_delay = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
+  clocked_queue cq(queue_topic_with(1, [](lanes::queue_settings& q) { q.delivery_delay = 1h; }));
+  auto& [b, p] = cq.bt;
   ASSERT_TRUE(p.publish(std::nullopt, "later"));
   lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
-  EXPECT_TRUE(c.receive(1).messages.empty()) << "held for an hour of the bus's clock";
-  clock->advance(1h);
-  const auto got = receive_until(c, 1, 10s);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].receipt.delivery, 1u);
-  EXPECT_EQ(c.ack(got[0].receipt), errc::ok);
-}
-
-TEST(QueueSemantics, StrictPerKeyHoldsAKeyWhileItsMessageIsInFlight) {
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.ordering = lanes::queue_ordering::strict_per_key;
-  lanes_test::bus_with_topic bt("q", tc);
-  auto& [b, p] = bt;
-  // a1 a2 b1 a3 b2 (none) c1
-  ASSERT_TRUE(p.publish("a", "a1"));
-  ASSERT_TRUE(p.publish("a", "a2"));
-  ASSERT_TRUE(p.publish("b", "b1"));
-  ASSERT_TRUE(p.publish("a", "a3"));
-  ASSERT_TRUE(p.publish("b", "b2"));
-  ASSERT_TRUE(p.publish(std::nullopt, "n1"));
-  ASSERT_TRUE(p.publish("c", "c1"));
-  lanes::queue_consumer c1 = b.make_queue_consumer(qc("q"));
-  lanes::queue_consumer c2 = b.make_queue_consumer(qc("q"));
-  auto values = [](const std::vector<lanes_test::owned_message>& ms) {
-    std::vector<std::string> out;
-    for (const auto& m : ms) out.push_back(m.record.value);
-    return out;
-  };
-  // One message per key at a time: the first of each key, and the unkeyed one.
-  auto first = receive_until(c1, 10, 50ms);
-  EXPECT_EQ(values(first), (std::vector<std::string>{"a1", "b1", "n1", "c1"}));
-  EXPECT_TRUE(receive_until(c2, 10, 30ms).empty()) << "every key has a message in flight";
-  // Acking a1 frees a2 (for anyone); nacking b1 gives b1 back before b2.
-  ASSERT_EQ(c1.ack(first[0].receipt), errc::ok);
-  ASSERT_EQ(c1.nack(first[1].receipt), errc::ok);
-  auto second = receive_until(c2, 10, 50ms);
-  EXPECT_EQ(values(second), (std::vector<std::string>{"a2", "b1"}));
-  ASSERT_EQ(second.size(), 2u);
-  EXPECT_EQ(second[1].receipt.delivery, 2u);
-  for (const auto& m : second) ASSERT_EQ(c2.ack(m.receipt), errc::ok);
-  auto third = receive_until(c1, 10, 50ms);
-  EXPECT_EQ(values(third), (std::vector<std::string>{"a3", "b2"}));
-  for (const auto& m : third) ASSERT_EQ(c1.ack(m.receipt), errc::ok);
-  ASSERT_EQ(c1.ack(first[2].receipt), errc::ok);
-  ASSERT_EQ(c1.ack(first[3].receipt), errc::ok);
-  const auto s = qstats(b, "q");
-  EXPECT_EQ(s.acked, 7u);
-  EXPECT_EQ(s.bytes_held, 0u);
-}
-
-TEST(QueueSemantics, StrictPerKeyExpiryKeepsOrder) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.ordering = lanes::queue_ordering::strict_per_key;
-  tc.queue.visibility_timeout = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
-  ASSERT_TRUE(p.publish("k", "1"));
-  ASSERT_TRUE(p.publish("k", "2"));
-  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
-  const auto first = c.receive(2);
-  ASSERT_EQ(first.messages.size(), 1u) << "one at a time per key";
-  EXPECT_EQ(first.messages[0].record.value, "1");
-  // Not acked: after the timeout "1" comes back, still before "2".
-  clock->advance(1h);
-  auto got = receive_until(c, 1, 10s);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].record.value, "1");
-  EXPECT_EQ(got[0].receipt.delivery, 2u);
-  ASSERT_EQ(c.ack(got[0].receipt), errc::ok);
-  got = receive_until(c, 1, 1s);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].record.value, "2");
-  ASSERT_EQ(c.ack(got[0].receipt), errc::ok);
-}
-
-TEST(QueueSemantics, StrictPerKeyWithDeliveryDelay) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1);
-  tc.queue.ordering = lanes::queue_ordering::strict_per_key;
-  tc.queue.delivery_delay = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
-  ASSERT_TRUE(p.publish("k", "1"));
-  ASSERT_TRUE(p.publish("k", "2"));
-  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
-  EXPECT_TRUE(c.receive(2).messages.empty()) << "both held by the delivery delay";
-  clock->advance(1h);
-  auto got = receive_until(c, 1, 10s);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_TRUE(c.receive(1).messages.empty()) << "one at a time per key";
-  EXPECT_EQ(got[0].record.value, "1");
-  ASSERT_EQ(c.ack(got[0].receipt), errc::ok);
-  got = receive_until(c, 1, 10s);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].record.value, "2");
-  ASSERT_EQ(c.ack(got[0].receipt), errc::ok);
-}
-
-TEST(QueueSemantics, StatsCountEachState) {
-  lanes_test::bus_with_topic bt("q", queue_topic(1));
-  auto& [b, p] = bt;
-  for (int i = 0; i < 6; ++i) ASSERT_TRUE(p.publish(std::nullopt, v(i)));
-  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
-  const auto got = receive_until(c, 4);
-  ASSERT_EQ(got.size(), 4u);
-  ASSERT_EQ(c.ack(got[0].receipt), errc::ok);       // acked
-  ASSERT_EQ(c.nack(got[1].receipt), errc::ok);      // ready again
-  ASSERT_EQ(c.nack(got[2].receipt, 1h), errc::ok);  // delayed
-  const auto s = qstats(b, "q");                    // got[3]: in flight; 2 never delivered
-  EXPECT_EQ(s.acked, 1u);
-  EXPECT_EQ(s.ready, 3u);
-  EXPECT_EQ(s.delayed, 1u);
-  EXPECT_EQ(s.in_flight, 1u);
-  EXPECT_EQ(s.ack_floor, 0u) << "offset 0 is acked, but the batch's views still pin its bytes";
-  EXPECT_EQ(s.bytes_acked_waiting, lanes_test::record_footprint(2));
-  EXPECT_EQ(s.end_offset, 6u);
-  EXPECT_EQ(s.redelivered, 0u);
-  const auto again = receive_until(c, 1);  // ends the first batch's views
-  ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].receipt.offset, got[1].receipt.offset) << "given back first";
-  EXPECT_EQ(qstats(b, "q").redelivered, 1u);
-  EXPECT_EQ(qstats(b, "q").ack_floor, 1u);
-}
-
-TEST(QueueSemantics, AnOldUnackedMessageDoesNotHideNewerAckedSpace) {
-  lanes_test::bus_with_topic bt("q", queue_topic(1));
-  auto& [b, p] = bt;
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(p.publish(std::nullopt, std::string(100, 'x')));
-  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
-  const auto got = receive_until(c, 5);
-  ASSERT_EQ(got.size(), 5u);
-  for (std::size_t i = 1; i < 5; ++i) ASSERT_EQ(c.ack(got[i].receipt), errc::ok);
-  auto s = qstats(b, "q");
-  EXPECT_EQ(s.ack_floor, 0u) << "offset 0 still unacked";
-  EXPECT_EQ(s.acked, 4u);
-  EXPECT_EQ(s.in_flight, 1u);
-  const std::uint64_t one = lanes_test::record_footprint(100);
-  EXPECT_EQ(s.bytes_held, 5 * one);
-  EXPECT_EQ(s.bytes_acked_waiting, 4 * one);
-  EXPECT_EQ(s.bytes_unacked, one);
-  ASSERT_EQ(c.ack(got[0].receipt), errc::ok);
-  s = qstats(b, "q");
-  EXPECT_EQ(s.ack_floor, 5u);
-  EXPECT_EQ(s.bytes_held, 0u);
-  EXPECT_EQ(s.bytes_acked_waiting, 0u);
-}
-
-TEST(QueueSemantics, AckedSpaceGoesBackToProducers) {
-  lanes_test::bus_with_topic bt("q", queue_topic(1, 4096));
-  auto& [b, p] = bt;
-  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
-  const std::string value(200, 'v');
-  // Many rings' worth of messages through a 4 KiB ring: only possible if acks free space.
-  int published = 0;
-  int acked = 0;
-  for (int round = 0; round < 200; ++round) {
-    while (p.try_publish(std::nullopt, value)) ++published;
-    const auto r = c.receive(64);
-    ASSERT_EQ(r.status, errc::ok);
-    for (const auto& m : r.messages) {
-      ASSERT_EQ(c.ack(m.receipt), errc::ok);
-      ++acked;
-    }
-  }
-  EXPECT_GT(published, 1000);
-  for (;;) {
-    const auto r = c.receive(64);
-    if (r.messages.empty()) break;
-    for (const auto& m : r.messages) {
-      ASSERT_EQ(c.ack(m.receipt), errc::ok);
-      ++acked;
-    }
-  }
-  EXPECT_EQ(acked, published);
-  EXPECT_EQ(qstats(b, "q").bytes_held, 0u);
-}
-
-// A consumer that is late (its message expired and another consumer acked it) can still read
-// its batch until its next receive: the ring is not given back under its views.
-TEST(QueueSemantics, ViewsOutliveAnExpiryAckedByAnotherConsumer) {
-  const auto clock = std::make_shared<lanes::shifted_clock>();
-  lanes::topic_config tc = queue_topic(1, 4096);
-  tc.queue.visibility_timeout = 1h;
-  lanes_test::bus_with_topic bt("q", tc, lanes_test::clocked_bus(clock));
-  auto& [b, p] = bt;
-  const std::string original(200, 'A');
-  ASSERT_TRUE(p.publish(std::nullopt, original));
-  lanes::queue_consumer slow = b.make_queue_consumer(qc("q"));
-  lanes::queue_consumer fast = b.make_queue_consumer(qc("q"));
-  const auto held = slow.receive(1);
-  ASSERT_EQ(held.messages.size(), 1u);
-  const std::string_view view = held.messages[0].record.value;
-  clock->advance(1h);
-  const auto again = receive_until(fast, 1, 10s);  // after the deadline
-  ASSERT_EQ(again.size(), 1u);
-  ASSERT_EQ(again[0].receipt.delivery, 2u);
-  ASSERT_EQ(fast.ack(again[0].receipt), errc::ok);
-  // The producer may not reuse the bytes under `view`: the ring fills up instead.
-  const std::string other(200, 'B');
-  int published = 0;
-  while (p.try_publish(std::nullopt, other)) ++published;
-  EXPECT_LT(published, 20);
-  EXPECT_EQ(view, original);
-  EXPECT_EQ(slow.ack(held.messages[0].receipt), errc::already_acked);
-  EXPECT_EQ(qstats(b, "q").ack_floor, 0u);
-  // Its next receive ends the views: the space goes back.
-  const auto next = slow.receive(64);
-  EXPECT_EQ(next.messages.size(), static_cast<std::size_t>(published));
-  for (const auto& m : next.messages) ASSERT_EQ(slow.ack(m.receipt), errc::ok);
-  EXPECT_TRUE(p.try_publish(std::nullopt, other));
-  EXPECT_EQ(qstats(b, "q").ack_floor, static_cast<std::uint64_t>(published) + 1);
-}
-
-// Acking a receipt kept from an earlier batch does not count toward the current batch: the
-// current batch's views stay pinned until all of its own messages are settled.
-TEST(QueueSemantics, OlderReceiptsDoNotUnpinTheCurrentBatch) {
-  lanes_test::bus_with_topic bt("q", queue_topic(1));
-  auto& [b, p] = bt;
-  lanes::queue_consumer c = b.make_queue_consumer(qc("q"));
-  ASSERT_TRUE(p.publish(std::nullopt, "a"));
-  const auto first = receive_until(c, 1);
-  ASSERT_EQ(first.size(), 1u);
-  ASSERT_TRUE(p.publish(std::nullopt, "b"));
-  ASSERT_TRUE(p.publish(std::nullopt, "c"));
-  const auto second = receive_until(c, 2);
-  ASSERT_EQ(second.size(), 2u);
-  ASSERT_EQ(c.ack(first[0].receipt), errc::ok);
-  ASSERT_EQ(c.ack(second[0].receipt), errc::ok);
-  EXPECT_EQ(qstats(b, "q").ack_floor, 0u) << "\"c\" of the current batch is not settled";
-  ASSERT_EQ(c.ack(second[1].receipt), errc::ok);
-  EXPECT_EQ(qstats(b, "q").ack_floor, 3u);
-  EXPECT_EQ(qstats(b, "q").bytes_held, 0u);
+  expect_held_for_an_hour(cq, c, 1, "held for an hour of the bus's clock");
 }
 
 TEST(QueueSemantics, BatchAckReportsEachReceipt) {

@@ -41,6 +41,30 @@ struct tally {
   std::atomic<std::uint64_t> errors{0};
 };
 
+// One consumer thread's loop: receives (batch() messages at most, 2 ms at most) until every
+// message is done, handing each message to `handle`. A receive error counts in t.errors and
+// ends the loop, and so does a minute without a message (gave_up: lost messages?).
+template <class Batch, class Handle>
+void receive_until_done(lanes::queue_consumer& c, tally& t, std::uint64_t total,
+                        std::atomic<bool>& gave_up, lanes_test::start_line& start, Batch batch,
+                        Handle handle) {
+  lanes_test::stall_guard guard(gave_up);
+  start.wait();
+  while (t.done.load() < total) {
+    const auto r = c.receive(batch(), 2ms);
+    if (r.status != errc::ok) {
+      t.errors.fetch_add(1);
+      return;
+    }
+    if (r.messages.empty()) {
+      if (guard.give_up()) return;
+      continue;
+    }
+    guard.progress();
+    for (const lanes::queue_message& m : r.messages) handle(m);
+  }
+}
+
 void run_stress(lanes::bus& b, const char* topic, std::uint32_t max_deliveries, bool with_dlq,
                 bool keys) {
   const std::uint64_t per = lanes_test::stress_iters(lanes_test::under_tsan ? 1500 : 20000);
@@ -68,68 +92,42 @@ void run_stress(lanes::bus& b, const char* topic, std::uint32_t max_deliveries, 
     threads.emplace_back([&, id] {
       lanes::queue_consumer c = b.make_queue_consumer(qc(topic).max_receive(16));
       std::mt19937_64 rng(static_cast<std::uint64_t>(id) * 7919 + 1);
-      lanes_test::stall_guard guard(gave_up);
-      start.wait();
-      while (t.done.load() < total) {
-        const auto r = c.receive(1 + rng() % 16, 2ms);
-        if (r.status != errc::ok) {
-          t.errors.fetch_add(1);
-          return;
-        }
-        if (r.messages.empty()) {
-          if (guard.give_up()) return;
-          continue;
-        }
-        guard.progress();
-        for (const lanes::queue_message& m : r.messages) {
-          const std::uint64_t tag = value_tag(m.record.value);
-          const std::uint64_t dice = rng() % 100;
-          if (dice < 8) {
-            (void)c.nack(m.receipt);  // may race with expiry: stale is fine
-          } else if (dice < 12) {
-            (void)c.nack(m.receipt, std::chrono::microseconds(rng() % 3000));
-          } else if (dice < 16) {
-            // Left to expire (visibility timeout is short).
-          } else if (dice < 18) {
-            lanes::receipt rc = m.receipt;
-            (void)c.extend(rc, 1ms);  // then left to expire sooner or later
+      const auto batch = [&] { return 1 + rng() % 16; };
+      receive_until_done(c, t, total, gave_up, start, batch, [&](const lanes::queue_message& m) {
+        const std::uint64_t tag = value_tag(m.record.value);
+        const std::uint64_t dice = rng() % 100;
+        if (dice < 8) {
+          (void)c.nack(m.receipt);  // may race with expiry: stale is fine
+        } else if (dice < 12) {
+          (void)c.nack(m.receipt, std::chrono::microseconds(rng() % 3000));
+        } else if (dice < 16) {
+          // Left to expire (visibility timeout is short).
+        } else if (dice < 18) {
+          lanes::receipt rc = m.receipt;
+          (void)c.extend(rc, 1ms);  // then left to expire sooner or later
+        } else {
+          const errc e = c.ack(m.receipt);
+          if (e == errc::ok) {
+            t.ack_of(tag).fetch_add(1);
+            t.done.fetch_add(1);
+          } else if (e == errc::stale_receipt || e == errc::already_acked) {
+            t.stale.fetch_add(1);  // its deadline passed first: it comes (came) back
           } else {
-            const errc e = c.ack(m.receipt);
-            if (e == errc::ok) {
-              t.ack_of(tag).fetch_add(1);
-              t.done.fetch_add(1);
-            } else if (e == errc::stale_receipt || e == errc::already_acked) {
-              t.stale.fetch_add(1);  // its deadline passed first: it comes (came) back
-            } else {
-              t.errors.fetch_add(1);
-            }
+            t.errors.fetch_add(1);
           }
         }
-      }
+      });
     });
   }
   if (with_dlq) {
     threads.emplace_back([&] {
       lanes::queue_consumer c = b.make_queue_consumer(qc("dlq"));
-      lanes_test::stall_guard guard(gave_up);
-      start.wait();
-      while (t.done.load() < total) {
-        const auto r = c.receive(16, 2ms);
-        if (r.status != errc::ok) {
-          t.errors.fetch_add(1);
-          return;
-        }
-        if (r.messages.empty()) {
-          if (guard.give_up()) return;
-          continue;
-        }
-        guard.progress();
-        for (const lanes::queue_message& m : r.messages) {
-          t.dead_of(value_tag(m.record.value)).fetch_add(1);
-          t.done.fetch_add(1);
-          if (c.ack(m.receipt) != errc::ok) t.errors.fetch_add(1);
-        }
-      }
+      const auto batch = [] { return std::size_t{16}; };
+      receive_until_done(c, t, total, gave_up, start, batch, [&](const lanes::queue_message& m) {
+        t.dead_of(value_tag(m.record.value)).fetch_add(1);
+        t.done.fetch_add(1);
+        if (c.ack(m.receipt) != errc::ok) t.errors.fetch_add(1);
+      });
     });
   }
   for (auto& th : threads) th.join();

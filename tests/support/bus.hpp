@@ -7,10 +7,17 @@
 //   clocked_bus(clock)   a quiet bus on a shifted_clock the test moves: visibility timeouts,
 //                        delays and retention by age pass when the test says, not by sleeping.
 //   log_topic(n, ring)   a log topic_config with n partitions of `ring` bytes.
+//   durable_topic(n, d, ring)  the same, kept in the data directory with durability d.
+//   parts({0, 1}, topic) those partitions of `topic` ("t" unless told).
 //   bus_with_topic       a quiet bus, one topic and a producer of it.
-//   owned_record         a record copied out of a poll (views die at the next poll).
-//   poll_until(c, n, d)  polls until n records arrived or d passed; returns them in order.
+//   owned_record, own    lanes::owned_record and lanes::own (views die at the next poll).
+//   poll_until(c, n, d)  polls until n records arrived or d passed; returns them in order
+//                        (the loop is fetch_until, shared with receive_until).
 //   poll_quiet(c, d)     polls until one poll of duration d returns nothing.
+//   reader_of(b, t, n)   a group-less consumer of the n partitions of topic t from the log
+//                        start; end_offsets(b, t): the end offset of each of its partitions.
+//   read_topic(b, t, n, k)  the first k records of topic t's n partitions from the log start
+//                        (only durable ones when told), through reader_of.
 //   snapshot(b, topic)   the describe_topic numbers as one comparable value, to check that a
 //                        failed call changed nothing.
 //   tag_value / value_tag  an 8-byte (producer, sequence) tag as a message value.
@@ -24,6 +31,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -70,49 +78,35 @@ inline lanes::bus_config clocked_bus(std::shared_ptr<const lanes::clock_source> 
 
 // Builders for publish_options and consumer_config. (Designated initializers that leave
 // members out trip GCC 12's -Wmissing-field-initializers, which -Werror makes fatal.)
-struct opts {
-  lanes::publish_options o;
-  opts& partition(std::uint32_t p) {
-    o.partition = p;
-    return *this;
+// Each call sets one member and returns the builder: cc().group("g").auto_commit(false).
+template <class Self, class Config>
+struct builder {
+ protected:
+  template <class Member, class Value>
+  Self& set(Member Config::*member, Value&& value) {
+    static_cast<Self&>(*this).c.*member = std::forward<Value>(value);
+    return static_cast<Self&>(*this);
   }
-  opts& timestamp_ns(std::int64_t t) {
-    o.timestamp_ns = t;
-    return *this;
-  }
-  opts& headers(std::span<const lanes::header> h) {
-    o.headers = h;
-    return *this;
-  }
-  operator const lanes::publish_options&() const { return o; }  // NOLINT: implicit on purpose
 };
 
-struct cc {
+struct opts : builder<opts, lanes::publish_options> {
+  lanes::publish_options c;
+  opts& partition(std::uint32_t p) { return set(&lanes::publish_options::partition, p); }
+  opts& timestamp_ns(std::int64_t t) { return set(&lanes::publish_options::timestamp_ns, t); }
+  opts& headers(std::span<const lanes::header> h) {
+    return set(&lanes::publish_options::headers, h);
+  }
+  operator const lanes::publish_options&() const { return c; }  // NOLINT: implicit on purpose
+};
+
+struct cc : builder<cc, lanes::consumer_config> {
   lanes::consumer_config c;
-  cc& group(std::string g) {
-    c.group = std::move(g);
-    return *this;
-  }
-  cc& strategy(lanes::assignment_strategy s) {
-    c.strategy = s;
-    return *this;
-  }
-  cc& reset(lanes::offset_reset r) {
-    c.reset = r;
-    return *this;
-  }
-  cc& auto_commit(bool on) {
-    c.auto_commit = on;
-    return *this;
-  }
-  cc& max_poll_records(std::size_t n) {
-    c.max_poll_records = n;
-    return *this;
-  }
-  cc& busy_spin(bool on) {
-    c.busy_spin = on;
-    return *this;
-  }
+  cc& group(std::string g) { return set(&lanes::consumer_config::group, std::move(g)); }
+  cc& strategy(lanes::assignment_strategy s) { return set(&lanes::consumer_config::strategy, s); }
+  cc& reset(lanes::offset_reset r) { return set(&lanes::consumer_config::reset, r); }
+  cc& auto_commit(bool on) { return set(&lanes::consumer_config::auto_commit, on); }
+  cc& max_poll_records(std::size_t n) { return set(&lanes::consumer_config::max_poll_records, n); }
+  cc& busy_spin(bool on) { return set(&lanes::consumer_config::busy_spin, on); }
   operator lanes::consumer_config() const { return c; }  // NOLINT: implicit on purpose
 };
 
@@ -146,23 +140,49 @@ inline lanes::topic_config log_topic(std::uint32_t partitions,
   return c;
 }
 
+// The same, kept in the bus's data directory with durability `d`.
+inline lanes::topic_config durable_topic(std::uint32_t partitions, lanes::durability d,
+                                         std::size_t ring = 64 * 1024) {
+  lanes::topic_config c = log_topic(partitions, ring);
+  c.durable = d;
+  return c;
+}
+
+inline std::vector<topic_partition> parts(std::initializer_list<std::uint32_t> ps,
+                                          const std::string& topic = "t") {
+  std::vector<topic_partition> v;
+  for (std::uint32_t p : ps) v.push_back({topic, p});
+  return v;
+}
+
 // The tests keep what they poll as lanes::owned_record (lanes::own copies a record_view).
 using lanes::own;
 using lanes::owned_record;
+
+// Calls fetch(k) (one poll or receive of at most 10 ms, for at most k items) until `n` items
+// arrived or `limit` passed, keeping own_item(x) of each x in its result's `items`. A status
+// other than ok fails the test and ends the loop. (poll_until, receive_until.)
+template <class Item, class Fetch, class Result, class Items, class Own>
+std::vector<Item> fetch_until(std::size_t n, std::chrono::milliseconds limit, Fetch fetch,
+                              Items Result::*items, Own own_item) {
+  std::vector<Item> out;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    const Result r = fetch(n - out.size());
+    EXPECT_EQ(r.status, lanes::errc::ok) << lanes::to_string(r.status);
+    if (r.status != lanes::errc::ok) break;
+    for (const auto& x : r.*items) out.push_back(own_item(x));
+  }
+  return out;
+}
 
 // Polls (in slices of at most 10 ms) until `n` records arrived or `limit` passed. A poll
 // status other than ok fails the test.
 inline std::vector<owned_record> poll_until(lanes::consumer& c, std::size_t n,
                                             std::chrono::milliseconds limit = 5s) {
-  std::vector<owned_record> out;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
-    const lanes::poll_result r = c.poll(10ms);
-    EXPECT_EQ(r.status, lanes::errc::ok) << lanes::to_string(r.status);
-    if (r.status != lanes::errc::ok) break;
-    for (const lanes::record_view& v : r.records) out.push_back(own(v));
-  }
-  return out;
+  const auto poll = [&](std::size_t) { return c.poll(10ms); };
+  const auto own_view = [](const lanes::record_view& v) { return own(v); };
+  return fetch_until<owned_record>(n, limit, poll, &lanes::poll_result::records, own_view);
 }
 
 // Polls until one poll of `quiet` returns no record; returns everything read.
@@ -175,6 +195,37 @@ inline std::vector<owned_record> poll_quiet(lanes::consumer& c,
     if (r.status != lanes::errc::ok || r.records.empty()) break;
     for (const lanes::record_view& v : r.records) out.push_back(own(v));
   }
+  return out;
+}
+
+// A group-less consumer assigned every partition of `topic`, reading from the log start
+// (`config` gives the rest; its reset is set to earliest).
+inline lanes::consumer reader_of(lanes::bus& b, const std::string& topic, std::uint32_t partitions,
+                                 lanes::consumer_config config = {}) {
+  config.reset = offset_reset::earliest;
+  lanes::consumer c = b.make_consumer(config);
+  std::vector<topic_partition> all;
+  for (std::uint32_t i = 0; i < partitions; ++i) all.push_back({topic, i});
+  EXPECT_EQ(c.assign(all), errc::ok);
+  return c;
+}
+
+// Every record of `topic` from the start (at least `expect`, waiting up to 10 s for them);
+// with `durable_only`, only what is durable (consumer_config::read_durable_only).
+inline std::vector<owned_record> read_topic(lanes::bus& b, const std::string& topic,
+                                            std::uint32_t partitions, std::size_t expect,
+                                            bool durable_only = false) {
+  lanes::consumer_config config;
+  config.read_durable_only = durable_only;
+  lanes::consumer c = reader_of(b, topic, partitions, config);
+  return poll_until(c, expect, 10s);
+}
+
+inline std::vector<std::uint64_t> end_offsets(const lanes::bus& b, const std::string& topic) {
+  std::vector<std::uint64_t> out;
+  const auto info = b.describe_topic(topic);
+  if (!info) return out;
+  for (const auto& p : info->partitions) out.push_back(p.end_offset);
   return out;
 }
 

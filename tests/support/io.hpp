@@ -4,6 +4,8 @@
 //   scratch_dir          a fresh directory under /tmp (support/scratch_dir.hpp)
 //   LANES_REQUIRE_URING  skips the test (with the reason) where io_uring cannot be set up
 //   log_test             fixture: io_uring or a skip, a scratch directory, open(options)
+//   data_dir_test        fixture: io_uring or a skip, and a scratch directory `dir` for a bus's
+//                        data directory (the durable bus and queue tests)
 //   batch_bytes(o, n, s) the deterministic payload of the batch starting at offset o
 //   log_writer           appends deterministic batches, keeping their bytes alive
 //   read_all(log)        every batch from the log start, through read()
@@ -63,6 +65,16 @@ class log_test : public ::testing::Test {
   }
 
   scratch_dir dir_;
+};
+
+// The fixture of the bus and queue tests that keep a data directory: skips the test where
+// io_uring cannot be set up; `dir` is the test's data directory (quiet_bus(dir.path())).
+// Suites name it: using BusDurable = lanes_test::data_dir_test;
+class data_dir_test : public ::testing::Test {
+ protected:
+  void SetUp() override { LANES_REQUIRE_URING(); }
+
+  scratch_dir dir;
 };
 
 // Payload of `size` bytes for the batch whose first offset is `first`: a function of both,
