@@ -17,19 +17,7 @@
 
 namespace {
 
-using lanes::errc;
-using lanes::frame_claim;
-using lanes::frame_ring;
-using lanes::frame_view;
-using lanes::producer_mode;
-using lanes_test::drain;
-using lanes_test::expect_one_frame;
-using lanes_test::filler;
-using lanes_test::lap_end;
-using lanes_test::put;
-using lanes_test::seen_frame;
-using lanes_test::text_of;
-using lanes_test::write;
+using namespace lanes_test;
 
 TEST(FrameRing, AbortedFrameIsSkipped) {
   frame_ring r(256);

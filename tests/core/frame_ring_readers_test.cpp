@@ -12,13 +12,7 @@
 
 namespace {
 
-using lanes::errc;
-using lanes::frame_ring;
-using lanes::frame_view;
-using lanes::producer_mode;
-using lanes_test::drain;
-using lanes_test::filler;
-using lanes_test::write;
+using namespace lanes_test;
 
 TEST(FrameRing, EveryReaderSeesEveryFrameInOrder) {
   frame_ring r(256);

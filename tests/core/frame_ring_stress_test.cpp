@@ -12,16 +12,14 @@
 #include <thread>
 #include <vector>
 
+#include "frame_ring_frames.hpp"
 #include "lanes/frame_ring.hpp"
+#include "stress_loop.hpp"
 #include "support/concurrency.hpp"
 
 namespace {
 
-using lanes::errc;
-using lanes::frame_claim;
-using lanes::frame_ring;
-using lanes::frame_view;
-using lanes::producer_mode;
+using namespace lanes_test;
 
 // Frame payload: producer id, length, sequence, then bytes derived from all three.
 constexpr std::size_t frame_head = 16;
@@ -94,12 +92,7 @@ void run_frame_ring(producer_mode mode, std::uint32_t producers, std::uint64_t n
       std::vector<std::byte> buf(frame_head + 64);
       lanes_test::stall_guard guard(gave_up);
       auto claim = [&](std::size_t bytes, frame_claim& c) {
-        while (!(c = r.try_claim(bytes))) {
-          if (guard.give_up()) return false;
-          lanes_test::backoff();
-        }
-        guard.progress();
-        return true;
+        return retry(guard, [&] { return static_cast<bool>(c = r.try_claim(bytes)); });
       };
       start.wait();
       for (std::uint64_t seq = 0; seq < n; ++seq) {
@@ -112,12 +105,12 @@ void run_frame_ring(producer_mode mode, std::uint32_t producers, std::uint64_t n
         }
         if (seq % 5 == 0) {
           encode(buf.data(), pid, seq, len);
-          while (r.try_write(std::span<const std::byte>(buf.data(), len),
-                             static_cast<std::uint16_t>(pid + 1)) != errc::ok) {
-            if (guard.give_up()) return;
-            lanes_test::backoff();
+          const std::span<const std::byte> frame(buf.data(), len);
+          if (!retry(guard, [&] {
+                return r.try_write(frame, static_cast<std::uint16_t>(pid + 1)) == errc::ok;
+              })) {
+            return;
           }
-          guard.progress();
           continue;
         }
         const bool shrink = seq % 11 == 3;
@@ -137,12 +130,7 @@ void run_frame_ring(producer_mode mode, std::uint32_t producers, std::uint64_t n
     while (res_poll.frames < total) {
       const std::size_t got =
           polling.poll([&](const frame_view& f) { check_frame(f, next, res_poll); }, 7);
-      if (got != 0) {
-        guard.progress();
-      } else {
-        if (guard.give_up()) return;
-        lanes_test::backoff();
-      }
+      if (!keep_going(guard, got != 0)) return;
     }
   });
   threads.emplace_back([&] {
