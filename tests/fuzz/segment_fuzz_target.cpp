@@ -140,14 +140,8 @@ void segment_input(const std::uint8_t* data, std::size_t size) {
 namespace {
 
 std::vector<std::uint8_t> batch(std::uint64_t base, std::uint32_t count, std::size_t len) {
-  std::vector<std::byte> payload(len);
-  for (std::size_t i = 0; i < len; ++i) payload[i] = static_cast<std::byte>(i * 7 + base);
-  batch_header h;
-  h.base_offset = base;
-  h.count = count;
-  h.first_timestamp_ns = 1000;
-  h.max_timestamp_ns = 2000;
-  const std::vector<std::byte> b = lanes_test::encoded_batch(h, payload);
+  const std::vector<std::byte> b =
+      lanes_test::encoded_batch(base, count, lanes_test::pattern_bytes(len, 7, base), 1000, 2000);
   const auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
   return {p, p + b.size()};
 }

@@ -15,10 +15,24 @@
 
 namespace lanes_test {
 
-// The encoded batch of `h` (its base offset, count and timestamps; the payload length and CRC
-// are filled in here) followed by `payload`.
-inline std::vector<std::byte> encoded_batch(lanes::io::batch_header h,
-                                            std::span<const std::byte> payload) {
+// `len` bytes that tell their position: byte i is (i * step + start) mod 256.
+inline std::vector<std::byte> pattern_bytes(std::size_t len, std::uint64_t step,
+                                            std::uint64_t start) {
+  std::vector<std::byte> v(len);
+  for (std::size_t i = 0; i < len; ++i) v[i] = static_cast<std::byte>(i * step + start);
+  return v;
+}
+
+// The encoded batch of `count` records from offset `base`, timestamps first_ts..max_ts (ns),
+// whose payload is `payload`: header (with its payload length and CRC), then the payload.
+inline std::vector<std::byte> encoded_batch(std::uint64_t base, std::uint32_t count,
+                                            std::span<const std::byte> payload,
+                                            std::int64_t first_ts, std::int64_t max_ts) {
+  lanes::io::batch_header h;
+  h.base_offset = base;
+  h.count = count;
+  h.first_timestamp_ns = first_ts;
+  h.max_timestamp_ns = max_ts;
   h.payload_length = static_cast<std::uint32_t>(payload.size());
   std::vector<std::byte> out(lanes::io::batch_header_size + payload.size());
   lanes::io::encode_batch_header(h, out.data());

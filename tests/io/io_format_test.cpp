@@ -54,14 +54,7 @@ TEST(IoCrc32c, HardwareAndSoftwareAgreeAndExtendComposes) {
 }
 
 std::vector<std::byte> make_batch(std::uint64_t base, std::uint32_t count, std::size_t len) {
-  std::vector<std::byte> payload(len);
-  for (std::size_t i = 0; i < len; ++i) payload[i] = static_cast<std::byte>(i * 31 + base);
-  batch_header h;
-  h.base_offset = base;
-  h.count = count;
-  h.first_timestamp_ns = 10;
-  h.max_timestamp_ns = 20;
-  return lanes_test::encoded_batch(h, payload);
+  return lanes_test::encoded_batch(base, count, lanes_test::pattern_bytes(len, 31, base), 10, 20);
 }
 
 TEST(IoFormat, BatchRoundTripAndRejections) {
