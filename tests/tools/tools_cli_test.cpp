@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lanes/lanes.hpp"
@@ -58,10 +59,18 @@ TEST_F(ToolsCli, ProduceConsumeRoundTrip) {
             std::string::npos);
   EXPECT_NE(r.out.find("\"topic\": \"orders\""), std::string::npos);
 
+  // `lanes consume -t orders ARGS` runs, in turn: each exits 0 and prints that many lines
+  // (0 lines: nothing at all).
+  auto expect_consumed = [&](const std::vector<std::pair<std::string, std::size_t>>& runs) {
+    for (const auto& [args, lines] : runs) {
+      const result c = lanes("consume -d " + d() + " -t orders " + args);
+      ASSERT_EQ(c.rc, 0) << args << ": " << c.err;
+      EXPECT_EQ(lines_of(c.out).size(), lines) << args << ": " << c.out;
+    }
+  };
+
   // -c, --partition, --from OFFSET and @TIMESTAMP_MS.
-  r = lanes("consume -d " + d() + " -t orders -c 2");
-  ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(lines_of(r.out).size(), 2u);
+  ASSERT_NO_FATAL_FAILURE(expect_consumed({{"-c 2", 2}}));
   std::size_t per_partition = 0;
   for (int p = 0; p < 3; ++p) {
     r = lanes("consume -d " + d() + " -t orders -e --partition " + std::to_string(p));
@@ -69,26 +78,18 @@ TEST_F(ToolsCli, ProduceConsumeRoundTrip) {
     per_partition += lines_of(r.out).size();
   }
   EXPECT_EQ(per_partition, 5u);
-  r = lanes("consume -d " + d() + " -t orders -e --json --from @9000000000000");
-  ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(r.out, "");  // every record is older than the year 2255
-  r = lanes("consume -d " + d() + " -t orders -e --from @0");
-  ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(lines_of(r.out).size(), 5u);
-  r = lanes("consume -d " + d() + " -t orders -e --from latest");
-  ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(r.out, "");
+  ASSERT_NO_FATAL_FAILURE(expect_consumed({
+      {"-e --json --from @9000000000000", 0},  // every record is older than the year 2255
+      {"-e --from @0", 5},
+      {"-e --from latest", 0},
+  }));
 
   // A group commits what it printed: the second run has nothing new, then the new one.
-  r = lanes("consume -d " + d() + " -t orders -e --group g1 -c 3");
-  ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(lines_of(r.out).size(), 3u);
-  r = lanes("consume -d " + d() + " -t orders -e --group g1");
-  ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(lines_of(r.out).size(), 2u);
-  r = lanes("consume -d " + d() + " -t orders -e --group g1");
-  ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(r.out, "");
+  ASSERT_NO_FATAL_FAILURE(expect_consumed({
+      {"-e --group g1 -c 3", 3},
+      {"-e --group g1", 2},
+      {"-e --group g1", 0},
+  }));
   ASSERT_EQ(lanes("produce -d " + d() + " -t orders --durability sync", "late\n").rc, 0);
   r = lanes("consume -d " + d() + " -t orders -e --group g1");
   ASSERT_EQ(r.rc, 0) << r.err;
