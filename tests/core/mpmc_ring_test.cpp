@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "ring_capacity_checks.hpp"
+#include "stress_loop.hpp"
 #include "support/checks.hpp"
 #include "support/concurrency.hpp"
 
@@ -24,15 +26,9 @@ using lanes::mpmc_ring;
 using namespace lanes_test;
 
 TEST(MpmcRing, RejectsBadCapacity) {
-  for (std::size_t c : {3u, 6u, 7u, 24u, 1023u}) {
-    EXPECT_EQ(code_thrown_by([c] { mpmc_ring<int> r(c); }), errc::capacity_not_power_of_two)
-        << "capacity " << c;
-  }
-  for (std::size_t c : {0u, 1u}) {
-    EXPECT_EQ(code_thrown_by([c] { mpmc_ring<int> r(c); }), errc::capacity_too_small)
-        << "capacity " << c;
-  }
-  EXPECT_EQ(code_thrown_by([] { mpmc_ring<int> r(2); }), std::error_code{});
+  expect_capacities_rejected<mpmc_ring<int>>({3, 6, 7, 24, 1023}, errc::capacity_not_power_of_two);
+  expect_capacities_rejected<mpmc_ring<int>>({0, 1}, errc::capacity_too_small);
+  expect_capacity_accepted<mpmc_ring<int>>(2);
 }
 
 TEST(MpmcRing, EmptyAndFullAtSmallestCapacity) {
@@ -235,11 +231,7 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
         if (blocking) {
           r.push(tag);
         } else {
-          while (!r.try_push(tag)) {
-            if (guard.give_up()) return;
-            lanes_test::backoff();
-          }
-          guard.progress();
+          if (!retry(guard, [&] { return r.try_push(tag); })) return;
         }
       }
     });
@@ -276,12 +268,8 @@ run_result run_mpmc(int producers, int consumers, std::uint64_t n, std::size_t c
         // With the blocking consumers' tickets counted in, every reserved pop has an item.
         while (try_budget.fetch_sub(1, std::memory_order_relaxed) > 0) {
           std::uint64_t v = 0;
-          while (!r.try_pop(v)) {
-            if (guard.give_up()) return;
-            lanes_test::backoff();
-          }
+          if (!retry(guard, [&] { return r.try_pop(v); })) return;
           take(v);
-          guard.progress();
         }
       }
     });
@@ -326,24 +314,27 @@ void expect_exactly_once(const run_result& res, int producers, std::uint64_t n) 
   EXPECT_EQ(repeated, 0u) << "items received more than once";
 }
 
+// run_mpmc with stress_iters(iters) items per producer, then expect_exactly_once.
+void run_and_expect_exactly_once(int producers, int consumers, std::uint64_t iters,
+                                 std::size_t capacity, style how) {
+  const std::uint64_t n = lanes_test::stress_iters(iters);
+  expect_exactly_once(run_mpmc(producers, consumers, n, capacity, how), producers, n);
+}
+
 TEST(MpmcRing, TwoProducersTwoConsumersTryOps) {
-  const std::uint64_t n = lanes_test::stress_iters(100'000);
-  expect_exactly_once(run_mpmc(2, 2, n, 64, style::try_ops), 2, n);
+  run_and_expect_exactly_once(2, 2, 100'000, 64, style::try_ops);
 }
 
 TEST(MpmcRing, TwoProducersTwoConsumersBlocking) {
-  const std::uint64_t n = lanes_test::stress_iters(100'000);
-  expect_exactly_once(run_mpmc(2, 2, n, 64, style::blocking), 2, n);
+  run_and_expect_exactly_once(2, 2, 100'000, 64, style::blocking);
 }
 
 TEST(MpmcRing, MixedTryAndBlockingOnTheSmallestRing) {
-  const std::uint64_t n = lanes_test::stress_iters(20'000);
-  expect_exactly_once(run_mpmc(2, 2, n, 2, style::mixed), 2, n);
+  run_and_expect_exactly_once(2, 2, 20'000, 2, style::mixed);
 }
 
 TEST(MpmcRing, ThreeProducersOneBlockingConsumer) {
-  const std::uint64_t n = lanes_test::stress_iters(40'000);
-  expect_exactly_once(run_mpmc(3, 1, n, 16, style::mixed), 3, n);
+  run_and_expect_exactly_once(3, 1, 40'000, 16, style::mixed);
 }
 
 // Contention without back-pressure: producers race only with each other on the tail (and

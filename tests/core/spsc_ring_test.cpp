@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "ring_capacity_checks.hpp"
+#include "stress_loop.hpp"
 #include "support/checks.hpp"
 #include "support/concurrency.hpp"
 
@@ -26,19 +28,13 @@ using lanes::spsc_ring;
 using namespace lanes_test;
 
 TEST(SpscRing, RejectsCapacityNotPowerOfTwo) {
-  for (std::size_t c : {3u, 5u, 6u, 12u, 100u, 1000u}) {
-    const std::error_code ec = code_thrown_by([c] { spsc_ring<int> r(c); });
-    EXPECT_EQ(ec, errc::capacity_not_power_of_two) << "capacity " << c;
-    EXPECT_EQ(&ec.category(), &lanes::lanes_category());
-  }
+  expect_capacities_rejected<spsc_ring<int>>({3, 5, 6, 12, 100, 1000},
+                                             errc::capacity_not_power_of_two);
 }
 
 TEST(SpscRing, RejectsCapacityTooSmall) {
-  for (std::size_t c : {0u, 1u}) {
-    EXPECT_EQ(code_thrown_by([c] { spsc_ring<int> r(c); }), errc::capacity_too_small)
-        << "capacity " << c;
-  }
-  EXPECT_EQ(code_thrown_by([] { spsc_ring<int> r(2); }), std::error_code{});
+  expect_capacities_rejected<spsc_ring<int>>({0, 1}, errc::capacity_too_small);
+  expect_capacity_accepted<spsc_ring<int>>(2);
 }
 
 TEST(SpscRing, EmptyAndFullAtSmallestCapacity) {
@@ -344,12 +340,7 @@ TEST(SpscRing, ConcurrentOrderIsPreserved) {
           progressed = !s.empty();
         }
       }
-      if (progressed) {
-        guard.progress();
-      } else {
-        if (guard.give_up()) return;
-        lanes_test::backoff();
-      }
+      if (!keep_going(guard, progressed)) return;
     }
   });
 
@@ -383,12 +374,7 @@ TEST(SpscRing, ConcurrentOrderIsPreserved) {
             got = 1;
           }
       }
-      if (got != 0) {
-        guard.progress();
-      } else {
-        if (guard.give_up()) return;
-        lanes_test::backoff();
-      }
+      if (!keep_going(guard, got != 0)) return;
     }
   });
   producer.join();
@@ -413,11 +399,7 @@ TEST(SpscRing, ConcurrentLifetimesBalance) {
       lanes_test::stall_guard guard(gave_up);
       start.wait();
       for (int i = 0; i < n; ++i) {
-        while (!r.try_emplace(i)) {
-          if (guard.give_up()) return;
-          lanes_test::backoff();
-        }
-        guard.progress();
+        if (!retry(guard, [&] { return r.try_emplace(i); })) return;
       }
     });
     std::thread consumer([&] {
@@ -425,15 +407,9 @@ TEST(SpscRing, ConcurrentLifetimesBalance) {
       start.wait();
       tracked out(0);
       // Leave the last 5 items in the ring for the destructor.
-      for (int i = 0; i < n - 5;) {
-        if (r.try_pop(out)) {
-          sum += out.value();
-          ++i;
-          guard.progress();
-        } else {
-          if (guard.give_up()) return;
-          lanes_test::backoff();
-        }
+      for (int i = 0; i < n - 5; ++i) {
+        if (!retry(guard, [&] { return r.try_pop(out); })) return;
+        sum += out.value();
       }
     });
     producer.join();

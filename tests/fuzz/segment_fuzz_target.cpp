@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "../io/encoded_batch.hpp"
 #include "lanes/crc32c.hpp"
 #include "lanes/frame_ring.hpp"
 #include "lanes/group_offsets_file.hpp"
@@ -139,22 +140,10 @@ void segment_input(const std::uint8_t* data, std::size_t size) {
 namespace {
 
 std::vector<std::uint8_t> batch(std::uint64_t base, std::uint32_t count, std::size_t len) {
-  std::vector<std::uint8_t> payload(len);
-  for (std::size_t i = 0; i < len; ++i) payload[i] = static_cast<std::uint8_t>(i * 7 + base);
-  batch_header h;
-  h.base_offset = base;
-  h.count = count;
-  h.payload_length = static_cast<std::uint32_t>(len);
-  h.first_timestamp_ns = 1000;
-  h.max_timestamp_ns = 2000;
-  std::vector<std::uint8_t> out(batch_header_size + len);
-  auto* p = reinterpret_cast<std::byte*>(out.data());
-  encode_batch_header(h, p);
-  const iovec v{payload.data(), len};
-  h.crc = batch_crc(p, {&v, 1});
-  encode_batch_header(h, p);
-  std::memcpy(out.data() + batch_header_size, payload.data(), len);
-  return out;
+  const std::vector<std::byte> b =
+      lanes_test::encoded_batch(base, count, lanes_test::pattern_bytes(len, 7, base), 1000, 2000);
+  const auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
+  return {p, p + b.size()};
 }
 
 std::vector<std::uint8_t> segment(std::uint64_t base, int batches) {

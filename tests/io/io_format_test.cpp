@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "encoded_batch.hpp"
 #include "lanes/crc32c.hpp"
 #include "lanes/error.hpp"
 #include "lanes/segment_format.hpp"
@@ -53,21 +54,7 @@ TEST(IoCrc32c, HardwareAndSoftwareAgreeAndExtendComposes) {
 }
 
 std::vector<std::byte> make_batch(std::uint64_t base, std::uint32_t count, std::size_t len) {
-  std::vector<std::byte> payload(len);
-  for (std::size_t i = 0; i < len; ++i) payload[i] = static_cast<std::byte>(i * 31 + base);
-  batch_header h;
-  h.base_offset = base;
-  h.count = count;
-  h.payload_length = static_cast<std::uint32_t>(len);
-  h.first_timestamp_ns = 10;
-  h.max_timestamp_ns = 20;
-  std::vector<std::byte> out(batch_header_size + len);
-  encode_batch_header(h, out.data());
-  const iovec v{payload.data(), len};
-  h.crc = batch_crc(out.data(), {&v, 1});
-  encode_batch_header(h, out.data());
-  std::memcpy(out.data() + batch_header_size, payload.data(), len);
-  return out;
+  return lanes_test::encoded_batch(base, count, lanes_test::pattern_bytes(len, 31, base), 10, 20);
 }
 
 TEST(IoFormat, BatchRoundTripAndRejections) {

@@ -12,10 +12,12 @@ namespace {
 
 using namespace cdc_test;
 
-class CdcErrors : public ::testing::Test {
+// Each test starts the server it needs (pg_test::server), not the fixture's.
+class CdcErrors : public server_test {
  protected:
   void SetUp() override {
-    if (const std::string why = pg_test::unavailable(); !why.empty()) GTEST_SKIP() << why;
+    server_test::SetUp();
+    if (IsSkipped()) return;
     bus_ = std::make_unique<lanes::bus>(dir_.bus_config());
   }
   // run()'s error (a stream that runs on is stopped and reported as such).

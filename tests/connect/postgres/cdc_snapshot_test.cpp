@@ -18,17 +18,16 @@ namespace {
 
 using namespace cdc_test;
 
-class CdcSnapshot : public ::testing::Test {
+class CdcSnapshot : public server_test {
  protected:
   void SetUp() override {
-    if (const std::string why = pg_test::unavailable(); !why.empty()) GTEST_SKIP() << why;
-    pg_ = std::make_unique<pg_test::server>();
-    pg_->sql("CREATE TABLE t (id int PRIMARY KEY, v text)");
-    pg_->sql("CREATE PUBLICATION pub FOR TABLE t");
+    server_test::SetUp();
+    if (IsSkipped()) return;
+    start_server(
+        {"CREATE TABLE t (id int PRIMARY KEY, v text)", "CREATE PUBLICATION pub FOR TABLE t"});
     cfg_ = config_for(*pg_);
     bus_ = std::make_unique<lanes::bus>(dir_.bus_config());
   }
-  std::unique_ptr<pg_test::server> pg_;
   lanes::cdc::cdc_config cfg_;
   scratch dir_;
   std::unique_ptr<lanes::bus> bus_;

@@ -27,13 +27,13 @@ namespace {
 using namespace std::chrono_literals;
 using namespace cdc_test;
 
-class CdcStream : public ::testing::Test {
+class CdcStream : public server_test {
  protected:
   void SetUp() override {
-    if (const std::string why = pg_test::unavailable(); !why.empty()) GTEST_SKIP() << why;
-    pg_ = std::make_unique<pg_test::server>();
-    pg_->sql("CREATE TABLE orders (id int PRIMARY KEY, note text, paid bool, qty bigint)");
-    pg_->sql("CREATE PUBLICATION shop FOR TABLE orders");
+    server_test::SetUp();
+    if (IsSkipped()) return;
+    start_server({"CREATE TABLE orders (id int PRIMARY KEY, note text, paid bool, qty bigint)",
+                  "CREATE PUBLICATION shop FOR TABLE orders"});
     cfg_ = config_for(*pg_, "shop", "lanes", "pg");
   }
   void wait_for_slot() {
@@ -43,7 +43,6 @@ class CdcStream : public ::testing::Test {
       std::this_thread::sleep_for(20ms);
     }
   }
-  std::unique_ptr<pg_test::server> pg_;
   lanes::cdc::cdc_config cfg_;
   scratch dir_;
 };

@@ -1,11 +1,15 @@
-// tests/connect/postgres/cdc_test_support.hpp: what the lanes::cdc tests share: a scratch
-// data directory, the config for a server's publication, a cdc_stream on its own thread, and
-// reading a topic back from the start.
+// tests/connect/postgres/cdc_test_support.hpp: what the lanes::cdc tests share: the fixture
+// of the tests against a real server, a scratch data directory, the config for a server's
+// publication, a cdc_stream on its own thread, and reading a topic back from the start.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <initializer_list>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -22,6 +26,22 @@
 namespace cdc_test {
 
 using namespace std::chrono_literals;
+
+// The fixture of the tests against a real PostgreSQL 15 server (lanes_support/pg_server.hpp):
+// skips the test, with the reason, where no server can be started here. A derived SetUp()
+// calls this one first and returns if IsSkipped().
+class server_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string why = pg_test::unavailable(); !why.empty()) GTEST_SKIP() << why;
+  }
+  // Starts the server (pg_) and runs `statements` on it: the tables and their publication.
+  void start_server(std::initializer_list<const char*> statements) {
+    pg_ = std::make_unique<pg_test::server>();
+    for (const char* sql : statements) pg_->sql(sql);
+  }
+  std::unique_ptr<pg_test::server> pg_;
+};
 
 // A scratch data directory for the tests' buses (support/scratch_dir.hpp).
 struct scratch : lanes_test::scratch_dir {
