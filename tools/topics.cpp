@@ -105,7 +105,7 @@ CLI::App* add_topics_command(CLI::App& app, topics_options& o, topics_commands& 
   cmd->require_subcommand(1);
   sub.create = cmd->add_subcommand("create", "Create a topic");
   sub.create->add_option("topic", o.topic, "Topic name")->required();
-  add_count_option(sub.create, "--partitions", o.partitions, 1, 65536, "Partitions");
+  add_partitions_option(sub.create, o.partitions, "Partitions");
   add_durability_option(sub.create, "--durability", o.durability,
                         "How records reach the disk: none (memory only: lost when the process "
                         "exits), async (group commit) or sync");
