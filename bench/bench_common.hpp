@@ -148,19 +148,6 @@ void write_results_file(const std::string& path, Write&& write) {
   if (!file.flush()) die("cannot write " + path);
 }
 
-// An array under `key` of one object per item, whose members write_item(item) adds.
-template <class Items, class WriteItem>
-void write_objects(json_writer& w, const char* key, const Items& items, WriteItem&& write_item) {
-  w.key(key);
-  w.begin_array();
-  for (const auto& item : items) {
-    w.begin_object();
-    write_item(item);
-    w.end_object();
-  }
-  w.end_array();
-}
-
 // "median", "min" and "max" of `v` (not empty), as members of the open object.
 inline void write_spread(json_writer& w, const std::vector<double>& v) {
   w.field("median", median(v));

@@ -46,10 +46,7 @@ void write_metrics(json_writer& w, const std::vector<sample>& ss) {
     for (const auto& [k, v] : s) by[k].push_back(v);
   }
   for (const auto& [k, v] : by) {
-    w.key(k);
-    w.begin_object();
-    write_samples(w, v);
-    w.end_object();
+    w.object(k, [&] { write_samples(w, v); });
   }
 }
 
@@ -88,102 +85,87 @@ const std::pair<const char*, std::string disk_info::*> kDiskFacts[] = {
 };
 
 void write_disk(json_writer& w, const disk_info& disk) {
-  w.key("disk");
-  w.begin_object();
-  for (const auto& [key, fact] : kDiskFacts) w.field(key, disk.*fact);
-  w.field("size_bytes", disk.size_bytes);
-  w.end_object();
+  w.object("disk", [&] {
+    for (const auto& [key, fact] : kDiskFacts) w.field(key, disk.*fact);
+    w.field("size_bytes", disk.size_bytes);
+  });
 }
 
 void write_params(json_writer& w, const options& opt, std::size_t sync_write) {
-  w.key("params");
-  w.begin_object();
-  w.field("async_bytes", opt.async_mib << 20);
-  w.field("async_value_bytes", static_cast<std::uint64_t>(kSeqValueBytes));
-  w.field("async_batch_msgs", static_cast<std::uint64_t>(kSeqBatchMsgs));
-  w.field("async_ring_bytes", static_cast<std::uint64_t>(kSeqRingBytes));
-  w.field("async_sync_bytes", static_cast<std::uint64_t>(kSyncBytes));
-  w.field("async_sync_interval_us", static_cast<std::uint64_t>(1000));
-  w.field("fio_seq_bs", static_cast<std::uint64_t>(kBusWriteBytes));
-  w.field("fio_seq_fdatasync", static_cast<std::uint64_t>(kSyncBytes / kBusWriteBytes));
-  w.field("fio_iodepth", kFioIodepth);
-  w.key("best_buffered_of");
-  w.begin_array();
-  for (const char* id :
-       {"fio_seq_uring", "fio_seq_psync", "fio_seq_psync_matched", "fio_seq_uring_matched"}) {
-    w.value(id);
-  }
-  w.end_array();
-  w.field("sync_value_bytes", static_cast<std::uint64_t>(kSyncValueBytes));
-  w.field("sync_write_bytes", static_cast<std::uint64_t>(sync_write));
-  w.field("sync_ops", opt.sync_ops);
-  w.field("multi_seconds", opt.multi_seconds);
-  w.field("mem_value_bytes", static_cast<std::uint64_t>(kMemValueBytes));
-  w.field("mem_ring_bytes", static_cast<std::uint64_t>(kMemRingBytes));
-  w.field("mem_count", opt.mem_count);
-  w.end_object();
+  w.object("params", [&] {
+    w.field("async_bytes", opt.async_mib << 20);
+    w.field("async_value_bytes", static_cast<std::uint64_t>(kSeqValueBytes));
+    w.field("async_batch_msgs", static_cast<std::uint64_t>(kSeqBatchMsgs));
+    w.field("async_ring_bytes", static_cast<std::uint64_t>(kSeqRingBytes));
+    w.field("async_sync_bytes", static_cast<std::uint64_t>(kSyncBytes));
+    w.field("async_sync_interval_us", static_cast<std::uint64_t>(1000));
+    w.field("fio_seq_bs", static_cast<std::uint64_t>(kBusWriteBytes));
+    w.field("fio_seq_fdatasync", static_cast<std::uint64_t>(kSyncBytes / kBusWriteBytes));
+    w.field("fio_iodepth", kFioIodepth);
+    w.key("best_buffered_of");
+    w.begin_array();
+    for (const char* id :
+         {"fio_seq_uring", "fio_seq_psync", "fio_seq_psync_matched", "fio_seq_uring_matched"}) {
+      w.value(id);
+    }
+    w.end_array();
+    w.field("sync_value_bytes", static_cast<std::uint64_t>(kSyncValueBytes));
+    w.field("sync_write_bytes", static_cast<std::uint64_t>(sync_write));
+    w.field("sync_ops", opt.sync_ops);
+    w.field("multi_seconds", opt.multi_seconds);
+    w.field("mem_value_bytes", static_cast<std::uint64_t>(kMemValueBytes));
+    w.field("mem_ring_bytes", static_cast<std::uint64_t>(kMemRingBytes));
+    w.field("mem_count", opt.mem_count);
+  });
 }
 
 void write_cases(json_writer& w, persist_run& run) {
-  w.key("fio_commands");
-  w.begin_object();
-  for (const auto& [id, c] : run.commands) w.field(id, c);
-  w.end_object();
-  w.key("cases");
-  w.begin_object();
-  for (const std::string& id : run.cases) {
-    w.key(id);
-    w.begin_object();
-    write_metrics(w, run.results[id]);
-    w.end_object();
-  }
-  w.end_object();
+  w.object("fio_commands", [&] {
+    for (const auto& [id, c] : run.commands) w.field(id, c);
+  });
+  w.object("cases", [&] {
+    for (const std::string& id : run.cases) {
+      w.object(id, [&] { write_metrics(w, run.results[id]); });
+    }
+  });
 }
 
 void write_ratios(json_writer& w, persist_run& run) {
   auto& results = run.results;
-  w.key("ratios");
-  w.begin_object();
-  for (const ratio_def& d : kRatioDefs) {
-    std::vector<double> rs;
-    for (std::size_t i = 0; i < results[d.num].size(); ++i) {
-      const double den = get(results[d.den][i], d.den_metric);
-      rs.push_back(den != 0 ? get(results[d.num][i], d.num_metric) / den : 0.0);
+  w.object("ratios", [&] {
+    for (const ratio_def& d : kRatioDefs) {
+      std::vector<double> rs;
+      for (std::size_t i = 0; i < results[d.num].size(); ++i) {
+        const double den = get(results[d.den][i], d.den_metric);
+        rs.push_back(den != 0 ? get(results[d.num][i], d.num_metric) / den : 0.0);
+      }
+      write_ratio(w, d.id, std::string(d.num) + "." + d.num_metric,
+                  std::string(d.den) + "." + d.den_metric, rs, 26);
     }
-    write_ratio(w, d.id, std::string(d.num) + "." + d.num_metric,
-                std::string(d.den) + "." + d.den_metric, rs, 26);
-  }
-  w.end_object();
+  });
 }
 
 void write_window_sweep(json_writer& w, const options& opt, const persist_run& run) {
-  w.key("window_sweep");
-  w.begin_object();
-  w.field("reps", opt.window_reps);
-  w.field("value_bytes", static_cast<std::uint64_t>(kSyncValueBytes));
-  w.field("ring_bytes", static_cast<std::uint64_t>(kWindowRingBytes));
-  w.field("sync_bytes", static_cast<std::uint64_t>(kSyncBytes));
-  w.field("rate_per_s", opt.window_rate);
-  w.field("latency_seconds", opt.window_seconds);
-  w.field("throughput_max_seconds", opt.window_tput_seconds);
-  w.field("throughput_max_bytes", opt.window_tput_mib << 20);
-  write_objects(w, "points", run.windows, [&](const window_point& wp) {
-    w.field("id", wp.id);
-    w.field("durability", wp.mode == lanes::durability::sync ? "sync" : "async");
-    w.field("window_us", static_cast<std::uint64_t>(wp.window_us));
-    w.field("ack", ack_name(wp.via));
-    w.key("latency");
-    w.begin_object();
-    write_metrics(w, wp.latency);
-    w.end_object();
-    if (!wp.tput.empty()) {
-      w.key("throughput");
-      w.begin_object();
-      write_metrics(w, wp.tput);
-      w.end_object();
-    }
+  w.object("window_sweep", [&] {
+    w.field("reps", opt.window_reps);
+    w.field("value_bytes", static_cast<std::uint64_t>(kSyncValueBytes));
+    w.field("ring_bytes", static_cast<std::uint64_t>(kWindowRingBytes));
+    w.field("sync_bytes", static_cast<std::uint64_t>(kSyncBytes));
+    w.field("rate_per_s", opt.window_rate);
+    w.field("latency_seconds", opt.window_seconds);
+    w.field("throughput_max_seconds", opt.window_tput_seconds);
+    w.field("throughput_max_bytes", opt.window_tput_mib << 20);
+    w.objects("points", run.windows, [&](const window_point& wp) {
+      w.field("id", wp.id);
+      w.field("durability", wp.mode == lanes::durability::sync ? "sync" : "async");
+      w.field("window_us", static_cast<std::uint64_t>(wp.window_us));
+      w.field("ack", ack_name(wp.via));
+      w.object("latency", [&] { write_metrics(w, wp.latency); });
+      if (!wp.tput.empty()) {
+        w.object("throughput", [&] { write_metrics(w, wp.tput); });
+      }
+    });
   });
-  w.end_object();
 }
 
 }  // namespace

@@ -309,25 +309,19 @@ void write_results(const options& o, queue_run& run) {
     w.field("quick", o.quick);
     w.field("messages_per_run", o.count);
     w.field("value_bytes", static_cast<std::uint64_t>(kValueBytes));
-    w.key("cases");
-    w.begin_object();
-    for (const std::string& id : run.order) {
-      w.key(id);
-      w.begin_object();
-      w.field("unit", "msgs/s");
-      write_samples(w, run.values[id]);
-      w.end_object();
-    }
-    w.end_object();
-    w.key("ratios");
-    w.begin_object();
-    for (auto& [id, v] : run.ratios) {
-      w.key(id);
-      w.begin_object();
-      write_spread(w, v);
-      w.end_object();
-    }
-    w.end_object();
+    w.object("cases", [&] {
+      for (const std::string& id : run.order) {
+        w.object(id, [&] {
+          w.field("unit", "msgs/s");
+          write_samples(w, run.values[id]);
+        });
+      }
+    });
+    w.object("ratios", [&] {
+      for (auto& [id, v] : run.ratios) {
+        w.object(id, [&] { write_spread(w, v); });
+      }
+    });
   });
   for (auto& [id, v] : run.ratios) print_spread(id, v, 28);
   std::fprintf(stderr, "wrote %s\n", o.out.c_str());

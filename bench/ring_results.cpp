@@ -31,44 +31,43 @@ void write_metadata(json_writer& w, const options& o, bool pinned, const std::st
                     double duration_s, double ticks_per_ns) {
   const std::string commit = git("rev-parse --short HEAD");
   const std::string dirty = git("status --porcelain --untracked-files=no -- core bench");
-  w.key("metadata");
-  w.begin_object();
-  w.field("command", o.command);
-  w.field("git_commit", commit.empty() ? "unknown" : commit);
-  w.field("git_dirty_core_or_bench", !dirty.empty());
-  w.field("compiler", compiler());
-  w.field("build_type", LANES_BENCH_BUILD_TYPE);
-  w.field("cpu_model", lanes_tools::cpu_model());
-  w.field("logical_cpus", static_cast<int>(std::thread::hardware_concurrency()));
-  w.field("kernel", kernel());
-  w.field("date_utc", lanes_tools::utc_date());
-  w.field("reps", o.reps);
-  w.field("warmup_rounds", 1);
-  w.field("quick", o.quick);
-  w.field("target_run_seconds", o.seconds);
-  w.field("capacity", static_cast<std::uint64_t>(kCapacity));
-  w.key("frame_ring_bytes");
-  w.begin_object();
-  w.field("8", static_cast<std::uint64_t>(frame_ring_bytes<std::uint64_t>(kCapacity)));
-  w.field("64", static_cast<std::uint64_t>(frame_ring_bytes<item64>(kCapacity)));
-  w.end_object();
-  w.field("producer_cpu", kProducerCpu);
-  w.field("consumer_cpu", kConsumerCpu);
-  w.field("pinned", pinned);
-  w.field("round_trip_timer", tick_source());
-  w.field("timer_step_ticks", timer_step_ticks());
-  w.field("timer_step_ns", timer_step_ticks() / ticks_per_ns);
-  w.field("round_trip_median",
-          "median per trip, each sample spread over one timer step (see bench/histogram.hpp)");
-  w.field("warm_trips", kWarmTrips);
-  w.field("order", "ours interleaved with peers, each queue once per round, rotated by one");
-  w.field("same_placement_factor", kSamePlacement);
-  w.field("max_attempts", o.max_attempts);
-  w.field("max_preemptions", "12 + 30 per second of the timed run");
-  w.field("loadavg_start", load_start);
-  w.field("loadavg_end", loadavg());
-  w.field("duration_s", duration_s);
-  w.end_object();
+  w.object("metadata", [&] {
+    w.field("command", o.command);
+    w.field("git_commit", commit.empty() ? "unknown" : commit);
+    w.field("git_dirty_core_or_bench", !dirty.empty());
+    w.field("compiler", compiler());
+    w.field("build_type", LANES_BENCH_BUILD_TYPE);
+    w.field("cpu_model", lanes_tools::cpu_model());
+    w.field("logical_cpus", static_cast<int>(std::thread::hardware_concurrency()));
+    w.field("kernel", kernel());
+    w.field("date_utc", lanes_tools::utc_date());
+    w.field("reps", o.reps);
+    w.field("warmup_rounds", 1);
+    w.field("quick", o.quick);
+    w.field("target_run_seconds", o.seconds);
+    w.field("capacity", static_cast<std::uint64_t>(kCapacity));
+    w.object("frame_ring_bytes", [&] {
+      w.field("8", static_cast<std::uint64_t>(frame_ring_bytes<std::uint64_t>(kCapacity)));
+      w.field("64", static_cast<std::uint64_t>(frame_ring_bytes<item64>(kCapacity)));
+    });
+    w.field("producer_cpu", kProducerCpu);
+    w.field("consumer_cpu", kConsumerCpu);
+    w.field("pinned", pinned);
+    w.field("round_trip_timer", tick_source());
+    w.field("timer_step_ticks", timer_step_ticks());
+    w.field("timer_step_ns", timer_step_ticks() / ticks_per_ns);
+    w.field("round_trip_median",
+            "median per trip, each sample spread over one timer step (see "
+            "tools/support/lanes_support/histogram.hpp)");
+    w.field("warm_trips", kWarmTrips);
+    w.field("order", "ours interleaved with peers, each queue once per round, rotated by one");
+    w.field("same_placement_factor", kSamePlacement);
+    w.field("max_attempts", o.max_attempts);
+    w.field("max_preemptions", "12 + 30 per second of the timed run");
+    w.field("loadavg_start", load_start);
+    w.field("loadavg_end", loadavg());
+    w.field("duration_s", duration_s);
+  });
 }
 
 // The queues that have at least one cell, in table order.
@@ -79,7 +78,7 @@ void write_queues(json_writer& w, const std::vector<cell>& cells) {
       used.push_back(&q);
     }
   }
-  write_objects(w, "queues", used, [&](const queue_entry* q) {
+  w.objects("queues", used, [&](const queue_entry* q) {
     w.field("id", q->id);
     w.field("name", q->name);
     w.field("family", q->family);
@@ -113,10 +112,10 @@ cell_samples collect(const cell& c) {
   return s;
 }
 
+// The members of a cell's object in "results".
 void write_cell(json_writer& w, const cell& c) {
   const cell_samples cs = collect(c);
   const summary s = summarize(cs.v);
-  w.begin_object();
   w.field("queue", c.queue->id);
   write_row_of(w, c);
   w.field("unit", metric_units[c.m]);
@@ -139,14 +138,10 @@ void write_cell(json_writer& w, const cell& c) {
     w.array("max_samples", cs.mx);
     w.array("mean_samples", cs.mean);
   }
-  w.end_object();
 }
 
 void write_results(json_writer& w, const std::vector<cell>& cells) {
-  w.key("results");
-  w.begin_array();
-  for (const cell& c : cells) write_cell(w, c);
-  w.end_array();
+  w.objects("results", cells, [&](const cell& c) { write_cell(w, c); });
 }
 
 // One ratio: cell a (ours) over cell b (a peer in the same row), round by round.

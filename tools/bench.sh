@@ -30,7 +30,9 @@
 # It times itself: the wall time of each suite (build, run, report), of the plots and in all
 # is printed at the end and recorded in results/bench_run.json (tools/bench_run.py), which
 # BENCHMARKS.md and the README quote. Budgets on this machine: 20 minutes, 3 with --quick.
-#   --quick        smoke runs of all four, for CI and development; under 3 minutes in all
+#   --quick        smoke runs of every suite above (each benchmark's --quick; the
+#                  microbenchmarks at --benchmark_min_time=0.02), for CI and development;
+#                  under 3 minutes in all
 #   --publish      also copy the JSON to bench/results/ and the PNGs to bench/results/plots/,
 #                  the committed copies that the committed BENCHMARKS.md is generated from
 #   --only S       run one suite: ring, bus, queue, persist, durable, metrics, kafka, cdc or micro
@@ -40,6 +42,7 @@
 #   --persist-dir  where persist_bench and fio write (default /var/tmp/lanes-bench: a real
 #                  disk, not tmpfs); the full persistence run takes 3-6 minutes (the
 #                  group-commit window sweep adds about one)
+#   --help         print this text and exit
 # Other options go to ring_bench (see ring_bench --help), e.g. --reps 9.
 #
 # The machine is shared: numbers are only worth keeping when it is quiet. The load average
@@ -73,6 +76,7 @@ args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   arg=${args[i]}
   case "$arg" in
+    --help | -h) sed -n '2,/^set -euo pipefail$/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; exit 0 ;;
     --publish) publish=1 ;;
     --only) only=${args[++i]:-} ;;
     --only=*) only=${arg#--only=} ;;

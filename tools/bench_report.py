@@ -184,6 +184,33 @@ def p99_in_class(res, cell, k):
     return fmt_num(statistics.median(values)) if values else "-"
 
 
+def queue_rows(res, k, metric, row_of):
+    """The rows of placement k's table of `metric`: one per queue, in the results' order, that
+    has a result for 8-byte or 64-byte items, row_of(res, k, queue, cell_8, cell_64) (a missing
+    cell is None)."""
+    rows = []
+    for q in res.order:
+        a = res.cell(q, metric, 8)
+        b = res.cell(q, metric, 64)
+        if a is not None or b is not None:
+            rows.append(row_of(res, k, q, a, b))
+    return rows
+
+
+def throughput_row(res, k, q, a, b):
+    failed = " FAILED CHECK" if not all(c.get("ok", True) for c in (a, b) if c) else ""
+    return [queue_label(res, q) + failed,
+            fmt_samples(res.class_samples(a, k), 1e-6), waits_in_class(res, a, k),
+            fmt_samples(res.class_samples(b, k), 1e-6), waits_in_class(res, b, k)]
+
+
+def round_trip_row(res, k, q, a, b):
+    row = [queue_label(res, q)]
+    for c in (a, b):
+        row += [fmt_samples(res.class_samples(c, k)), p99_in_class(res, c, k)]
+    return row
+
+
 def table(header, rows):
     return table_head(header) + ["| " + " | ".join(row) + " |" for row in rows]
 
@@ -250,34 +277,16 @@ def render(res, results_path, command, notes, notes_path):
                      "tell whether the consumer kept up (empty ring, every item a cache-line "
                      "handoff) or fell behind (full ring, both sides streaming)")
         lines.append("")
-        rows = []
-        for q in res.order:
-            a = res.cell(q, "throughput", 8)
-            b = res.cell(q, "throughput", 64)
-            if a is None and b is None:
-                continue
-            failed = " FAILED CHECK" if not all(c.get("ok", True) for c in (a, b) if c) else ""
-            rows.append([queue_label(res, q) + failed,
-                         fmt_samples(res.class_samples(a, k), 1e-6), waits_in_class(res, a, k),
-                         fmt_samples(res.class_samples(b, k), 1e-6), waits_in_class(res, b, k)])
-        lines += table(["queue", "8 B", "8 B waits", "64 B", "64 B waits"], rows)
+        lines += table(["queue", "8 B", "8 B waits", "64 B", "64 B waits"],
+                       queue_rows(res, k, "throughput", throughput_row))
         lines.append("")
         lines.append(f"### {name}: round trip, ns")
         lines.append("")
         lines.append("median per trip: median (min-max) [runs] over the runs in this placement; "
                      "p99: median over those runs")
         lines.append("")
-        rows = []
-        for q in res.order:
-            a = res.cell(q, "round_trip", 8)
-            b = res.cell(q, "round_trip", 64)
-            if a is None and b is None:
-                continue
-            row = [queue_label(res, q)]
-            for c in (a, b):
-                row += [fmt_samples(res.class_samples(c, k)), p99_in_class(res, c, k)]
-            rows.append(row)
-        lines += table(["queue", "8 B", "8 B p99", "64 B", "64 B p99"], rows)
+        lines += table(["queue", "8 B", "8 B p99", "64 B", "64 B p99"],
+                       queue_rows(res, k, "round_trip", round_trip_row))
         lines.append("")
 
     # Targets.

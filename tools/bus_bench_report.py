@@ -2,7 +2,7 @@
 """Render bus_bench results (JSON) into the marked bus-bench section of BENCHMARKS.md.
 
     tools/bus_bench_report.py [--results results/bus_bench.json] [--output BENCHMARKS.md]
-                              [--notes bench/notes.json] [--command "tools/bench.sh"]
+                              [--notes bench/bus_notes.json] [--command "tools/bench.sh"]
 
 Every number comes from the results file. The section sits between <!-- bus-bench:begin -->
 and <!-- bus-bench:end -->; the rest of the file is left alone. Missed targets get a "why"
@@ -99,7 +99,7 @@ def render(data, results_path, command, notes):
     out.append("")
     out.append("Measured: median (min-max) over rounds of the per-round ratio.")
     out.append("")
-    out += ratio_targets_table(TARGETS, data["ratios"], notes, "bench/notes.json")
+    out += ratio_targets_table(TARGETS, data["ratios"], notes, "bench/bus_notes.json")
     out.append("")
     out.append("Scaling (same run): 4 partitions / 1 partition "
                f"{data['ratios']['bus_p4_vs_p1_tput']['median']:.2f}x, 16 partitions / 1 partition "
@@ -204,4 +204,4 @@ def render_extras(data):
 
 
 if __name__ == "__main__":
-    suite_report_main("bus", render, notes="bench/notes.json", command="tools/bench.sh")
+    suite_report_main("bus", render, command="tools/bench.sh")

@@ -167,6 +167,21 @@ CLI::Option* add_count_option(CLI::App* cmd, const std::string& names, T& target
   }
 }
 
+// A topic has 1 to 65536 partitions (the bus refuses more: errc::invalid_config), numbered
+// from 0.
+inline constexpr std::uint64_t max_partitions = 65536;
+
+// Adds `--partition,-p`: one partition of a topic, 0 to max_partitions - 1, into `target`.
+template <class T>
+CLI::Option* add_partition_option(CLI::App* cmd, T& target, const std::string& help) {
+  return add_count_option(cmd, "--partition,-p", target, 0, max_partitions - 1, help);
+}
+// Adds `--partitions`: how many partitions a topic gets, 1 to max_partitions, into `target`.
+template <class T>
+CLI::Option* add_partitions_option(CLI::App* cmd, T& target, const std::string& help) {
+  return add_count_option(cmd, "--partitions", target, 1, max_partitions, help);
+}
+
 // Adds a `--durability none|async|sync` style option storing into `target`.
 void add_durability_option(CLI::App* cmd, const std::string& name, lanes::durability& target,
                            const std::string& help);

@@ -163,8 +163,7 @@ CLI::App* add_consume_command(CLI::App& app, consume_options& o) {
                   "latest, for partitions without a committed offset)")
       ->capture_default_str();
   cmd->add_option("--group,-G", o.group, "Read as a member of this group and commit");
-  add_count_option(cmd, "--partition,-p", o.partition, 0, 65535,
-                   "Read this partition only (not with --group)");
+  add_partition_option(cmd, o.partition, "Read this partition only (not with --group)");
   cmd->add_option_function<std::string>(
          "--format,-f",
          [&o](const std::string& v) {

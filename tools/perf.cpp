@@ -46,7 +46,7 @@ CLI::App* add_perf_command(CLI::App& app, perf_options& o) {
   add_choice(cmd, "--mode", o.mode,
              {{"log", lanes::topic_mode::log}, {"queue", lanes::topic_mode::queue}},
              "log: groups poll the topic; queue: competing consumers receive and ack");
-  add_count_option(cmd, "--partitions", o.partitions, 1, 65536, "Partitions of the topic");
+  add_partitions_option(cmd, o.partitions, "Partitions of the topic");
   add_count_option(cmd, "--producers", o.producers, 1, 1024,
                    "Producer threads (each publishes its share)");
   add_count_option(cmd, "--consumers", o.consumers, 1, 1024, "Consumer threads per group");

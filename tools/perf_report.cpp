@@ -150,34 +150,33 @@ void write_run_info(json_writer& j, const perf_machine& m) {
 }
 
 void write_config(json_writer& j, const perf_options& o, const perf_machine& m) {
-  j.key("config");
-  j.begin_object();
-  j.field("topic", o.topic);
-  j.field("mode", name_of(o.mode));
-  j.field("partitions", o.partitions);
-  j.field("producers", o.producers);
-  j.field("consumers_per_group", o.consumers);
-  j.field("groups", o.groups);
-  j.field("message_size", o.message_size);
-  if (o.duration_s > 0) {
-    j.field("duration_s", o.duration_s);
-  } else {
-    j.field("count", o.count);
-  }
-  j.field("keys", name_of(o.keys));
-  j.field("key_space", o.key_space);
-  j.field("rate", o.rate);
-  j.field("ring_capacity", o.ring_capacity);
-  j.field("policy", name_of(o.policy));
-  j.field("wait", name_of(o.wait));
-  j.field("zero_copy", o.zero_copy);
-  j.field("max_poll_records", o.max_poll_records);
-  j.field("warmup", o.warmup);
-  j.field("pinned", m.pinned);
-  j.field("durability", name_of(o.durability));
-  j.field("data_dir", o.data_dir);
-  j.field("read_durable_only", o.durability != lanes::durability::none);
-  j.end_object();
+  j.object("config", [&] {
+    j.field("topic", o.topic);
+    j.field("mode", name_of(o.mode));
+    j.field("partitions", o.partitions);
+    j.field("producers", o.producers);
+    j.field("consumers_per_group", o.consumers);
+    j.field("groups", o.groups);
+    j.field("message_size", o.message_size);
+    if (o.duration_s > 0) {
+      j.field("duration_s", o.duration_s);
+    } else {
+      j.field("count", o.count);
+    }
+    j.field("keys", name_of(o.keys));
+    j.field("key_space", o.key_space);
+    j.field("rate", o.rate);
+    j.field("ring_capacity", o.ring_capacity);
+    j.field("policy", name_of(o.policy));
+    j.field("wait", name_of(o.wait));
+    j.field("zero_copy", o.zero_copy);
+    j.field("max_poll_records", o.max_poll_records);
+    j.field("warmup", o.warmup);
+    j.field("pinned", m.pinned);
+    j.field("durability", name_of(o.durability));
+    j.field("data_dir", o.data_dir);
+    j.field("read_durable_only", o.durability != lanes::durability::none);
+  });
 }
 
 // "status", and the "errors" and "warnings" arrays.
@@ -212,20 +211,16 @@ void write_latencies(json_writer& j, const latency_histogram& from_due,
 }
 
 void write_producer(json_writer& j, const perf_options& o, const perf_outcome& out) {
-  j.key("producer");
-  j.begin_object();
-  write_throughput(j, out.produced, out.produced_bytes, out.producer_s);
-  j.field("target_rate", o.rate);
-  j.field("max_behind_schedule_us", static_cast<double>(out.max_behind) / 1000.0);
-  j.field("claim_full_fallbacks", out.fallbacks);
-  j.end_object();
+  j.object("producer", [&] {
+    write_throughput(j, out.produced, out.produced_bytes, out.producer_s);
+    j.field("target_rate", o.rate);
+    j.field("max_behind_schedule_us", static_cast<double>(out.max_behind) / 1000.0);
+    j.field("claim_full_fallbacks", out.fallbacks);
+  });
 }
 
 void write_groups(json_writer& j, const perf_options& o, const perf_outcome& out) {
-  j.key("groups");
-  j.begin_array();
-  for (const group_result& r : out.groups) {
-    j.begin_object();
+  j.objects("groups", out.groups, [&](const group_result& r) {
     j.field("group", r.name);
     j.field("consumers", o.consumers);
     write_throughput(j, r.messages, r.bytes, r.elapsed_s);
@@ -233,22 +228,19 @@ void write_groups(json_writer& j, const perf_options& o, const perf_outcome& out
     j.field("duplicates", r.duplicates);
     j.field("order_errors", r.order_errors);
     write_latencies(j, r.hist, r.hist_sent, o.rate > 0);
-    j.end_object();
-  }
-  j.end_array();
+  });
 }
 
 // A durable log run's latency legs: publish -> written -> durable -> polled.
 void write_split(json_writer& j, const perf_outcome& out) {
-  j.key("latency_split_us");
-  j.begin_object();
-  j.key("publish_to_written");
-  write_latency(j, out.to_written);
-  j.key("written_to_durable");
-  write_latency(j, out.to_durable);
-  j.key("durable_to_polled");
-  write_latency(j, out.to_polled);
-  j.end_object();
+  j.object("latency_split_us", [&] {
+    j.key("publish_to_written");
+    write_latency(j, out.to_written);
+    j.key("written_to_durable");
+    write_latency(j, out.to_durable);
+    j.key("durable_to_polled");
+    write_latency(j, out.to_polled);
+  });
 }
 
 }  // namespace

@@ -29,15 +29,14 @@ CLI::App* add_produce_command(CLI::App& app, produce_options& o) {
   cmd->add_option("--key-delimiter,-K", o.key_delimiter,
                   "Split each line at the first DELIM into key and value (kcat -K)");
   cmd->add_option("--header,-H", o.headers, "Header name=value on every message (repeatable)");
-  add_count_option(cmd, "--partition,-p", o.partition, 0, 65535,
-                   "Publish to this partition (default: by key, round-robin without one)");
+  add_partition_option(cmd, o.partition,
+                       "Publish to this partition (default: by key, round-robin without one)");
   add_durability_option(cmd, "--durability", o.durability,
                         "none: do not wait; async: wait for the disk once at the end; sync: "
                         "each message waits for its durable acknowledgement");
   cmd->add_flag("--verbose,-v", o.verbose, "Print 'partition offset' for every message");
   cmd->add_flag("--create", o.create, "Create the topic when it does not exist");
-  add_count_option(cmd, "--partitions", o.partitions, 1, 65536,
-                   "--create: partitions of the new topic");
+  add_partitions_option(cmd, o.partitions, "--create: partitions of the new topic");
   cmd->add_option_function<std::string>(
          "--durable",
          [&o](const std::string& v) {

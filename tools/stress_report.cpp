@@ -51,20 +51,15 @@ void print_json(const options& o, const stats& s, const run_summary& r) {
   j.field("retired", s.retired);
   j.field("corruptions_skipped", s.corruptions_skipped);
   j.field("violations", bad);
-  j.key("violations_by_kind");
-  j.begin_object();
-  for (const auto& [k, n] : s.violations) j.field(k, n);
-  j.end_object();
-  j.key("first_violations");
-  j.begin_array();
-  for (const auto& v : s.first_violations) j.value(v);
-  j.end_array();
-  j.key("recovery_ms");
-  j.begin_object();
-  j.field("min", recovery_min(s));
-  j.field("median", median(s.recovery_ms));
-  j.field("max", recovery_max(s));
-  j.end_object();
+  j.object("violations_by_kind", [&] {
+    for (const auto& [k, n] : s.violations) j.field(k, n);
+  });
+  j.array("first_violations", s.first_violations);
+  j.object("recovery_ms", [&] {
+    j.field("min", recovery_min(s));
+    j.field("median", median(s.recovery_ms));
+    j.field("max", recovery_max(s));
+  });
   j.field("elapsed_s", r.elapsed_s);
   j.end_object();
   std::fputs(j.str().c_str(), stdout);

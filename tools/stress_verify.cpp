@@ -29,6 +29,38 @@ struct log_contents {
   std::uint64_t records = 0;
 };
 
+// What one read of a read-back loop did: its status and how many items it handed on.
+struct read_outcome {
+  lanes::errc status;
+  std::size_t items;
+};
+
+// The read-back loop of the log and of the queue: calls read() (one poll or receive of at most
+// 50 ms, which handles what it got) until done(). A failed read is a violation of kind
+// `failed_kind` ("`op`: <error>"); 10 s without an item, one of kind `stalled_kind` whose text
+// stalled_text() says. Either ends the loop.
+template <class Done, class Read, class StalledText>
+void read_back(stats& s, Done done, Read read, const char* failed_kind, const char* op,
+               const char* stalled_kind, StalledText stalled_text) {
+  constexpr std::int64_t stall_ns = 10'000'000'000;
+  std::int64_t idle_since = steady_ns();
+  while (!done()) {
+    const read_outcome r = read();
+    if (r.status != lanes::errc::ok) {
+      violation(s, failed_kind, std::string(op) + ": " + describe(r.status));
+      return;
+    }
+    if (r.items == 0) {
+      if (steady_ns() - idle_since > stall_ns) {
+        violation(s, stalled_kind, stalled_text());
+        return;
+      }
+      continue;
+    }
+    idle_since = steady_ns();
+  }
+}
+
 // One record read back: its size, checksum, and that it was not seen before.
 void check_record(const options& o, const lanes::partition_stats& ps, const lanes::record_view& rec,
                   log_contents& log, stats& s) {
@@ -71,34 +103,28 @@ bool read_partition(const options& o, lanes::bus& bus, const lanes::partition_st
     return false;
   }
   std::uint64_t expect = ps.log_start_offset;
-  std::int64_t idle_since = steady_ns();
-  while (expect < ps.end_offset) {
-    const lanes::poll_result r = c.poll(std::chrono::milliseconds(50));
-    if (r.status != lanes::errc::ok) {
-      violation(s, "read_failed", "poll: " + describe(r.status));
-      break;
-    }
-    if (r.records.empty()) {
-      if (steady_ns() - idle_since > 10'000'000'000) {
-        violation(s, "read_failed",
-                  "partition " + std::to_string(ps.partition) + " stalled at offset " +
-                      std::to_string(expect) + " of " + std::to_string(ps.end_offset));
-        break;
-      }
-      continue;
-    }
-    idle_since = steady_ns();
-    for (const lanes::record_view& rec : r.records) {
-      ++log.records;
-      if (rec.offset != expect) {
-        // Judged after the read: retention (which this bus applies when it opens) may
-        // have moved the log start past this reader meanwhile.
-        log.gaps.push_back({ps.partition, expect, rec.offset});
-      }
-      expect = rec.offset + 1;
-      check_record(o, ps, rec, log, s);
-    }
-  }
+  read_back(
+      s, [&] { return expect >= ps.end_offset; },
+      [&] {
+        const lanes::poll_result r = c.poll(std::chrono::milliseconds(50));
+        if (r.status != lanes::errc::ok) return read_outcome{r.status, 0};
+        for (const lanes::record_view& rec : r.records) {
+          ++log.records;
+          if (rec.offset != expect) {
+            // Judged after the read: retention (which this bus applies when it opens) may
+            // have moved the log start past this reader meanwhile.
+            log.gaps.push_back({ps.partition, expect, rec.offset});
+          }
+          expect = rec.offset + 1;
+          check_record(o, ps, rec, log, s);
+        }
+        return read_outcome{r.status, r.records.size()};
+      },
+      "read_failed", "poll", "read_failed",
+      [&] {
+        return "partition " + std::to_string(ps.partition) + " stalled at offset " +
+               std::to_string(expect) + " of " + std::to_string(ps.end_offset);
+      });
   return true;
 }
 
@@ -205,25 +231,21 @@ void verify_queue(const options& o, lanes::bus& bus, const queue_ledger& ql, sta
   }
   std::unordered_map<std::uint64_t, char> delivered;
   delivered.reserve(unacked * 2);
-  std::int64_t idle_since = steady_ns();
-  while (delivered.size() < unacked) {
-    const lanes::receive_result rr = q.receive(256, std::chrono::milliseconds(50));
-    if (rr.status != lanes::errc::ok) {
-      violation(s, "queue_read_failed", "receive: " + describe(rr.status));
-      break;
-    }
-    if (rr.messages.empty()) {
-      if (steady_ns() - idle_since > 10'000'000'000) {
-        violation(s, "queue_stalled",
-                  std::to_string(delivered.size()) + " of " + std::to_string(unacked) +
-                      " unacked messages delivered after recovery");
-        break;
-      }
-      continue;
-    }
-    idle_since = steady_ns();
-    for (const lanes::queue_message& m : rr.messages) check_queue_message(o, ql, m, delivered, s);
-  }
+  read_back(
+      s, [&] { return delivered.size() >= unacked; },
+      [&] {
+        const lanes::receive_result rr = q.receive(256, std::chrono::milliseconds(50));
+        if (rr.status != lanes::errc::ok) return read_outcome{rr.status, 0};
+        for (const lanes::queue_message& m : rr.messages) {
+          check_queue_message(o, ql, m, delivered, s);
+        }
+        return read_outcome{rr.status, rr.messages.size()};
+      },
+      "queue_read_failed", "receive", "queue_stalled",
+      [&] {
+        return std::to_string(delivered.size()) + " of " + std::to_string(unacked) +
+               " unacked messages delivered after recovery";
+      });
   s.q_delivered += delivered.size();
   for (const auto& [k, a] : ql.enqueued) {
     if (delivered.count(k) != 0 || ql.tried.count(k) != 0) continue;

@@ -338,8 +338,8 @@ CLI::App* add_tail_command(CLI::App& app, tail_options& o) {
       "restarts go on where the topic's last message says",
       o.data_dir, o.topic, "Topic to publish to");
   cmd->add_option("file", o.file, "The file to follow, e.g. /var/log/nginx/access.log")->required();
-  add_count_option(cmd, "--partition,-p", o.partition, 0, 65535,
-                   "Partition for every line (its last record holds the file position)");
+  add_partition_option(cmd, o.partition,
+                       "Partition for every line (its last record holds the file position)");
   add_durability_option(cmd, "--durability", o.durability,
                         "async: group commit (a crash may lose the last lines' records, which are "
                         "then read again); sync: every line waits for the disk");

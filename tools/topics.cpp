@@ -80,10 +80,7 @@ void describe_json(json_writer& j, const lanes::topic_info& info, const std::str
   j.field("durability", name_of(info.config.durable));
   j.field("ring_capacity", info.config.ring_capacity);
   j.field("segment_bytes", info.config.segment_bytes);
-  j.key("partition_stats");
-  j.begin_array();
-  for (const lanes::partition_stats& p : info.partitions) {
-    j.begin_object();
+  j.objects("partition_stats", info.partitions, [&](const lanes::partition_stats& p) {
     j.field("partition", p.partition);
     j.field("log_start_offset", p.log_start_offset);
     j.field("end_offset", p.end_offset);
@@ -91,19 +88,12 @@ void describe_json(json_writer& j, const lanes::topic_info& info, const std::str
     j.field("ring_bytes", p.bytes);
     j.field("segment_bytes", segment_bytes_on_disk(dir, info.name, p.partition));
     j.field("status", lanes::to_string(p.status));
-    j.key("groups");
-    j.begin_array();
-    for (const lanes::group_partition_stats& g : p.groups) {
-      j.begin_object();
+    j.objects("groups", p.groups, [&](const lanes::group_partition_stats& g) {
       j.field("group", g.group);
       j.field("committed", g.committed);
       j.field("lag", g.lag);
-      j.end_object();
-    }
-    j.end_array();
-    j.end_object();
-  }
-  j.end_array();
+    });
+  });
   j.end_object();
 }
 
@@ -115,7 +105,7 @@ CLI::App* add_topics_command(CLI::App& app, topics_options& o, topics_commands& 
   cmd->require_subcommand(1);
   sub.create = cmd->add_subcommand("create", "Create a topic");
   sub.create->add_option("topic", o.topic, "Topic name")->required();
-  add_count_option(sub.create, "--partitions", o.partitions, 1, 65536, "Partitions");
+  add_partitions_option(sub.create, o.partitions, "Partitions");
   add_durability_option(sub.create, "--durability", o.durability,
                         "How records reach the disk: none (memory only: lost when the process "
                         "exits), async (group commit) or sync");

@@ -270,18 +270,13 @@ void print_json(const verify_options& o, const verify_result& v, std::size_t dam
   j.field("data_dir", o.data_dir);
   j.field("status", damage == 0 ? "ok" : "damaged");
   for (const auto& [name, n] : totals(v)) j.field(name, n);
-  j.key("findings");
-  j.begin_array();
-  for (const finding& f : v.findings) {
-    j.begin_object();
+  j.objects("findings", v.findings, [&](const finding& f) {
     j.field("file", f.file);
     j.field("position", f.position);
     j.field("kind", f.kind);
     j.field("detail", f.detail);
     j.field("damage", f.damage);
-    j.end_object();
-  }
-  j.end_array();
+  });
   j.end_object();
   std::fputs(j.str().c_str(), stdout);
 }

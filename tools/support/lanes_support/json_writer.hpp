@@ -4,7 +4,8 @@
 //   json_writer j;
 //   j.begin_object();
 //   j.field("messages", 10);
-//   j.key("latency_us"); j.begin_object(); ... j.end_object();
+//   j.object("latency_us", [&] { j.field("p50", 3.5); });
+//   j.objects("groups", groups, [&](const group& g) { j.field("name", g.name); });
 //   j.end_object();
 //   std::string text = j.str();        // or json_writer j(stream): written at the last end_*
 //
@@ -58,6 +59,27 @@ class json_writer {
     key(k);
     begin_array();
     for (const V& v : values) value(v);
+    end_array();
+  }
+
+  // An object under key k whose members write() adds.
+  template <class Write>
+  void object(std::string_view k, Write&& write) {
+    key(k);
+    begin_object();
+    write();
+    end_object();
+  }
+  // An array under key k of one object per item, whose members write_item(item) adds.
+  template <class Items, class WriteItem>
+  void objects(std::string_view k, const Items& items, WriteItem&& write_item) {
+    key(k);
+    begin_array();
+    for (const auto& item : items) {
+      begin_object();
+      write_item(item);
+      end_object();
+    }
     end_array();
   }
 
