@@ -68,7 +68,7 @@ void bus_state::housekeeping_loop() {
 errc validate(std::string_view name, const topic_config& c) {
   if (c.mode != topic_mode::log && c.mode != topic_mode::queue) return errc::invalid_config;
   if (const errc e = validate_queue(name, c); e != errc::ok) return e;
-  if (c.partitions == 0 || c.partitions > 65536) return errc::invalid_config;
+  if (c.partitions == 0 || c.partitions > max_partitions) return errc::invalid_config;
   if (!is_power_of_two(c.ring_capacity) || c.ring_capacity < 4096 ||
       c.ring_capacity > (std::size_t{1} << 32)) {
     return errc::invalid_config;

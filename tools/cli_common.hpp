@@ -167,9 +167,8 @@ CLI::Option* add_count_option(CLI::App* cmd, const std::string& names, T& target
   }
 }
 
-// A topic has 1 to 65536 partitions (the bus refuses more: errc::invalid_config), numbered
-// from 0.
-inline constexpr std::uint64_t max_partitions = 65536;
+// A topic has 1 to lanes::max_partitions partitions, numbered from 0.
+inline constexpr std::uint64_t max_partitions = lanes::max_partitions;
 
 // Adds `--partition,-p`: one partition of a topic, 0 to max_partitions - 1, into `target`.
 template <class T>

@@ -35,9 +35,12 @@ enum class backpressure : std::uint8_t { block, overwrite };
 //          fdatasync covers everything written meanwhile, so concurrent producers share it).
 enum class durability : std::uint8_t { none, async, sync };
 
+// A topic has 1 to max_partitions partitions, numbered from 0 (more: errc::invalid_config).
+inline constexpr std::uint32_t max_partitions = 65536;
+
 struct topic_config {
   topic_mode mode = topic_mode::log;
-  std::uint32_t partitions = 1;
+  std::uint32_t partitions = 1;  // 1 to max_partitions
   // Bytes of ring per partition; a power of two, at least 4 KiB.
   std::size_t ring_capacity = std::size_t{1} << 20;
   // single: one producer object at a time writes the topic (plain stores, the fast path).

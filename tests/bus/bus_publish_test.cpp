@@ -253,6 +253,43 @@ TEST(BusProduceConsume, HeadersTimestampsAndKeysRoundTrip) {
   EXPECT_LE(now.timestamp_ns, ns(after) + 1'000'000);
 }
 
+// lanes::own copies a record out of the ring: every field, the headers in their order, the
+// topic. The copy stays as it was while later records reuse the ring's bytes.
+TEST(BusProduceConsume, OwnedRecordKeepsEveryFieldAfterTheRingMovesOn) {
+  lanes_test::bus_with_topic bt("orders", log_topic(2, 4096));
+  auto& [b, p] = bt;
+  const std::string binary("\0\x01", 2);
+  const lanes::header hs[] = {{"trace-id", "abc"}, {"bin", binary}};
+  ASSERT_TRUE(p.publish("k", "first", lanes_test::opts().partition(1).timestamp_ns(7).headers(hs)));
+  lanes::consumer c = reader_of(b, "orders", 2);
+  const lanes::poll_result r = c.poll(1s);
+  ASSERT_EQ(r.status, errc::ok);
+  ASSERT_EQ(r.records.size(), 1u);
+  const lanes::owned_record kept = lanes::own(r.records[0]);
+  const char* const ring_bytes = r.records[0].value.data();
+
+  // Wrap partition 1's 4 KiB ring a few times over, reading as it goes (two records a round:
+  // the records of a poll stay in the ring until the next poll).
+  const std::string filler(500, 'x');
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(p.publish(std::nullopt, filler, lanes_test::opts().partition(1)));
+    }
+    ASSERT_EQ(poll_until(c, 2).size(), 2u) << "round " << round;
+  }
+  EXPECT_NE(std::string_view(ring_bytes, 5), "first") << "the ring reused the bytes";
+
+  EXPECT_EQ(kept.topic, "orders");
+  EXPECT_EQ(kept.partition, 1u);
+  EXPECT_EQ(kept.offset, 0u);
+  EXPECT_EQ(kept.timestamp_ns, 7);
+  EXPECT_TRUE(kept.has_key);
+  EXPECT_EQ(kept.key, "k");
+  EXPECT_EQ(kept.value, "first");
+  EXPECT_EQ(kept.headers, (std::vector<std::pair<std::string, std::string>>{{"trace-id", "abc"},
+                                                                            {"bin", binary}}));
+}
+
 // Every form a key comes in reaches the record the same way; no key and an empty key differ.
 TEST(BusProduceConsume, KeyFormsAndEmptyKeyVersusNoKey) {
   lanes_test::bus_with_topic bt("t", log_topic(1));
