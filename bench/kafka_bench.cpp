@@ -20,10 +20,6 @@
 // to its last; KAFKA_BENCH_SIDE=ours|peer runs one side only (for a profile of it);
 // KAFKA_BENCH_COLD_RING=1 creates the Kafka -> lanes topics without prefault.
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -38,6 +34,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "kafka_mock_cluster.hpp"
 #include "lanes_support/json_file.hpp"
 #include "lanes_support/ours_vs_peer.hpp"
 #include "lanes_support/run_info.hpp"
@@ -47,6 +44,8 @@
 namespace {
 
 using json = nlohmann::json;
+using lanes_bench::client;
+using lanes_bench::cluster;
 using lanes_bench::die;
 using lanes_bench::seconds_since;
 using clock_type = std::chrono::steady_clock;
@@ -54,69 +53,6 @@ using clock_type = std::chrono::steady_clock;
 // lanes must read back what it holds, so more partitions make those runs longer (4 partitions:
 // 16 000 x 1 KiB read in 15-50 ms, where a few ms of scheduling decided the ratio).
 constexpr int partitions = 16;
-
-rd_kafka_t* client(rd_kafka_type_t type,
-                   const std::vector<std::pair<std::string, std::string>>& props,
-                   const std::function<void(rd_kafka_conf_t*)>& setup = {}) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[512];
-  for (const auto& [k, v] : props) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-      die(err);
-  }
-  if (setup) setup(conf);
-  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);
-  if (rk == nullptr) die(err);
-  return rk;
-}
-
-struct cluster {
-  cluster() {
-    host = client(RD_KAFKA_PRODUCER, {{"log_level", "0"}});
-    mock = rd_kafka_mock_cluster_new(host, 1);
-    if (mock == nullptr) die("the mock cluster did not start");
-    bootstrap = rd_kafka_mock_cluster_bootstraps(mock);
-    if (!std::getenv("KAFKA_BENCH_NAGLE")) no_delay_on_listeners();
-  }
-  // A real Kafka broker sets TCP_NODELAY on its connections (SocketServer); librdkafka 2.0.2's
-  // mock broker does not, so a response written in pieces waits for the client's delayed ACK
-  // (~40 ms): measured, 2 of 4 ListOffsets requests took 40 ms each. Linux copies
-  // TCP_NODELAY from a listening socket to the sockets it accepts, so it is set on the
-  // mock's listeners, found among this process's descriptors by their port.
-  void no_delay_on_listeners() const {
-    const std::string port = bootstrap.substr(bootstrap.rfind(':') + 1);
-    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
-      const int fd = std::atoi(e.path().filename().c_str());
-      sockaddr_in a{};
-      socklen_t len = sizeof a;
-      int listening = 0;
-      socklen_t ll = sizeof listening;
-      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
-          a.sin_family != AF_INET || std::to_string(ntohs(a.sin_port)) != port ||
-          ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) != 0 || !listening)
-        continue;
-      const int one = 1;
-      if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-        die("cannot set TCP_NODELAY on the mock broker's listener");
-      return;
-    }
-    die("the mock broker's listening socket (port " + port + ") was not found");
-  }
-  ~cluster() {
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(host);
-  }
-  std::string topic() {
-    const std::string name = "t" + std::to_string(next++);
-    if (rd_kafka_mock_topic_create(mock, name.c_str(), partitions, 1) != RD_KAFKA_RESP_ERR_NO_ERROR)
-      die("cannot create " + name);
-    return name;
-  }
-  rd_kafka_t* host = nullptr;
-  rd_kafka_mock_cluster_t* mock = nullptr;
-  std::string bootstrap;
-  int next = 0;
-};
 
 // Throughput over the whole run of one side, connecting included (librdkafka prefetches and
 // batches delivery reports, so a first-to-last span would flatter the peer): from
@@ -475,7 +411,7 @@ void run_size(const options& o, std::size_t size, json& cases) {
   rates got;
   for (int r = 0; r < o.reps; ++r) {
     std::fprintf(stderr, "kafka_bench: %zu B, round %d of %d\n", size, r + 1, o.reps);
-    cluster k;  // a fresh cluster per round: every round starts from empty logs
+    cluster k(partitions);  // a fresh cluster per round: every round starts from empty logs
     if (o.only != "from") to_kafka_round(o, k, r, n_to, size, got);
     if (o.only != "to") from_kafka_round(o, k, r, n_from, size, got);
   }
