@@ -196,8 +196,6 @@ void producer::claim_slow(detail::partition_state& p, std::size_t record, claim&
 
 namespace {
 
-// Publishes a claimed record frame of partition p and returns its offset. Single producer:
-// the offset was already written at claim; multi producer: it is stamped here, in turn.
 // Where frame `f` starts in the partition's ring: its index entry.
 [[gnu::always_inline]] inline std::uint32_t ring_offset_of(const detail::partition_state& p,
                                                            const frame_claim& f) noexcept {
@@ -221,6 +219,8 @@ namespace {
   return offset;
 }
 
+// Publishes a claimed record frame of partition p and returns its offset. Single producer:
+// the offset was already written at claim; multi producer: it is stamped here, in turn.
 [[gnu::always_inline]] inline std::uint64_t commit_frame(detail::partition_state& p,
                                                          const frame_claim& f) noexcept {
   std::uint64_t offset = 0;

@@ -243,7 +243,7 @@ def render(res, results_path, command, notes, notes_path):
     lines.append(f"- Round trip: median per trip from a log-linear histogram, timer "
                  f"{m['round_trip_timer']} (it moves in steps of "
                  f"{fmt_num(m['timer_step_ns'], 2)} ns; each sample is spread over one step, "
-                 "see bench/histogram.hpp)")
+                 "see tools/support/lanes_support/histogram.hpp)")
     floors = [f for c in res.data["results"] for f in c["floor_ns_samples"]]
     class_runs = [sum(1 for c in res.data["results"] for i in range(len(c["samples"]))
                       if res.class_of(c, i) == k) for k in range(len(res.classes))]

@@ -79,7 +79,7 @@ struct poll_result {
 };
 
 // Reads records. One thread at a time. Record views stay valid until the next poll or close.
-class consumer : public detail::closing_handle<detail::consumer_state> {
+class consumer final : public detail::closing_handle<detail::consumer_state> {
  public:
   using impl = detail::consumer_state;
   consumer() noexcept = default;

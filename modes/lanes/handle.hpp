@@ -26,8 +26,13 @@ class closing_handle {
   };
   using owner = std::unique_ptr<State, closer>;
 
+  // Only the handles themselves make, move and destroy this part of them (no slicing, no
+  // deleting through a pointer to the base).
   closing_handle() noexcept = default;
   explicit closing_handle(owner s) noexcept : impl_(std::move(s)) {}
+  closing_handle(closing_handle&&) noexcept = default;
+  closing_handle& operator=(closing_handle&&) noexcept = default;
+  ~closing_handle() = default;
 
   owner impl_;
 };

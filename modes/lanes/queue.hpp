@@ -143,7 +143,7 @@ struct queue_group;
 }
 
 // Receives, acks, nacks and extends messages of one queue. One thread at a time.
-class queue_consumer : public detail::closing_handle<detail::queue_consumer_state> {
+class queue_consumer final : public detail::closing_handle<detail::queue_consumer_state> {
  public:
   using impl = detail::queue_consumer_state;
   queue_consumer() noexcept = default;

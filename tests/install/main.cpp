@@ -53,7 +53,7 @@ int main() {
   int seen = 0;
   for (int i = 0; i < 100 && seen == 0; ++i) {
     lanes::poll_result got = consumer.poll(std::chrono::milliseconds(10));
-    // Views into the ring until the next poll; lanes::own(r) copies one out to keep it.
+    // Views valid until the next poll; lanes::own(r) copies one out to keep it.
     for (const lanes::record_view& r : got.records) {
       seen += r.key == "customer-17" && r.value == "order 17 filled" && r.offset == sent.offset;
     }

@@ -5,7 +5,7 @@
 //   damage_matrix_test   fixture: data_ holds topic "t" (kRecords records, ~12 segments in
 //                        pdir_, segments_ sorted), group "g" committed at 100; config(),
 //                        try_open(), read_from(b, from), expect_refused(errc, names)
-//   slurp(p), spit(p, bytes)  a file's bytes, read and written
+//   slurp(p), spit(p, bytes)  a file's bytes, read and written (support/files.hpp)
 //   snapshot(dir)        every file under dir with its bytes, to check that nothing changed
 //   run_lanes(dir, args) runs the `lanes` binary; lines(s): how many lines s has
 //   value_of(i)          the value of record i
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "lanes/lanes.hpp"
+#include "support/files.hpp"
 #include "support/io.hpp"
 
 namespace lanes_test {
@@ -34,17 +35,6 @@ namespace lanes_test {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using lanes::errc;
-
-inline std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-inline void spit(const fs::path& p, const std::string& bytes) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
-}
 
 // Every file under `dir` (links as "-> target"), with its bytes: two equal snapshots mean
 // nothing was written, created, renamed or deleted.

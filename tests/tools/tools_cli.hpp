@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/files.hpp"
+
 namespace lanes_test {
 
 namespace fs = std::filesystem;
@@ -35,18 +37,6 @@ struct result {
   std::string out;
   std::string err;
 };
-
-inline std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-inline void spit(const fs::path& p, const std::string& text, bool append = false) {
-  std::ofstream f(p, append ? std::ios::app | std::ios::binary : std::ios::binary);
-  f << text;
-}
 
 inline std::vector<std::string> lines_of(const std::string& s) {
   std::vector<std::string> v;
