@@ -33,7 +33,7 @@ options parse_options(int argc, char** argv);  // durable_options.cpp
 // ---- fio (durable_fio.cpp) ----
 
 // fdatasync after every 4 KiB write (what a small group commit costs): p50, p99 in us.
-json fio_fdatasync(const fs::path& dir, int ops);
+json fio_fdatasync(const fs::path& dir, int ops, int rate_iops = 0);
 // Buffered sequential writes, 1 MiB blocks, fsync at the end: MB/s.
 double fio_write_mbs(const fs::path& dir, std::uint64_t mib);
 // Sequential reads of these files in order, 1 MiB blocks: MB/s.

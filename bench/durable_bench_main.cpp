@@ -3,8 +3,8 @@
 // and the cost of the read checks):
 //   latency    async topic, consumer reading durable records only (the default): end-to-end
 //              latency from due time at fixed rates, against sync_interval + fio's fdatasync;
-//              sync topic publish-to-poll and wait_durable at a 100 us window, against fio's
-//              fdatasync
+//              sync topic publish-to-poll at 500 msg/s, against fio's fdatasync at 500 writes/s;
+//              wait_durable at a 100 us window, against fio's fdatasync
 //   throughput async topic, one producer and one consumer: against the same run in memory
 //              (64 B) and against fio's buffered sequential writes (1 KiB, 16 KiB)
 //   catch-up   a consumer reading the segment files from the start, cold and warm page cache,
@@ -33,6 +33,7 @@ json run_round(const options& o, const fs::path& root, double secs) {
       paced_latency(root / "lat", durable_topic(lanes::durability::async, 1000us), 200000, secs);
   round["latency_sync_500"] =
       paced_latency(root / "lat", durable_topic(lanes::durability::sync, 1000us), 500, secs);
+  round["fio_fdatasync_4k_500"] = fio_fdatasync(root / "fio", o.quick ? 300 : 1000, 500);
   round["durable_ack_100us"] = durable_ack(root / "ack", 100us, o.quick ? 300 : 1000);
   const std::uint64_t mib = o.quick ? 64 : 256;
   round["fio_write_mbs"] = fio_write_mbs(root / "fio", mib);

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -92,13 +93,28 @@ append_result partition_log::append(std::span<const iovec> frames, std::uint64_t
   fifo_[(fifo_head_ + fifo_size_) % fifo_.size()] = i;
   ++fifo_size_;
   appended_.store(s.end_offset, std::memory_order_relaxed);
-  if (!submit_write(i)) {
+  if (opt_.mode == durability::sync) {
+    write_inline(i);
+  } else if (!submit_write(i)) {
     r.status = status_.load(std::memory_order_relaxed);
     return r;
   }
   submit_pending();
   r.end_offset = s.end_offset;
   return r;
+}
+
+// A sync log writes on the owner thread: a write to the page cache takes microseconds, and
+// the group's fdatasync can then be submitted in the same pass. Through io_uring, this
+// kernel hands buffered ext4 writes to an io-wq worker, so each sync group cost two
+// worker hand-offs and two wake-ups of the owner instead of one (BENCHMARKS.md, sync
+// latency). The result goes through the completion path (faults, short writes, errors).
+void partition_log::write_inline(std::uint32_t i) noexcept {
+  write_slot& s = slots_[i];
+  const ssize_t n =
+      ::pwritev(s.seg->fd, &s.iov[s.iov_first], static_cast<int>(s.iov_count - s.iov_first),
+                static_cast<off_t>(s.pos));
+  handle_write(i, n < 0 ? -errno : static_cast<int>(n));
 }
 
 // A new segment before a batch that would make the active one too large (bytes, or offsets
@@ -258,30 +274,19 @@ void partition_log::start_sync_group() noexcept {
   crash_point("after_write");  // written, not synced
   const std::uint64_t target = written_.load(std::memory_order_relaxed);
   const std::uint64_t durable = durable_.load(std::memory_order_relaxed);
-  std::size_t ops = 0;
   // Segments written since the last group: the active one and ones rolled meanwhile.
-  for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
-    segment& seg = **it;
-    if (!seg.dirty) {
-      if (seg.next_offset <= durable) break;
-      continue;
+  auto for_each_dirty = [&](auto&& fn) {
+    for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
+      segment& seg = **it;
+      if (seg.dirty) {
+        fn(seg);
+      } else if (seg.next_offset <= durable) {
+        break;
+      }
     }
-    io_uring_sqe* sqe = ring_->get_sqe();
-    if (sqe == nullptr) {
-      submit_pending();
-      sqe = ring_->get_sqe();
-    }
-    if (sqe == nullptr) {
-      fail(errc::io_error);
-      break;
-    }
-    io_uring_prep_fsync(sqe, seg.fd, IORING_FSYNC_DATASYNC);
-    io_uring_sqe_set_data64(sqe, sync_tag | static_cast<std::uint32_t>(seg.fd));
-    seg.dirty = false;
-    ++ops;
-    ++inflight_ops_;
-    ++unsubmitted_;
-  }
+  };
+  std::size_t ops = 0;
+  for_each_dirty([&](segment&) { ++ops; });
   if (ops == 0) return;
   sync_inflight_ = true;
   sync_ops_left_ = ops;
@@ -290,6 +295,39 @@ void partition_log::start_sync_group() noexcept {
   unsynced_bytes_ = 0;
   bump(counters_.sync_groups);
   sync_started_ns_ = steady_ns();
+  if (opt_.mode == durability::sync) {
+    // A sync log's owner calls fdatasync itself, as it writes (write_inline): through
+    // io_uring the call goes to an io-wq worker and its completion comes back through the
+    // eventfd, two thread wake-ups that cost as much as the disk on this machine. Records
+    // published meanwhile wait for the next group, as they would behind an fdatasync in
+    // flight; other partitions' logs wait for this one (the owner serves them all).
+    std::size_t left = ops;
+    for_each_dirty([&](segment& seg) {
+      if (left == 0) return;  // the group completed: nothing else was counted in it
+      --left;
+      seg.dirty = false;
+      handle_sync(::fdatasync(seg.fd) == 0 ? 0 : -errno);
+    });
+    return;
+  }
+  for_each_dirty([&](segment& seg) {
+    io_uring_sqe* sqe = ring_->get_sqe();
+    if (sqe == nullptr) {
+      submit_pending();
+      sqe = ring_->get_sqe();
+    }
+    if (sqe == nullptr) {
+      // Cannot happen with the ring sized for every request. The group never completes;
+      // the log is failed, so nothing waits for it.
+      fail(errc::io_error);
+      return;
+    }
+    io_uring_prep_fsync(sqe, seg.fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(sqe, sync_tag | static_cast<std::uint32_t>(seg.fd));
+    seg.dirty = false;
+    ++inflight_ops_;
+    ++unsubmitted_;
+  });
   submit_pending();
 }
 

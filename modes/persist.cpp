@@ -178,19 +178,24 @@ bool persist_pump(topic_state& t, partition_state& p) noexcept {
   partition_persistence& ps = *p.persist;
   if (ps.closed) return false;
   (void)t;
+  const auto report_progress = [&] {
+    if (!t.on_progress) return;
+    const std::uint64_t written_now = ps.log->written_offset();
+    const std::uint64_t durable_now = ps.log->durable_offset();
+    if (written_now != ps.reported_written || durable_now != ps.reported_progress_durable) {
+      ps.reported_written = written_now;
+      ps.reported_progress_durable = durable_now;
+      t.on_progress(p.id, written_now, durable_now);
+    }
+  };
   errc st = ps.log->poll_completions();
   bool work = append_new(ps, p.ring);
+  report_progress();  // a sync log wrote on this thread: written before its fdatasync
   st = ps.log->poll_completions();
   release_written(p, ps);
   if (st != errc::ok && st != errc::closed) p.fail(st);  // producers get the error from now on
   const std::uint64_t durable_now = ps.log->durable_offset();
-  if (t.on_progress) {
-    const std::uint64_t written_now = ps.log->written_offset();
-    if (written_now != ps.reported_written || durable_now != ps.notified_durable) {
-      ps.reported_written = written_now;
-      t.on_progress(p.id, written_now, durable_now);
-    }
-  }
+  report_progress();
   // Consumers that read durable records only sleep on durable_data until it moves.
   if (durable_now != ps.notified_durable || st != errc::ok) {
     ps.notified_durable = durable_now;

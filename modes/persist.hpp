@@ -157,9 +157,10 @@ struct partition_persistence {
   std::vector<in_flight> fifo;  // ring buffer, capacity fixed at open
   std::size_t head = 0, size = 0;
   bool closed = false;
-  std::uint64_t reported_durable = 0;  // last durable offset given to the callback
-  std::uint64_t notified_durable = 0;  // last durable offset consumers were woken for
-  std::uint64_t reported_written = 0;  // last written offset given to on_progress
+  std::uint64_t reported_durable = 0;           // last durable offset given to the callback
+  std::uint64_t notified_durable = 0;           // last durable offset consumers were woken for
+  std::uint64_t reported_written = 0;           // last written offset given to on_progress
+  std::uint64_t reported_progress_durable = 0;  // and the durable offset with it
   bool reported_failure = false;
   std::uint64_t checkpointed = 0;    // durable offset of the last checkpoint written
   std::unique_ptr<queue_acks> acks;  // durable queue topics

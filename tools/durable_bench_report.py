@@ -28,8 +28,9 @@ def targets(d):
                     "<= 1.0", p50, lambda m: m <= 1.0))
         out.append((f"async, {label} msg/s: consumer p99 vs 4 x (sync_interval + fio fdatasync p99)",
                     "<= 1.0", p99, lambda m: m <= 1.0))
-    out.append(("sync topic: publish-to-poll p50 vs 2 x fio fdatasync p50", "<= 1.0",
-                [r["latency_sync_500"]["p50_us"] / (2 * r["fio_fdatasync_4k"]["p50_us"])
+    out.append(("sync topic at 500 msg/s: publish-to-poll p50 vs 2 x fio fdatasync p50 at 500 writes/s",
+                "<= 1.0",
+                [r["latency_sync_500"]["p50_us"] / (2 * r["fio_fdatasync_4k_500"]["p50_us"])
                  for r in rounds], lambda m: m <= 1.0))
     out.append(("wait_durable at a 100 us window: p50 vs 2 x (window + fio fdatasync p50)", "<= 1.0",
                 [r["durable_ack_100us"]["p50_us"] / (2 * (100 + r["fio_fdatasync_4k"]["p50_us"]))
@@ -68,13 +69,19 @@ def render(d, results_path, command, notes):
     r0 = d["rounds"]
     lines += ["", "Absolute numbers (medians of rounds):", "",
               "| measurement | p50 | p99 |", "| --- | --- | --- |"]
-    for key, label in (("fio_fdatasync_4k", "fio: 4 KiB write + fdatasync (us)"),
+    for key, label in (("fio_fdatasync_4k", "fio: 4 KiB write + fdatasync, back to back (us)"),
+                       ("fio_fdatasync_4k_500", "fio: 4 KiB write + fdatasync, 500 writes/s (us)"),
                        ("latency_async_20k", "async, 20 000 msg/s, due to poll (us)"),
                        ("latency_async_200k", "async, 200 000 msg/s, due to poll (us)"),
                        ("latency_sync_500", "sync, 500 msg/s, due to poll (us)"),
                        ("durable_ack_100us", "wait_durable, 100 us window (us)")):
         lines.append(f"| {label} | {med([r[key]['p50_us'] for r in r0]):.0f} | "
                      f"{med([r[key]['p99_us'] for r in r0]):.0f} |")
+    b2b = med([r["latency_sync_500"]["p50_us"] / (2 * r["fio_fdatasync_4k"]["p50_us"]) for r in r0])
+    lines += ["", "The sync row's reference is fio at the bus's own pace: on this machine an fdatasync "
+              "costs more after the disk was idle for a millisecond or two than right after the last "
+              "one, so fio back to back would be the faster disk. Against it, the sync p50 would be "
+              f"{b2b:.2f} x 2 x fio's p50 (median of rounds)."]
     lines += ["", "| values | memory producer MB/s | memory consumer MB/s | durable producer MB/s | "
               "durable consumer MB/s | disk bytes per record | fio buffered write MB/s |",
               "| --- | --- | --- | --- | --- | --- | --- |"]

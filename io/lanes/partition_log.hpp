@@ -16,6 +16,13 @@
 // group (one fdatasync per segment file written since the last group) is in flight at a
 // time; batches appended meanwhile wait for the next one: group commit.
 //
+// Two write paths. async and none: writes and fdatasyncs go through io_uring and the owner
+// never blocks. sync: the owner writes each batch itself (pwritev to the page cache, a few
+// microseconds) and calls fdatasync itself when a group is due, because through io_uring
+// both go to io-wq workers on this kernel (buffered ext4 writes are not async), and each
+// hand-off and completion wake-up cost about as much as the disk's own fdatasync here.
+// Their results go through the same completion handling (faults, short writes, errors).
+//
 // Failure. A write error (EIO, ENOSPC...), a failed fdatasync or lost completions put the
 // log in a failed state: append and waiters get that error from then on, durable_offset()
 // never moves again (nothing is retried and then acknowledged), and read() still serves
@@ -174,9 +181,10 @@ class partition_log {
   partition_log& operator=(const partition_log&) = delete;
 
   // Owner thread. Queues one batch of `count` records, offsets [first_offset, +count), whose
-  // bytes are `frames` (at most max_iovecs, total <= max_batch_bytes), and submits it. Never
-  // blocks; no allocation, no lock (except rolling to a new segment: a file create and a
-  // directory fsync, cold). The frames' memory must stay untouched until written_offset()
+  // bytes are `frames` (at most max_iovecs, total <= max_batch_bytes), and submits it (a sync
+  // log writes it at once: one pwritev to the page cache). Otherwise never blocks; no
+  // allocation, no lock (except rolling to a new segment: a file create and a directory
+  // fsync, cold). The frames' memory must stay untouched until written_offset()
   // passes the batch (or, after a failure, until in_flight() == 0). first_offset must be
   // appended_offset(). Returns full when queue_depth batches are in flight (poll, retry).
   [[nodiscard]] append_result append(std::span<const iovec> frames, std::uint64_t first_offset,
@@ -186,8 +194,9 @@ class partition_log {
 
   // Owner thread. Reaps completions (waiting up to `timeout` for the first one when requests
   // are in flight), resubmits short writes, advances the watermarks, starts a sync group when
-  // the durability mode says so, then notifies waiters and the callback. Returns ok or the
-  // error that failed the log. No allocation.
+  // the durability mode says so (a sync log runs its fdatasync here, on this thread), then
+  // notifies waiters and the callback. Returns ok or the error that failed the log. No
+  // allocation.
   errc poll_completions(
       std::chrono::nanoseconds timeout = std::chrono::nanoseconds::zero()) noexcept;
 
@@ -285,6 +294,7 @@ class partition_log {
   errc roll_if_due(std::uint64_t end_offset, std::uint64_t batch_bytes) noexcept;
   errc create_segment(std::uint64_t base, std::int64_t now_ns) noexcept;
   bool submit_write(std::uint32_t slot) noexcept;
+  void write_inline(std::uint32_t slot) noexcept;
   void submit_pending() noexcept;
   void start_sync_group() noexcept;
   bool sync_due(std::int64_t now_ns) const noexcept;
