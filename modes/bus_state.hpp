@@ -209,7 +209,12 @@ struct bus_state {
   explicit bus_state(bus_config c) : config(std::move(c)) {}
 
   std::shared_ptr<topic_state> find(std::string_view name) const;
+  // The housekeeper: a queue's visibility timeouts and ring retention every
+  // housekeeping_interval while some topic has a queue group or retention; otherwise it
+  // sleeps until wake_housekeeper() says that may have changed (or close).
   void housekeeping_loop();
+  bool housekeeping_wanted() const;
+  void wake_housekeeper();
 
   const bus_config config;
   mutable std::mutex mu;
@@ -219,6 +224,7 @@ struct bus_state {
 
   std::mutex hk_mu;
   std::condition_variable hk_cv;
+  std::uint64_t hk_changes = 0;  // under hk_mu: topics or queue groups were added
   std::thread housekeeper;
 
   // Persistence (data_dir set): the lock, the persister and the topics it serves.

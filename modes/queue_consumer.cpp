@@ -398,6 +398,7 @@ queue_consumer bus::make_queue_consumer(const queue_consumer_config& config, err
         return fail(e);
       }
       t->queue_groups.emplace(config.group, g);
+      state_->wake_housekeeper();  // the group's visibility timeouts need it
     }
     g->consumers.fetch_add(1, std::memory_order_relaxed);
   }
