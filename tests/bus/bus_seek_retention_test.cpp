@@ -1,7 +1,8 @@
 // tests/bus/bus_seek_retention_test.cpp: seek (offset, beginning, end, timestamp), replay,
 // position and lag, pause/resume, manual assignment with reset policies, retention by bytes
 // and by age, and what a consumer left behind the log start does (earliest, latest, error).
-// The buses here have no housekeeping thread: only enforce_retention moves the log start.
+// The buses here have no housekeeping thread: only enforce_retention moves the log start,
+// except in BusHousekeeper (the last test), which is about that thread.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -427,6 +428,30 @@ TEST(BusRetention, GroupWhoseCommitFellBehindStartsAtTheLogStart) {
   ASSERT_EQ(c.subscribe({"t"}), errc::ok);
   const auto got = lanes_test::poll_until(c, 100 - log_start);
   EXPECT_EQ(offsets_of(got), range(log_start, 100));
+}
+
+// The housekeeper sleeps without a deadline while no topic has a queue or retention; a
+// topic created later with retention must wake it (bus_state::wake_housekeeper).
+TEST(BusHousekeeper, AppliesRetentionToATopicCreatedWhileItSlept) {
+  lanes::bus b{lanes::bus_config{}};  // housekeeping every 10 ms while there is any to do
+  ASSERT_EQ(b.create_topic("plain", log_topic(1, 1 << 16)), errc::ok);  // gives it none
+  // Time for the housekeeper to look and fall asleep. Not a wait for a result: on a machine
+  // too slow for it the test checks less, and never fails for that.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  lanes::topic_config cfg = log_topic(1, 1 << 16);
+  cfg.retention_bytes = 8192;
+  ASSERT_EQ(b.create_topic("t", cfg), errc::ok);
+  lanes::producer p = b.make_producer("t");
+  const std::string value(200, 'v');
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(p.publish(std::nullopt, value));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (lanes_test::stats(b, "t", 0).bytes > 8192 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const lanes::partition_stats s = lanes_test::stats(b, "t", 0);
+  EXPECT_LE(s.bytes, 8192u) << "the housekeeper never applied the new topic's retention";
+  EXPECT_GT(s.log_start_offset, 0u);
+  EXPECT_EQ(s.end_offset, 100u);
 }
 
 }  // namespace
