@@ -230,6 +230,7 @@ errc log_recovery::open_segment(std::size_t i, segment& seg, std::uint64_t& file
   seg.base = bases_[i];
   seg.log_path = log_.dir_ / segment_file_name(seg.base, ".log");
   seg.fd = open_nofollow(seg.log_path, log_.opt_.read_only ? O_RDONLY : O_RDWR);
+  hint_sequential_reads(seg.fd);
   struct stat st {};
   if (i == 0 && !log_.report_.had_checkpoint) log_.last_start_hint_ = seg.base;
   if (seg.fd < 0 || ::fstat(seg.fd, &st) != 0) {

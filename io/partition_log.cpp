@@ -121,6 +121,7 @@ errc partition_log::create_segment(std::uint64_t base, std::int64_t now_ns) noex
     seg->log_path = dir_ / segment_file_name(base, ".log");
     seg->fd = open_nofollow(seg->log_path, O_CREAT | O_EXCL | O_RDWR);
     if (seg->fd < 0) return errc_of_errno(errno);
+    hint_sequential_reads(seg->fd);
     file_header fh;
     fh.kind = file_kind::log;
     fh.base_offset = base;

@@ -161,7 +161,12 @@ read_result partition_log::read(std::uint64_t offset, std::span<std::byte> buffe
   }
   read_cursor c{*seg, 0, 0, std::min(limit, seg_end)};
   seg->find_position(offset, c.pos, c.expected);
-  if (!seek_batch(c, offset, opt_.max_batch_bytes)) {
+  // A reader going through the log asks for the offset a batch starts with, which the index
+  // has (batches bigger than index_interval_bytes are each indexed): then the header is
+  // checked in the buffer below, not read on its own first. That small read in front of
+  // every buffer restarted the kernel's read-ahead each time: a cold sequential read of
+  // 1 MiB buffers ran at ~0.9 GB/s with it and ~4 GB/s without it on this machine.
+  if (c.expected != offset && !seek_batch(c, offset, opt_.max_batch_bytes)) {
     c.damaged(r);
     return r;
   }
