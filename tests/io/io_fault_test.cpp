@@ -41,10 +41,10 @@ std::string write_path_name(const ::testing::TestParamInfo<lanes::io::durability
   return info.param == lanes::io::durability::sync ? "SyncOnTheOwnerThread" : "AsyncThroughIoUring";
 }
 
-INSTANTIATE_TEST_SUITE_P(WritePaths, IoFault,
-                         ::testing::Values(lanes::io::durability::sync,
-                                           lanes::io::durability::async),
-                         write_path_name);
+const auto write_paths =
+    ::testing::Values(lanes::io::durability::sync, lanes::io::durability::async);
+
+INSTANTIATE_TEST_SUITE_P(WritePaths, IoFault, write_paths, write_path_name);
 
 TEST_P(IoFault, FailedSyncStopsDurabilityAndFailsTheLog) {
   const log_options o = opts();
@@ -223,9 +223,6 @@ TEST_P(IoNoSpace, DiskFullFailsTheLogAndKeepsDurableData) {
   EXPECT_EQ(log.close(), errc::no_space);
 }
 
-INSTANTIATE_TEST_SUITE_P(WritePaths, IoNoSpace,
-                         ::testing::Values(lanes::io::durability::sync,
-                                           lanes::io::durability::async),
-                         write_path_name);
+INSTANTIATE_TEST_SUITE_P(WritePaths, IoNoSpace, write_paths, write_path_name);
 
 }  // namespace
