@@ -86,11 +86,11 @@ class frame_ring {
   frame_ring(const frame_ring&) = delete;
   frame_ring& operator=(const frame_ring&) = delete;
 
-  // Cold path, before any producer or reader uses the ring: writes every page of the
-  // buffer once, so that the first lap of producers takes no page faults (the buffer is
-  // otherwise mapped lazily: a fault and a zeroed page per 4 KiB written). The whole ring
-  // becomes resident at once.
-  void prefault() noexcept { std::memset(base_, 0, capacity()); }
+  // Cold path, before any producer or reader uses the ring: makes every page of the buffer
+  // resident, so that the first lap of producers takes no page faults (the buffer is
+  // otherwise mapped lazily: a fault and a zeroed page per page written, 4 KiB, or 2 MiB
+  // where the kernel gives the ring huge pages). The whole ring becomes resident at once.
+  void prefault() noexcept { buffer_.populate(); }
 
   std::size_t capacity() const noexcept { return mask_ + 1; }
   // Largest payload a single frame can carry: capacity / 2 - 8, and never more than
