@@ -367,6 +367,11 @@ bool producer::wait_for_room(message_key key, std::size_t value_size, const publ
   // Retries stay on the partition this message was routed to (round-robin moves on).
   publish_options routed = o;
   routed.partition = c.partition;
+  // Durable: the ring is full of records the persister has not written yet. It may be
+  // asleep until an fdatasync completes (tens of ms for a large group here), writing nothing
+  // meanwhile; the producer would wait for all of it. Kicked, it writes the ring now, and
+  // the fdatasync after the one in flight covers what was written meanwhile.
+  if (topic_->persister != nullptr) topic_->persister->kick();
   p.space.wait_until(
       [&] {
         c = claim{};
