@@ -118,7 +118,7 @@ errc log_recovery::install() {
   const std::uint64_t first_offset =
       l.report_.had_checkpoint ? cp_.log_start_offset : l.opt_.initial_offset;
   if (l.segments_.empty() && !l.opt_.read_only) {
-    if (const errc e = l.create_segment(first_offset, realtime_ns()); e != errc::ok) {
+    if (const errc e = l.create_segment(first_offset, realtime_ns(), true); e != errc::ok) {
       detail_ = "cannot create the first segment in " + describe_errno(l.dir_, errno);
       return e;
     }

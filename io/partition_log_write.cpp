@@ -288,6 +288,10 @@ void partition_log::start_sync_group() noexcept {
   std::size_t ops = 0;
   for_each_dirty([&](segment&) { ++ops; });
   if (ops == 0) return;
+  // A roll since the last group: the new segment's directory entry joins this group.
+  const bool sync_dir = dir_unsynced_;
+  dir_unsynced_ = false;
+  if (sync_dir) ++ops;
   sync_inflight_ = true;
   sync_ops_left_ = ops;
   sync_group_failed_ = false;
@@ -302,6 +306,10 @@ void partition_log::start_sync_group() noexcept {
     // published meanwhile wait for the next group, as they would behind an fdatasync in
     // flight; other partitions' logs wait for this one (the owner serves them all).
     std::size_t left = ops;
+    if (sync_dir) {
+      --left;
+      handle_sync(::fsync(dir_fd_) == 0 ? 0 : -errno);
+    }
     for_each_dirty([&](segment& seg) {
       if (left == 0) return;  // the group completed: nothing else was counted in it
       --left;
@@ -310,7 +318,7 @@ void partition_log::start_sync_group() noexcept {
     });
     return;
   }
-  for_each_dirty([&](segment& seg) {
+  auto submit_sync = [&](int fd, unsigned flags) {
     io_uring_sqe* sqe = ring_->get_sqe();
     if (sqe == nullptr) {
       submit_pending();
@@ -320,13 +328,17 @@ void partition_log::start_sync_group() noexcept {
       // Cannot happen with the ring sized for every request. The group never completes;
       // the log is failed, so nothing waits for it.
       fail(errc::io_error);
-      return;
+      return false;
     }
-    io_uring_prep_fsync(sqe, seg.fd, IORING_FSYNC_DATASYNC);
-    io_uring_sqe_set_data64(sqe, sync_tag | static_cast<std::uint32_t>(seg.fd));
-    seg.dirty = false;
+    io_uring_prep_fsync(sqe, fd, flags);
+    io_uring_sqe_set_data64(sqe, sync_tag | static_cast<std::uint32_t>(fd));
     ++inflight_ops_;
     ++unsubmitted_;
+    return true;
+  };
+  if (sync_dir && !submit_sync(dir_fd_, 0)) return;
+  for_each_dirty([&](segment& seg) {
+    if (submit_sync(seg.fd, IORING_FSYNC_DATASYNC)) seg.dirty = false;
   });
   submit_pending();
 }

@@ -292,7 +292,9 @@ class partition_log {
   errc recover(const std::filesystem::path& topic_dir, std::string& detail);
   errc roll(std::int64_t now_ns) noexcept;
   errc roll_if_due(std::uint64_t end_offset, std::uint64_t batch_bytes) noexcept;
-  errc create_segment(std::uint64_t base, std::int64_t now_ns) noexcept;
+  // sync_dir: fsync the directory now (open, recovery); otherwise (a roll) the next sync
+  // group does, with the segments' fdatasyncs (dir_unsynced_).
+  errc create_segment(std::uint64_t base, std::int64_t now_ns, bool sync_dir) noexcept;
   bool submit_write(std::uint32_t slot) noexcept;
   void write_inline(std::uint32_t slot) noexcept;
   void submit_pending() noexcept;
@@ -344,6 +346,11 @@ class partition_log {
   std::uint64_t synced_request_ = 0;  // flush(): sync at least up to here
   std::int64_t oldest_unsynced_ns_ = 0;
   std::uint64_t unsynced_bytes_ = 0;
+  // A roll created a segment whose directory entry is not synced yet: the next group
+  // fsyncs the directory (dir_fd_, opened at the first roll) with the segments, so no record
+  // of the new segment is durable before its name is.
+  bool dir_unsynced_ = false;
+  int dir_fd_ = -1;
 
   std::atomic<std::uint64_t> start_{0};
   std::atomic<std::uint64_t> appended_{0};
