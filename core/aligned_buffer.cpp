@@ -16,9 +16,6 @@
 namespace lanes::detail {
 namespace {
 
-constexpr std::size_t map_from = std::size_t{64} << 10;
-constexpr std::size_t huge_page = std::size_t{2} << 20;
-
 std::size_t page_size() noexcept {
   static const auto p = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   return p;
@@ -33,11 +30,11 @@ aligned_buffer::aligned_buffer(std::size_t bytes) : bytes_(bytes) {
     data_ = raw_ + cache_line_size;
     return;
   }
-  huge_ = bytes >= huge_page;
-  const std::size_t align = huge_ ? huge_page : page_size();
+  const bool huge = huge_page_hint();
+  const std::size_t align = huge ? huge_page : page_size();
   const std::size_t len = align_up(bytes, align);
   // Map one alignment unit more than needed, keep an aligned stretch, unmap the rest.
-  const std::size_t over = huge_ ? len + huge_page : len;
+  const std::size_t over = huge ? len + huge_page : len;
   void* m = ::mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) throw std::bad_alloc();
   auto* first = static_cast<std::byte*>(m);
@@ -48,7 +45,7 @@ aligned_buffer::aligned_buffer(std::size_t bytes) : bytes_(bytes) {
   std::byte* const mapped_end = first + over;
   if (end != mapped_end) (void)::munmap(end, static_cast<std::size_t>(mapped_end - end));
   // A hint: with THP off (or unavailable) the kernel keeps 4 KiB pages.
-  if (huge_) (void)::madvise(start, len, MADV_HUGEPAGE);
+  if (huge) (void)::madvise(start, len, MADV_HUGEPAGE);
   raw_ = start;
   data_ = start;
   mapped_ = len;

@@ -375,6 +375,9 @@ void bus_state::persister_loop() {
   constexpr std::int64_t retention_every_ns = 1'000'000'000;
   for (;;) {
     persist_pass pass;
+    // Before this pass looks at the rings: a producer that finds one full after it kicks
+    // again (a kick before it is counted in `kicks`, which the loop looks at below).
+    wakeup->room_wanted.store(0, std::memory_order_relaxed);
     const bool stop = persist_stop.load(std::memory_order_acquire);
     {
       std::lock_guard lock(persist_mu);

@@ -71,6 +71,16 @@ struct persist_wakeup {
     kicks.fetch_add(1, std::memory_order_release);  // pairs with the acquire in the loop
     signal();
   }
+  // A producer found a durable ring full: the persister may sleep until an fdatasync in
+  // flight completes (tens of ms for a large group) and write nothing meanwhile. Kicks it
+  // once until it runs its next pass (it clears room_wanted first), so a producer that
+  // retries, try_publish in a loop or publish waiting for room, costs a load per retry.
+  void want_room() noexcept {
+    if (room_wanted.load(std::memory_order_relaxed) == 0 &&
+        room_wanted.exchange(1, std::memory_order_acq_rel) == 0) {
+      kick();
+    }
+  }
   // Publish hot path: wakes the persister only when it sleeps idle. (N1) pairs with (S1).
   [[gnu::always_inline]] void notify() noexcept {
     detail::light_barrier();
@@ -98,7 +108,8 @@ struct persist_wakeup {
   void wait_fd(std::int64_t deadline_ns) noexcept;
 
   std::atomic<std::uint64_t> kicks{0};
-  int fd = -1;  // the eventfd
+  std::atomic<std::uint32_t> room_wanted{0};  // want_room() kicked since the last pass
+  int fd = -1;                                // the eventfd
   alignas(cache_line_size) std::atomic<std::uint32_t> idle{0};
 };
 

@@ -191,6 +191,9 @@ void producer::claim_slow(detail::partition_state& p, std::size_t record, claim&
   }
   if (!c.frame) {
     c.status = c.frame.status == errc::frame_too_large ? errc::message_too_large : c.frame.status;
+    // Durable: full of records the persister has not written yet; for every way of
+    // publishing (publish waiting for room, try_publish, try_claim, publish_batch).
+    if (c.status == errc::full && topic_->persister != nullptr) topic_->persister->want_room();
   }
 }
 
@@ -367,11 +370,6 @@ bool producer::wait_for_room(message_key key, std::size_t value_size, const publ
   // Retries stay on the partition this message was routed to (round-robin moves on).
   publish_options routed = o;
   routed.partition = c.partition;
-  // Durable: the ring is full of records the persister has not written yet. It may be
-  // asleep until an fdatasync completes (tens of ms for a large group here), writing nothing
-  // meanwhile; the producer would wait for all of it. Kicked, it writes the ring now, and
-  // the fdatasync after the one in flight covers what was written meanwhile.
-  if (topic_->persister != nullptr) topic_->persister->kick();
   p.space.wait_until(
       [&] {
         c = claim{};

@@ -26,8 +26,10 @@ class aligned_buffer {
   std::size_t size() const noexcept { return bytes_; }
   // Whether the storage is a mapping of its own (64 KiB and more), and whether the kernel
   // was asked for huge pages for it (2 MiB and more).
+  static constexpr std::size_t map_from = std::size_t{64} << 10;
+  static constexpr std::size_t huge_page = std::size_t{2} << 20;
   bool mapped() const noexcept { return mapped_ != 0; }
-  bool huge_page_hint() const noexcept { return huge_; }
+  bool huge_page_hint() const noexcept { return bytes_ >= huge_page; }
 
   // Cold path: makes every page resident now (MADV_POPULATE_WRITE on a mapping: the kernel
   // faults the pages in, in one call; otherwise, or on kernels before 5.14, a write of
@@ -39,7 +41,6 @@ class aligned_buffer {
   std::byte* data_ = nullptr;  // the storage handed out
   std::size_t bytes_ = 0;
   std::size_t mapped_ = 0;  // length of the mapping at raw_; 0: heap
-  bool huge_ = false;
 };
 
 }  // namespace lanes::detail
