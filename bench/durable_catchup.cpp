@@ -1,10 +1,12 @@
 // bench/durable_catchup.cpp: durable_bench's catch-up case: one data set of segment files,
 // read cold and warm by fio, by a pread walk without checks and by a consumer (every batch's
 // CRC32C checked), and a consumer that meets a live producer in the ring.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "durable_bench.hpp"
 #include <lanes/clock.hpp>
@@ -36,19 +38,48 @@ catchup_data write_catchup_data(const options& o, const fs::path& cdir) {
   return d;
 }
 
+// Cold reads on this machine vary 2-5x with what ran just before: fio's cold read of one data
+// set ran at 1662-4139 MB/s across the rounds of one run, and a plain pread loop ran at 4.2-4.6
+// GB/s right after a process that had a bus open but at 1.8-2.3 after another pread loop. So
+// a round reads cold ten times, each after a drop, in an order where every reader follows
+// every reader (itself too) exactly once: F F R F L R R L L F (F fio, R the raw walk, L the
+// consumer). The first read only sets up the second; a round keeps each reader's median of
+// its three reads after it, and its ratio compares readers that met the same predecessors.
 json catchup_rounds(const options& o, const catchup_data& d) {
+  static constexpr char order[] = "FFRFLRRLLF";
   json catchup = json::array();
   for (int r = 0; r < o.reps; ++r) {
-    json c;
+    std::vector<double> fio_cold, raw_cold;
+    std::vector<json> lanes_cold;
     std::uint64_t raw_records = 0;
-    drop_cache(d.files);
-    c["fio_cold_mbs"] = fio_read_mbs(d.files);
+    for (std::size_t i = 0; i + 1 < sizeof order; ++i) {
+      drop_cache(d.files);
+      double fio = 0, raw = 0;
+      json lanes;
+      switch (order[i]) {
+        case 'F': fio = fio_read_mbs(d.files); break;
+        case 'R': raw = raw_walk_mbs(d.files, raw_records); break;
+        default: lanes = catch_up(d.dir, d.records, d.file_mb, false); break;
+      }
+      if (i == 0) continue;  // the set-up read: its predecessor is not in the design
+      if (order[i] == 'F') fio_cold.push_back(fio);
+      if (order[i] == 'R') raw_cold.push_back(raw);
+      if (order[i] == 'L') lanes_cold.push_back(lanes);
+    }
+    json lanes_passes = json::array();  // in the order read: after F, R and L in turn
+    for (const json& l : lanes_cold) lanes_passes.push_back(l["mbs"]);
+    std::sort(lanes_cold.begin(), lanes_cold.end(), [](const json& a, const json& b) {
+      return a["mbs"].get<double>() < b["mbs"].get<double>();
+    });
+    json c;
+    c["fio_cold_mbs"] = median(fio_cold);
+    c["raw_cold_mbs"] = median(raw_cold);
+    c["lanes_cold"] = lanes_cold[lanes_cold.size() / 2];
+    c["fio_cold_passes"] = fio_cold;
+    c["raw_cold_passes"] = raw_cold;
+    c["lanes_cold_passes"] = lanes_passes;
     c["fio_warm_mbs"] = fio_read_mbs(d.files);
-    drop_cache(d.files);
-    c["raw_cold_mbs"] = raw_walk_mbs(d.files, raw_records);
     c["raw_warm_mbs"] = raw_walk_mbs(d.files, raw_records);
-    drop_cache(d.files);
-    c["lanes_cold"] = catch_up(d.dir, d.records, d.file_mb, false);
     c["lanes_warm"] = catch_up(d.dir, d.records, d.file_mb, false);
     c["raw_records"] = raw_records;
     c["crc_seconds"] = crc_seconds(d.files);

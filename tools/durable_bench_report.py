@@ -58,6 +58,18 @@ def targets(d):
     return out
 
 
+def cold_pass_lines(c):
+    """Each round's cold reads per reader, in the order of their predecessors (F, R, L)."""
+    if "lanes_cold_passes" not in c[0]:
+        return ["- (this run kept only the medians)"]
+    # The design's reads: fio after F, R, L; raw after F, L, R; the consumer after F, R, L.
+    def fmt(xs, idx):
+        return " / ".join(f"{xs[i]:.0f}" for i in idx)
+    return [f"- round {n + 1}: fio {fmt(x['fio_cold_passes'], (0, 1, 2))}; plain walk "
+            f"{fmt(x['raw_cold_passes'], (0, 2, 1))}; consumer {fmt(x['lanes_cold_passes'], (0, 1, 2))}"
+            for n, x in enumerate(c)]
+
+
 def render(d, results_path, command, notes):
     lines = section_head("Durable topics (durable_bench)",
                          "durable_bench_report", results_path, command)
@@ -103,6 +115,11 @@ def render(d, results_path, command, notes):
               f"{med([x['raw_warm_mbs'] for x in c]):.0f} |",
               f"| fio sequential read | {med([x['fio_cold_mbs'] for x in c]):.0f} | "
               f"{med([x['fio_warm_mbs'] for x in c]):.0f} |", "",
+              "Cold reads here depend on what ran just before (see bench/durable_catchup.cpp), so "
+              "each round reads cold ten times in the order F F R F L R R L L F (F fio, R the plain "
+              "walk, L the consumer), each after a drop; every reader follows every reader once, and "
+              "the table takes each reader's median of those three. Every read, MB/s, after F / R / L "
+              "in turn:", ""] + cold_pass_lines(c) + ["",
               f"CRC32C over all {d['catchup_file_mb']:.0f} MB, each 1 MiB timed right after it was read "
               "(as the consumer checks it): "
               f"{med([x['crc_seconds'] for x in c]) * 1e3:.0f} ms; the consumer's cold replay: "
