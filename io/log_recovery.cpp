@@ -230,7 +230,7 @@ errc log_recovery::open_segment(std::size_t i, segment& seg, std::uint64_t& file
   seg.base = bases_[i];
   seg.log_path = log_.dir_ / segment_file_name(seg.base, ".log");
   seg.fd = open_nofollow(seg.log_path, log_.opt_.read_only ? O_RDONLY : O_RDWR);
-  hint_sequential_reads(seg.fd);
+  hint_exact_reads(seg.fd);  // until plan_trusted or plan_scanned
   struct stat st {};
   if (i == 0 && !log_.report_.had_checkpoint) log_.last_start_hint_ = seg.base;
   if (seg.fd < 0 || ::fstat(seg.fd, &st) != 0) {
@@ -293,6 +293,7 @@ log_recovery::next_step log_recovery::plan_trusted(std::size_t i, std::shared_pt
               std::to_string(durable_) + " were durable (checkpoint), so this is damage";
     return next_step::stop;
   }
+  hint_sequential_reads(seg->fd);  // what readers of a segment do from here on
   seg->size = plan.file_size;
   seg->next_offset = next_base;
   seg->max_ts = tidx.empty() ? INT64_MIN : tidx.back().timestamp_ns;
@@ -314,6 +315,7 @@ log_recovery::next_step log_recovery::plan_scanned(std::size_t i, std::shared_pt
   recovery_report& report = log_.report_;
   const bool last = i + 1 == bases_.size();
   ++report.segments_scanned;
+  hint_sequential_reads(seg->fd);  // the scan reads it front to back, as readers do later
   index_rebuild rb;
   rb.base = plan.base;
   rb.interval = log_.opt_.index_interval_bytes;

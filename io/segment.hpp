@@ -30,6 +30,16 @@ inline void hint_sequential_reads(int fd) noexcept {
   if (fd >= 0) (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
+// Recovery's checks of a trusted segment read a few headers (the file's, the batches' after
+// its last index entry): no read-ahead for them, until hint_sequential_reads() when the
+// segment is ready for readers. Under the sequential hint, the 32-byte read of the file
+// header read ahead a window of its own, and a later cold read of the file from the start ran
+// at 1.0-1.2 GB/s on this machine, against 1.7-2.0 after a header read without read-ahead
+// (a plain pread loop, alternating runs, 1.1 GB of segments).
+inline void hint_exact_reads(int fd) noexcept {
+  if (fd >= 0) (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+}
+
 // One segment file and its in-memory sparse indexes. The owner thread mutates it; readers
 // see `base`, `fd` and the index entries below idx_count (published with release).
 struct segment {

@@ -1,7 +1,10 @@
 // tests/io/io_log_test.cpp: lanes::io::partition_log round trips, rolling, index rebuilding,
 // reads, retention, waiters and the durability callback.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -124,6 +127,62 @@ TEST_F(IoLog, RoundTripAcrossRollsAndReopen) {
   ASSERT_EQ(w.append_next().status, errc::ok);
   ASSERT_EQ(log.flush(10s), errc::ok);
   expect_sequence(read_all(log, o.max_batch_bytes), 0, log.appended_offset());
+}
+
+// Pages of file `f` in the page cache now (mincore of a read-only mapping), or -1.
+long cached_pages(const fs::path& f) {
+  const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  const auto size = static_cast<std::size_t>(fs::file_size(f));
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) return -1;
+  std::vector<unsigned char> v((size + page - 1) / page);
+  long n = ::mincore(m, size, v.data()) == 0 ? 0 : -1;
+  for (unsigned char c : v) n += n >= 0 && (c & 1) ? 1 : 0;
+  ::munmap(m, size);
+  return n;
+}
+
+// Recovery trusts a sealed, durable segment after reading its file header and the batch
+// headers after its last index entry, with no read-ahead (io/segment.hpp, hint_exact_reads):
+// those pages are all it brings into the page cache, so a consumer's later cold read of the
+// file starts a read-ahead of its own from the front.
+TEST_F(IoLog, RecoveryReadsOnlyTheHeadersOfATrustedSegment) {
+  log_options o;
+  o.segment_bytes = 1u << 20;
+  o.max_batch_bytes = 64u << 10;
+  {
+    auto r = open(o);
+    ASSERT_TRUE(r) << r.detail;
+    log_writer w(*r.log);
+    while (r.log->segment_count() < 3) ASSERT_EQ(w.append(16u << 10, 16).status, errc::ok);
+    ASSERT_EQ(r.log->close(), errc::ok);
+  }
+  const fs::path first = dir_.path() / "t" / "0" / "00000000000000000000.log";
+  {
+    const int fd = ::open(first.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::fdatasync(fd), 0);
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+  }
+  const long before = cached_pages(first);
+  ASSERT_GE(before, 0) << "mincore of " << first;
+  if (before != 0) {
+    GTEST_SKIP() << "this filesystem kept " << before << " pages of " << first
+                 << " cached after POSIX_FADV_DONTNEED; nothing to measure";
+  }
+  auto r = open(o);
+  ASSERT_TRUE(r) << r.detail;
+  EXPECT_EQ(r.log->recovery().segments_scanned, 1u) << "the first two are trusted";
+  const long after = cached_pages(first);
+  EXPECT_GE(after, 1) << "the file header was read";
+  EXPECT_LE(after, 3) << "the header page and the last batch's header, nothing read ahead; "
+                      << after;
+  // Readers still get every batch (and the read-ahead a sequential reader wants).
+  expect_sequence(read_all(*r.log, o.max_batch_bytes), 0, r.log->appended_offset());
 }
 
 TEST_F(IoLog, MissingOrDamagedIndexIsRebuilt) {
