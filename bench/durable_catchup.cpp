@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -44,40 +45,45 @@ catchup_data write_catchup_data(const options& o, const fs::path& cdir) {
 // a round reads cold ten times, each after a drop, in an order where every reader follows
 // every reader (itself too) exactly once: F F R F L R R L L F (F fio, R the raw walk, L the
 // consumer). The first read only sets up the second; a round keeps each reader's median of
-// its three reads after it, and its ratio compares readers that met the same predecessors.
+// its three reads after it ("cold_after": reader -> predecessor -> MB/s), and its ratio
+// compares readers that met the same predecessors.
 json catchup_rounds(const options& o, const catchup_data& d) {
-  static constexpr char order[] = "FFRFLRRLLF";
+  static constexpr std::string_view order = "FFRFLRRLLF";
   json catchup = json::array();
   for (int r = 0; r < o.reps; ++r) {
-    std::vector<double> fio_cold, raw_cold;
-    std::vector<json> lanes_cold;
     std::uint64_t raw_records = 0;
-    for (std::size_t i = 0; i + 1 < sizeof order; ++i) {
+    json after = json::object();
+    std::vector<json> lanes_cold;
+    for (std::size_t i = 0; i < order.size(); ++i) {
       drop_cache(d.files);
-      double fio = 0, raw = 0;
-      json lanes;
+      double mbs = 0;
       switch (order[i]) {
-        case 'F': fio = fio_read_mbs(d.files); break;
-        case 'R': raw = raw_walk_mbs(d.files, raw_records); break;
-        default: lanes = catch_up(d.dir, d.records, d.file_mb, false); break;
+        case 'F': mbs = fio_read_mbs(d.files); break;
+        case 'R': mbs = raw_walk_mbs(d.files, raw_records); break;
+        default:
+          lanes_cold.push_back(catch_up(d.dir, d.records, d.file_mb, false));
+          mbs = lanes_cold.back()["mbs"].get<double>();
+          break;
       }
-      if (i == 0) continue;  // the set-up read: its predecessor is not in the design
-      if (order[i] == 'F') fio_cold.push_back(fio);
-      if (order[i] == 'R') raw_cold.push_back(raw);
-      if (order[i] == 'L') lanes_cold.push_back(lanes);
+      if (i == 0) {  // the set-up read: its predecessor is not in the design
+        lanes_cold.clear();
+        continue;
+      }
+      after[std::string(1, order[i])][std::string(1, order[i - 1])] = mbs;
     }
-    json lanes_passes = json::array();  // in the order read: after F, R and L in turn
-    for (const json& l : lanes_cold) lanes_passes.push_back(l["mbs"]);
+    const auto median_of = [&](char reader) {
+      std::vector<double> v;
+      for (const json& mbs : after[std::string(1, reader)]) v.push_back(mbs.get<double>());
+      return median(v);
+    };
     std::sort(lanes_cold.begin(), lanes_cold.end(), [](const json& a, const json& b) {
       return a["mbs"].get<double>() < b["mbs"].get<double>();
     });
     json c;
-    c["fio_cold_mbs"] = median(fio_cold);
-    c["raw_cold_mbs"] = median(raw_cold);
+    c["fio_cold_mbs"] = median_of('F');
+    c["raw_cold_mbs"] = median_of('R');
     c["lanes_cold"] = lanes_cold[lanes_cold.size() / 2];
-    c["fio_cold_passes"] = fio_cold;
-    c["raw_cold_passes"] = raw_cold;
-    c["lanes_cold_passes"] = lanes_passes;
+    c["cold_after"] = after;
     c["fio_warm_mbs"] = fio_read_mbs(d.files);
     c["raw_warm_mbs"] = raw_walk_mbs(d.files, raw_records);
     c["lanes_warm"] = catch_up(d.dir, d.records, d.file_mb, false);

@@ -59,14 +59,12 @@ def targets(d):
 
 
 def cold_pass_lines(c):
-    """Each round's cold reads per reader, in the order of their predecessors (F, R, L)."""
-    if "lanes_cold_passes" not in c[0]:
+    """Each round's cold reads per reader, after fio, the plain walk and the consumer."""
+    if "cold_after" not in c[0]:
         return ["- (this run kept only the medians)"]
-    # The design's reads: fio after F, R, L; raw after F, L, R; the consumer after F, R, L.
-    def fmt(xs, idx):
-        return " / ".join(f"{xs[i]:.0f}" for i in idx)
-    return [f"- round {n + 1}: fio {fmt(x['fio_cold_passes'], (0, 1, 2))}; plain walk "
-            f"{fmt(x['raw_cold_passes'], (0, 2, 1))}; consumer {fmt(x['lanes_cold_passes'], (0, 1, 2))}"
+    def fmt(reader, x):
+        return " / ".join(f"{x['cold_after'][reader][prev]:.0f}" for prev in "FRL")
+    return [f"- round {n + 1}: fio {fmt('F', x)}; plain walk {fmt('R', x)}; consumer {fmt('L', x)}"
             for n, x in enumerate(c)]
 
 

@@ -24,10 +24,10 @@ class aligned_buffer {
 
   std::byte* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return bytes_; }
-  // Whether the storage is a mapping of its own (64 KiB and more), and whether the kernel
-  // was asked for huge pages for it (2 MiB and more).
   static constexpr std::size_t map_from = std::size_t{64} << 10;
   static constexpr std::size_t huge_page = std::size_t{2} << 20;
+  // Whether the storage is a mapping of its own (map_from and more), and whether the kernel
+  // was asked for huge pages for it (huge_page and more).
   bool mapped() const noexcept { return mapped_ != 0; }
   bool huge_page_hint() const noexcept { return bytes_ >= huge_page; }
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -139,10 +140,11 @@ long cached_pages(const fs::path& f) {
   ::close(fd);
   if (m == MAP_FAILED) return -1;
   std::vector<unsigned char> v((size + page - 1) / page);
-  long n = ::mincore(m, size, v.data()) == 0 ? 0 : -1;
-  for (unsigned char c : v) n += n >= 0 && (c & 1) ? 1 : 0;
+  const bool ok = ::mincore(m, size, v.data()) == 0;
   ::munmap(m, size);
-  return n;
+  return ok ? static_cast<long>(
+                  std::count_if(v.begin(), v.end(), [](unsigned char c) { return c & 1; }))
+            : -1;
 }
 
 // Recovery trusts a sealed, durable segment after reading its file header and the batch
